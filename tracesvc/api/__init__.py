@@ -1,0 +1,1 @@
+"""gRPC servicers: proto <-> domain, status codes, interceptors. Thin by design."""

@@ -1,0 +1,100 @@
+"""RegistryService: parties and products, item by item."""
+
+from __future__ import annotations
+
+import grpc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tracesvc.api import convert
+from tracesvc.api.errors import abort, status_proto
+from tracesvc.domain import codes
+from tracesvc.domain.events import Violation
+from tracesvc.domain.registry import validate_party, validate_product
+from tracesvc.store import registry as store
+from tracesvc.store.registry import RegistryCache
+from tracesvc.v1 import ack_pb2, registry_pb2, registry_pb2_grpc
+
+MAX_REGISTRY_BATCH = 5000
+
+
+def _rejected(index: int, key: str, violations: list[Violation]) -> ack_pb2.ItemResult:
+    status = status_proto(grpc.StatusCode.INVALID_ARGUMENT, f"{key or '<no key>'} rejected: "
+                          + "; ".join(f"{v.field}: {v.description}" for v in violations), violations)
+    return ack_pb2.ItemResult(index=index, key=key, status=ack_pb2.ACK_STATUS_REJECTED, error=status)
+
+
+def _stored(index: int, key: str) -> ack_pb2.ItemResult:
+    return ack_pb2.ItemResult(index=index, key=key, status=ack_pb2.ACK_STATUS_STORED)
+
+
+class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
+    def __init__(self, engine: AsyncEngine, cache: RegistryCache) -> None:
+        self._engine = engine
+        self._cache = cache
+
+    async def _upsert(self, context, field: str, messages, from_proto, validate, key_of, write, note):
+        if len(messages) > MAX_REGISTRY_BATCH:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"too many {field} in one call",
+                        [Violation(field, f"{len(messages)} items; at most {MAX_REGISTRY_BATCH} per call")])
+        results: list[ack_pb2.ItemResult] = []
+        good, seen = [], set()
+        for i, msg in enumerate(messages):
+            item, violations = from_proto(msg)
+            key = key_of(item) if item is not None else ""
+            if item is not None:
+                violations = validate(item)
+                if key in seen:
+                    violations.append(Violation(f"{field}[{i}]", f"{key} appears twice in this call"))
+            if violations:
+                results.append(_rejected(i, key, violations))
+                continue
+            seen.add(key)
+            good.append(item)
+            results.append(_stored(i, key))
+        await write(self._engine, good)
+        note(good)
+        return results
+
+    async def UpsertParties(self, request, context):
+        results = await self._upsert(
+            context, "parties", request.parties, convert.party_from_proto, validate_party,
+            lambda p: p.party_id, store.upsert_parties, lambda ps: self._cache.note_parties(p.party_id for p in ps),
+        )
+        return registry_pb2.UpsertPartiesResponse(results=results)
+
+    async def UpsertProducts(self, request, context):
+        results = await self._upsert(
+            context, "products", request.products, convert.product_from_proto, validate_product,
+            lambda p: p.prefix, store.upsert_products, self._cache.note_products,
+        )
+        return registry_pb2.UpsertProductsResponse(results=results)
+
+    async def GetParty(self, request, context):
+        party_id = request.party_id.strip()
+        if not party_id:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "party_id is required",
+                        [Violation("party_id", "required")])
+        party = await store.get_party(self._engine, party_id)
+        if party is None:
+            await abort(context, grpc.StatusCode.NOT_FOUND, f"party {party_id} is not in the registry")
+        return registry_pb2.GetPartyResponse(party=convert.party_to_proto(party))
+
+    async def GetProduct(self, request, context):
+        canonical = ""
+        which = request.WhichOneof("key")
+        if which == "code":
+            await self._cache.refresh()
+            try:
+                parsed = codes.parse_trace(request.code, self._cache.manufacturer_prefixes)
+            except codes.CodeError as exc:
+                await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc), [Violation("code", exc.reason)])
+            canonical, prefix = parsed.canonical, parsed.product_key
+        elif which == "prefix" and request.prefix.strip():
+            prefix = request.prefix.strip()
+        else:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "give a prefix or a code",
+                        [Violation("key", "one of prefix or code is required")])
+        product = await store.get_product(self._engine, prefix)
+        if product is None:
+            await abort(context, grpc.StatusCode.NOT_FOUND, f"no product with prefix {prefix} in the registry")
+        return registry_pb2.GetProductResponse(product=convert.product_to_proto(product), canonical_code=canonical)

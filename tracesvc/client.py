@@ -1,0 +1,52 @@
+"""Client helpers over a real gRPC channel: used by the CLI, the demo and the tests."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+
+import grpc
+
+from tracesvc.v1 import ack_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc, registry_pb2, registry_pb2_grpc
+
+
+def channel(target: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(
+        target, options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+    )
+
+
+async def stream_events(
+    ch: grpc.aio.Channel, events: Iterable[events_pb2.Event] | AsyncIterator[events_pb2.Event]
+) -> list[ack_pb2.EventAck]:
+    """Send events over StreamEvents and return every ack, in order."""
+    stub = ingest_pb2_grpc.IngestServiceStub(ch)
+
+    async def requests():
+        if hasattr(events, "__aiter__"):
+            async for ev in events:  # type: ignore[union-attr]
+                yield ingest_pb2.StreamEventsRequest(event=ev)
+        else:
+            for ev in events:  # type: ignore[union-attr]
+                yield ingest_pb2.StreamEventsRequest(event=ev)
+
+    return [resp.ack async for resp in stub.StreamEvents(requests())]
+
+
+async def upsert_registry(ch: grpc.aio.Channel, records: Iterable[registry_pb2.RegistryRecord],
+                          chunk: int = 1000) -> list[ack_pb2.ItemResult]:
+    stub = registry_pb2_grpc.RegistryServiceStub(ch)
+    records = list(records)
+    parties = [r.party for r in records if r.WhichOneof("record") == "party"]
+    products = [r.product for r in records if r.WhichOneof("record") == "product"]
+    results: list[ack_pb2.ItemResult] = []
+    for i in range(0, len(parties), chunk):
+        results += (await stub.UpsertParties(registry_pb2.UpsertPartiesRequest(parties=parties[i:i + chunk]))).results
+    for i in range(0, len(products), chunk):
+        results += (await stub.UpsertProducts(
+            registry_pb2.UpsertProductsRequest(products=products[i:i + chunk]))).results
+    return results
+
+
+def count_statuses(acks: Iterable[ack_pb2.EventAck | ack_pb2.ItemResult]) -> Counter:
+    return Counter(ack_pb2.AckStatus.Name(a.status).removeprefix("ACK_STATUS_") for a in acks)

@@ -1,0 +1,62 @@
+"""Configuration from the environment, with safe defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Config:
+    # PostgreSQL URL; empty: run an embedded PostgreSQL in data_dir/pg.
+    database_url: str = ""
+    # Where the embedded PostgreSQL and the generated HMAC key live.
+    data_dir: Path = Path(".tracesvc")
+    listen: str = "127.0.0.1:50051"
+    # File with the secret key for hashing insured-person numbers; created (0600) if absent.
+    hmac_key_file: Path | None = None
+    # Tolerance where two parties' clocks are compared (DESIGN §4).
+    clock_skew: timedelta = timedelta(minutes=10)
+    # Events dated further in the future than this are rejected (a broken POS clock).
+    max_future: timedelta = timedelta(hours=1)
+    # How long shutdown lets in-flight calls finish.
+    shutdown_grace: float = 30.0
+    log_level: str = "info"
+    log_format: str = "json"  # json | console
+    db_pool_size: int = 10
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Config:
+        e = os.environ if env is None else env
+        data_dir = Path(e.get("TRACESVC_DATA_DIR", ".tracesvc"))
+        key_file = e.get("TRACESVC_HMAC_KEY_FILE")
+        return cls(
+            database_url=e.get("DATABASE_URL", ""),
+            data_dir=data_dir,
+            listen=e.get("TRACESVC_LISTEN", cls.listen),
+            hmac_key_file=Path(key_file) if key_file else None,
+            clock_skew=timedelta(seconds=float(e.get("TRACESVC_CLOCK_SKEW_SECONDS", 600))),
+            max_future=timedelta(seconds=float(e.get("TRACESVC_MAX_FUTURE_SECONDS", 3600))),
+            shutdown_grace=float(e.get("TRACESVC_SHUTDOWN_GRACE_SECONDS", 30)),
+            log_level=e.get("TRACESVC_LOG_LEVEL", "info"),
+            log_format=e.get("TRACESVC_LOG_FORMAT", "json"),
+            db_pool_size=int(e.get("TRACESVC_DB_POOL_SIZE", 10)),
+        )
+
+    def load_hmac_key(self) -> bytes:
+        """The key for buyer tokens. Without a configured file, one is generated in data_dir once."""
+        path = self.hmac_key_file or self.data_dir / "hmac.key"
+        if not path.exists():
+            if self.hmac_key_file is not None:
+                raise FileNotFoundError(f"TRACESVC_HMAC_KEY_FILE {path} does not exist")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+        key = path.read_text().strip()
+        if len(key) < 32:
+            raise ValueError(f"HMAC key in {path} is too short (want at least 32 hex characters)")
+        return bytes.fromhex(key) if all(c in "0123456789abcdefABCDEF" for c in key) else key.encode()

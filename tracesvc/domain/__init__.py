@@ -1,0 +1,1 @@
+"""Pure domain: trace codes, the event model, validation. Standard library only."""

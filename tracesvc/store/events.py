@@ -1,0 +1,189 @@
+"""The event write path: idempotent, item by item, one transaction and few round trips per batch.
+
+A batch is decided in memory against one look-up of the ids (and sale keys) it names,
+inserted with one set-based INSERT … ON CONFLICT DO NOTHING, and its code rows
+written with COPY. Only what the commit made durable is reported STORED.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tracesvc.domain.events import Event, EventKind
+
+
+class Outcome(StrEnum):
+    STORED = "STORED"
+    DUPLICATE = "DUPLICATE"
+    CONFLICT = "CONFLICT"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    outcome: Outcome
+    reason: str = ""
+
+
+_DUPLICATE = WriteResult(Outcome.DUPLICATE)
+_STORED = WriteResult(Outcome.STORED)
+
+_SELECT_IDS = "SELECT event_id, content_hash FROM events WHERE event_id = ANY($1::text[])"
+_SELECT_SALES = """
+SELECT e.party_id, e.sale_id, e.event_id
+FROM events e JOIN unnest($1::text[], $2::text[]) AS u(party_id, sale_id)
+  ON e.party_id = u.party_id AND e.sale_id = u.sale_id
+WHERE e.kind = 'SALE'
+"""
+_INSERT_EVENTS = """
+INSERT INTO events (event_id, kind, party_id, occurred_at, document_no, counterparty_id,
+                    sale_id, buyer_token, content_hash, payload)
+SELECT u.event_id, u.kind, u.party_id, u.occurred_at, u.document_no, u.counterparty_id,
+       u.sale_id, u.buyer_token, u.content_hash, u.payload::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
+            $7::text[], $8::text[], $9::bytea[], $10::text[])
+     AS u(event_id, kind, party_id, occurred_at, document_no, counterparty_id,
+          sale_id, buyer_token, content_hash, payload)
+ON CONFLICT DO NOTHING
+RETURNING event_id, event_seq
+"""
+_CODE_COLUMNS = ("code", "event_seq", "line_no", "occurred_at", "kind", "party_id", "units", "is_trace")
+
+
+def _sale_key(ev: Event) -> tuple[str, str] | None:
+    return (ev.party_id, ev.sale_id) if ev.kind is EventKind.SALE else None
+
+
+async def write_events(engine: AsyncEngine, batch: Sequence[Event]) -> list[WriteResult]:
+    """Store normalized events; return one result per event, in order, after the commit."""
+    if not batch:
+        return []
+    serialized = [ev.serialized() for ev in batch]
+    async with engine.connect() as sa_conn:
+        raw = await sa_conn.get_raw_connection()
+        conn: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+        async with conn.transaction():
+            results = await _write(conn, batch, serialized)
+    return results
+
+
+async def _write(
+    conn: asyncpg.Connection, batch: Sequence[Event], serialized: list[tuple[str, bytes]]
+) -> list[WriteResult]:
+    n = len(batch)
+    results: list[WriteResult | None] = [None] * n
+    first_of: dict[str, int] = {}  # event_id -> index of its first appearance in the batch
+    repeats: list[int] = []
+    for i, ev in enumerate(batch):
+        if ev.event_id in first_of:
+            repeats.append(i)
+        else:
+            first_of[ev.event_id] = i
+
+    stored_hash = {r["event_id"]: bytes(r["content_hash"])
+                   for r in await conn.fetch(_SELECT_IDS, list(first_of))}
+    sale_keys = [k for i in first_of.values() if (k := _sale_key(batch[i])) is not None]
+    sale_owner: dict[tuple[str, str], str] = {}
+    if sale_keys:
+        rows = await conn.fetch(_SELECT_SALES, [k[0] for k in sale_keys], [k[1] for k in sale_keys])
+        sale_owner = {(r["party_id"], r["sale_id"]): r["event_id"] for r in rows}
+
+    to_insert: list[int] = []
+    for event_id, i in first_of.items():
+        if event_id in stored_hash:
+            results[i] = _classify(stored_hash[event_id], serialized[i][1])
+            continue
+        key = _sale_key(batch[i])
+        if key is not None:
+            owner = sale_owner.get(key)
+            if owner is not None:
+                results[i] = WriteResult(Outcome.CONFLICT, f"sale_id {key[1]!r} of {key[0]} is event {owner!r}")
+                continue
+            sale_owner[key] = event_id
+        to_insert.append(i)
+
+    if to_insert:
+        await _insert(conn, batch, serialized, sorted(to_insert, key=lambda i: batch[i].event_id), results)
+
+    for i in repeats:
+        first = results[first_of[batch[i].event_id]]
+        assert first is not None
+        if serialized[i][1] != serialized[first_of[batch[i].event_id]][1]:
+            results[i] = WriteResult(Outcome.CONFLICT, "event_id used twice in this batch with other content")
+        else:
+            results[i] = first if first.outcome is Outcome.CONFLICT else _DUPLICATE
+    return [r for r in results if r is not None]
+
+
+def _classify(stored: bytes, incoming: bytes) -> WriteResult:
+    if stored == incoming:
+        return _DUPLICATE
+    return WriteResult(Outcome.CONFLICT, "event_id already recorded with other content")
+
+
+async def _insert(
+    conn: asyncpg.Connection,
+    batch: Sequence[Event],
+    serialized: list[tuple[str, bytes]],
+    order: list[int],
+    results: list[WriteResult | None],
+) -> None:
+    evs = [batch[i] for i in order]
+    rows = await conn.fetch(
+        _INSERT_EVENTS,
+        [e.event_id for e in evs],
+        [e.kind.value for e in evs],
+        [e.party_id for e in evs],
+        [e.occurred_at for e in evs],
+        [e.document_no for e in evs],
+        [e.counterparty_id for e in evs],
+        [e.sale_id or None for e in evs],
+        [e.buyer_token or None for e in evs],
+        [serialized[i][1] for i in order],
+        [serialized[i][0] for i in order],
+    )
+    seq_of = {r["event_id"]: r["event_seq"] for r in rows}
+    code_rows = []
+    lost: list[int] = []
+    for i in order:
+        ev = batch[i]
+        seq = seq_of.get(ev.event_id)
+        if seq is None:  # a concurrent writer committed the same id or sale key first
+            lost.append(i)
+            continue
+        results[i] = _STORED
+        for code, units, line_no, is_trace in ev.code_rows():
+            code_rows.append((code, seq, line_no, ev.occurred_at, ev.kind.value, ev.party_id, units, is_trace))
+    if code_rows:
+        await conn.copy_records_to_table("event_codes", records=code_rows, columns=_CODE_COLUMNS)
+    if lost:
+        stored_hash = {r["event_id"]: bytes(r["content_hash"])
+                       for r in await conn.fetch(_SELECT_IDS, [batch[i].event_id for i in lost])}
+        for i in lost:
+            ev = batch[i]
+            if ev.event_id in stored_hash:
+                results[i] = _classify(stored_hash[ev.event_id], serialized[i][1])
+            else:
+                results[i] = WriteResult(Outcome.CONFLICT, f"sale_id {ev.sale_id!r} of {ev.party_id} already recorded")
+
+
+_EXPORT = "SELECT event_seq, payload::text AS payload FROM events WHERE event_seq > $1 ORDER BY event_seq LIMIT $2"
+
+
+async def iter_events(engine: AsyncEngine, *, page: int = 2000):
+    """Every stored event in storage order, paged by event_seq so memory stays flat."""
+    after = 0
+    while True:
+        async with engine.connect() as sa_conn:
+            raw = await sa_conn.get_raw_connection()
+            rows = await raw.driver_connection.fetch(_EXPORT, after, page)
+        if not rows:
+            return
+        for r in rows:
+            yield Event.from_json(json.loads(r["payload"]))
+        after = rows[-1]["event_seq"]

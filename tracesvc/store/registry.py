@@ -1,0 +1,203 @@
+"""Parties and products: upserts, look-ups, and the in-memory view ingestion validates against."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tracesvc.domain.codes import CodeScheme
+from tracesvc.domain.registry import Category, Licence, LicenceStatus, Party, PartyKind, Product
+from tracesvc.store.schema import licences, parties, products
+
+# Re-read a little before the newest product seen: a row committed late may carry an earlier now().
+_OVERLAP = timedelta(seconds=10)
+
+
+def _licence_row(party_id: str, lic: Licence) -> dict:
+    return {
+        "party_id": party_id,
+        "number": lic.number,
+        "scope": lic.scope,
+        "valid_from": lic.valid_from,
+        "valid_to": lic.valid_to,
+        "status_history": [[st.value, since.isoformat()] for st, since in lic.status_history],
+    }
+
+
+def _licence_from_row(row) -> Licence:
+    return Licence(
+        number=row.number,
+        valid_from=row.valid_from,
+        valid_to=row.valid_to,
+        scope=row.scope,
+        status_history=tuple((LicenceStatus(st), datetime.fromisoformat(ts)) for st, ts in row.status_history),
+    )
+
+
+def _product_from_row(row) -> Product:
+    return Product(
+        prefix=row.prefix,
+        scheme=CodeScheme(row.scheme),
+        pack_units=row.pack_units,
+        category=Category(row.category),
+        manufacturer_id=row.manufacturer_id,
+        name=row.name,
+        generic_name=row.generic_name,
+        spec=row.spec,
+        insurance_code=row.insurance_code,
+    )
+
+
+async def upsert_parties(engine: AsyncEngine, items: Sequence[Party]) -> None:
+    """Insert or replace parties and, as a whole, their licences; one transaction."""
+    if not items:
+        return
+    async with engine.begin() as conn:
+        rows = [
+            {"party_id": p.party_id, "kind": p.kind.value, "name": p.name, "region": p.region,
+             "chain_id": p.chain_id, "reports_events": p.reports_events}
+            for p in items
+        ]
+        stmt = insert(parties).values(rows)
+        await conn.execute(stmt.on_conflict_do_update(
+            index_elements=[parties.c.party_id],
+            set_={**{c: stmt.excluded[c] for c in ("kind", "name", "region", "chain_id", "reports_events")},
+                  "updated_at": func.now()},
+        ))
+        ids = [p.party_id for p in items]
+        await conn.execute(delete(licences).where(licences.c.party_id.in_(ids)))
+        lic_rows = [_licence_row(p.party_id, lic) for p in items for lic in p.licences]
+        if lic_rows:
+            await conn.execute(insert(licences), lic_rows)
+
+
+async def upsert_products(engine: AsyncEngine, items: Sequence[Product]) -> None:
+    if not items:
+        return
+    cols = ("scheme", "manufacturer_id", "name", "generic_name", "spec", "pack_units", "category", "insurance_code")
+    async with engine.begin() as conn:
+        stmt = insert(products).values([
+            {"prefix": p.prefix, "scheme": p.scheme.value, "manufacturer_id": p.manufacturer_id, "name": p.name,
+             "generic_name": p.generic_name, "spec": p.spec, "pack_units": p.pack_units,
+             "category": p.category.value, "insurance_code": p.insurance_code}
+            for p in items
+        ])
+        await conn.execute(stmt.on_conflict_do_update(
+            index_elements=[products.c.prefix],
+            set_={**{c: stmt.excluded[c] for c in cols}, "updated_at": func.now()},
+        ))
+
+
+async def load_parties(conn: AsyncConnection, ids: Iterable[str] | None = None) -> dict[str, Party]:
+    """Parties with their licences, all or those named."""
+    q = select(parties)
+    lq = select(licences).order_by(licences.c.party_id, licences.c.licence_pk)
+    if ids is not None:
+        ids = list(ids)
+        q = q.where(parties.c.party_id.in_(ids))
+        lq = lq.where(licences.c.party_id.in_(ids))
+    by_party: dict[str, list[Licence]] = {}
+    for row in await conn.execute(lq):
+        by_party.setdefault(row.party_id, []).append(_licence_from_row(row))
+    return {
+        row.party_id: Party(
+            party_id=row.party_id, kind=PartyKind(row.kind), name=row.name, region=row.region,
+            chain_id=row.chain_id, licences=tuple(by_party.get(row.party_id, ())),
+            reports_events=row.reports_events,
+        )
+        for row in await conn.execute(q)
+    }
+
+
+async def load_products(conn: AsyncConnection, since: datetime | None = None) -> list[tuple[Product, datetime]]:
+    q = select(products)
+    if since is not None:
+        q = q.where(products.c.updated_at >= since)
+    return [(_product_from_row(row), row.updated_at) for row in await conn.execute(q)]
+
+
+async def get_party(engine: AsyncEngine, party_id: str) -> Party | None:
+    async with engine.connect() as conn:
+        return (await load_parties(conn, [party_id])).get(party_id)
+
+
+async def get_product(engine: AsyncEngine, prefix: str) -> Product | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(products).where(products.c.prefix == prefix))).first()
+        return _product_from_row(row) if row else None
+
+
+class RegistryCache:
+    """What ingestion validates against, kept in memory (reference data is small next to events).
+
+    Products reload incrementally at most every `ttl` seconds; a party not seen yet is
+    looked up in the database before a batch is validated, so another instance's
+    registry writes are seen at once where they matter (an unknown reporting party).
+    """
+
+    def __init__(self, engine: AsyncEngine, ttl: float = 5.0) -> None:
+        self._engine = engine
+        self._ttl = ttl
+        self._party_ids: set[str] = set()
+        self._products: dict[str, Product] = {}
+        self._manufacturer_prefixes: frozenset[str] = frozenset()
+        self._products_seen_until: datetime | None = None
+        self._loaded_at = 0.0
+
+    # -- RegistryView --------------------------------------------------------------------------
+    @property
+    def manufacturer_prefixes(self) -> frozenset[str]:
+        return self._manufacturer_prefixes
+
+    def party_exists(self, party_id: str) -> bool:
+        return party_id in self._party_ids
+
+    def pack_units(self, product_key: str) -> int | None:
+        product = self._products.get(product_key)
+        return product.pack_units if product else None
+
+    def product(self, product_key: str) -> Product | None:
+        return self._products.get(product_key)
+
+    # -- refresh -------------------------------------------------------------------------------
+    async def refresh(self, *, force: bool = False) -> None:
+        if not force and time.monotonic() - self._loaded_at < self._ttl:
+            return
+        async with self._engine.connect() as conn:
+            since = self._products_seen_until
+            rows = await load_products(conn, None if since is None else since.replace(microsecond=0) - _OVERLAP)
+            if since is None:
+                ids = (await conn.execute(select(parties.c.party_id))).scalars().all()
+                self._party_ids.update(ids)
+        for product, updated_at in rows:
+            self._products[product.prefix] = product
+            if self._products_seen_until is None or updated_at > self._products_seen_until:
+                self._products_seen_until = updated_at
+        self._manufacturer_prefixes = frozenset(
+            p.prefix for p in self._products.values() if p.scheme is CodeScheme.MANUFACTURER
+        )
+        self._loaded_at = time.monotonic()
+
+    async def ensure_parties(self, party_ids: Iterable[str]) -> None:
+        missing = {p for p in party_ids if p and p not in self._party_ids}
+        if not missing:
+            return
+        async with self._engine.connect() as conn:
+            found = (await conn.execute(select(parties.c.party_id).where(parties.c.party_id.in_(missing)))).scalars()
+            self._party_ids.update(found)
+
+    def note_parties(self, ids: Iterable[str]) -> None:
+        self._party_ids.update(ids)
+
+    def note_products(self, items: Iterable[Product]) -> None:
+        for p in items:
+            self._products[p.prefix] = p
+        self._manufacturer_prefixes = frozenset(
+            p.prefix for p in self._products.values() if p.scheme is CodeScheme.MANUFACTURER
+        )
+
