@@ -8,9 +8,11 @@ import itertools
 import os
 from dataclasses import dataclass, replace
 
-import asyncpg
-import grpc
-import pytest
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # before grpc is imported
+
+import asyncpg  # noqa: E402
+import grpc  # noqa: E402
+import pytest  # noqa: E402
 
 from tracesvc.config import Config
 from tracesvc.store.db import EmbeddedPostgres, asyncpg_url, create_engine, migrate

@@ -18,35 +18,55 @@ from tracesvc.config import Config
 DEFAULT_TARGET = "127.0.0.1:50051"
 
 
-def _read_ndjson(path: str, message_type) -> Iterator:
-    """Parse one proto3-JSON message per line; a bad line stops the run naming its number."""
-    stream = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
-    with stream:
-        for n, line in enumerate(stream, 1):
-            if line.strip():
+class NdjsonReader:
+    """Parse one proto3-JSON message per line, stopping at the first bad line.
+
+    A bad line ends the stream (the lines before it are still sent and acknowledged)
+    and is kept in `error`, naming the file and line, for the command to report.
+    """
+
+    def __init__(self, path: str, message_type) -> None:
+        self.path, self.message_type, self.error = path, message_type, ""
+
+    def __iter__(self) -> Iterator:
+        stream = sys.stdin if self.path == "-" else open(self.path, encoding="utf-8")  # noqa: SIM115
+        with stream:
+            for n, line in enumerate(stream, 1):
+                if not line.strip():
+                    continue
                 try:
-                    yield json_format.Parse(line, message_type())
+                    yield json_format.Parse(line, self.message_type())
                 except json_format.ParseError as exc:
-                    raise SystemExit(f"{path}:{n}: {exc}") from None
+                    self.error = f"{self.path}:{n}: {exc}"
+                    return
 
 
 async def _import(args) -> int:
     from tracesvc.v1 import ack_pb2, events_pb2
 
+    reader = NdjsonReader(args.file, events_pb2.Event)
     async with client.channel(args.target) as ch:
-        acks = await client.stream_events(ch, _read_ndjson(args.file, events_pb2.Event))
+        acks = await client.stream_events(ch, reader)
     bad = [a for a in acks if a.status in (ack_pb2.ACK_STATUS_REJECTED, ack_pb2.ACK_STATUS_CONFLICT)]
     for a in bad:
-        print(f"line {a.index + 1}: {a.event_id}: {a.error.message}", file=sys.stderr)
+        print(f"event {a.index + 1}: {a.event_id}: {a.error.message}", file=sys.stderr)
     print(dict(client.count_statuses(acks)))
+    if reader.error:
+        print(f"stopped at a malformed line: {reader.error}", file=sys.stderr)
+        return 2
     return 1 if bad else 0
 
 
 async def _registry_load(args) -> int:
     from tracesvc.v1 import ack_pb2, registry_pb2
 
+    reader = NdjsonReader(args.file, registry_pb2.RegistryRecord)
+    records = list(reader)
+    if reader.error:
+        print(f"nothing loaded: {reader.error}", file=sys.stderr)
+        return 2
     async with client.channel(args.target) as ch:
-        results = await client.upsert_registry(ch, _read_ndjson(args.file, registry_pb2.RegistryRecord))
+        results = await client.upsert_registry(ch, records)
     bad = [r for r in results if r.status != ack_pb2.ACK_STATUS_STORED]
     for r in bad:
         print(f"{r.key}: {r.error.message}", file=sys.stderr)
