@@ -1,0 +1,23 @@
+"""Rules D, L, R (per trace code) and S (per sale) as pure functions.
+
+Each takes one code's events (or one sale) plus reference data and returns findings;
+nothing here knows of gRPC or SQL, so the rules shard by code and unit tests drive
+them without a database.
+"""
+
+from reconciler.rules.model import (
+    CodeEvent,
+    CodeFindings,
+    Finding,
+    Reference,
+    ReturnChain,
+    Rule,
+    Severity,
+)
+from reconciler.rules.per_code import evaluate_code
+from reconciler.rules.substitution import evaluate_sale
+
+__all__ = [
+    "CodeEvent", "CodeFindings", "Finding", "Reference", "ReturnChain", "Rule", "Severity",
+    "evaluate_code", "evaluate_sale",
+]
