@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 import structlog
 from alembic import command
@@ -95,3 +99,11 @@ async def wait_ready(engine: AsyncEngine, attempts: int = 30) -> None:
             if n == attempts - 1:
                 raise
             await asyncio.sleep(0.5)
+
+
+@contextlib.asynccontextmanager
+async def pg(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """The pooled connection's own asyncpg connection, for set-based SQL and COPY on hot paths."""
+    async with engine.connect() as sa_conn:
+        raw = await sa_conn.get_raw_connection()
+        yield raw.driver_connection  # type: ignore[misc]

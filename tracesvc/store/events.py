@@ -16,6 +16,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracesvc.domain.events import Event, EventKind
+from tracesvc.store.db import pg
 
 
 class Outcome(StrEnum):
@@ -64,12 +65,8 @@ async def write_events(engine: AsyncEngine, batch: Sequence[Event]) -> list[Writ
     if not batch:
         return []
     serialized = [ev.serialized() for ev in batch]
-    async with engine.connect() as sa_conn:
-        raw = await sa_conn.get_raw_connection()
-        conn: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
-        async with conn.transaction():
-            results = await _write(conn, batch, serialized)
-    return results
+    async with pg(engine) as conn, conn.transaction():
+        return await _write(conn, batch, serialized)
 
 
 async def _write(
@@ -179,9 +176,8 @@ async def iter_events(engine: AsyncEngine, *, page: int = 2000):
     """Every stored event in storage order, paged by event_seq so memory stays flat."""
     after = 0
     while True:
-        async with engine.connect() as sa_conn:
-            raw = await sa_conn.get_raw_connection()
-            rows = await raw.driver_connection.fetch(_EXPORT, after, page)
+        async with pg(engine) as conn:
+            rows = await conn.fetch(_EXPORT, after, page)
         if not rows:
             return
         for r in rows:

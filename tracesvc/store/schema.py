@@ -26,7 +26,9 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+
 
 metadata = MetaData()
 
@@ -102,4 +104,102 @@ event_codes = Table(
     Column("party_id", Text, nullable=False),
     Column("units", Integer),  # NULL: the whole pack (or, on a refund, all the sale took)
     Column("is_trace", Boolean, nullable=False),
+)
+
+# -- reconciliation ----------------------------------------------------------------------------
+# Which transaction stored a row (pg_current_xact_id() as a number): incremental runs
+# re-evaluate what was stored since the last run's snapshot horizon (reconciler/jobs.py).
+# BRIN, because it grows with insertion order and costs next to nothing to keep.
+INGEST_XID_DEFAULT = "(pg_current_xact_id()::text::bigint)"
+for _table in (events, event_codes):
+    _table.append_column(Column("ingest_xid", BigInteger, nullable=False, server_default=text(INGEST_XID_DEFAULT)))
+    Index(f"ix_{_table.name}_ingest_xid", _table.c.ingest_xid, postgresql_using="brin")
+
+commissioned_products = Table(
+    "commissioned_products",
+    metadata,
+    Column("prefix", Text, primary_key=True),  # the maker's list for this product is loaded
+    Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+commissioned_codes = Table(
+    "commissioned_codes",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("prefix", Text, nullable=False),
+)
+
+flags = Table(
+    "flags",
+    metadata,
+    Column("flag_seq", BigInteger, Identity(), nullable=False, unique=True),  # stable paging order
+    Column("flag_id", Text, primary_key=True),  # hash of the identity (rule, kind, decisive event, code)
+    Column("rule", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("decisive_event_id", Text, nullable=False),
+    Column("decisive_at", DateTime(timezone=True), nullable=False),
+    Column("subject_party", Text, nullable=False),
+    Column("subject_region", Text, nullable=False, server_default=""),
+    Column("related_parties", ARRAY(Text), nullable=False),
+    Column("evidence", ARRAY(Text), nullable=False),
+    Column("money_fen", BigInteger, nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("content_hash", LargeBinary, nullable=False),
+    Column("status", Text, nullable=False),  # OPEN, CONFIRMED, DISMISSED, RESOLVED
+    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("detected_run", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolved_reason", Text),
+    Column("reviewed_by", Text),
+    Column("reviewed_at", DateTime(timezone=True)),
+    Column("review_note", Text),
+    Index("uq_flags_identity", "rule", "kind", "decisive_event_id", "code", unique=True),
+    Index("ix_flags_code", "code"),
+    Index("ix_flags_decisive_event", "decisive_event_id"),
+    Index("ix_flags_subject", "subject_party"),
+    Index("ix_flags_status_rule", "status", "rule", "kind"),
+)
+
+return_chains = Table(
+    "return_chains",
+    metadata,
+    Column("flag_id", Text, primary_key=True),  # one chain per R or D CROSS_PARTY flag
+    Column("code", Text, nullable=False, index=True),
+    Column("active", Boolean, nullable=False),  # follows its flag: false once resolved
+    Column("originals", JSONB, nullable=False),
+    Column("reentry", JSONB),
+    Column("resales", JSONB, nullable=False),
+    Column("buyer_tokens", ARRAY(Text), nullable=False),
+    Column("original_sellers", ARRAY(Text), nullable=False),
+    Column("reentry_party", Text),
+    Column("reentry_supplier", Text),
+    Column("resale_parties", ARRAY(Text), nullable=False),
+    Column("money_fen", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+reconcile_runs = Table(
+    "reconcile_runs",
+    metadata,
+    Column("run_id", BigInteger, Identity(), primary_key=True),
+    Column("mode", Text, nullable=False),  # FULL | INCREMENTAL
+    Column("status", Text, nullable=False),  # RUNNING | DONE | FAILED
+    Column("window_from", DateTime(timezone=True)),
+    Column("window_to", DateTime(timezone=True)),
+    Column("xid_from", BigInteger),  # incremental: rows stored by transactions from here on
+    Column("xid_to", BigInteger, nullable=False),  # every transaction below this had ended at the start
+    Column("code_cursor", Text, nullable=False, server_default=""),  # last code done, to resume
+    Column("sale_cursor", BigInteger, nullable=False, server_default=text("0")),  # last sale event_seq done
+    Column("codes_total", BigInteger, nullable=False, server_default=text("0")),
+    Column("codes_done", BigInteger, nullable=False, server_default=text("0")),
+    Column("sales_done", BigInteger, nullable=False, server_default=text("0")),
+    Column("flags_new", BigInteger, nullable=False, server_default=text("0")),
+    Column("flags_resolved", BigInteger, nullable=False, server_default=text("0")),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("error", Text),
 )
