@@ -85,7 +85,7 @@ class Reconciler:
     skew: timedelta = timedelta(minutes=10)
     code_batch: int = 2000
     sale_batch: int = 2000
-    _tasks: set = field(default_factory=set)
+    _tasks: dict[int, asyncio.Task] = field(default_factory=dict)
 
     # -- run records ---------------------------------------------------------------------------
     async def start(self, mode: Mode, window_from: datetime | None = None,
@@ -124,10 +124,25 @@ class Reconciler:
 
     def launch(self, run_id: int) -> asyncio.Task:
         """Execute a run in the background (the server's RunReconciliation)."""
-        task = asyncio.create_task(self.execute(run_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = asyncio.create_task(self.execute(run_id), name=f"reconcile-run-{run_id}")
+        self._tasks[run_id] = task
+        task.add_done_callback(lambda t: self._forget(run_id, t))
         return task
+
+    def _forget(self, run_id: int, task: asyncio.Task) -> None:
+        self._tasks.pop(run_id, None)
+        if not task.cancelled():
+            task.exception()  # already logged and recorded on the run; marks it retrieved
+
+    def is_active(self, run_id: int) -> bool:
+        return run_id in self._tasks
+
+    async def shutdown(self) -> None:
+        """Interrupt background runs (they are left FAILED/"interrupted", to be resumed)."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def execute(self, run_id: int, progress: Progress | None = None) -> RunInfo:
         """Do (or resume) a recorded run to its end."""

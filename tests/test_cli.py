@@ -73,9 +73,14 @@ async def test_demo_drives_a_day_through_the_service(service):
     assert summary["first_pass"] == {"STORED": sum(summary["events"].values())}
     assert summary["retry"] == {"DUPLICATE": sum(summary["events"].values())}
     assert [status for _, status, _ in summary["troubles"]] == ["ACK_STATUS_REJECTED"] * 3
+    assert summary["run"].status == 2  # DONE
+    assert {"D CROSS_PARTY", "D SAME_PARTY", "L UNLICENSED_SUPPLIER", "R REENTRY", "S NON_DRUG"} <= set(summary["flags"])
+    chain = summary["top_chain"]
+    assert chain.reentry.party_id == "PHARM-X" and chain.reentry.supplier_id == "WHS-SHADOW"
 
 
 def test_demo_command_runs_on_the_embedded_database(tmp_path: Path):
     done = run_cli("demo", env={"TRACESVC_DATA_DIR": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     assert "same upload, retried" in done.stdout and "DUPLICATE" in done.stdout
+    assert "top return-drug chain" in done.stdout and "R REENTRY" in done.stdout

@@ -6,7 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tracesvc.domain.events import Event, EventKind, InvalidEvent, Item, ReturnedCode, SaleLine, Scan, normalize_event
+from tracesvc.domain.events import (
+    Event,
+    EventKind,
+    InvalidEvent,
+    Item,
+    ReturnedCode,
+    SaleLine,
+    Scan,
+    normalize_event,
+)
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 STATIN = "86000010000000000001"

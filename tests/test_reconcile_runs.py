@@ -3,12 +3,12 @@ reviewed flags kept, resolution by late evidence, incremental == full."""
 
 from __future__ import annotations
 
-from tests import builders as b
-from tests.reconcile_helpers import flag_kinds, live_flags, run
 from reconciler.jobs import Mode
+from tests import builders as b
+from tests.reconcile_helpers import flag_kinds, run
+from tracesvc import client
 from tracesvc.v1 import events_pb2 as ev
 from tracesvc.v1 import ingest_pb2 as ing
-from tracesvc import client
 
 
 async def send(service, *events):

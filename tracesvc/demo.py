@@ -14,7 +14,15 @@ from datetime import UTC, datetime, timedelta
 from tracesvc import client
 from tracesvc.api.convert import to_timestamp
 from tracesvc.domain.codes import gs1_check_digit
-from tracesvc.v1 import ack_pb2, events_pb2, registry_pb2 as reg
+from tracesvc.v1 import (
+    ack_pb2,
+    enforcement_pb2,
+    enforcement_pb2_grpc,
+    events_pb2,
+    reconcile_pb2,
+    reconcile_pb2_grpc,
+)
+from tracesvc.v1 import registry_pb2 as reg
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -117,6 +125,37 @@ def day_of_events(seed: int = 7) -> list[events_pb2.Event]:
     return out
 
 
+def frauds() -> list[events_pb2.Event]:
+    """What the reconciler is for: a return drug, a card swipe, a substitution."""
+    statin = [_code("8600001", n) for n in range(1, 41)]
+    powder = _code("8600009", 1)
+    ring_buyer = "110101195505055555"
+    out = [
+        # 回流药: a box sold on insurance at STORE-A comes back through a dealer and is resold.
+        events_pb2.Event(receipt=events_pb2.Receipt(
+            header=_header("PHARM-X-rec-1", "PHARM-X", 30, "NO-INVOICE"), supplier_id="WHS-SHADOW",
+            items=_items([statin[2]]))),
+        events_pb2.Event(sale=events_pb2.Sale(
+            header=_header("PHARM-X-sale-1", "PHARM-X", 31), sale_id="PX-00001", buyer_id="110101198808088888",
+            lines=[events_pb2.SaleLine(insurance_code="XC10AAA001", item_name="阿托伐他汀钙片", quantity=1,
+                                       amount_fen=3850, fund_paid_fen=2695,
+                                       scanned=[events_pb2.ScannedCode(code=statin[2])])])),
+        # 串换: protein powder handed out, settled as atorvastatin.
+        events_pb2.Event(sale=events_pb2.Sale(
+            header=_header("STORE-B-sale-sub", "STORE-B", 15), sale_id="SET-88001", buyer_id=ring_buyer,
+            lines=[events_pb2.SaleLine(insurance_code="XC10AAA001", item_name="阿托伐他汀钙片", quantity=1,
+                                       amount_fen=3850, fund_paid_fen=2695,
+                                       scanned=[events_pb2.ScannedCode(code=powder)])])),
+        # Card swiping: a sale recorded while the box stays on the shelf, then the box sold again.
+        events_pb2.Event(sale=events_pb2.Sale(
+            header=_header("STORE-B-sale-swipe", "STORE-B", 19.5), sale_id="SET-88002", buyer_id=ring_buyer,
+            lines=[events_pb2.SaleLine(insurance_code="XC10AAA001", item_name="阿托伐他汀钙片", quantity=1,
+                                       amount_fen=3850, fund_paid_fen=2695,
+                                       scanned=[events_pb2.ScannedCode(code=statin[25])])])),
+    ]
+    return out
+
+
 def troubles() -> list[events_pb2.Event]:
     """What a counter gets wrong: a double scan, a mistyped code, a missing timestamp."""
     code = _code("8600001", 33)
@@ -135,16 +174,23 @@ def troubles() -> list[events_pb2.Event]:
 
 
 async def drive(target: str) -> dict:
-    """Register, stream the day, retry it, send the troubles; return a summary."""
+    """Register, stream the day, retry it, send the troubles, reconcile; return a summary."""
     async with client.channel(target) as ch:
         reg_results = await client.upsert_registry(ch, registry_records())
-        day = day_of_events()
+        day = day_of_events() + frauds()
         first = await client.stream_events(ch, day)
         retry = await client.stream_events(ch, day)  # a POS that lost its acks sends everything again
         bad = await client.stream_events(ch, troubles())
+        recon = reconcile_pb2_grpc.ReconcileServiceStub(ch)
+        run = (await recon.RunReconciliation(
+            reconcile_pb2.RunReconciliationRequest(mode=reconcile_pb2.RUN_MODE_FULL, wait=True))).run
+        enf = enforcement_pb2_grpc.EnforcementServiceStub(ch)
+        flags = (await enf.ListFlags(enforcement_pb2.ListFlagsRequest(page_size=1000))).flags
+        chains = (await enf.ListReturnChains(enforcement_pb2.ListReturnChainsRequest())).chains
     kinds = Counter(e.WhichOneof("kind") for e in day)
     codes = sum(len(getattr(e, e.WhichOneof("kind")).items) for e in day if e.WhichOneof("kind") not in
                 ("sale", "sale_return"))
+    top = max(chains, key=lambda c: (c.HasField("reentry"), c.money_fen, len(c.resales)), default=None)
     return {
         "registry": client.count_statuses(reg_results),
         "events": dict(kinds),
@@ -152,7 +198,27 @@ async def drive(target: str) -> dict:
         "first_pass": client.count_statuses(first),
         "retry": client.count_statuses(retry),
         "troubles": [(a.event_id, ack_pb2.AckStatus.Name(a.status), a.error.message) for a in bad],
+        "run": run,
+        "flags": Counter(f"{f.rule} {f.kind}" for f in flags),
+        # Several flags may name one sale: count each decisive event's money once.
+        "money_fen": sum({f.decisive_event_id: f.money_fen for f in sorted(flags, key=lambda f: f.money_fen)}.values()),
+        "top_chain": top,
     }
+
+
+def _chain_path(chain) -> str:
+    def sale(s) -> str:
+        return f"sold by {s.party_id} at {s.occurred_at.ToDatetime():%m-%d %H:%M} to buyer {s.buyer_token[:8]}…"
+
+    steps = [sale(s) for s in chain.originals]
+    if chain.HasField("reentry"):
+        e = chain.reentry
+        steps.append(f"back in at {e.party_id} from {e.supplier_id or '?'} ({e.kind}) "
+                     f"at {e.occurred_at.ToDatetime():%m-%d %H:%M}")
+    else:
+        steps.append("back in: unrecorded")
+    steps += ["re" + sale(s) for s in chain.resales]
+    return f"{chain.code}: " + "\n      → ".join(steps)
 
 
 def print_summary(summary: dict) -> None:
@@ -164,3 +230,11 @@ def print_summary(summary: dict) -> None:
     print("  mistakes stopped at the counter:")
     for event_id, status, message in summary["troubles"]:
         print(f"    {event_id:<20} {status.removeprefix('ACK_STATUS_'):<9} {message}")
+    run = summary["run"]
+    print(f"  reconciliation run {run.run_id}: {run.codes_done} codes, {run.sales_done} sales, "
+          f"{run.flags_new} flags in {run.seconds:.2f} s")
+    for name, n in sorted(summary["flags"].items()):
+        print(f"    {name:<28} {n}")
+    print(f"  insurance fund money at risk: ¥{summary['money_fen'] / 100:,.2f}")
+    if summary["top_chain"] is not None:
+        print("  top return-drug chain:\n    " + _chain_path(summary["top_chain"]))

@@ -14,20 +14,33 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from reconciler.jobs import Reconciler
+from tracesvc.api.enforcement import EnforcementServicer
 from tracesvc.api.ingest import IngestServicer
 from tracesvc.api.ingestion import Ingestor
 from tracesvc.api.interceptors import RequestLogInterceptor
+from tracesvc.api.reconcile import ReconcileServicer
 from tracesvc.api.registry import RegistryServicer
 from tracesvc.config import Config
 from tracesvc.store.db import EmbeddedPostgres, create_engine, migrate
 from tracesvc.store.registry import RegistryCache
-from tracesvc.v1 import ingest_pb2, ingest_pb2_grpc, registry_pb2, registry_pb2_grpc
+from tracesvc.v1 import (
+    enforcement_pb2,
+    enforcement_pb2_grpc,
+    ingest_pb2,
+    ingest_pb2_grpc,
+    reconcile_pb2,
+    reconcile_pb2_grpc,
+    registry_pb2,
+    registry_pb2_grpc,
+)
 
 log = structlog.get_logger(__name__)
 
-SERVICE_NAMES = (
-    registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
-    ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
+SERVICE_NAMES = tuple(
+    service.full_name
+    for module in (registry_pb2, ingest_pb2, reconcile_pb2, enforcement_pb2)
+    for service in module.DESCRIPTOR.services_by_name.values()
 )
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -38,6 +51,7 @@ class Running:
     port: int
     engine: AsyncEngine
     health: health.aio.HealthServicer
+    reconciler: Reconciler
 
 
 @contextlib.asynccontextmanager
@@ -72,6 +86,9 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(engine, cache), server)
     ingestor = Ingestor(engine, cache, max_future=config.max_future)
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingestor, hmac_key), server)
+    reconciler = Reconciler(engine, skew=config.clock_skew)
+    reconcile_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(reconciler), server)
+    enforcement_pb2_grpc.add_EnforcementServiceServicer_to_server(EnforcementServicer(engine, hmac_key), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -83,11 +100,13 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", port=port)
     try:
-        yield Running(server, port, engine, health_servicer)
+        yield Running(server, port, engine, health_servicer, reconciler)
     finally:
-        # Refuse new work, let in-flight calls commit and answer, then close.
+        # Refuse new work, let in-flight calls commit and answer, then close. Background
+        # reconciliation runs stop between batches and stay resumable.
         await health_servicer.enter_graceful_shutdown()
         await server.stop(grace=config.shutdown_grace)
+        await reconciler.shutdown()
         log.info("stopped")
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import grpc
 from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from tracesvc.domain.events import Violation
@@ -28,7 +28,3 @@ async def abort(
 ) -> None:
     """End the call with a rich status (never returns)."""
     await context.abort_with_status(rpc_status.to_status(status_proto(code, message, violations)))
-
-
-INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT
-assert code_pb2.INVALID_ARGUMENT == INVALID_ARGUMENT.value[0]

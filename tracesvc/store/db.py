@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 import logging
 import os
-from dataclasses import dataclass
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-
 import structlog
 from alembic import command
 from alembic.config import Config

@@ -28,8 +28,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-
-
 metadata = MetaData()
 
 parties = Table(

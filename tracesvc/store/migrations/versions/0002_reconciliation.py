@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None

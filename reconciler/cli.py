@@ -1,0 +1,115 @@
+"""`reconciler`: run reconciliation against the database (a regulator's batch job), list runs, rank suspects.
+
+Reads DATABASE_URL, or the embedded PostgreSQL in TRACESVC_DATA_DIR, like the service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import datetime
+
+from tqdm import tqdm
+
+from reconciler import queries
+from reconciler.jobs import Mode, Reconciler, RunInfo
+from tracesvc import logs
+from tracesvc.config import Config
+
+
+def _when(value: str) -> datetime:
+    dt = datetime.fromisoformat(value)
+    if dt.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value}: give a time zone, e.g. 2026-11-01T00:00:00+08:00")
+    return dt
+
+
+def _summary(info: RunInfo) -> str:
+    return (f"run {info.run_id} {info.mode.value} {info.status.value}: {info.codes_done} codes, "
+            f"{info.sales_done} sales, {info.flags_new} new flags, {info.flags_resolved} resolved, "
+            f"{info.seconds:.1f} s" + (f" — {info.error}" if info.error else ""))
+
+
+async def _run(config: Config, args) -> int:
+    from tracesvc.server import database
+
+    async with database(config) as engine:
+        reconciler = Reconciler(engine, skew=config.clock_skew)
+        if args.resume:
+            run_id = args.resume
+        else:
+            mode = Mode.FULL if args.full else Mode.INCREMENTAL
+            run_id = (await reconciler.start(mode, args.window_from, args.window_to)).run_id
+        bar = tqdm(desc=f"run {run_id}", unit="code", disable=args.quiet, file=sys.stderr)
+
+        def progress(info: RunInfo) -> None:
+            bar.total = info.codes_total
+            bar.n = info.codes_done
+            bar.set_postfix(sales=info.sales_done, new=info.flags_new, resolved=info.flags_resolved, refresh=False)
+            bar.refresh()
+
+        try:
+            info = await reconciler.execute(run_id, progress)
+        finally:
+            bar.close()
+    print(_summary(info))
+    return 0
+
+
+async def _runs(config: Config, args) -> int:
+    from tracesvc.server import database
+
+    async with database(config) as engine:
+        for info in await Reconciler(engine).list(args.limit):
+            print(_summary(info))
+    return 0
+
+
+async def _suspects(config: Config, args) -> int:
+    from tracesvc.server import database
+    from tracesvc.store.db import pg
+
+    async with database(config) as engine, pg(engine) as conn:
+        rows = await queries.rank_suspects(conn, args.role.upper(), args.limit)
+    for r in rows:
+        print(f"{r['id']:<66} chains={r['chains']:<5} codes={r['codes']:<5} fund_paid={r['money_fen'] / 100:.2f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reconciler", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="evaluate rules D, L, S, R and update flags and chains")
+    which = run.add_mutually_exclusive_group(required=True)
+    which.add_argument("--full", action="store_true", help="every code (or those with events in the window)")
+    which.add_argument("--incremental", action="store_true", help="only codes touched since the last run")
+    which.add_argument("--resume", type=int, metavar="RUN_ID", help="finish an interrupted run")
+    run.add_argument("--window-from", type=_when)
+    run.add_argument("--window-to", type=_when)
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    runs = sub.add_parser("runs", help="recent runs, newest first")
+    runs.add_argument("--limit", type=int, default=20)
+    sus = sub.add_parser("suspects", help="who recurs across return-drug chains")
+    sus.add_argument("--role", choices=["buyer", "supplier", "pharmacy"], required=True)
+    sus.add_argument("--limit", type=int, default=20)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run" and (args.window_from or args.window_to) and not args.full:
+        parser.error("--window-from/--window-to go with --full")
+    config = Config.from_env()
+    logs.configure("warning", config.log_format)
+    handler = {"run": _run, "runs": _runs, "suspects": _suspects}[args.command]
+    try:
+        return asyncio.run(handler(config, args))
+    except KeyboardInterrupt:
+        print("interrupted: resume with `reconciler run --resume RUN_ID`", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

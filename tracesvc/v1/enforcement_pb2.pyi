@@ -1,0 +1,261 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Severity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SEVERITY_UNSPECIFIED: _ClassVar[Severity]
+    SEVERITY_LOW: _ClassVar[Severity]
+    SEVERITY_MEDIUM: _ClassVar[Severity]
+    SEVERITY_HIGH: _ClassVar[Severity]
+
+class FlagStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FLAG_STATUS_UNSPECIFIED: _ClassVar[FlagStatus]
+    FLAG_STATUS_OPEN: _ClassVar[FlagStatus]
+    FLAG_STATUS_CONFIRMED: _ClassVar[FlagStatus]
+    FLAG_STATUS_DISMISSED: _ClassVar[FlagStatus]
+    FLAG_STATUS_RESOLVED: _ClassVar[FlagStatus]
+
+class ReviewDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REVIEW_DECISION_UNSPECIFIED: _ClassVar[ReviewDecision]
+    REVIEW_DECISION_CONFIRM: _ClassVar[ReviewDecision]
+    REVIEW_DECISION_DISMISS: _ClassVar[ReviewDecision]
+
+class SuspectRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SUSPECT_ROLE_UNSPECIFIED: _ClassVar[SuspectRole]
+    SUSPECT_ROLE_BUYER: _ClassVar[SuspectRole]
+    SUSPECT_ROLE_SUPPLIER: _ClassVar[SuspectRole]
+    SUSPECT_ROLE_PHARMACY: _ClassVar[SuspectRole]
+SEVERITY_UNSPECIFIED: Severity
+SEVERITY_LOW: Severity
+SEVERITY_MEDIUM: Severity
+SEVERITY_HIGH: Severity
+FLAG_STATUS_UNSPECIFIED: FlagStatus
+FLAG_STATUS_OPEN: FlagStatus
+FLAG_STATUS_CONFIRMED: FlagStatus
+FLAG_STATUS_DISMISSED: FlagStatus
+FLAG_STATUS_RESOLVED: FlagStatus
+REVIEW_DECISION_UNSPECIFIED: ReviewDecision
+REVIEW_DECISION_CONFIRM: ReviewDecision
+REVIEW_DECISION_DISMISS: ReviewDecision
+SUSPECT_ROLE_UNSPECIFIED: SuspectRole
+SUSPECT_ROLE_BUYER: SuspectRole
+SUSPECT_ROLE_SUPPLIER: SuspectRole
+SUSPECT_ROLE_PHARMACY: SuspectRole
+
+class Flag(_message.Message):
+    __slots__ = ("flag_id", "rule", "kind", "severity", "code", "decisive_event_id", "decisive_at", "subject_party", "subject_region", "related_parties", "evidence_event_ids", "money_fen", "detail", "status", "detected_at", "detected_run", "resolved_at", "resolved_reason", "reviewed_by", "reviewed_at", "review_note")
+    FLAG_ID_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    DECISIVE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISIVE_AT_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_PARTY_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_REGION_FIELD_NUMBER: _ClassVar[int]
+    RELATED_PARTIES_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_EVENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    MONEY_FEN_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DETECTED_AT_FIELD_NUMBER: _ClassVar[int]
+    DETECTED_RUN_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_REASON_FIELD_NUMBER: _ClassVar[int]
+    REVIEWED_BY_FIELD_NUMBER: _ClassVar[int]
+    REVIEWED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_NOTE_FIELD_NUMBER: _ClassVar[int]
+    flag_id: str
+    rule: str
+    kind: str
+    severity: Severity
+    code: str
+    decisive_event_id: str
+    decisive_at: _timestamp_pb2.Timestamp
+    subject_party: str
+    subject_region: str
+    related_parties: _containers.RepeatedScalarFieldContainer[str]
+    evidence_event_ids: _containers.RepeatedScalarFieldContainer[str]
+    money_fen: int
+    detail: str
+    status: FlagStatus
+    detected_at: _timestamp_pb2.Timestamp
+    detected_run: int
+    resolved_at: _timestamp_pb2.Timestamp
+    resolved_reason: str
+    reviewed_by: str
+    reviewed_at: _timestamp_pb2.Timestamp
+    review_note: str
+    def __init__(self, flag_id: _Optional[str] = ..., rule: _Optional[str] = ..., kind: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., code: _Optional[str] = ..., decisive_event_id: _Optional[str] = ..., decisive_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject_party: _Optional[str] = ..., subject_region: _Optional[str] = ..., related_parties: _Optional[_Iterable[str]] = ..., evidence_event_ids: _Optional[_Iterable[str]] = ..., money_fen: _Optional[int] = ..., detail: _Optional[str] = ..., status: _Optional[_Union[FlagStatus, str]] = ..., detected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detected_run: _Optional[int] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_reason: _Optional[str] = ..., reviewed_by: _Optional[str] = ..., reviewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., review_note: _Optional[str] = ...) -> None: ...
+
+class ListFlagsRequest(_message.Message):
+    __slots__ = ("rule", "kind", "party_id", "region", "occurred_from", "occurred_to", "statuses", "code", "page_size", "page_token")
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_FROM_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_TO_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    rule: str
+    kind: str
+    party_id: str
+    region: str
+    occurred_from: _timestamp_pb2.Timestamp
+    occurred_to: _timestamp_pb2.Timestamp
+    statuses: _containers.RepeatedScalarFieldContainer[FlagStatus]
+    code: str
+    page_size: int
+    page_token: str
+    def __init__(self, rule: _Optional[str] = ..., kind: _Optional[str] = ..., party_id: _Optional[str] = ..., region: _Optional[str] = ..., occurred_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., occurred_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., statuses: _Optional[_Iterable[_Union[FlagStatus, str]]] = ..., code: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListFlagsResponse(_message.Message):
+    __slots__ = ("flags", "next_page_token")
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    flags: _containers.RepeatedCompositeFieldContainer[Flag]
+    next_page_token: str
+    def __init__(self, flags: _Optional[_Iterable[_Union[Flag, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetFlagRequest(_message.Message):
+    __slots__ = ("flag_id",)
+    FLAG_ID_FIELD_NUMBER: _ClassVar[int]
+    flag_id: str
+    def __init__(self, flag_id: _Optional[str] = ...) -> None: ...
+
+class GetFlagResponse(_message.Message):
+    __slots__ = ("flag",)
+    FLAG_FIELD_NUMBER: _ClassVar[int]
+    flag: Flag
+    def __init__(self, flag: _Optional[_Union[Flag, _Mapping]] = ...) -> None: ...
+
+class ReviewFlagRequest(_message.Message):
+    __slots__ = ("flag_id", "decision", "note")
+    FLAG_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    flag_id: str
+    decision: ReviewDecision
+    note: str
+    def __init__(self, flag_id: _Optional[str] = ..., decision: _Optional[_Union[ReviewDecision, str]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class ReviewFlagResponse(_message.Message):
+    __slots__ = ("flag",)
+    FLAG_FIELD_NUMBER: _ClassVar[int]
+    flag: Flag
+    def __init__(self, flag: _Optional[_Union[Flag, _Mapping]] = ...) -> None: ...
+
+class ChainSale(_message.Message):
+    __slots__ = ("event_id", "party_id", "occurred_at", "buyer_token", "fund_paid_fen", "units")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    BUYER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FUND_PAID_FEN_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    party_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    buyer_token: str
+    fund_paid_fen: int
+    units: int
+    def __init__(self, event_id: _Optional[str] = ..., party_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., buyer_token: _Optional[str] = ..., fund_paid_fen: _Optional[int] = ..., units: _Optional[int] = ...) -> None: ...
+
+class ChainEntry(_message.Message):
+    __slots__ = ("event_id", "kind", "party_id", "supplier_id", "occurred_at")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    SUPPLIER_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    kind: str
+    party_id: str
+    supplier_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    def __init__(self, event_id: _Optional[str] = ..., kind: _Optional[str] = ..., party_id: _Optional[str] = ..., supplier_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ReturnChain(_message.Message):
+    __slots__ = ("flag_id", "code", "active", "originals", "reentry", "resales", "money_fen")
+    FLAG_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    ORIGINALS_FIELD_NUMBER: _ClassVar[int]
+    REENTRY_FIELD_NUMBER: _ClassVar[int]
+    RESALES_FIELD_NUMBER: _ClassVar[int]
+    MONEY_FEN_FIELD_NUMBER: _ClassVar[int]
+    flag_id: str
+    code: str
+    active: bool
+    originals: _containers.RepeatedCompositeFieldContainer[ChainSale]
+    reentry: ChainEntry
+    resales: _containers.RepeatedCompositeFieldContainer[ChainSale]
+    money_fen: int
+    def __init__(self, flag_id: _Optional[str] = ..., code: _Optional[str] = ..., active: _Optional[bool] = ..., originals: _Optional[_Iterable[_Union[ChainSale, _Mapping]]] = ..., reentry: _Optional[_Union[ChainEntry, _Mapping]] = ..., resales: _Optional[_Iterable[_Union[ChainSale, _Mapping]]] = ..., money_fen: _Optional[int] = ...) -> None: ...
+
+class ListReturnChainsRequest(_message.Message):
+    __slots__ = ("code", "party_id", "buyer_token", "buyer_id", "include_inactive", "page_size", "page_token")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    BUYER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    BUYER_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_INACTIVE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    party_id: str
+    buyer_token: str
+    buyer_id: str
+    include_inactive: bool
+    page_size: int
+    page_token: str
+    def __init__(self, code: _Optional[str] = ..., party_id: _Optional[str] = ..., buyer_token: _Optional[str] = ..., buyer_id: _Optional[str] = ..., include_inactive: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListReturnChainsResponse(_message.Message):
+    __slots__ = ("chains", "next_page_token")
+    CHAINS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    chains: _containers.RepeatedCompositeFieldContainer[ReturnChain]
+    next_page_token: str
+    def __init__(self, chains: _Optional[_Iterable[_Union[ReturnChain, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RankSuspectsRequest(_message.Message):
+    __slots__ = ("role", "limit")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    role: SuspectRole
+    limit: int
+    def __init__(self, role: _Optional[_Union[SuspectRole, str]] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class Suspect(_message.Message):
+    __slots__ = ("id", "chains", "codes", "money_fen")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CHAINS_FIELD_NUMBER: _ClassVar[int]
+    CODES_FIELD_NUMBER: _ClassVar[int]
+    MONEY_FEN_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    chains: int
+    codes: int
+    money_fen: int
+    def __init__(self, id: _Optional[str] = ..., chains: _Optional[int] = ..., codes: _Optional[int] = ..., money_fen: _Optional[int] = ...) -> None: ...
+
+class RankSuspectsResponse(_message.Message):
+    __slots__ = ("suspects",)
+    SUSPECTS_FIELD_NUMBER: _ClassVar[int]
+    suspects: _containers.RepeatedCompositeFieldContainer[Suspect]
+    def __init__(self, suspects: _Optional[_Iterable[_Union[Suspect, _Mapping]]] = ...) -> None: ...
