@@ -22,5 +22,8 @@ async def live_flags(raw_db) -> set[tuple]:
 
 async def flag_kinds(raw_db, status: str | None = None) -> list[tuple[str, str, str]]:
     q = "SELECT rule, kind, decisive_event_id FROM flags"
-    rows = await (raw_db.fetch(q + " WHERE status = $1", status) if status else raw_db.fetch(q + " WHERE status <> 'RESOLVED'"))
+    if status:
+        rows = await raw_db.fetch(q + " WHERE status = $1", status)
+    else:
+        rows = await raw_db.fetch(q + " WHERE status <> 'RESOLVED'")
     return sorted((r["rule"], r["kind"], r["decisive_event_id"]) for r in rows)

@@ -33,8 +33,9 @@ def _ts(hours: float):
 
 def registry_records() -> list[reg.RegistryRecord]:
     lic = reg.Licence(number="LIC-OK", valid_from=to_timestamp(DAY - timedelta(days=900)))
+    revoked_at = to_timestamp(DAY - timedelta(days=30))
     revoked = reg.Licence(number="LIC-REV", valid_from=to_timestamp(DAY - timedelta(days=900)), status_history=[
-        reg.LicenceStatusChange(status=reg.LICENCE_STATUS_REVOKED, effective_from=to_timestamp(DAY - timedelta(days=30)))])
+        reg.LicenceStatusChange(status=reg.LICENCE_STATUS_REVOKED, effective_from=revoked_at)])
     parties = [
         reg.Party(party_id="MFR-HUAYAO", kind=reg.PARTY_KIND_MANUFACTURER, name="华药制药", region="130100",
                   licences=[lic], reports_events=True),
@@ -163,7 +164,7 @@ def troubles() -> list[events_pb2.Event]:
         events_pb2.Event(sale=events_pb2.Sale(
             header=_header("STORE-B-sale-dbl", "STORE-B", 20), sale_id="SET-99001",
             lines=[events_pb2.SaleLine(insurance_code="XC10AAA001", quantity=1, amount_fen=3850,
-                                       scanned=[events_pb2.ScannedCode(code=code), events_pb2.ScannedCode(code=code)])])),
+                                       scanned=[events_pb2.ScannedCode(code=code)] * 2)])),
         events_pb2.Event(receipt=events_pb2.Receipt(
             header=_header("PHARM-X-rec-typo", "PHARM-X", 8), supplier_id="WHS-SHADOW",
             items=_items(["860000100000000001"]))),

@@ -21,6 +21,7 @@ from tracesvc.api.ingestion import Ingestor
 from tracesvc.api.interceptors import RequestLogInterceptor
 from tracesvc.api.reconcile import ReconcileServicer
 from tracesvc.api.registry import RegistryServicer
+from tracesvc.api.verify import VerifyServicer
 from tracesvc.config import Config
 from tracesvc.store.db import EmbeddedPostgres, create_engine, migrate
 from tracesvc.store.registry import RegistryCache
@@ -33,13 +34,15 @@ from tracesvc.v1 import (
     reconcile_pb2_grpc,
     registry_pb2,
     registry_pb2_grpc,
+    verify_pb2,
+    verify_pb2_grpc,
 )
 
 log = structlog.get_logger(__name__)
 
 SERVICE_NAMES = tuple(
     service.full_name
-    for module in (registry_pb2, ingest_pb2, reconcile_pb2, enforcement_pb2)
+    for module in (registry_pb2, ingest_pb2, verify_pb2, reconcile_pb2, enforcement_pb2)
     for service in module.DESCRIPTOR.services_by_name.values()
 )
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -86,6 +89,7 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(engine, cache), server)
     ingestor = Ingestor(engine, cache, max_future=config.max_future)
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingestor, hmac_key), server)
+    verify_pb2_grpc.add_VerifyServiceServicer_to_server(VerifyServicer(engine, cache), server)
     reconciler = Reconciler(engine, skew=config.clock_skew)
     reconcile_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(reconciler), server)
     enforcement_pb2_grpc.add_EnforcementServiceServicer_to_server(EnforcementServicer(engine, hmac_key), server)

@@ -9,6 +9,7 @@ import grpc
 from tracesvc.api import convert
 from tracesvc.api.errors import abort, status_proto
 from tracesvc.api.ingestion import Ack, AckKind, Ingestor
+from tracesvc.api.verify import verdict_to_proto
 from tracesvc.domain.events import EventKind, Violation
 from tracesvc.v1 import ack_pb2, ingest_pb2, ingest_pb2_grpc
 
@@ -24,8 +25,9 @@ _ACK_STATUS = {
 }
 
 
-def ack_to_proto(index: int, ack: Ack) -> ack_pb2.EventAck:
-    out = ack_pb2.EventAck(index=index, event_id=ack.event_id, status=_ACK_STATUS[ack.kind])
+def ack_to_proto(index: int, ack: Ack, region_of=lambda party_id: "") -> ack_pb2.EventAck:
+    out = ack_pb2.EventAck(index=index, event_id=ack.event_id, status=_ACK_STATUS[ack.kind],
+                           verdicts=[verdict_to_proto(c, region_of) for c in ack.checks])
     if ack.kind is AckKind.REJECTED:
         out.error.CopyFrom(status_proto(grpc.StatusCode.INVALID_ARGUMENT, ack.message, ack.violations))
     elif ack.kind is AckKind.CONFLICT:
@@ -49,7 +51,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             await abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before the batch was stored")
         drafts = [convert.event_from_proto(kind, m, self._key) for m in messages]
         acks = await self._ingestor.ingest(drafts)
-        return [ack_to_proto(i, a) for i, a in enumerate(acks)]
+        return [ack_to_proto(i, a, self._ingestor.region_of) for i, a in enumerate(acks)]
 
     async def RecordReceipt(self, request, context):
         acks = await self._record(context, "receipts", EventKind.RECEIPT, request.receipts)
@@ -130,5 +132,5 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             drafts.append(convert.event_from_proto(convert.ONEOF_KIND[which], getattr(event, which), self._key))
             positions.append(n)
         for n, ack in zip(positions, await self._ingestor.ingest(drafts), strict=True):
-            out[n] = ack_to_proto(first_index + n, ack)
+            out[n] = ack_to_proto(first_index + n, ack, self._ingestor.region_of)
         return out  # type: ignore[return-value]

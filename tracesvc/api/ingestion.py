@@ -11,7 +11,8 @@ from enum import StrEnum
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tracesvc.domain.events import Event, InvalidEvent, Violation, normalize_event
+from tracesvc.domain.events import Event, EventKind, InvalidEvent, Violation, normalize_event
+from tracesvc.domain.verify import CodeCheck, CodeState, check, fold
 from tracesvc.store.events import Outcome, write_events
 from tracesvc.store.registry import RegistryCache
 
@@ -31,6 +32,7 @@ class Ack:
     kind: AckKind
     message: str = ""
     violations: tuple[Violation, ...] = field(default=())
+    checks: tuple[CodeCheck, ...] = ()  # a stored sale's verdicts, per scanned value
 
 
 _FROM_OUTCOME = {Outcome.STORED: AckKind.STORED, Outcome.DUPLICATE: AckKind.DUPLICATE,
@@ -42,6 +44,9 @@ class Ingestor:
         self._engine = engine
         self._registry = registry
         self._max_future = max_future
+
+    def region_of(self, party_id: str | None) -> str:
+        return self._registry.region_of(party_id)
 
     async def ingest(self, drafts: Sequence[tuple[Event, list[Violation]]]) -> list[Ack]:
         """Acknowledge each draft; an ack of STORED or DUPLICATE means it is committed."""
@@ -61,14 +66,32 @@ class Ingestor:
                     valid_at.append(i)
                     continue
             acks[i] = Ack(draft.event_id, AckKind.REJECTED, _describe(draft.event_id, violations), tuple(violations))
-        for i, result in zip(valid_at, await write_events(self._engine, valid), strict=True):
-            acks[i] = Ack(drafts[i][0].event_id, _FROM_OUTCOME[result.outcome], result.reason)
+        written = await write_events(self._engine, valid)
+        states = dict(written.states_before)
+        for i, event, result in zip(valid_at, valid, written.results, strict=True):
+            checks: tuple[CodeCheck, ...] = ()
+            if result.outcome is Outcome.STORED:
+                if event.kind is EventKind.SALE:
+                    checks = self._sale_checks(event, states)
+                for code in {row[0] for row in event.code_rows() if row[3]}:
+                    states[code] = fold(states.get(code, CodeState()), event, code)
+            acks[i] = Ack(drafts[i][0].event_id, _FROM_OUTCOME[result.outcome], result.reason, checks=checks)
         counts: dict[str, int] = {}
         for a in acks:
             assert a is not None
             counts[a.kind] = counts.get(a.kind, 0) + 1
         log.info("ingested", events=len(drafts), **{k.lower(): v for k, v in counts.items()})
         return [a for a in acks if a is not None]
+
+
+    def _sale_checks(self, sale: Event, states: dict[str, CodeState]) -> tuple[CodeCheck, ...]:
+        """What VerifyCodes would have said of each scanned value just before this sale."""
+        return tuple(
+            check(scan.code, party_id=sale.party_id, state=states.get(scan.code), product_of=self._registry.product,
+                  manufacturer_prefixes=self._registry.manufacturer_prefixes,
+                  billed_insurance_code=line.insurance_code, units=scan.units)
+            for line in sale.lines for scan in line.scans
+        )
 
 
 def _describe(event_id: str, violations: Sequence[Violation]) -> str:

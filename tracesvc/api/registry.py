@@ -58,7 +58,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def UpsertParties(self, request, context):
         results = await self._upsert(
             context, "parties", request.parties, convert.party_from_proto, validate_party,
-            lambda p: p.party_id, store.upsert_parties, lambda ps: self._cache.note_parties(p.party_id for p in ps),
+            lambda p: p.party_id, store.upsert_parties, self._cache.note_parties,
         )
         return registry_pb2.UpsertPartiesResponse(results=results)
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracesvc.domain.events import Event, EventKind
+from tracesvc.domain.verify import CodeState
 from tracesvc.store.db import pg
 
 
@@ -29,6 +30,13 @@ class Outcome(StrEnum):
 class WriteResult:
     outcome: Outcome
     reason: str = ""
+
+
+@dataclass
+class BatchWrite:
+    results: list[WriteResult]
+    # State of each code the batch stored events of, as it was before the batch (for verdicts).
+    states_before: dict[str, CodeState] = field(default_factory=dict)
 
 
 _DUPLICATE = WriteResult(Outcome.DUPLICATE)
@@ -60,17 +68,20 @@ def _sale_key(ev: Event) -> tuple[str, str] | None:
     return (ev.party_id, ev.sale_id) if ev.kind is EventKind.SALE else None
 
 
-async def write_events(engine: AsyncEngine, batch: Sequence[Event]) -> list[WriteResult]:
+async def write_events(engine: AsyncEngine, batch: Sequence[Event]) -> BatchWrite:
     """Store normalized events; return one result per event, in order, after the commit."""
     if not batch:
-        return []
+        return BatchWrite([])
     serialized = [ev.serialized() for ev in batch]
+    out = BatchWrite([])
     async with pg(engine) as conn, conn.transaction():
-        return await _write(conn, batch, serialized)
+        out.results = await _write(conn, batch, serialized, out.states_before)
+    return out
 
 
 async def _write(
-    conn: asyncpg.Connection, batch: Sequence[Event], serialized: list[tuple[str, bytes]]
+    conn: asyncpg.Connection, batch: Sequence[Event], serialized: list[tuple[str, bytes]],
+    states_before: dict[str, CodeState],
 ) -> list[WriteResult]:
     n = len(batch)
     results: list[WriteResult | None] = [None] * n
@@ -105,7 +116,8 @@ async def _write(
         to_insert.append(i)
 
     if to_insert:
-        await _insert(conn, batch, serialized, sorted(to_insert, key=lambda i: batch[i].event_id), results)
+        stored = await _insert(conn, batch, serialized, sorted(to_insert, key=lambda i: batch[i].event_id), results)
+        states_before.update(await _count_states(conn, stored))
 
     for i in repeats:
         first = results[first_of[batch[i].event_id]]
@@ -129,7 +141,8 @@ async def _insert(
     serialized: list[tuple[str, bytes]],
     order: list[int],
     results: list[WriteResult | None],
-) -> None:
+) -> list[Event]:
+    """Insert; mark what was stored; return the stored events."""
     evs = [batch[i] for i in order]
     rows = await conn.fetch(
         _INSERT_EVENTS,
@@ -147,6 +160,7 @@ async def _insert(
     seq_of = {r["event_id"]: r["event_seq"] for r in rows}
     code_rows = []
     lost: list[int] = []
+    stored: list[Event] = []
     for i in order:
         ev = batch[i]
         seq = seq_of.get(ev.event_id)
@@ -154,6 +168,7 @@ async def _insert(
             lost.append(i)
             continue
         results[i] = _STORED
+        stored.append(ev)
         for code, units, line_no, is_trace in ev.code_rows():
             code_rows.append((code, seq, line_no, ev.occurred_at, ev.kind.value, ev.party_id, units, is_trace))
     if code_rows:
@@ -167,6 +182,53 @@ async def _insert(
                 results[i] = _classify(stored_hash[ev.event_id], serialized[i][1])
             else:
                 results[i] = WriteResult(Outcome.CONFLICT, f"sale_id {ev.sale_id!r} of {ev.party_id} already recorded")
+    return stored
+
+
+_UPSERT_STATE = """
+INSERT INTO code_state AS s (code, sold_whole, sold_units, returned_whole, returned_units, last_sale_at,
+                             last_sale_party, holders)
+SELECT u.code, u.sw, u.su, u.rw, u.ru, u.at, u.party, string_to_array(u.holders, E'\\x1f')
+FROM unnest($1::text[], $2::int[], $3::bigint[], $4::int[], $5::bigint[], $6::timestamptz[], $7::text[],
+            $8::text[]) AS u(code, sw, su, rw, ru, at, party, holders)
+ORDER BY u.code  -- one lock order for every writer: concurrent batches cannot deadlock here
+ON CONFLICT (code) DO UPDATE SET
+    sold_whole = s.sold_whole + excluded.sold_whole, sold_units = s.sold_units + excluded.sold_units,
+    returned_whole = s.returned_whole + excluded.returned_whole,
+    returned_units = s.returned_units + excluded.returned_units,
+    last_sale_party = CASE WHEN s.last_sale_at IS NULL OR excluded.last_sale_at > s.last_sale_at
+                           THEN excluded.last_sale_party ELSE s.last_sale_party END,
+    last_sale_at = greatest(s.last_sale_at, excluded.last_sale_at),
+    holders = ARRAY(SELECT DISTINCT h FROM unnest(s.holders || excluded.holders) h ORDER BY h)
+RETURNING code, sold_whole, sold_units, returned_whole, returned_units, last_sale_at, last_sale_party, holders
+"""
+
+
+async def _count_states(conn: asyncpg.Connection, stored: Sequence[Event]) -> dict[str, CodeState]:
+    """Add the stored events to each code's state; return the states as they were before."""
+    deltas: dict[str, CodeState] = {}
+    for ev in stored:
+        for code, units, _, is_trace in ev.code_rows():
+            if is_trace:
+                deltas[code] = deltas.get(code, CodeState()).after(
+                    ev.kind, ev.party_id, ev.counterparty_id, units, ev.occurred_at)
+    if not deltas:
+        return {}
+    codes = sorted(deltas)
+    d = [deltas[c] for c in codes]
+    rows = await conn.fetch(
+        _UPSERT_STATE, codes, [x.sold_whole for x in d], [x.sold_units for x in d], [x.returned_whole for x in d],
+        [x.returned_units for x in d], [x.last_sale_at for x in d], [x.last_sale_party for x in d],
+        ["\x1f".join(sorted(x.holders)) for x in d])
+    before = {}
+    for r in rows:
+        delta = deltas[r["code"]]
+        # Counters subtract exactly; holders and the last sale may already show this batch.
+        before[r["code"]] = CodeState(
+            r["sold_whole"] - delta.sold_whole, r["sold_units"] - delta.sold_units,
+            r["returned_whole"] - delta.returned_whole, r["returned_units"] - delta.returned_units,
+            r["last_sale_at"], r["last_sale_party"], frozenset(r["holders"]))
+    return before
 
 
 _EXPORT = "SELECT event_seq, payload::text AS payload FROM events WHERE event_seq > $1 ORDER BY event_seq LIMIT $2"

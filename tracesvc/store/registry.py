@@ -143,7 +143,7 @@ class RegistryCache:
     def __init__(self, engine: AsyncEngine, ttl: float = 5.0) -> None:
         self._engine = engine
         self._ttl = ttl
-        self._party_ids: set[str] = set()
+        self._party_region: dict[str, str] = {}  # party id -> region
         self._products: dict[str, Product] = {}
         self._manufacturer_prefixes: frozenset[str] = frozenset()
         self._products_seen_until: datetime | None = None
@@ -155,7 +155,10 @@ class RegistryCache:
         return self._manufacturer_prefixes
 
     def party_exists(self, party_id: str) -> bool:
-        return party_id in self._party_ids
+        return party_id in self._party_region
+
+    def region_of(self, party_id: str | None) -> str:
+        return self._party_region.get(party_id or "", "")
 
     def pack_units(self, product_key: str) -> int | None:
         product = self._products.get(product_key)
@@ -172,8 +175,8 @@ class RegistryCache:
             since = self._products_seen_until
             rows = await load_products(conn, None if since is None else since.replace(microsecond=0) - _OVERLAP)
             if since is None:
-                ids = (await conn.execute(select(parties.c.party_id))).scalars().all()
-                self._party_ids.update(ids)
+                rows = await conn.execute(select(parties.c.party_id, parties.c.region))
+                self._party_region.update({r.party_id: r.region for r in rows})
         for product, updated_at in rows:
             self._products[product.prefix] = product
             if self._products_seen_until is None or updated_at > self._products_seen_until:
@@ -184,15 +187,16 @@ class RegistryCache:
         self._loaded_at = time.monotonic()
 
     async def ensure_parties(self, party_ids: Iterable[str]) -> None:
-        missing = {p for p in party_ids if p and p not in self._party_ids}
+        missing = {p for p in party_ids if p and p not in self._party_region}
         if not missing:
             return
         async with self._engine.connect() as conn:
-            found = (await conn.execute(select(parties.c.party_id).where(parties.c.party_id.in_(missing)))).scalars()
-            self._party_ids.update(found)
+            rows = await conn.execute(
+                select(parties.c.party_id, parties.c.region).where(parties.c.party_id.in_(missing)))
+            self._party_region.update({r.party_id: r.region for r in rows})
 
-    def note_parties(self, ids: Iterable[str]) -> None:
-        self._party_ids.update(ids)
+    def note_parties(self, items: Iterable[Party]) -> None:
+        self._party_region.update({p.party_id: p.region for p in items})
 
     def note_products(self, items: Iterable[Product]) -> None:
         for p in items:

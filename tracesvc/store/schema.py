@@ -201,3 +201,46 @@ reconcile_runs = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("error", Text),
 )
+
+# -- verification, access, audit ---------------------------------------------------------------
+# Per-code current state for VerifyCodes, kept in the ingest transaction. Counters only, so
+# the state is the same whatever order the events arrived in.
+code_state = Table(
+    "code_state",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("sold_whole", Integer, nullable=False, server_default=text("0")),  # whole-pack sales
+    Column("sold_units", BigInteger, nullable=False, server_default=text("0")),  # units of split sales
+    Column("returned_whole", Integer, nullable=False, server_default=text("0")),
+    Column("returned_units", BigInteger, nullable=False, server_default=text("0")),
+    Column("last_sale_at", DateTime(timezone=True)),
+    Column("last_sale_party", Text),
+    Column("holders", ARRAY(Text), nullable=False, server_default=text("'{}'")),  # parties that took it in
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", Text, primary_key=True),
+    Column("secret_hash", LargeBinary, nullable=False),  # SHA-256 of the random secret; the key is never stored
+    Column("role", Text, nullable=False),  # POS, SUPPLIER, REGULATOR, INSPECTOR
+    Column("party_id", Text),  # POS and SUPPLIER: the party they act for
+    Column("chain_wide", Boolean, nullable=False, server_default=text("false")),  # POS: the party's whole chain
+    Column("cert_subject", Text, unique=True),  # mTLS: the client certificate's subject CN that maps here
+    Column("name", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("audit_id", BigInteger, Identity(), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("key_id", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("target", Text, nullable=False),  # what was read: flag id, code, party, buyer token
+    Column("detail", Text, nullable=False, server_default=""),
+    Index("ix_audit_log_at", "at"),
+)

@@ -23,19 +23,20 @@ _sym_db = _symbol_database.Default()
 
 
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
+from tracesvc.v1 import verify_pb2 as tracesvc_dot_v1_dot_verify__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15tracesvc/v1/ack.proto\x12\x0btracesvc.v1\x1a\x17google/rpc/status.proto\"v\n\x08\x45ventAck\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12&\n\x06status\x18\x03 \x01(\x0e\x32\x16.tracesvc.v1.AckStatus\x12!\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x12.google.rpc.Status\"s\n\nItemResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0b\n\x03key\x18\x02 \x01(\t\x12&\n\x06status\x18\x03 \x01(\x0e\x32\x16.tracesvc.v1.AckStatus\x12!\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x12.google.rpc.Status*\x8a\x01\n\tAckStatus\x12\x1a\n\x16\x41\x43K_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x43K_STATUS_STORED\x10\x01\x12\x18\n\x14\x41\x43K_STATUS_DUPLICATE\x10\x02\x12\x17\n\x13\x41\x43K_STATUS_REJECTED\x10\x03\x12\x17\n\x13\x41\x43K_STATUS_CONFLICT\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15tracesvc/v1/ack.proto\x12\x0btracesvc.v1\x1a\x17google/rpc/status.proto\x1a\x18tracesvc/v1/verify.proto\"\xa2\x01\n\x08\x45ventAck\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12&\n\x06status\x18\x03 \x01(\x0e\x32\x16.tracesvc.v1.AckStatus\x12!\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x12.google.rpc.Status\x12*\n\x08verdicts\x18\x05 \x03(\x0b\x32\x18.tracesvc.v1.CodeVerdict\"s\n\nItemResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0b\n\x03key\x18\x02 \x01(\t\x12&\n\x06status\x18\x03 \x01(\x0e\x32\x16.tracesvc.v1.AckStatus\x12!\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x12.google.rpc.Status*\x8a\x01\n\tAckStatus\x12\x1a\n\x16\x41\x43K_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x43K_STATUS_STORED\x10\x01\x12\x18\n\x14\x41\x43K_STATUS_DUPLICATE\x10\x02\x12\x17\n\x13\x41\x43K_STATUS_REJECTED\x10\x03\x12\x17\n\x13\x41\x43K_STATUS_CONFLICT\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tracesvc.v1.ack_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACKSTATUS']._serialized_start=301
-  _globals['_ACKSTATUS']._serialized_end=439
-  _globals['_EVENTACK']._serialized_start=63
-  _globals['_EVENTACK']._serialized_end=181
-  _globals['_ITEMRESULT']._serialized_start=183
-  _globals['_ITEMRESULT']._serialized_end=298
+  _globals['_ACKSTATUS']._serialized_start=372
+  _globals['_ACKSTATUS']._serialized_end=510
+  _globals['_EVENTACK']._serialized_start=90
+  _globals['_EVENTACK']._serialized_end=252
+  _globals['_ITEMRESULT']._serialized_start=254
+  _globals['_ITEMRESULT']._serialized_end=369
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,129 @@
+"""Verification at the counter (DESIGN.md §7 VerifyService): one verdict per code, from the
+code's current state. Pure: the state comes from the store, the product from the registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from tracesvc.domain import codes
+from tracesvc.domain.codes import CommodityBarcode
+from tracesvc.domain.events import Event, EventKind
+from tracesvc.domain.registry import Category, Product
+
+
+class Verdict(StrEnum):
+    SELLABLE = "SELLABLE"
+    ALREADY_SOLD = "ALREADY_SOLD"
+    NOT_IN_STOCK_HERE = "NOT_IN_STOCK_HERE"
+    PRODUCT_MISMATCH = "PRODUCT_MISMATCH"
+    NOT_A_TRACE_CODE = "NOT_A_TRACE_CODE"
+    UNKNOWN_PRODUCT = "UNKNOWN_PRODUCT"
+    INVALID = "INVALID"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeState:
+    """Counters of one code's sales, refunds and custody-ins: the same whatever the arrival order."""
+
+    sold_whole: int = 0
+    sold_units: int = 0
+    returned_whole: int = 0
+    returned_units: int = 0
+    last_sale_at: datetime | None = None
+    last_sale_party: str | None = None
+    holders: frozenset[str] = field(default_factory=frozenset)
+
+    def units_out(self, pack: int) -> int:
+        """Units with consumers now (a refund without units gives back a whole pack)."""
+        whole = self.sold_whole - self.returned_whole
+        return max(0, whole * pack + self.sold_units - self.returned_units)
+
+    def after(self, kind: EventKind, party_id: str, counterparty_id: str, units: int | None,
+              occurred_at: datetime) -> CodeState:
+        """The state once one more event of this code is counted."""
+        if kind is EventKind.SALE:
+            later = self.last_sale_at is None or occurred_at > self.last_sale_at
+            return replace(
+                self,
+                sold_whole=self.sold_whole + (units is None), sold_units=self.sold_units + (units or 0),
+                last_sale_at=occurred_at if later else self.last_sale_at,
+                last_sale_party=party_id if later else self.last_sale_party,
+            )
+        if kind is EventKind.SALE_RETURN:
+            return replace(self, returned_whole=self.returned_whole + (units is None),
+                           returned_units=self.returned_units + (units or 0))
+        holder = custody_holder(kind, party_id, counterparty_id)
+        return replace(self, holders=self.holders | {holder}) if holder else self
+
+
+def custody_holder(kind: EventKind, party_id: str, counterparty_id: str) -> str | None:
+    """Who takes custody in a custody event (None for a shipment, which only reports)."""
+    if kind in (EventKind.RECEIPT, EventKind.OPENING_STOCK):
+        return party_id
+    if kind in (EventKind.TRANSFER, EventKind.PURCHASE_RETURN):
+        return counterparty_id
+    return None
+
+
+def fold(state: CodeState, event: Event, code: str) -> CodeState:
+    """Count every row `event` has for `code`."""
+    for row_code, units, _, is_trace in event.code_rows():
+        if row_code == code and is_trace:
+            state = state.after(event.kind, event.party_id, event.counterparty_id, units, event.occurred_at)
+    return state
+
+
+@dataclass(frozen=True, slots=True)
+class CodeCheck:
+    given: str
+    verdict: Verdict
+    message: str
+    canonical: str = ""
+    product_name: str = ""
+    sold_at: datetime | None = None
+    sold_by: str | None = None  # the selling party: callers show its region, never the buyer
+    units_left: int = 0
+
+
+def check(
+    raw: str,
+    *,
+    party_id: str,
+    state: CodeState | None,
+    product_of,  # product key -> Product | None
+    manufacturer_prefixes: frozenset[str],
+    billed_insurance_code: str = "",
+    units: int | None = None,
+) -> CodeCheck:
+    """The verdict for selling `units` (None: the whole pack) of `raw` at `party_id`, first that holds:
+    INVALID, NOT_A_TRACE_CODE, UNKNOWN_PRODUCT, PRODUCT_MISMATCH, ALREADY_SOLD, NOT_IN_STOCK_HERE, SELLABLE."""
+    try:
+        parsed = codes.parse(raw, manufacturer_prefixes)
+    except codes.CodeError as exc:
+        return CodeCheck(raw, Verdict.INVALID, exc.reason)
+    if isinstance(parsed, CommodityBarcode):
+        return CodeCheck(raw, Verdict.NOT_A_TRACE_CODE, f"{parsed.kind} commodity barcode: scan the trace code",
+                         canonical=parsed.canonical)
+    product: Product | None = product_of(parsed.product_key)
+    if product is None:
+        return CodeCheck(raw, Verdict.UNKNOWN_PRODUCT, f"product {parsed.product_key} is not in the registry",
+                         canonical=parsed.canonical)
+    base = {"canonical": parsed.canonical, "product_name": product.name}
+    if billed_insurance_code and (product.category is not Category.DRUG
+                                  or product.insurance_code != billed_insurance_code):
+        return CodeCheck(raw, Verdict.PRODUCT_MISMATCH,
+                         f"the code is {product.name!r} ({product.insurance_code or product.category.value}), "
+                         f"billed as {billed_insurance_code}", **base)
+    state = state or CodeState()
+    left = product.pack_units - state.units_out(product.pack_units)
+    wanted = product.pack_units if units is None else units
+    if wanted > left:
+        return CodeCheck(raw, Verdict.ALREADY_SOLD,
+                         f"{left} of {product.pack_units} units left; {wanted} asked" if left else "already sold",
+                         sold_at=state.last_sale_at, sold_by=state.last_sale_party, units_left=left, **base)
+    if party_id not in state.holders:
+        return CodeCheck(raw, Verdict.NOT_IN_STOCK_HERE, f"no receipt of this code at {party_id}",
+                         units_left=left, **base)
+    return CodeCheck(raw, Verdict.SELLABLE, "", units_left=left, **base)
