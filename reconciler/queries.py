@@ -110,3 +110,29 @@ async def rank_suspects(conn: asyncpg.Connection, role: str, limit: int) -> list
             FROM (SELECT {expr} AS id, code, money_fen FROM return_chains WHERE active) s
             WHERE id IS NOT NULL AND id <> ''
             GROUP BY id ORDER BY chains DESC, money_fen DESC, id LIMIT $1""", limit)
+
+
+async def code_history(conn: asyncpg.Connection, code: str) -> list[asyncpg.Record]:
+    """Every event of one code (a sale's lines summed), in (occurred_at, event_id) order."""
+    return await conn.fetch(
+        """SELECT e.event_id, e.kind, e.occurred_at, e.received_at, e.party_id, e.counterparty_id, e.document_no,
+                  coalesce(e.sale_id, '') AS sale_id, coalesce(e.buyer_token, '') AS buyer_token,
+                  CASE WHEN bool_or(ec.units IS NULL) THEN NULL ELSE sum(ec.units) END AS units
+           FROM event_codes ec JOIN events e ON e.event_seq = ec.event_seq
+           WHERE ec.code = $1
+           GROUP BY e.event_seq
+           ORDER BY e.occurred_at, e.event_id""", code)
+
+
+async def events_by_id(conn: asyncpg.Connection, event_ids: list[str]) -> list[str]:
+    """Stored payloads (canonical JSON) of the named events, in occurred_at order."""
+    rows = await conn.fetch(
+        "SELECT payload::text AS p FROM events WHERE event_id = ANY($1::text[]) ORDER BY occurred_at, event_id",
+        event_ids)
+    return [r["p"] for r in rows]
+
+
+async def flags_of_party(conn: asyncpg.Connection, party_id: str, after_seq: int, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT * FROM flags WHERE (subject_party = $1 OR $1 = ANY(related_parties)) AND flag_seq > $2
+           ORDER BY flag_seq LIMIT $3""", party_id, after_seq, limit)

@@ -81,7 +81,10 @@ async def db_url(pg_admin_url, template_db) -> str:
 def config(db_url, tmp_path) -> Config:
     key = tmp_path / "hmac.key"
     key.write_text("5e" * 32)
-    return replace(Config(), database_url=db_url, data_dir=tmp_path, hmac_key_file=key, shutdown_grace=5.0)
+    # Most tests exercise behaviour, not access: they run with authentication off;
+    # tests/test_auth.py switches it on.
+    return replace(Config(), database_url=db_url, data_dir=tmp_path, hmac_key_file=key, shutdown_grace=5.0,
+                   auth=False)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -46,7 +47,7 @@ async def _import(args) -> int:
 
     reader = NdjsonReader(args.file, events_pb2.Event)
     async with client.channel(args.target) as ch:
-        acks = await client.stream_events(ch, reader)
+        acks = await client.stream_events(ch, reader, args.key)
     bad = [a for a in acks if a.status in (ack_pb2.ACK_STATUS_REJECTED, ack_pb2.ACK_STATUS_CONFLICT)]
     for a in bad:
         print(f"event {a.index + 1}: {a.event_id}: {a.error.message}", file=sys.stderr)
@@ -66,7 +67,7 @@ async def _registry_load(args) -> int:
         print(f"nothing loaded: {reader.error}", file=sys.stderr)
         return 2
     async with client.channel(args.target) as ch:
-        results = await client.upsert_registry(ch, records)
+        results = await client.upsert_registry(ch, records, token=args.key)
     bad = [r for r in results if r.status != ack_pb2.ACK_STATUS_STORED]
     for r in bad:
         print(f"{r.key}: {r.error.message}", file=sys.stderr)
@@ -90,6 +91,30 @@ async def _export(config: Config, args) -> int:
     return 0
 
 
+async def _keys(config: Config, args) -> int:
+    from tracesvc.server import database
+    from tracesvc.store import keys
+
+    async with database(config) as engine:
+        if args.keys_command == "create":
+            if args.role in ("POS", "SUPPLIER") and not args.party:
+                print("a POS or SUPPLIER key needs --party", file=sys.stderr)
+                return 2
+            key_id, token = await keys.create_key(engine, args.role, args.party, chain_wide=args.chain,
+                                                  name=args.name, cert_subject=args.cert_subject)
+            print(token)
+            print(f"key {key_id} ({args.role}{' for ' + args.party if args.party else ''}); "
+                  "shown once: store it now", file=sys.stderr)
+        elif args.keys_command == "list":
+            for k in await keys.list_keys(engine):
+                scope = f"{k.party_id}{' (chain)' if k.chain_wide else ''}" if k.party_id else "-"
+                print(f"{k.key_id}  {k.role:<9} {scope:<24} {'REVOKED' if k.revoked else 'active':<8} {k.name}")
+        elif not await keys.revoke_key(engine, args.key_id):
+            print(f"no active key {args.key_id}", file=sys.stderr)
+            return 1
+    return 0
+
+
 async def _serve(config: Config) -> int:
     from tracesvc.server import serve
 
@@ -104,8 +129,12 @@ async def _demo(config: Config, args) -> int:
     if args.fresh:
         # A throw-away data directory: the demo then shows a first day, not a replay.
         config = dataclasses.replace(config, data_dir=Path(tempfile.mkdtemp(prefix="tracesvc-demo-")))
+    from tracesvc.store.keys import create_key
+
     async with database(config) as engine, grpc_server(config, engine, listen="127.0.0.1:0") as running:
-        summary = await demo.drive(f"127.0.0.1:{running.port}")
+        # The demo acts as the fund's regulator: it loads the registry and the day's data.
+        _, token = await create_key(engine, "REGULATOR", name="demo")
+        summary = await demo.drive(f"127.0.0.1:{running.port}", token)
     demo.print_summary(summary)
     return 0
 
@@ -120,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import", help="send NDJSON events (one proto3-JSON Event a line) to a running service")
     i.add_argument("file", help="path, or - for standard input")
     i.add_argument("--target", default=DEFAULT_TARGET)
+    i.add_argument("--key", default=os.environ.get("TRACESVC_API_KEY"), help="API key (default: $TRACESVC_API_KEY)")
     e = sub.add_parser("export", help="write every stored event as NDJSON (reads the database directly)")
     e.add_argument("--out", default="-")
     r = sub.add_parser("registry", help="reference data")
@@ -127,6 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     rl = rsub.add_parser("load", help="upsert NDJSON RegistryRecord lines (party or product) to a running service")
     rl.add_argument("file")
     rl.add_argument("--target", default=DEFAULT_TARGET)
+    rl.add_argument("--key", default=os.environ.get("TRACESVC_API_KEY"), help="API key (default: $TRACESVC_API_KEY)")
+    k = sub.add_parser("keys", help="API keys (reads the database directly)")
+    ksub = k.add_subparsers(dest="keys_command", required=True)
+    kc = ksub.add_parser("create", help="create a key and print it once")
+    kc.add_argument("--role", required=True, choices=["POS", "SUPPLIER", "REGULATOR", "INSPECTOR"])
+    kc.add_argument("--party", help="the party a POS or SUPPLIER key acts for")
+    kc.add_argument("--chain", action="store_true", help="POS: the whole chain of --party")
+    kc.add_argument("--name", default="")
+    kc.add_argument("--cert-subject", help="also accept an mTLS client certificate with this subject CN")
+    ksub.add_parser("list", help="keys and their roles (never the secrets)")
+    kr = ksub.add_parser("revoke", help="revoke a key by its id")
+    kr.add_argument("key_id")
     return parser
 
 
@@ -145,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             coro = _export(config, args)
         case "registry":
             coro = _registry_load(args)
+        case "keys":
+            coro = _keys(config, args)
     try:
         return asyncio.run(coro)
     except KeyboardInterrupt:

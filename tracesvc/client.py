@@ -10,14 +10,19 @@ import grpc
 from tracesvc.v1 import ack_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc, registry_pb2, registry_pb2_grpc
 
 
+def bearer(token: str | None) -> tuple[tuple[str, str], ...]:
+    """Call metadata carrying an API key (pass as `metadata=` to any stub call)."""
+    return (("authorization", f"Bearer {token}"),) if token else ()
+
+
 def channel(target: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(
-        target, options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
-    )
+    options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+    return grpc.aio.insecure_channel(target, options=options)
 
 
 async def stream_events(
-    ch: grpc.aio.Channel, events: Iterable[events_pb2.Event] | AsyncIterator[events_pb2.Event]
+    ch: grpc.aio.Channel, events: Iterable[events_pb2.Event] | AsyncIterator[events_pb2.Event],
+    token: str | None = None,
 ) -> list[ack_pb2.EventAck]:
     """Send events over StreamEvents and return every ack, in order."""
     stub = ingest_pb2_grpc.IngestServiceStub(ch)
@@ -30,21 +35,22 @@ async def stream_events(
             for ev in events:  # type: ignore[union-attr]
                 yield ingest_pb2.StreamEventsRequest(event=ev)
 
-    return [resp.ack async for resp in stub.StreamEvents(requests())]
+    return [resp.ack async for resp in stub.StreamEvents(requests(), metadata=bearer(token))]
 
 
 async def upsert_registry(ch: grpc.aio.Channel, records: Iterable[registry_pb2.RegistryRecord],
-                          chunk: int = 1000) -> list[ack_pb2.ItemResult]:
+                          chunk: int = 1000, token: str | None = None) -> list[ack_pb2.ItemResult]:
     stub = registry_pb2_grpc.RegistryServiceStub(ch)
     records = list(records)
     parties = [r.party for r in records if r.WhichOneof("record") == "party"]
     products = [r.product for r in records if r.WhichOneof("record") == "product"]
     results: list[ack_pb2.ItemResult] = []
     for i in range(0, len(parties), chunk):
-        results += (await stub.UpsertParties(registry_pb2.UpsertPartiesRequest(parties=parties[i:i + chunk]))).results
+        results += (await stub.UpsertParties(registry_pb2.UpsertPartiesRequest(parties=parties[i:i + chunk]),
+                                              metadata=bearer(token))).results
     for i in range(0, len(products), chunk):
         results += (await stub.UpsertProducts(
-            registry_pb2.UpsertProductsRequest(products=products[i:i + chunk]))).results
+            registry_pb2.UpsertProductsRequest(products=products[i:i + chunk]), metadata=bearer(token))).results
     return results
 
 

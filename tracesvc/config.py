@@ -27,6 +27,14 @@ class Config:
     log_level: str = "info"
     log_format: str = "json"  # json | console
     db_pool_size: int = 10
+    # Require credentials (bearer API key or mTLS client certificate) on every call but
+    # health and reflection. Off only for local development.
+    auth: bool = True
+    # TLS: server certificate and key (PEM); with a client CA, client certificates are
+    # required and their subject CN maps to a key (mTLS).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -44,7 +52,21 @@ class Config:
             log_level=e.get("TRACESVC_LOG_LEVEL", "info"),
             log_format=e.get("TRACESVC_LOG_FORMAT", "json"),
             db_pool_size=int(e.get("TRACESVC_DB_POOL_SIZE", 10)),
+            auth=e.get("TRACESVC_AUTH", "required").lower() not in ("off", "false", "0", "no"),
+            tls_cert=Path(e["TRACESVC_TLS_CERT"]) if e.get("TRACESVC_TLS_CERT") else None,
+            tls_key=Path(e["TRACESVC_TLS_KEY"]) if e.get("TRACESVC_TLS_KEY") else None,
+            tls_client_ca=Path(e["TRACESVC_TLS_CLIENT_CA"]) if e.get("TRACESVC_TLS_CLIENT_CA") else None,
         )
+
+    def server_credentials(self):
+        """grpc server credentials when TLS is configured, else None (plain text, for loopback)."""
+        if self.tls_cert is None:
+            return None
+        import grpc
+
+        ca = self.tls_client_ca.read_bytes() if self.tls_client_ca else None
+        return grpc.ssl_server_credentials([(self.tls_key.read_bytes(), self.tls_cert.read_bytes())],
+                                           root_certificates=ca, require_client_auth=ca is not None)
 
     def load_hmac_key(self) -> bytes:
         """The key for buyer tokens. Without a configured file, one is generated in data_dir once."""

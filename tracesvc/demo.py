@@ -174,20 +174,21 @@ def troubles() -> list[events_pb2.Event]:
     ]
 
 
-async def drive(target: str) -> dict:
+async def drive(target: str, token: str | None = None) -> dict:
     """Register, stream the day, retry it, send the troubles, reconcile; return a summary."""
+    auth = client.bearer(token)
     async with client.channel(target) as ch:
-        reg_results = await client.upsert_registry(ch, registry_records())
+        reg_results = await client.upsert_registry(ch, registry_records(), token=token)
         day = day_of_events() + frauds()
-        first = await client.stream_events(ch, day)
-        retry = await client.stream_events(ch, day)  # a POS that lost its acks sends everything again
-        bad = await client.stream_events(ch, troubles())
+        first = await client.stream_events(ch, day, token)
+        retry = await client.stream_events(ch, day, token)  # a POS that lost its acks sends everything again
+        bad = await client.stream_events(ch, troubles(), token)
         recon = reconcile_pb2_grpc.ReconcileServiceStub(ch)
         run = (await recon.RunReconciliation(
-            reconcile_pb2.RunReconciliationRequest(mode=reconcile_pb2.RUN_MODE_FULL, wait=True))).run
+            reconcile_pb2.RunReconciliationRequest(mode=reconcile_pb2.RUN_MODE_FULL, wait=True), metadata=auth)).run
         enf = enforcement_pb2_grpc.EnforcementServiceStub(ch)
-        flags = (await enf.ListFlags(enforcement_pb2.ListFlagsRequest(page_size=1000))).flags
-        chains = (await enf.ListReturnChains(enforcement_pb2.ListReturnChainsRequest())).chains
+        flags = (await enf.ListFlags(enforcement_pb2.ListFlagsRequest(page_size=1000), metadata=auth)).flags
+        chains = (await enf.ListReturnChains(enforcement_pb2.ListReturnChainsRequest(), metadata=auth)).chains
     kinds = Counter(e.WhichOneof("kind") for e in day)
     codes = sum(len(getattr(e, e.WhichOneof("kind")).items) for e in day if e.WhichOneof("kind") not in
                 ("sale", "sale_return"))

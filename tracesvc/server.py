@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler.jobs import Reconciler
+from tracesvc.api.auth import Authenticator, AuthInterceptor
 from tracesvc.api.enforcement import EnforcementServicer
 from tracesvc.api.ingest import IngestServicer
 from tracesvc.api.ingestion import Ingestor
@@ -82,7 +83,8 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
     cache = RegistryCache(engine)
     await cache.refresh(force=True)
     server = grpc.aio.server(
-        interceptors=[RequestLogInterceptor()],
+        # Logging outermost, so denied calls are logged too.
+        interceptors=[RequestLogInterceptor(), AuthInterceptor(Authenticator(engine), enabled=config.auth)],
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
     )
@@ -92,11 +94,13 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
     verify_pb2_grpc.add_VerifyServiceServicer_to_server(VerifyServicer(engine, cache), server)
     reconciler = Reconciler(engine, skew=config.clock_skew)
     reconcile_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(reconciler), server)
-    enforcement_pb2_grpc.add_EnforcementServiceServicer_to_server(EnforcementServicer(engine, hmac_key), server)
+    enforcement_pb2_grpc.add_EnforcementServiceServicer_to_server(EnforcementServicer(engine, hmac_key, cache), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(listen or config.listen)
+    address = listen or config.listen
+    credentials = config.server_credentials()
+    port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {listen or config.listen}")
     await server.start()

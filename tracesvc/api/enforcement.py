@@ -2,71 +2,72 @@
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
-
 import grpc
 
 from reconciler import queries
-from tracesvc.api import paging
-from tracesvc.api.convert import to_datetime, to_timestamp
+from tracesvc.api import auth, convert, evidence, paging
+from tracesvc.api.convert import to_datetime
+from tracesvc.api.enforcement_wire import (
+    STATUS_NAME,
+    chain_to_proto,
+    flag_to_proto,
+    history_entry,
+    load_parties_raw,
+)
 from tracesvc.api.errors import abort
-from tracesvc.domain import privacy
+from tracesvc.domain import codes, privacy
 from tracesvc.domain.events import Violation
+from tracesvc.store import keys as key_store
 from tracesvc.store.db import pg
+from tracesvc.store.registry import RegistryCache
 from tracesvc.v1 import enforcement_pb2 as pb
 from tracesvc.v1 import enforcement_pb2_grpc
 
-_STATUS_PB = {s: pb.FlagStatus.Value(f"FLAG_STATUS_{s}") for s in queries.FLAG_STATUSES}
-_STATUS_NAME = {v: k for k, v in _STATUS_PB.items()}
 _DECISION = {pb.REVIEW_DECISION_CONFIRM: "CONFIRMED", pb.REVIEW_DECISION_DISMISS: "DISMISSED"}
 _ROLE = {pb.SUSPECT_ROLE_BUYER: "BUYER", pb.SUSPECT_ROLE_SUPPLIER: "SUPPLIER",
          pb.SUSPECT_ROLE_PHARMACY: "PHARMACY"}
 
 
-def flag_to_proto(r) -> pb.Flag:
-    out = pb.Flag(
-        flag_id=r["flag_id"], rule=r["rule"], kind=r["kind"], severity=pb.Severity.Value(f"SEVERITY_{r['severity']}"),
-        code=r["code"], decisive_event_id=r["decisive_event_id"], decisive_at=to_timestamp(r["decisive_at"]),
-        subject_party=r["subject_party"], subject_region=r["subject_region"],
-        related_parties=r["related_parties"], evidence_event_ids=r["evidence"], money_fen=r["money_fen"],
-        detail=r["detail"], status=_STATUS_PB[r["status"]], detected_at=to_timestamp(r["detected_at"]),
-        detected_run=r["detected_run"], resolved_reason=r["resolved_reason"] or "",
-        reviewed_by=r["reviewed_by"] or "", review_note=r["review_note"] or "",
-    )
-    if r["resolved_at"]:
-        out.resolved_at.CopyFrom(to_timestamp(r["resolved_at"]))
-    if r["reviewed_at"]:
-        out.reviewed_at.CopyFrom(to_timestamp(r["reviewed_at"]))
-    return out
-
-
-def _chain_sale(s: dict) -> pb.ChainSale:
-    return pb.ChainSale(event_id=s["event_id"], party_id=s["party_id"],
-                        occurred_at=to_timestamp(datetime.fromisoformat(s["occurred_at"])),
-                        buyer_token=s["buyer_token"], fund_paid_fen=s["fund_paid_fen"], units=s["units"])
-
-
-def _json(value):
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def chain_to_proto(r) -> pb.ReturnChain:
-    out = pb.ReturnChain(flag_id=r["flag_id"], code=r["code"], active=r["active"], money_fen=r["money_fen"],
-                         originals=[_chain_sale(s) for s in _json(r["originals"])],
-                         resales=[_chain_sale(s) for s in _json(r["resales"])])
-    if r["reentry"] is not None:
-        e = _json(r["reentry"])
-        out.reentry.CopyFrom(pb.ChainEntry(event_id=e["event_id"], kind=e["kind"], party_id=e["party_id"],
-                                           supplier_id=e["supplier_id"],
-                                           occurred_at=to_timestamp(datetime.fromisoformat(e["occurred_at"]))))
-    return out
-
-
 class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
-    def __init__(self, engine, hmac_key: bytes) -> None:
+    """Every read here is evidence: each call is written to the audit log (who, what, when)."""
+
+    def __init__(self, engine, hmac_key: bytes, cache: RegistryCache) -> None:
         self._engine = engine
         self._key = hmac_key
+        self._cache = cache
+
+    async def _audit(self, method: str, target: str, detail: str = "") -> None:
+        who = auth.current()
+        await key_store.audit(self._engine, who.key_id, who.role.value, method, target[:500], detail[:2000])
+
+    async def GetCodeHistory(self, request, context):
+        await self._cache.refresh()
+        try:
+            parsed = codes.parse(request.code, self._cache.manufacturer_prefixes)
+        except codes.CodeError as exc:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc), [Violation("code", exc.reason)])
+        await self._audit("GetCodeHistory", f"code:{parsed.canonical}")
+        async with pg(self._engine) as conn:
+            rows = await queries.code_history(conn, parsed.canonical)
+            parties = await load_parties_raw(conn, {p for r in rows for p in (r["party_id"], r["counterparty_id"])})
+        out = pb.GetCodeHistoryResponse(canonical_code=parsed.canonical,
+                                        entries=[history_entry(r, parties) for r in rows])
+        product = self._cache.product(getattr(parsed, "product_key", ""))
+        if product is not None:
+            out.product.CopyFrom(convert.product_to_proto(product))
+        return out
+
+    async def ExportEvidence(self, request, context):
+        which = request.WhichOneof("subject")
+        if which is None or not getattr(request, which).strip():
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "give a flag_id or a party_id",
+                        [Violation("subject", "one of flag_id or party_id is required")])
+        subject = getattr(request, which).strip()
+        await self._audit("ExportEvidence", f"{which.removesuffix('_id')}:{subject}")
+        async for item in evidence.collect(self._engine, self._cache, which, subject):
+            if item is None:
+                await abort(context, grpc.StatusCode.NOT_FOUND, f"no {which.removesuffix('_id')} {subject}")
+            yield item
 
     async def _position(self, context, kind: str, token: str) -> str:
         position = paging.decode(kind, token)
@@ -77,7 +78,7 @@ class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
 
     async def ListFlags(self, request, context):
         position = await self._position(context, "flag", request.page_token)
-        bad = [s for s in request.statuses if s not in _STATUS_NAME]
+        bad = [s for s in request.statuses if s not in STATUS_NAME]
         if bad:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "unknown status",
                         [Violation("statuses", f"unknown value {bad[0]}")])
@@ -86,15 +87,17 @@ class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
             region=request.region.strip(),
             occurred_from=to_datetime(request.occurred_from) if request.HasField("occurred_from") else None,
             occurred_to=to_datetime(request.occurred_to) if request.HasField("occurred_to") else None,
-            statuses=tuple(_STATUS_NAME[s] for s in request.statuses), code=request.code.strip(),
+            statuses=tuple(STATUS_NAME[s] for s in request.statuses), code=request.code.strip(),
         )
         size = paging.page_size(request.page_size)
+        await self._audit("ListFlags", "flags", str(filt))
         async with pg(self._engine) as conn:
             rows = await queries.list_flags(conn, filt, int(position or 0), size + 1)
         token = paging.encode("flag", rows[size - 1]["flag_seq"]) if len(rows) > size else ""
         return pb.ListFlagsResponse(flags=[flag_to_proto(r) for r in rows[:size]], next_page_token=token)
 
     async def GetFlag(self, request, context):
+        await self._audit("GetFlag", f"flag:{request.flag_id.strip()}")
         async with pg(self._engine) as conn:
             row = await queries.get_flag(conn, request.flag_id.strip())
         if row is None:
@@ -112,7 +115,7 @@ class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "invalid review", violations)
         async with pg(self._engine) as conn:
             row = await queries.review_flag(conn, request.flag_id.strip(), status, request.note.strip(),
-                                            reviewer_of(context))
+                                            auth.current().key_id)
             if row is None:
                 exists = await queries.get_flag(conn, request.flag_id.strip())
         if row is None:
@@ -125,8 +128,11 @@ class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
     async def ListReturnChains(self, request, context):
         position = await self._position(context, "chain", request.page_token)
         token = request.buyer_token.strip().lower()
-        if request.buyer_id.strip():
+        if request.buyer_id.strip():  # a person lookup: hashed here, audited as its token only
             token = privacy.buyer_token(self._key, request.buyer_id)
+        target = ", ".join(f"{k}:{v}" for k, v in (("code", request.code.strip()), ("party", request.party_id.strip()),
+                                                    ("buyer", token)) if v) or "chains"
+        await self._audit("ListReturnChains", target, "person lookup by number" if request.buyer_id.strip() else "")
         size = paging.page_size(request.page_size)
         async with pg(self._engine) as conn:
             rows = await queries.list_chains(conn, code=request.code.strip(), party_id=request.party_id.strip(),
@@ -142,12 +148,9 @@ class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "role is required",
                         [Violation("role", "BUYER, SUPPLIER or PHARMACY")])
         limit = paging.page_size(request.limit)
+        await self._audit("RankSuspects", f"role:{role}")
         async with pg(self._engine) as conn:
             rows = await queries.rank_suspects(conn, role, limit)
         return pb.RankSuspectsResponse(suspects=[
             pb.Suspect(id=r["id"], chains=r["chains"], codes=r["codes"], money_fen=r["money_fen"] or 0) for r in rows])
 
-
-def reviewer_of(context: grpc.aio.ServicerContext) -> str:
-    """Who is reviewing: the authenticated caller once authentication is on, else the peer address."""
-    return f"peer:{context.peer()}"

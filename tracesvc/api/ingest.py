@@ -6,7 +6,7 @@ import asyncio
 
 import grpc
 
-from tracesvc.api import convert
+from tracesvc.api import auth, convert
 from tracesvc.api.errors import abort, status_proto
 from tracesvc.api.ingestion import Ack, AckKind, Ingestor
 from tracesvc.api.verify import verdict_to_proto
@@ -21,6 +21,7 @@ _ACK_STATUS = {
     AckKind.STORED: ack_pb2.ACK_STATUS_STORED,
     AckKind.DUPLICATE: ack_pb2.ACK_STATUS_DUPLICATE,
     AckKind.REJECTED: ack_pb2.ACK_STATUS_REJECTED,
+    AckKind.DENIED: ack_pb2.ACK_STATUS_REJECTED,
     AckKind.CONFLICT: ack_pb2.ACK_STATUS_CONFLICT,
 }
 
@@ -30,6 +31,8 @@ def ack_to_proto(index: int, ack: Ack, region_of=lambda party_id: "") -> ack_pb2
                            verdicts=[verdict_to_proto(c, region_of) for c in ack.checks])
     if ack.kind is AckKind.REJECTED:
         out.error.CopyFrom(status_proto(grpc.StatusCode.INVALID_ARGUMENT, ack.message, ack.violations))
+    elif ack.kind is AckKind.DENIED:
+        out.error.CopyFrom(status_proto(grpc.StatusCode.PERMISSION_DENIED, ack.message))
     elif ack.kind is AckKind.CONFLICT:
         out.error.CopyFrom(status_proto(
             grpc.StatusCode.ALREADY_EXISTS, f"event {ack.event_id} conflicts: {ack.message}",
@@ -50,7 +53,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if remaining is not None and remaining <= 0:
             await abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before the batch was stored")
         drafts = [convert.event_from_proto(kind, m, self._key) for m in messages]
-        acks = await self._ingestor.ingest(drafts)
+        acks = await self._ingestor.ingest(drafts, auth.current())
         return [ack_to_proto(i, a, self._ingestor.region_of) for i, a in enumerate(acks)]
 
     async def RecordReceipt(self, request, context):
@@ -131,6 +134,6 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 continue
             drafts.append(convert.event_from_proto(convert.ONEOF_KIND[which], getattr(event, which), self._key))
             positions.append(n)
-        for n, ack in zip(positions, await self._ingestor.ingest(drafts), strict=True):
+        for n, ack in zip(positions, await self._ingestor.ingest(drafts, auth.current()), strict=True):
             out[n] = ack_to_proto(first_index + n, ack, self._ingestor.region_of)
         return out  # type: ignore[return-value]

@@ -11,6 +11,7 @@ from enum import StrEnum
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tracesvc.api.auth import UNRESTRICTED, Principal
 from tracesvc.domain.events import Event, EventKind, InvalidEvent, Violation, normalize_event
 from tracesvc.domain.verify import CodeCheck, CodeState, check, fold
 from tracesvc.store.events import Outcome, write_events
@@ -23,6 +24,7 @@ class AckKind(StrEnum):
     STORED = "STORED"
     DUPLICATE = "DUPLICATE"
     REJECTED = "REJECTED"
+    DENIED = "DENIED"  # the caller may not write this event: rejected with PERMISSION_DENIED
     CONFLICT = "CONFLICT"
 
 
@@ -48,14 +50,20 @@ class Ingestor:
     def region_of(self, party_id: str | None) -> str:
         return self._registry.region_of(party_id)
 
-    async def ingest(self, drafts: Sequence[tuple[Event, list[Violation]]]) -> list[Ack]:
+    async def ingest(self, drafts: Sequence[tuple[Event, list[Violation]]],
+                     principal: Principal = UNRESTRICTED) -> list[Ack]:
         """Acknowledge each draft; an ack of STORED or DUPLICATE means it is committed."""
         await self._registry.refresh()
-        await self._registry.ensure_parties({d.party_id for d, _ in drafts})
+        await self._registry.ensure_parties({d.party_id for d, _ in drafts} | {principal.party_id or ""})
         acks: list[Ack | None] = [None] * len(drafts)
         valid: list[Event] = []
         valid_at: list[int] = []
         for i, (draft, violations) in enumerate(drafts):
+            # Scope first: a denied caller learns nothing about the event's validity.
+            denial = principal.write_denial(draft.kind, draft.party_id, self._registry.chain_of)
+            if denial is not None:
+                acks[i] = Ack(draft.event_id, AckKind.DENIED, denial)
+                continue
             try:
                 event = normalize_event(draft, self._registry, max_future=self._max_future)
             except InvalidEvent as exc:

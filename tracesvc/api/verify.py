@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from tracesvc.api import auth
 from tracesvc.api.convert import to_timestamp
 from tracesvc.api.errors import abort
 from tracesvc.domain import codes
@@ -43,11 +44,13 @@ class VerifyServicer(verify_pb2_grpc.VerifyServiceServicer):
 
     async def VerifyCodes(self, request, context):
         party_id = request.party_id.strip()
+        await self._cache.ensure_parties([party_id])
+        if not auth.current().may_act_for(party_id, self._cache.chain_of) and auth.current().role is auth.Role.POS:
+            await abort(context, grpc.StatusCode.PERMISSION_DENIED, f"this key may not verify for party {party_id}")
         violations = []
         if len(request.codes) > MAX_CODES:
             violations.append(Violation("codes", f"at most {MAX_CODES} per call"))
         await self._cache.refresh()
-        await self._cache.ensure_parties([party_id])
         if not self._cache.party_exists(party_id):
             violations.append(Violation("party_id", f"party {party_id!r} is not in the registry"))
         for n, c in enumerate(request.codes):

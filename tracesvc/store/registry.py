@@ -144,6 +144,7 @@ class RegistryCache:
         self._engine = engine
         self._ttl = ttl
         self._party_region: dict[str, str] = {}  # party id -> region
+        self._party_chain: dict[str, str] = {}  # party id -> chain id
         self._products: dict[str, Product] = {}
         self._manufacturer_prefixes: frozenset[str] = frozenset()
         self._products_seen_until: datetime | None = None
@@ -160,6 +161,14 @@ class RegistryCache:
     def region_of(self, party_id: str | None) -> str:
         return self._party_region.get(party_id or "", "")
 
+    def chain_of(self, party_id: str | None) -> str:
+        return self._party_chain.get(party_id or "", "")
+
+    def _note(self, rows) -> None:
+        for r in rows:
+            self._party_region[r.party_id] = r.region
+            self._party_chain[r.party_id] = r.chain_id
+
     def pack_units(self, product_key: str) -> int | None:
         product = self._products.get(product_key)
         return product.pack_units if product else None
@@ -175,8 +184,7 @@ class RegistryCache:
             since = self._products_seen_until
             rows = await load_products(conn, None if since is None else since.replace(microsecond=0) - _OVERLAP)
             if since is None:
-                rows = await conn.execute(select(parties.c.party_id, parties.c.region))
-                self._party_region.update({r.party_id: r.region for r in rows})
+                self._note(await conn.execute(select(parties.c.party_id, parties.c.region, parties.c.chain_id)))
         for product, updated_at in rows:
             self._products[product.prefix] = product
             if self._products_seen_until is None or updated_at > self._products_seen_until:
@@ -191,12 +199,11 @@ class RegistryCache:
         if not missing:
             return
         async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(parties.c.party_id, parties.c.region).where(parties.c.party_id.in_(missing)))
-            self._party_region.update({r.party_id: r.region for r in rows})
+            columns = select(parties.c.party_id, parties.c.region, parties.c.chain_id)
+            self._note(await conn.execute(columns.where(parties.c.party_id.in_(missing))))
 
     def note_parties(self, items: Iterable[Party]) -> None:
-        self._party_region.update({p.party_id: p.region for p in items})
+        self._note(items)
 
     def note_products(self, items: Iterable[Product]) -> None:
         for p in items:

@@ -23,53 +23,69 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from tracesvc.v1 import events_pb2 as tracesvc_dot_v1_dot_events__pb2
+from tracesvc.v1 import registry_pb2 as tracesvc_dot_v1_dot_registry__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dtracesvc/v1/enforcement.proto\x12\x0btracesvc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x04\n\x04\x46lag\x12\x0f\n\x07\x66lag_id\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\'\n\x08severity\x18\x04 \x01(\x0e\x32\x15.tracesvc.v1.Severity\x12\x0c\n\x04\x63ode\x18\x05 \x01(\t\x12\x19\n\x11\x64\x65\x63isive_event_id\x18\x06 \x01(\t\x12/\n\x0b\x64\x65\x63isive_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rsubject_party\x18\x08 \x01(\t\x12\x16\n\x0esubject_region\x18\t \x01(\t\x12\x17\n\x0frelated_parties\x18\n \x03(\t\x12\x1a\n\x12\x65vidence_event_ids\x18\x0b \x03(\t\x12\x11\n\tmoney_fen\x18\x0c \x01(\x03\x12\x0e\n\x06\x64\x65tail\x18\r \x01(\t\x12\'\n\x06status\x18\x0e \x01(\x0e\x32\x17.tracesvc.v1.FlagStatus\x12/\n\x0b\x64\x65tected_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x64\x65tected_run\x18\x10 \x01(\x03\x12/\n\x0bresolved_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fresolved_reason\x18\x12 \x01(\t\x12\x13\n\x0breviewed_by\x18\x13 \x01(\t\x12/\n\x0breviewed_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0breview_note\x18\x15 \x01(\t\"\x94\x02\n\x10ListFlagsRequest\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08party_id\x18\x03 \x01(\t\x12\x0e\n\x06region\x18\x04 \x01(\t\x12\x31\n\roccurred_from\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0boccurred_to\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08statuses\x18\x07 \x03(\x0e\x32\x17.tracesvc.v1.FlagStatus\x12\x0c\n\x04\x63ode\x18\x08 \x01(\t\x12\x11\n\tpage_size\x18\t \x01(\x05\x12\x12\n\npage_token\x18\n \x01(\t\"N\n\x11ListFlagsResponse\x12 \n\x05\x66lags\x18\x01 \x03(\x0b\x32\x11.tracesvc.v1.Flag\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x0eGetFlagRequest\x12\x0f\n\x07\x66lag_id\x18\x01 \x01(\t\"2\n\x0fGetFlagResponse\x12\x1f\n\x04\x66lag\x18\x01 \x01(\x0b\x32\x11.tracesvc.v1.Flag\"a\n\x11ReviewFlagRequest\x12\x0f\n\x07\x66lag_id\x18\x01 \x01(\t\x12-\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x1b.tracesvc.v1.ReviewDecision\x12\x0c\n\x04note\x18\x03 \x01(\t\"5\n\x12ReviewFlagResponse\x12\x1f\n\x04\x66lag\x18\x01 \x01(\x0b\x32\x11.tracesvc.v1.Flag\"\x9b\x01\n\tChainSale\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x10\n\x08party_id\x18\x02 \x01(\t\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x62uyer_token\x18\x04 \x01(\t\x12\x15\n\rfund_paid_fen\x18\x05 \x01(\x03\x12\r\n\x05units\x18\x06 \x01(\x05\"\x84\x01\n\nChainEntry\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08party_id\x18\x03 \x01(\t\x12\x13\n\x0bsupplier_id\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcd\x01\n\x0bReturnChain\x12\x0f\n\x07\x66lag_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x03 \x01(\x08\x12)\n\toriginals\x18\x04 \x03(\x0b\x32\x16.tracesvc.v1.ChainSale\x12(\n\x07reentry\x18\x05 \x01(\x0b\x32\x17.tracesvc.v1.ChainEntry\x12\'\n\x07resales\x18\x06 \x03(\x0b\x32\x16.tracesvc.v1.ChainSale\x12\x11\n\tmoney_fen\x18\x07 \x01(\x03\"\xa1\x01\n\x17ListReturnChainsRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x10\n\x08party_id\x18\x02 \x01(\t\x12\x13\n\x0b\x62uyer_token\x18\x03 \x01(\t\x12\x10\n\x08\x62uyer_id\x18\x04 \x01(\t\x12\x18\n\x10include_inactive\x18\x05 \x01(\x08\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"]\n\x18ListReturnChainsResponse\x12(\n\x06\x63hains\x18\x01 \x03(\x0b\x32\x18.tracesvc.v1.ReturnChain\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"L\n\x13RankSuspectsRequest\x12&\n\x04role\x18\x01 \x01(\x0e\x32\x18.tracesvc.v1.SuspectRole\x12\r\n\x05limit\x18\x02 \x01(\x05\"G\n\x07Suspect\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x63hains\x18\x02 \x01(\x03\x12\r\n\x05\x63odes\x18\x03 \x01(\x03\x12\x11\n\tmoney_fen\x18\x04 \x01(\x03\">\n\x14RankSuspectsResponse\x12&\n\x08suspects\x18\x01 \x03(\x0b\x32\x14.tracesvc.v1.Suspect*^\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cSEVERITY_LOW\x10\x01\x12\x13\n\x0fSEVERITY_MEDIUM\x10\x02\x12\x11\n\rSEVERITY_HIGH\x10\x03*\x8f\x01\n\nFlagStatus\x12\x1b\n\x17\x46LAG_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x46LAG_STATUS_OPEN\x10\x01\x12\x19\n\x15\x46LAG_STATUS_CONFIRMED\x10\x02\x12\x19\n\x15\x46LAG_STATUS_DISMISSED\x10\x03\x12\x18\n\x14\x46LAG_STATUS_RESOLVED\x10\x04*k\n\x0eReviewDecision\x12\x1f\n\x1bREVIEW_DECISION_UNSPECIFIED\x10\x00\x12\x1b\n\x17REVIEW_DECISION_CONFIRM\x10\x01\x12\x1b\n\x17REVIEW_DECISION_DISMISS\x10\x02*y\n\x0bSuspectRole\x12\x1c\n\x18SUSPECT_ROLE_UNSPECIFIED\x10\x00\x12\x16\n\x12SUSPECT_ROLE_BUYER\x10\x01\x12\x19\n\x15SUSPECT_ROLE_SUPPLIER\x10\x02\x12\x19\n\x15SUSPECT_ROLE_PHARMACY\x10\x03\x32\xab\x03\n\x12\x45nforcementService\x12J\n\tListFlags\x12\x1d.tracesvc.v1.ListFlagsRequest\x1a\x1e.tracesvc.v1.ListFlagsResponse\x12\x44\n\x07GetFlag\x12\x1b.tracesvc.v1.GetFlagRequest\x1a\x1c.tracesvc.v1.GetFlagResponse\x12M\n\nReviewFlag\x12\x1e.tracesvc.v1.ReviewFlagRequest\x1a\x1f.tracesvc.v1.ReviewFlagResponse\x12_\n\x10ListReturnChains\x12$.tracesvc.v1.ListReturnChainsRequest\x1a%.tracesvc.v1.ListReturnChainsResponse\x12S\n\x0cRankSuspects\x12 .tracesvc.v1.RankSuspectsRequest\x1a!.tracesvc.v1.RankSuspectsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dtracesvc/v1/enforcement.proto\x12\x0btracesvc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18tracesvc/v1/events.proto\x1a\x1atracesvc/v1/registry.proto\"H\n\x08PartyRef\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\"\xc1\x02\n\x0cHistoryEntry\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breceived_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x05party\x18\x05 \x01(\x0b\x32\x15.tracesvc.v1.PartyRef\x12+\n\x0c\x63ounterparty\x18\x06 \x01(\x0b\x32\x15.tracesvc.v1.PartyRef\x12\r\n\x05units\x18\x07 \x01(\x05\x12\x12\n\nwhole_pack\x18\x08 \x01(\x08\x12\x13\n\x0b\x64ocument_no\x18\t \x01(\t\x12\x0f\n\x07sale_id\x18\n \x01(\t\x12\x13\n\x0b\x62uyer_token\x18\x0b \x01(\t\"%\n\x15GetCodeHistoryRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"\x83\x01\n\x16GetCodeHistoryResponse\x12\x16\n\x0e\x63\x61nonical_code\x18\x01 \x01(\t\x12%\n\x07product\x18\x02 \x01(\x0b\x32\x14.tracesvc.v1.Product\x12*\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x19.tracesvc.v1.HistoryEntry\"I\n\x15\x45xportEvidenceRequest\x12\x11\n\x07\x66lag_id\x18\x01 \x01(\tH\x00\x12\x12\n\x08party_id\x18\x02 \x01(\tH\x00\x42\t\n\x07subject\"\x85\x01\n\rPartyStanding\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x10\n\x08licensed\x18\x04 \x01(\x08\x12\x16\n\x0elicence_status\x18\x05 \x01(\t\"\xbf\x02\n\x16\x45xportEvidenceResponse\x12!\n\x04\x66lag\x18\x01 \x01(\x0b\x32\x11.tracesvc.v1.FlagH\x00\x12#\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x12.tracesvc.v1.EventH\x00\x12#\n\x05party\x18\x03 \x01(\x0b\x32\x12.tracesvc.v1.PartyH\x00\x12\'\n\x07product\x18\x04 \x01(\x0b\x32\x14.tracesvc.v1.ProductH\x00\x12)\n\x05\x63hain\x18\x05 \x01(\x0b\x32\x18.tracesvc.v1.ReturnChainH\x00\x12.\n\x08standing\x18\x06 \x01(\x0b\x32\x1a.tracesvc.v1.PartyStandingH\x00\x12,\n\x07history\x18\x07 \x01(\x0b\x32\x19.tracesvc.v1.HistoryEntryH\x00\x42\x06\n\x04item\"\xd2\x04\n\x04\x46lag\x12\x0f\n\x07\x66lag_id\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\'\n\x08severity\x18\x04 \x01(\x0e\x32\x15.tracesvc.v1.Severity\x12\x0c\n\x04\x63ode\x18\x05 \x01(\t\x12\x19\n\x11\x64\x65\x63isive_event_id\x18\x06 \x01(\t\x12/\n\x0b\x64\x65\x63isive_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rsubject_party\x18\x08 \x01(\t\x12\x16\n\x0esubject_region\x18\t \x01(\t\x12\x17\n\x0frelated_parties\x18\n \x03(\t\x12\x1a\n\x12\x65vidence_event_ids\x18\x0b \x03(\t\x12\x11\n\tmoney_fen\x18\x0c \x01(\x03\x12\x0e\n\x06\x64\x65tail\x18\r \x01(\t\x12\'\n\x06status\x18\x0e \x01(\x0e\x32\x17.tracesvc.v1.FlagStatus\x12/\n\x0b\x64\x65tected_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x64\x65tected_run\x18\x10 \x01(\x03\x12/\n\x0bresolved_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fresolved_reason\x18\x12 \x01(\t\x12\x13\n\x0breviewed_by\x18\x13 \x01(\t\x12/\n\x0breviewed_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0breview_note\x18\x15 \x01(\t\"\x94\x02\n\x10ListFlagsRequest\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08party_id\x18\x03 \x01(\t\x12\x0e\n\x06region\x18\x04 \x01(\t\x12\x31\n\roccurred_from\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0boccurred_to\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08statuses\x18\x07 \x03(\x0e\x32\x17.tracesvc.v1.FlagStatus\x12\x0c\n\x04\x63ode\x18\x08 \x01(\t\x12\x11\n\tpage_size\x18\t \x01(\x05\x12\x12\n\npage_token\x18\n \x01(\t\"N\n\x11ListFlagsResponse\x12 \n\x05\x66lags\x18\x01 \x03(\x0b\x32\x11.tracesvc.v1.Flag\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x0eGetFlagRequest\x12\x0f\n\x07\x66lag_id\x18\x01 \x01(\t\"2\n\x0fGetFlagResponse\x12\x1f\n\x04\x66lag\x18\x01 \x01(\x0b\x32\x11.tracesvc.v1.Flag\"a\n\x11ReviewFlagRequest\x12\x0f\n\x07\x66lag_id\x18\x01 \x01(\t\x12-\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x1b.tracesvc.v1.ReviewDecision\x12\x0c\n\x04note\x18\x03 \x01(\t\"5\n\x12ReviewFlagResponse\x12\x1f\n\x04\x66lag\x18\x01 \x01(\x0b\x32\x11.tracesvc.v1.Flag\"\x9b\x01\n\tChainSale\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x10\n\x08party_id\x18\x02 \x01(\t\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x62uyer_token\x18\x04 \x01(\t\x12\x15\n\rfund_paid_fen\x18\x05 \x01(\x03\x12\r\n\x05units\x18\x06 \x01(\x05\"\x84\x01\n\nChainEntry\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08party_id\x18\x03 \x01(\t\x12\x13\n\x0bsupplier_id\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcd\x01\n\x0bReturnChain\x12\x0f\n\x07\x66lag_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x03 \x01(\x08\x12)\n\toriginals\x18\x04 \x03(\x0b\x32\x16.tracesvc.v1.ChainSale\x12(\n\x07reentry\x18\x05 \x01(\x0b\x32\x17.tracesvc.v1.ChainEntry\x12\'\n\x07resales\x18\x06 \x03(\x0b\x32\x16.tracesvc.v1.ChainSale\x12\x11\n\tmoney_fen\x18\x07 \x01(\x03\"\xa1\x01\n\x17ListReturnChainsRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x10\n\x08party_id\x18\x02 \x01(\t\x12\x13\n\x0b\x62uyer_token\x18\x03 \x01(\t\x12\x10\n\x08\x62uyer_id\x18\x04 \x01(\t\x12\x18\n\x10include_inactive\x18\x05 \x01(\x08\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"]\n\x18ListReturnChainsResponse\x12(\n\x06\x63hains\x18\x01 \x03(\x0b\x32\x18.tracesvc.v1.ReturnChain\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"L\n\x13RankSuspectsRequest\x12&\n\x04role\x18\x01 \x01(\x0e\x32\x18.tracesvc.v1.SuspectRole\x12\r\n\x05limit\x18\x02 \x01(\x05\"G\n\x07Suspect\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x63hains\x18\x02 \x01(\x03\x12\r\n\x05\x63odes\x18\x03 \x01(\x03\x12\x11\n\tmoney_fen\x18\x04 \x01(\x03\">\n\x14RankSuspectsResponse\x12&\n\x08suspects\x18\x01 \x03(\x0b\x32\x14.tracesvc.v1.Suspect*^\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cSEVERITY_LOW\x10\x01\x12\x13\n\x0fSEVERITY_MEDIUM\x10\x02\x12\x11\n\rSEVERITY_HIGH\x10\x03*\x8f\x01\n\nFlagStatus\x12\x1b\n\x17\x46LAG_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x46LAG_STATUS_OPEN\x10\x01\x12\x19\n\x15\x46LAG_STATUS_CONFIRMED\x10\x02\x12\x19\n\x15\x46LAG_STATUS_DISMISSED\x10\x03\x12\x18\n\x14\x46LAG_STATUS_RESOLVED\x10\x04*k\n\x0eReviewDecision\x12\x1f\n\x1bREVIEW_DECISION_UNSPECIFIED\x10\x00\x12\x1b\n\x17REVIEW_DECISION_CONFIRM\x10\x01\x12\x1b\n\x17REVIEW_DECISION_DISMISS\x10\x02*y\n\x0bSuspectRole\x12\x1c\n\x18SUSPECT_ROLE_UNSPECIFIED\x10\x00\x12\x16\n\x12SUSPECT_ROLE_BUYER\x10\x01\x12\x19\n\x15SUSPECT_ROLE_SUPPLIER\x10\x02\x12\x19\n\x15SUSPECT_ROLE_PHARMACY\x10\x03\x32\xe3\x04\n\x12\x45nforcementService\x12Y\n\x0eGetCodeHistory\x12\".tracesvc.v1.GetCodeHistoryRequest\x1a#.tracesvc.v1.GetCodeHistoryResponse\x12J\n\tListFlags\x12\x1d.tracesvc.v1.ListFlagsRequest\x1a\x1e.tracesvc.v1.ListFlagsResponse\x12\x44\n\x07GetFlag\x12\x1b.tracesvc.v1.GetFlagRequest\x1a\x1c.tracesvc.v1.GetFlagResponse\x12M\n\nReviewFlag\x12\x1e.tracesvc.v1.ReviewFlagRequest\x1a\x1f.tracesvc.v1.ReviewFlagResponse\x12_\n\x10ListReturnChains\x12$.tracesvc.v1.ListReturnChainsRequest\x1a%.tracesvc.v1.ListReturnChainsResponse\x12S\n\x0cRankSuspects\x12 .tracesvc.v1.RankSuspectsRequest\x1a!.tracesvc.v1.RankSuspectsResponse\x12[\n\x0e\x45xportEvidence\x12\".tracesvc.v1.ExportEvidenceRequest\x1a#.tracesvc.v1.ExportEvidenceResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tracesvc.v1.enforcement_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEVERITY']._serialized_start=2251
-  _globals['_SEVERITY']._serialized_end=2345
-  _globals['_FLAGSTATUS']._serialized_start=2348
-  _globals['_FLAGSTATUS']._serialized_end=2491
-  _globals['_REVIEWDECISION']._serialized_start=2493
-  _globals['_REVIEWDECISION']._serialized_end=2600
-  _globals['_SUSPECTROLE']._serialized_start=2602
-  _globals['_SUSPECTROLE']._serialized_end=2723
-  _globals['_FLAG']._serialized_start=80
-  _globals['_FLAG']._serialized_end=674
-  _globals['_LISTFLAGSREQUEST']._serialized_start=677
-  _globals['_LISTFLAGSREQUEST']._serialized_end=953
-  _globals['_LISTFLAGSRESPONSE']._serialized_start=955
-  _globals['_LISTFLAGSRESPONSE']._serialized_end=1033
-  _globals['_GETFLAGREQUEST']._serialized_start=1035
-  _globals['_GETFLAGREQUEST']._serialized_end=1068
-  _globals['_GETFLAGRESPONSE']._serialized_start=1070
-  _globals['_GETFLAGRESPONSE']._serialized_end=1120
-  _globals['_REVIEWFLAGREQUEST']._serialized_start=1122
-  _globals['_REVIEWFLAGREQUEST']._serialized_end=1219
-  _globals['_REVIEWFLAGRESPONSE']._serialized_start=1221
-  _globals['_REVIEWFLAGRESPONSE']._serialized_end=1274
-  _globals['_CHAINSALE']._serialized_start=1277
-  _globals['_CHAINSALE']._serialized_end=1432
-  _globals['_CHAINENTRY']._serialized_start=1435
-  _globals['_CHAINENTRY']._serialized_end=1567
-  _globals['_RETURNCHAIN']._serialized_start=1570
-  _globals['_RETURNCHAIN']._serialized_end=1775
-  _globals['_LISTRETURNCHAINSREQUEST']._serialized_start=1778
-  _globals['_LISTRETURNCHAINSREQUEST']._serialized_end=1939
-  _globals['_LISTRETURNCHAINSRESPONSE']._serialized_start=1941
-  _globals['_LISTRETURNCHAINSRESPONSE']._serialized_end=2034
-  _globals['_RANKSUSPECTSREQUEST']._serialized_start=2036
-  _globals['_RANKSUSPECTSREQUEST']._serialized_end=2112
-  _globals['_SUSPECT']._serialized_start=2114
-  _globals['_SUSPECT']._serialized_end=2185
-  _globals['_RANKSUSPECTSRESPONSE']._serialized_start=2187
-  _globals['_RANKSUSPECTSRESPONSE']._serialized_end=2249
-  _globals['_ENFORCEMENTSERVICE']._serialized_start=2726
-  _globals['_ENFORCEMENTSERVICE']._serialized_end=3153
+  _globals['_SEVERITY']._serialized_start=3409
+  _globals['_SEVERITY']._serialized_end=3503
+  _globals['_FLAGSTATUS']._serialized_start=3506
+  _globals['_FLAGSTATUS']._serialized_end=3649
+  _globals['_REVIEWDECISION']._serialized_start=3651
+  _globals['_REVIEWDECISION']._serialized_end=3758
+  _globals['_SUSPECTROLE']._serialized_start=3760
+  _globals['_SUSPECTROLE']._serialized_end=3881
+  _globals['_PARTYREF']._serialized_start=133
+  _globals['_PARTYREF']._serialized_end=205
+  _globals['_HISTORYENTRY']._serialized_start=208
+  _globals['_HISTORYENTRY']._serialized_end=529
+  _globals['_GETCODEHISTORYREQUEST']._serialized_start=531
+  _globals['_GETCODEHISTORYREQUEST']._serialized_end=568
+  _globals['_GETCODEHISTORYRESPONSE']._serialized_start=571
+  _globals['_GETCODEHISTORYRESPONSE']._serialized_end=702
+  _globals['_EXPORTEVIDENCEREQUEST']._serialized_start=704
+  _globals['_EXPORTEVIDENCEREQUEST']._serialized_end=777
+  _globals['_PARTYSTANDING']._serialized_start=780
+  _globals['_PARTYSTANDING']._serialized_end=913
+  _globals['_EXPORTEVIDENCERESPONSE']._serialized_start=916
+  _globals['_EXPORTEVIDENCERESPONSE']._serialized_end=1235
+  _globals['_FLAG']._serialized_start=1238
+  _globals['_FLAG']._serialized_end=1832
+  _globals['_LISTFLAGSREQUEST']._serialized_start=1835
+  _globals['_LISTFLAGSREQUEST']._serialized_end=2111
+  _globals['_LISTFLAGSRESPONSE']._serialized_start=2113
+  _globals['_LISTFLAGSRESPONSE']._serialized_end=2191
+  _globals['_GETFLAGREQUEST']._serialized_start=2193
+  _globals['_GETFLAGREQUEST']._serialized_end=2226
+  _globals['_GETFLAGRESPONSE']._serialized_start=2228
+  _globals['_GETFLAGRESPONSE']._serialized_end=2278
+  _globals['_REVIEWFLAGREQUEST']._serialized_start=2280
+  _globals['_REVIEWFLAGREQUEST']._serialized_end=2377
+  _globals['_REVIEWFLAGRESPONSE']._serialized_start=2379
+  _globals['_REVIEWFLAGRESPONSE']._serialized_end=2432
+  _globals['_CHAINSALE']._serialized_start=2435
+  _globals['_CHAINSALE']._serialized_end=2590
+  _globals['_CHAINENTRY']._serialized_start=2593
+  _globals['_CHAINENTRY']._serialized_end=2725
+  _globals['_RETURNCHAIN']._serialized_start=2728
+  _globals['_RETURNCHAIN']._serialized_end=2933
+  _globals['_LISTRETURNCHAINSREQUEST']._serialized_start=2936
+  _globals['_LISTRETURNCHAINSREQUEST']._serialized_end=3097
+  _globals['_LISTRETURNCHAINSRESPONSE']._serialized_start=3099
+  _globals['_LISTRETURNCHAINSRESPONSE']._serialized_end=3192
+  _globals['_RANKSUSPECTSREQUEST']._serialized_start=3194
+  _globals['_RANKSUSPECTSREQUEST']._serialized_end=3270
+  _globals['_SUSPECT']._serialized_start=3272
+  _globals['_SUSPECT']._serialized_end=3343
+  _globals['_RANKSUSPECTSRESPONSE']._serialized_start=3345
+  _globals['_RANKSUSPECTSRESPONSE']._serialized_end=3407
+  _globals['_ENFORCEMENTSERVICE']._serialized_start=3884
+  _globals['_ENFORCEMENTSERVICE']._serialized_end=4495
 # @@protoc_insertion_point(module_scope)

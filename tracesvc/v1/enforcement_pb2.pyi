@@ -1,6 +1,8 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from tracesvc.v1 import events_pb2 as _events_pb2
+from tracesvc.v1 import registry_pb2 as _registry_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -53,6 +55,100 @@ SUSPECT_ROLE_UNSPECIFIED: SuspectRole
 SUSPECT_ROLE_BUYER: SuspectRole
 SUSPECT_ROLE_SUPPLIER: SuspectRole
 SUSPECT_ROLE_PHARMACY: SuspectRole
+
+class PartyRef(_message.Message):
+    __slots__ = ("party_id", "name", "region", "kind")
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    party_id: str
+    name: str
+    region: str
+    kind: str
+    def __init__(self, party_id: _Optional[str] = ..., name: _Optional[str] = ..., region: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
+
+class HistoryEntry(_message.Message):
+    __slots__ = ("event_id", "kind", "occurred_at", "received_at", "party", "counterparty", "units", "whole_pack", "document_no", "sale_id", "buyer_token")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    COUNTERPARTY_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    WHOLE_PACK_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_NO_FIELD_NUMBER: _ClassVar[int]
+    SALE_ID_FIELD_NUMBER: _ClassVar[int]
+    BUYER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    kind: str
+    occurred_at: _timestamp_pb2.Timestamp
+    received_at: _timestamp_pb2.Timestamp
+    party: PartyRef
+    counterparty: PartyRef
+    units: int
+    whole_pack: bool
+    document_no: str
+    sale_id: str
+    buyer_token: str
+    def __init__(self, event_id: _Optional[str] = ..., kind: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., party: _Optional[_Union[PartyRef, _Mapping]] = ..., counterparty: _Optional[_Union[PartyRef, _Mapping]] = ..., units: _Optional[int] = ..., whole_pack: _Optional[bool] = ..., document_no: _Optional[str] = ..., sale_id: _Optional[str] = ..., buyer_token: _Optional[str] = ...) -> None: ...
+
+class GetCodeHistoryRequest(_message.Message):
+    __slots__ = ("code",)
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    def __init__(self, code: _Optional[str] = ...) -> None: ...
+
+class GetCodeHistoryResponse(_message.Message):
+    __slots__ = ("canonical_code", "product", "entries")
+    CANONICAL_CODE_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    canonical_code: str
+    product: _registry_pb2.Product
+    entries: _containers.RepeatedCompositeFieldContainer[HistoryEntry]
+    def __init__(self, canonical_code: _Optional[str] = ..., product: _Optional[_Union[_registry_pb2.Product, _Mapping]] = ..., entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ...) -> None: ...
+
+class ExportEvidenceRequest(_message.Message):
+    __slots__ = ("flag_id", "party_id")
+    FLAG_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    flag_id: str
+    party_id: str
+    def __init__(self, flag_id: _Optional[str] = ..., party_id: _Optional[str] = ...) -> None: ...
+
+class PartyStanding(_message.Message):
+    __slots__ = ("party_id", "at", "event_id", "licensed", "licence_status")
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LICENSED_FIELD_NUMBER: _ClassVar[int]
+    LICENCE_STATUS_FIELD_NUMBER: _ClassVar[int]
+    party_id: str
+    at: _timestamp_pb2.Timestamp
+    event_id: str
+    licensed: bool
+    licence_status: str
+    def __init__(self, party_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_id: _Optional[str] = ..., licensed: _Optional[bool] = ..., licence_status: _Optional[str] = ...) -> None: ...
+
+class ExportEvidenceResponse(_message.Message):
+    __slots__ = ("flag", "event", "party", "product", "chain", "standing", "history")
+    FLAG_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    STANDING_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    flag: Flag
+    event: _events_pb2.Event
+    party: _registry_pb2.Party
+    product: _registry_pb2.Product
+    chain: ReturnChain
+    standing: PartyStanding
+    history: HistoryEntry
+    def __init__(self, flag: _Optional[_Union[Flag, _Mapping]] = ..., event: _Optional[_Union[_events_pb2.Event, _Mapping]] = ..., party: _Optional[_Union[_registry_pb2.Party, _Mapping]] = ..., product: _Optional[_Union[_registry_pb2.Product, _Mapping]] = ..., chain: _Optional[_Union[ReturnChain, _Mapping]] = ..., standing: _Optional[_Union[PartyStanding, _Mapping]] = ..., history: _Optional[_Union[HistoryEntry, _Mapping]] = ...) -> None: ...
 
 class Flag(_message.Message):
     __slots__ = ("flag_id", "rule", "kind", "severity", "code", "decisive_event_id", "decisive_at", "subject_party", "subject_region", "related_parties", "evidence_event_ids", "money_fen", "detail", "status", "detected_at", "detected_run", "resolved_at", "resolved_reason", "reviewed_by", "reviewed_at", "review_note")

@@ -36,6 +36,11 @@ class EnforcementServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.GetCodeHistory = channel.unary_unary(
+                '/tracesvc.v1.EnforcementService/GetCodeHistory',
+                request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.GetCodeHistoryRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.GetCodeHistoryResponse.FromString,
+                _registered_method=True)
         self.ListFlags = channel.unary_unary(
                 '/tracesvc.v1.EnforcementService/ListFlags',
                 request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ListFlagsRequest.SerializeToString,
@@ -61,12 +66,24 @@ class EnforcementServiceStub:
                 request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.RankSuspectsRequest.SerializeToString,
                 response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.RankSuspectsResponse.FromString,
                 _registered_method=True)
+        self.ExportEvidence = channel.unary_stream(
+                '/tracesvc.v1.EnforcementService/ExportEvidence',
+                request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ExportEvidenceRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ExportEvidenceResponse.FromString,
+                _registered_method=True)
 
 
 class EnforcementServiceServicer:
     """What regulators and market-supervision inspectors read: flags with their evidence,
     return-drug chains, and the suspects they point to.
     """
+
+    def GetCodeHistory(self, request, context):
+        """The full custody timeline of a code, in occurred_at order, with parties named.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def ListFlags(self, request, context):
         """Flags by filter, in a stable order: paging stays consistent while new flags arrive.
@@ -102,9 +119,22 @@ class EnforcementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportEvidence(self, request, context):
+        """Everything behind a flag or a party, streamed: the flags, the events, the parties and
+        products with their licence standing at the time of each event, and the chains.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EnforcementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'GetCodeHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCodeHistory,
+                    request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.GetCodeHistoryRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.GetCodeHistoryResponse.SerializeToString,
+            ),
             'ListFlags': grpc.unary_unary_rpc_method_handler(
                     servicer.ListFlags,
                     request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ListFlagsRequest.FromString,
@@ -130,6 +160,11 @@ def add_EnforcementServiceServicer_to_server(servicer, server):
                     request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.RankSuspectsRequest.FromString,
                     response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.RankSuspectsResponse.SerializeToString,
             ),
+            'ExportEvidence': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportEvidence,
+                    request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ExportEvidenceRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ExportEvidenceResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'tracesvc.v1.EnforcementService', rpc_method_handlers)
@@ -142,6 +177,33 @@ class EnforcementService:
     """What regulators and market-supervision inspectors read: flags with their evidence,
     return-drug chains, and the suspects they point to.
     """
+
+    @staticmethod
+    def GetCodeHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracesvc.v1.EnforcementService/GetCodeHistory',
+            tracesvc_dot_v1_dot_enforcement__pb2.GetCodeHistoryRequest.SerializeToString,
+            tracesvc_dot_v1_dot_enforcement__pb2.GetCodeHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def ListFlags(request,
@@ -268,6 +330,33 @@ class EnforcementService:
             '/tracesvc.v1.EnforcementService/RankSuspects',
             tracesvc_dot_v1_dot_enforcement__pb2.RankSuspectsRequest.SerializeToString,
             tracesvc_dot_v1_dot_enforcement__pb2.RankSuspectsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportEvidence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tracesvc.v1.EnforcementService/ExportEvidence',
+            tracesvc_dot_v1_dot_enforcement__pb2.ExportEvidenceRequest.SerializeToString,
+            tracesvc_dot_v1_dot_enforcement__pb2.ExportEvidenceResponse.FromString,
             options,
             channel_credentials,
             insecure,
