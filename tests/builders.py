@@ -56,8 +56,12 @@ def products() -> list[reg.Product]:
 
 
 async def seed_registry(stub) -> None:
-    r1 = await stub.UpsertParties(reg.UpsertPartiesRequest(parties=parties()))
-    r2 = await stub.UpsertProducts(reg.UpsertProductsRequest(products=products()))
+    await seed_registry_as(stub, ())
+
+
+async def seed_registry_as(stub, metadata) -> None:
+    r1 = await stub.UpsertParties(reg.UpsertPartiesRequest(parties=parties()), metadata=metadata)
+    r2 = await stub.UpsertProducts(reg.UpsertProductsRequest(products=products()), metadata=metadata)
     assert all(r.status == 1 for r in list(r1.results) + list(r2.results)), (r1, r2)
 
 
