@@ -91,6 +91,25 @@ async def _export(config: Config, args) -> int:
     return 0
 
 
+async def _report(args) -> int:
+    import grpc
+
+    from tracesvc import report
+
+    async with client.channel(args.target) as ch:
+        try:
+            html = await report.build(ch, client.bearer(args.key), flag_id=args.flag or "", party_id=args.party or "")
+        except grpc.aio.AioRpcError as exc:
+            print(f"report: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    if args.out == "-":
+        sys.stdout.write(html)
+    else:
+        Path(args.out).write_text(html, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 async def _keys(config: Config, args) -> int:
     from tracesvc.server import database
     from tracesvc.store import keys
@@ -158,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     rl.add_argument("file")
     rl.add_argument("--target", default=DEFAULT_TARGET)
     rl.add_argument("--key", default=os.environ.get("TRACESVC_API_KEY"), help="API key (default: $TRACESVC_API_KEY)")
+    rp = sub.add_parser("report", help="write a self-contained HTML evidence report (flag or party)")
+    which = rp.add_mutually_exclusive_group(required=True)
+    which.add_argument("--flag")
+    which.add_argument("--party")
+    rp.add_argument("--out", default="-", help="file to write (default: standard output)")
+    rp.add_argument("--target", default=DEFAULT_TARGET)
+    rp.add_argument("--key", default=os.environ.get("TRACESVC_API_KEY"), help="API key (default: $TRACESVC_API_KEY)")
     k = sub.add_parser("keys", help="API keys (reads the database directly)")
     ksub = k.add_subparsers(dest="keys_command", required=True)
     kc = ksub.add_parser("create", help="create a key and print it once")
@@ -189,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             coro = _registry_load(args)
         case "keys":
             coro = _keys(config, args)
+        case "report":
+            coro = _report(args)
     try:
         return asyncio.run(coro)
     except KeyboardInterrupt:
