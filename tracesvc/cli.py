@@ -91,6 +91,52 @@ async def _export(config: Config, args) -> int:
     return 0
 
 
+def _simulate(args) -> int:
+    from tracesvc.sim import world
+    from tracesvc.sim.generate import Simulation
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sim = Simulation(args.seed, args.scale, args.fraud_rate)
+    with open(out / "registry.ndjson", "w", encoding="utf-8") as f:
+        for record in world.registry_records():
+            f.write(json_format.MessageToJson(record, indent=None, ensure_ascii=False) + "\n")
+    with open(out / "commissioned.txt", "w", encoding="utf-8") as f:
+        f.write(f"# commissioned codes of product {world.LISTED}\n")
+        for code in sim.commissioned():
+            f.write(code + "\n")
+    events = labels = 0
+    with open(out / "events.ndjson", "w", encoding="utf-8") as fe, open(out / "labels.jsonl", "w") as fl:
+        for what, item in sim.run():
+            if what == "label":
+                fl.write(item.to_json() + "\n")
+                labels += 1
+            else:
+                fe.write(json_format.MessageToJson(item, indent=None, ensure_ascii=False) + "\n")
+                events += 1
+    print(f"wrote {events} events and {labels} labels to {out}/", file=sys.stderr)
+    return 0
+
+
+async def _quality(config: Config, args) -> int:
+    from tracesvc.sim.quality import measure
+
+    if args.target:
+        q = await measure(args.target, args.key, args.seed, args.scale, args.fraud_rate)
+    else:
+        from tracesvc.server import database, grpc_server
+        from tracesvc.store.keys import create_key
+
+        config = dataclasses.replace(config, data_dir=Path(tempfile.mkdtemp(prefix="tracesvc-quality-")))
+        async with database(config) as engine, grpc_server(config, engine, listen="127.0.0.1:0") as running:
+            _, token = await create_key(engine, "REGULATOR", name="quality")
+            q = await measure(f"127.0.0.1:{running.port}", token, args.seed, args.scale, args.fraud_rate)
+    print(q.render())
+    for error in q.ack_errors[:20]:
+        print(f"ingest error: {error}", file=sys.stderr)
+    return 0 if not q.ack_errors else 1
+
+
 async def _report(args) -> int:
     import grpc
 
@@ -184,6 +230,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default="-", help="file to write (default: standard output)")
     rp.add_argument("--target", default=DEFAULT_TARGET)
     rp.add_argument("--key", default=os.environ.get("TRACESVC_API_KEY"), help="API key (default: $TRACESVC_API_KEY)")
+    sm = sub.add_parser("simulate", help="write a simulated dataset: registry, events, labels, commissioned codes")
+    sm.add_argument("--seed", type=int, default=1)
+    sm.add_argument("--scale", type=int, default=10_000, help="boxes (trace codes); about 4.5 events each")
+    sm.add_argument("--fraud-rate", type=float, default=0.08, help="share of boxes with a fraud story (0: legit only)")
+    sm.add_argument("--out", default="simulated", help="directory to write")
+    q = sub.add_parser("quality", help="simulate, ingest over gRPC, reconcile, and score the flags against the labels")
+    q.add_argument("--seed", type=int, default=1)
+    q.add_argument("--scale", type=int, default=10_000)
+    q.add_argument("--fraud-rate", type=float, default=0.08)
+    q.add_argument("--target", help="a running service (default: start one on a fresh embedded database)")
+    q.add_argument("--key", default=os.environ.get("TRACESVC_API_KEY"), help="API key (default: $TRACESVC_API_KEY)")
     k = sub.add_parser("keys", help="API keys (reads the database directly)")
     ksub = k.add_subparsers(dest="keys_command", required=True)
     kc = ksub.add_parser("create", help="create a key and print it once")
@@ -217,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
             coro = _keys(config, args)
         case "report":
             coro = _report(args)
+        case "simulate":
+            return _simulate(args)
+        case "quality":
+            coro = _quality(config, args)
     try:
         return asyncio.run(coro)
     except KeyboardInterrupt:

@@ -40,6 +40,7 @@ _P = "/tracesvc.v1."
 POLICY: dict[str, frozenset[Role]] = {
     f"{_P}RegistryService/UpsertParties": frozenset({Role.REGULATOR}),
     f"{_P}RegistryService/UpsertProducts": frozenset({Role.REGULATOR}),
+    f"{_P}RegistryService/UpsertCommissionedCodes": frozenset({Role.REGULATOR}),
     f"{_P}RegistryService/GetParty": EVERYONE,
     f"{_P}RegistryService/GetProduct": EVERYONE,
     **{f"{_P}IngestService/{m}": WRITERS for m in (

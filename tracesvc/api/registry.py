@@ -69,6 +69,30 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         )
         return registry_pb2.UpsertProductsResponse(results=results)
 
+    async def UpsertCommissionedCodes(self, request, context):
+        prefix = request.prefix.strip()
+        await self._cache.refresh(force=True)
+        product = self._cache.product(prefix)
+        if product is None:
+            await abort(context, grpc.StatusCode.NOT_FOUND, f"no product with prefix {prefix} in the registry")
+        if len(request.codes) > 100_000:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "too many codes in one call",
+                        [Violation("codes", "at most 100000 per call")])
+        canonical, violations = [], []
+        for n, raw in enumerate(request.codes):
+            try:
+                parsed = codes.parse_trace(raw, self._cache.manufacturer_prefixes)
+            except codes.CodeError as exc:
+                violations.append(Violation(f"codes[{n}]", f"{exc.value!r}: {exc.reason}"))
+                continue
+            if parsed.product_key != prefix:
+                violations.append(Violation(f"codes[{n}]", f"{parsed.canonical} is not a code of product {prefix}"))
+            canonical.append(parsed.canonical)
+        if violations:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "codes rejected; nothing listed", violations[:100])
+        added = await store.add_commissioned_codes(self._engine, prefix, canonical)
+        return registry_pb2.UpsertCommissionedCodesResponse(added=added)
+
     async def GetParty(self, request, context):
         party_id = request.party_id.strip()
         if not party_id:

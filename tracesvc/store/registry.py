@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracesvc.domain.codes import CodeScheme
 from tracesvc.domain.registry import Category, Licence, LicenceStatus, Party, PartyKind, Product
+from tracesvc.store.db import pg
 from tracesvc.store.schema import licences, parties, products
 
 # Re-read a little before the newest product seen: a row committed late may carry an earlier now().
@@ -91,6 +92,16 @@ async def upsert_products(engine: AsyncEngine, items: Sequence[Product]) -> None
             index_elements=[products.c.prefix],
             set_={**{c: stmt.excluded[c] for c in cols}, "updated_at": func.now()},
         ))
+
+
+async def add_commissioned_codes(engine: AsyncEngine, prefix: str, canonical_codes: Sequence[str]) -> int:
+    """List codes as commissioned by the product's maker; return how many were new."""
+    async with pg(engine) as conn, conn.transaction():
+        await conn.execute("INSERT INTO commissioned_products (prefix) VALUES ($1) ON CONFLICT DO NOTHING", prefix)
+        status = await conn.execute(
+            "INSERT INTO commissioned_codes (code, prefix) SELECT c, $2 FROM unnest($1::text[]) c "
+            "ON CONFLICT DO NOTHING", list(dict.fromkeys(canonical_codes)), prefix)
+    return int(status.split()[-1])
 
 
 async def load_parties(conn: AsyncConnection, ids: Iterable[str] | None = None) -> dict[str, Party]:

@@ -186,3 +186,17 @@ class RegistryRecord(_message.Message):
     party: Party
     product: Product
     def __init__(self, party: _Optional[_Union[Party, _Mapping]] = ..., product: _Optional[_Union[Product, _Mapping]] = ...) -> None: ...
+
+class UpsertCommissionedCodesRequest(_message.Message):
+    __slots__ = ("prefix", "codes")
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    CODES_FIELD_NUMBER: _ClassVar[int]
+    prefix: str
+    codes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, prefix: _Optional[str] = ..., codes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UpsertCommissionedCodesResponse(_message.Message):
+    __slots__ = ("added",)
+    ADDED_FIELD_NUMBER: _ClassVar[int]
+    added: int
+    def __init__(self, added: _Optional[int] = ...) -> None: ...

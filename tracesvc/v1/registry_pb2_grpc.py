@@ -55,6 +55,11 @@ class RegistryServiceStub:
                 request_serializer=tracesvc_dot_v1_dot_registry__pb2.GetProductRequest.SerializeToString,
                 response_deserializer=tracesvc_dot_v1_dot_registry__pb2.GetProductResponse.FromString,
                 _registered_method=True)
+        self.UpsertCommissionedCodes = channel.unary_unary(
+                '/tracesvc.v1.RegistryService/UpsertCommissionedCodes',
+                request_serializer=tracesvc_dot_v1_dot_registry__pb2.UpsertCommissionedCodesRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_registry__pb2.UpsertCommissionedCodesResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -88,6 +93,14 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpsertCommissionedCodes(self, request, context):
+        """Add to a manufacturer's list of commissioned codes for one product (DESIGN §2). Once a
+        product has a list, a code of it outside the list is unknown to its maker (rule S).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +123,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.GetProduct,
                     request_deserializer=tracesvc_dot_v1_dot_registry__pb2.GetProductRequest.FromString,
                     response_serializer=tracesvc_dot_v1_dot_registry__pb2.GetProductResponse.SerializeToString,
+            ),
+            'UpsertCommissionedCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertCommissionedCodes,
+                    request_deserializer=tracesvc_dot_v1_dot_registry__pb2.UpsertCommissionedCodesRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_registry__pb2.UpsertCommissionedCodesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -221,6 +239,33 @@ class RegistryService:
             '/tracesvc.v1.RegistryService/GetProduct',
             tracesvc_dot_v1_dot_registry__pb2.GetProductRequest.SerializeToString,
             tracesvc_dot_v1_dot_registry__pb2.GetProductResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertCommissionedCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracesvc.v1.RegistryService/UpsertCommissionedCodes',
+            tracesvc_dot_v1_dot_registry__pb2.UpsertCommissionedCodesRequest.SerializeToString,
+            tracesvc_dot_v1_dot_registry__pb2.UpsertCommissionedCodesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,1 @@
+"""Supply-chain simulator with ground truth: legitimate flows and labelled fraud, by seed."""
