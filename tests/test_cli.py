@@ -69,19 +69,17 @@ async def test_import_names_a_malformed_line(service, tmp_path: Path):
 
 
 async def test_demo_drives_a_day_through_the_service(service):
-    summary = await demo.drive(service.target)
-    assert summary["first_pass"] == {"STORED": sum(summary["events"].values())}
-    assert summary["retry"] == {"DUPLICATE": sum(summary["events"].values())}
+    summary = await demo.drive(service.target, boxes=400)
+    assert set(summary["first_pass"]) <= {"STORED", "DUPLICATE"} and summary["first_pass"]["STORED"] > 1000
+    assert summary["retry"] == {"DUPLICATE": 500}
     assert [status for _, status, _ in summary["troubles"]] == ["ACK_STATUS_REJECTED"] * 3
     assert summary["run"].status == 2  # DONE
-    expected = {"D CROSS_PARTY", "D SAME_PARTY", "L UNLICENSED_SUPPLIER", "R REENTRY", "S NON_DRUG"}
-    assert expected <= set(summary["flags"])
-    chain = summary["top_chain"]
-    assert chain.reentry.party_id == "PHARM-X" and chain.reentry.supplier_id == "WHS-SHADOW"
+    assert {"D CROSS_PARTY", "L UNLICENSED_SUPPLIER", "R REENTRY", "S NON_DRUG"} <= set(summary["flags"])
+    assert summary["top_chain"].HasField("reentry")
 
 
 def test_demo_command_runs_on_the_embedded_database(tmp_path: Path):
     done = run_cli("demo", env={"TRACESVC_DATA_DIR": str(tmp_path)})
     assert done.returncode == 0, done.stderr
-    assert "same upload, retried" in done.stdout and "DUPLICATE" in done.stdout
+    assert "500 events, retried   {'DUPLICATE': 500}" in done.stdout
     assert "top return-drug chain" in done.stdout and "R REENTRY" in done.stdout
