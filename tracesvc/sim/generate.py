@@ -48,6 +48,21 @@ class Label:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
 
 
+def _holders(events: list[ev.Event]) -> set[str]:
+    """Parties that took the code into custody in these events."""
+    out = set()
+    for e in events:
+        which = e.WhichOneof("kind")
+        body = getattr(e, which)
+        if which in ("receipt", "opening_stock"):
+            out.add(body.header.party_id)
+        elif which == "transfer":
+            out.add(body.to_party_id)
+        elif which == "purchase_return":
+            out.add(body.supplier_id)
+    return out
+
+
 class Simulation:
     def __init__(self, seed: int, scale: int, fraud_rate: float = 0.08) -> None:
         self.seed, self.scale, self.fraud_rate = seed, scale, fraud_rate
@@ -183,6 +198,9 @@ class Simulation:
 
         if kind.startswith("ring_") or kind == "card_swipe":
             events, t = self._supply(rng, n, product, code, a, t)
+            # The reseller must never have held the box legally (a purchase-return path may have
+            # passed it through an independent pharmacy), or its resale has a legal source.
+            other = rng.choice([s for s in world.SELLERS if s not in _holders(events)])
             buyer = rng.choice(self.ring_buyers) if kind.startswith("ring_") else self._buyer(rng)
             events.append(self.sale(f"{b}-s", a, t + 3 * H, buyer, [self._line(product, code)]))
             if kind == "card_swipe":  # the box never left the shelf: sold again
