@@ -70,6 +70,7 @@ async def server(database_url: str, **env: str):
     """`tracesvc serve` in a child process on a free port; yields its target."""
     port = free_port()
     data = tempfile.mkdtemp(prefix="tracesvc-bench-srv-")
+    env.setdefault("TRACESVC_WORKERS", "1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "tracesvc.cli", "serve"],
         env={**os.environ, "DATABASE_URL": database_url, "TRACESVC_LISTEN": f"127.0.0.1:{port}",
@@ -85,10 +86,12 @@ async def server(database_url: str, **env: str):
                     break
                 except grpc.aio.AioRpcError:
                     await asyncio.sleep(0.1)
+        if env["TRACESVC_WORKERS"] != "1":
+            await asyncio.sleep(3)  # let the other workers bind before the load starts
         yield target, proc.pid
     finally:
         proc.terminate()
-        proc.wait(30)
+        proc.wait(60)
 
 
 def table(title: str, header: list[str], rows: list[list]) -> str:

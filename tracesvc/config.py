@@ -27,6 +27,8 @@ class Config:
     log_level: str = "info"
     log_format: str = "json"  # json | console
     db_pool_size: int = 10
+    # Server processes sharing the listen port (SO_REUSEPORT): Python runs one core per process.
+    workers: int = 1
     # Require credentials (bearer API key or mTLS client certificate) on every call but
     # health and reflection. Off only for local development.
     auth: bool = True
@@ -52,6 +54,7 @@ class Config:
             log_level=e.get("TRACESVC_LOG_LEVEL", "info"),
             log_format=e.get("TRACESVC_LOG_FORMAT", "json"),
             db_pool_size=int(e.get("TRACESVC_DB_POOL_SIZE", 10)),
+            workers=max(1, int(e.get("TRACESVC_WORKERS", 1))),
             auth=e.get("TRACESVC_AUTH", "required").lower() not in ("off", "false", "0", "no"),
             tls_cert=Path(e["TRACESVC_TLS_CERT"]) if e.get("TRACESVC_TLS_CERT") else None,
             tls_key=Path(e["TRACESVC_TLS_KEY"]) if e.get("TRACESVC_TLS_KEY") else None,

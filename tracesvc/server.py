@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -119,11 +122,36 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
 
 
 async def serve(config: Config) -> None:
-    """Run until SIGINT or SIGTERM, then drain in-flight calls and stop."""
+    """Run until SIGINT or SIGTERM, then drain in-flight calls and stop.
+
+    With TRACESVC_WORKERS > 1 this process also starts that many minus one copies of
+    itself on the same database and port (SO_REUSEPORT, on by default in gRPC on Linux);
+    the kernel spreads connections over them, and each drains on its own at shutdown.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with database(config) as engine, grpc_server(config, engine):
-        await stop.wait()
-        log.info("shutting_down", grace_s=config.shutdown_grace)
+    async with database(config) as engine:
+        workers = _start_workers(config, engine) if config.workers > 1 else []
+        try:
+            async with grpc_server(config, engine):
+                await stop.wait()
+                log.info("shutting_down", grace_s=config.shutdown_grace)
+        finally:
+            for proc in workers:
+                proc.terminate()
+            for proc in workers:
+                await asyncio.to_thread(proc.wait, config.shutdown_grace + 15)
+
+
+def _start_workers(config: Config, engine: AsyncEngine) -> list[subprocess.Popen]:
+    if config.listen.rsplit(":", 1)[-1] == "0":
+        raise ValueError("TRACESVC_WORKERS > 1 needs a fixed port in TRACESVC_LISTEN")
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False), "TRACESVC_WORKERS": "1",
+           "TRACESVC_DATA_DIR": str(config.data_dir)}
+    if config.hmac_key_file is None:  # every worker must hash buyers with the same key
+        config.load_hmac_key()
+        env["TRACESVC_HMAC_KEY_FILE"] = str(config.data_dir / "hmac.key")
+    return [subprocess.Popen([sys.executable, "-m", "tracesvc.cli", "serve"], env=env)
+            for _ in range(config.workers - 1)]

@@ -14,7 +14,7 @@ from tracesvc.domain.events import EventKind, Violation
 from tracesvc.v1 import ack_pb2, ingest_pb2, ingest_pb2_grpc
 
 MAX_BATCH = 1000  # events per unary call
-STREAM_GROUP = 500  # events committed together on the stream, at most
+STREAM_GROUP = 200  # events committed together on the stream, at most
 STREAM_WINDOW = 4 * STREAM_GROUP  # events read ahead of their acks
 
 _ACK_STATUS = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -103,6 +103,15 @@ class Event:
     buyer_token: str = ""
     lines: tuple[SaleLine, ...] = ()
     returned: tuple[ReturnedCode, ...] = ()
+
+    def evolve(self, **changes) -> Event:
+        """dataclasses.replace without its per-call introspection (this is the ingest hot path)."""
+        f = {"event_id": self.event_id, "kind": self.kind, "party_id": self.party_id,
+             "occurred_at": self.occurred_at, "document_no": self.document_no,
+             "counterparty_id": self.counterparty_id, "items": self.items, "sale_id": self.sale_id,
+             "buyer_token": self.buyer_token, "lines": self.lines, "returned": self.returned}
+        f.update(changes)
+        return Event(**f)
 
     def code_rows(self) -> list[tuple[str, int | None, int, bool]]:
         """(code, units, line_no, is_trace) for each code the event touches; line_no is -1 off sales."""
@@ -285,7 +294,7 @@ def _normalize_custody(draft: Event, ck: _Checker) -> Event:
         batch = batch or parsed.batch
         expiry = expiry or (parsed.expiry.isoformat() if parsed.expiry else "")
         items.append(Item(parsed.canonical, batch, expiry, item.source_document.strip()))
-    return replace(draft, items=tuple(items), counterparty_id=draft.counterparty_id.strip())
+    return draft.evolve(items=tuple(items), counterparty_id=draft.counterparty_id.strip())
 
 
 def _normalize_sale(draft: Event, ck: _Checker) -> Event:
@@ -327,10 +336,11 @@ def _normalize_sale(draft: Event, ck: _Checker) -> Event:
             else:
                 unit_scans[parsed.canonical].append((spath, scan.units))
             scans.append(Scan(parsed.canonical, scan.units, is_trace=True))
-        lines.append(replace(line, insurance_code=line.insurance_code.strip(), scans=tuple(scans)))
+        lines.append(SaleLine(line.insurance_code.strip(), line.item_name, line.split, line.quantity, line.amount_fen,
+                              line.fund_paid_fen, tuple(scans)))
     for code in product_of:
         _check_double_scan(ck, code, ck.registry.pack_units(product_of[code]), whole_scans[code], unit_scans[code])
-    return replace(draft, sale_id=draft.sale_id.strip(), lines=tuple(lines))
+    return draft.evolve(sale_id=draft.sale_id.strip(), lines=tuple(lines))
 
 
 def _check_double_scan(
@@ -364,4 +374,4 @@ def _normalize_sale_return(draft: Event, ck: _Checker) -> Event:
             continue
         seen.add(parsed.canonical)
         returned.append(ReturnedCode(parsed.canonical, r.units))
-    return replace(draft, sale_id=draft.sale_id.strip(), returned=tuple(returned))
+    return draft.evolve(sale_id=draft.sale_id.strip(), returned=tuple(returned))

@@ -3,7 +3,7 @@ code's current state. Pure: the state comes from the store, the product from the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -43,19 +43,20 @@ class CodeState:
     def after(self, kind: EventKind, party_id: str, counterparty_id: str, units: int | None,
               occurred_at: datetime) -> CodeState:
         """The state once one more event of this code is counted."""
+        sw, su, rw, ru = self.sold_whole, self.sold_units, self.returned_whole, self.returned_units
+        last_at, last_party, holders = self.last_sale_at, self.last_sale_party, self.holders
         if kind is EventKind.SALE:
-            later = self.last_sale_at is None or occurred_at > self.last_sale_at
-            return replace(
-                self,
-                sold_whole=self.sold_whole + (units is None), sold_units=self.sold_units + (units or 0),
-                last_sale_at=occurred_at if later else self.last_sale_at,
-                last_sale_party=party_id if later else self.last_sale_party,
-            )
-        if kind is EventKind.SALE_RETURN:
-            return replace(self, returned_whole=self.returned_whole + (units is None),
-                           returned_units=self.returned_units + (units or 0))
-        holder = custody_holder(kind, party_id, counterparty_id)
-        return replace(self, holders=self.holders | {holder}) if holder else self
+            sw, su = sw + (units is None), su + (units or 0)
+            if last_at is None or occurred_at > last_at:
+                last_at, last_party = occurred_at, party_id
+        elif kind is EventKind.SALE_RETURN:
+            rw, ru = rw + (units is None), ru + (units or 0)
+        else:
+            holder = custody_holder(kind, party_id, counterparty_id)
+            if holder and holder not in holders:
+                holders = holders | {holder}
+        # Built directly: dataclasses.replace is too slow for the ingest hot path.
+        return CodeState(sw, su, rw, ru, last_at, last_party, holders)
 
 
 def custody_holder(kind: EventKind, party_id: str, counterparty_id: str) -> str | None:

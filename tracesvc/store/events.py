@@ -64,6 +64,31 @@ RETURNING event_id, event_seq
 _CODE_COLUMNS = ("code", "event_seq", "line_no", "occurred_at", "kind", "party_id", "units", "is_trace")
 
 
+_EVENT_COLUMNS = ("event_seq", "event_id", "kind", "party_id", "occurred_at", "document_no", "counterparty_id",
+                  "sale_id", "buyer_token", "content_hash", "payload")
+_NEXT_SEQS = "SELECT nextval('events_event_seq_seq') AS seq FROM generate_series(1, $1)"
+
+
+async def _copy_new(conn: asyncpg.Connection, evs: Sequence[Event],
+                    serialized: Sequence[tuple[str, bytes]]) -> dict[str, int] | None:
+    """The fast path: COPY events none of which existed at the look-up; None if one appeared since.
+
+    COPY is about twice as fast as a set-based INSERT here. A concurrent writer of the same
+    id or sale key makes it fail on the unique index; the savepoint then undoes it and the
+    caller takes INSERT … ON CONFLICT DO NOTHING, which settles every race.
+    """
+    seqs = [r["seq"] for r in await conn.fetch(_NEXT_SEQS, len(evs))]
+    rows = [(seq, e.event_id, e.kind.value, e.party_id, e.occurred_at, e.document_no, e.counterparty_id,
+             e.sale_id or None, e.buyer_token or None, digest, text)
+            for seq, e, (text, digest) in zip(seqs, evs, serialized, strict=True)]
+    try:
+        async with conn.transaction():  # a savepoint inside the batch's transaction
+            await conn.copy_records_to_table("events", records=rows, columns=_EVENT_COLUMNS)
+    except asyncpg.UniqueViolationError:
+        return None
+    return {e.event_id: seq for seq, e in zip(seqs, evs, strict=True)}
+
+
 def _sale_key(ev: Event) -> tuple[str, str] | None:
     return (ev.party_id, ev.sale_id) if ev.kind is EventKind.SALE else None
 
@@ -144,20 +169,22 @@ async def _insert(
 ) -> list[Event]:
     """Insert; mark what was stored; return the stored events."""
     evs = [batch[i] for i in order]
-    rows = await conn.fetch(
-        _INSERT_EVENTS,
-        [e.event_id for e in evs],
-        [e.kind.value for e in evs],
-        [e.party_id for e in evs],
-        [e.occurred_at for e in evs],
-        [e.document_no for e in evs],
-        [e.counterparty_id for e in evs],
-        [e.sale_id or None for e in evs],
-        [e.buyer_token or None for e in evs],
-        [serialized[i][1] for i in order],
-        [serialized[i][0] for i in order],
-    )
-    seq_of = {r["event_id"]: r["event_seq"] for r in rows}
+    seq_of = await _copy_new(conn, evs, [serialized[i] for i in order])
+    if seq_of is None:  # someone else stored one of these ids meanwhile: take the careful path
+        rows = await conn.fetch(
+            _INSERT_EVENTS,
+            [e.event_id for e in evs],
+            [e.kind.value for e in evs],
+            [e.party_id for e in evs],
+            [e.occurred_at for e in evs],
+            [e.document_no for e in evs],
+            [e.counterparty_id for e in evs],
+            [e.sale_id or None for e in evs],
+            [e.buyer_token or None for e in evs],
+            [serialized[i][1] for i in order],
+            [serialized[i][0] for i in order],
+        )
+        seq_of = {r["event_id"]: r["event_seq"] for r in rows}
     code_rows = []
     lost: list[int] = []
     stored: list[Event] = []

@@ -1,0 +1,114 @@
+"""VerifyCodes latency (p50/p99/p999) and throughput at 1, 16 and 200 concurrent clients, while
+a bulk ingester streams receipts into the same service.
+
+    python benchmarks/verify.py [--boxes 5000] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import Bench, save, server, table  # noqa: E402
+from benchmarks.ingest import bulk_receipts, unique_events  # noqa: E402
+from tracesvc import client  # noqa: E402
+from tracesvc.sim import world  # noqa: E402
+from tracesvc.v1 import (  # noqa: E402
+    ingest_pb2,
+    ingest_pb2_grpc,
+    verify_pb2_grpc,  # noqa: E402
+)
+from tracesvc.v1 import verify_pb2 as vf  # noqa: E402
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+async def ingest_forever(target: str, stop: asyncio.Event, counter: list[int]) -> None:
+    """Keep a realistic write load on: 100-box delivery notes, streamed."""
+    async with client.channel(target) as ch:
+        stub = ingest_pb2_grpc.IngestServiceStub(ch)
+        round_ = 0
+        while not stop.is_set():
+            batch = bulk_receipts(50, 100)
+            for e in batch:  # fresh ids and codes every round
+                e.receipt.header.event_id += f"-r{round_}"
+                for item in e.receipt.items:
+                    item.code = item.code[:8] + f"{round_ % 10}" + item.code[9:]
+            round_ += 1
+
+            async def requests(events=batch):
+                for e in events:
+                    yield ingest_pb2.StreamEventsRequest(event=e)
+
+            async for _ in stub.StreamEvents(requests()):
+                counter[0] += 100
+
+
+async def verify_load(target: str, codes: list[tuple[str, str]], clients: int, seconds: float) -> list[float]:
+    latencies: list[float] = []
+    channels = [client.channel(target) for _ in range(min(clients, 8))]
+    deadline = time.perf_counter() + seconds
+
+    async def one(n: int) -> None:
+        stub = verify_pb2_grpc.VerifyServiceStub(channels[n % len(channels)])
+        i = n
+        while time.perf_counter() < deadline:
+            code, party = codes[i % len(codes)]
+            i += clients
+            t = time.perf_counter()
+            await stub.VerifyCodes(vf.VerifyCodesRequest(party_id=party, codes=[vf.CodeToVerify(code=code)]))
+            latencies.append(time.perf_counter() - t)
+
+    await asyncio.gather(*(one(n) for n in range(clients)))
+    for ch in channels:
+        await ch.close()
+    return latencies
+
+
+async def main(boxes: int, seconds: float) -> None:
+    events = unique_events(boxes)
+    codes = []
+    for e in events:
+        if e.WhichOneof("kind") == "sale":
+            for line in e.sale.lines:
+                codes += [(s.code, e.sale.header.party_id) for s in line.scanned]
+    rows = []
+    with Bench() as bench:
+        url = await bench.fresh_db()
+        async with server(url) as (target, _):
+            async with client.channel(target) as ch:
+                await client.upsert_registry(ch, world.registry_records())
+                await client.stream_events(ch, events)
+            for clients, with_ingest in ((1, False), (16, False), (1, True), (16, True), (200, True)):
+                stop, written = asyncio.Event(), [0]
+                if not with_ingest:
+                    stop.set()
+                writer = asyncio.create_task(ingest_forever(target, stop, written))
+                await asyncio.sleep(1)
+                start_written = written[0]
+                lat = sorted(await verify_load(target, codes, clients, seconds))
+                stop.set()
+                await writer
+                ms = [x * 1000 for x in lat]
+                rows.append([clients, "yes" if with_ingest else "no", len(lat), f"{len(lat) / seconds:,.0f}",
+                             f"{percentile(ms, .5):.2f}", f"{percentile(ms, .99):.2f}", f"{percentile(ms, .999):.2f}",
+                             f"{(written[0] - start_written) / seconds:,.0f}"])
+    print(table(f"VerifyCodes, one code a call, {seconds:.0f} s per row, alone and with bulk ingestion running",
+                ["clients", "ingesting", "calls", "calls/s", "p50 ms", "p99 ms", "p999 ms",
+                 "ingest codes/s meanwhile"], rows))
+    print("saved", save("verify", {"boxes": boxes, "seconds": seconds, "rows": rows}))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--boxes", type=int, default=5000)
+    parser.add_argument("--seconds", type=float, default=8)
+    args = parser.parse_args()
+    asyncio.run(main(args.boxes, args.seconds))
