@@ -206,12 +206,7 @@ class Reconciler:
                     new, resolved = await persist.sync_flags(
                         conn, existing, findings, chains, run_id=run_id, now=datetime.now(UTC), parties=ref.parties)
                     cursor = codes[-1]
-                    row = await conn.fetchrow(
-                        f"""UPDATE reconcile_runs SET code_cursor = $2, codes_done = codes_done + $3,
-                               flags_new = flags_new + $4, flags_resolved = flags_resolved + $5,
-                               heartbeat_at = clock_timestamp()
-                           WHERE run_id = $1 RETURNING {_RUN_COLUMNS}""",
-                        run_id, cursor, len(codes), new, resolved)
+                    row = await _advance(conn, run_id, "code", cursor, len(codes), new, resolved)
             if progress:
                 progress(_info(row))
             await asyncio.sleep(0)  # let the server breathe between batches
@@ -237,15 +232,20 @@ class Reconciler:
                     new, resolved = await persist.sync_flags(
                         conn, existing, findings, [], run_id=run_id, now=datetime.now(UTC), parties=ref.parties)
                     cursor = sales[-1][0]
-                    row = await conn.fetchrow(
-                        f"""UPDATE reconcile_runs SET sale_cursor = $2, sales_done = sales_done + $3,
-                               flags_new = flags_new + $4, flags_resolved = flags_resolved + $5,
-                               heartbeat_at = clock_timestamp()
-                           WHERE run_id = $1 RETURNING {_RUN_COLUMNS}""",
-                        run_id, cursor, len(sales), new, resolved)
+                    row = await _advance(conn, run_id, "sale", cursor, len(sales), new, resolved)
             if progress:
                 progress(_info(row))
             await asyncio.sleep(0)
+
+
+async def _advance(conn, run_id: int, phase: str, cursor, done: int, new: int, resolved: int):
+    """Record a committed batch on the run (in the batch's transaction): its cursor moves only with its flags."""
+    counter = "codes_done" if phase == "code" else "sales_done"
+    return await conn.fetchrow(
+        f"""UPDATE reconcile_runs SET {phase}_cursor = $2, {counter} = {counter} + $3,
+               flags_new = flags_new + $4, flags_resolved = flags_resolved + $5, heartbeat_at = clock_timestamp()
+           WHERE run_id = $1 RETURNING {_RUN_COLUMNS}""",
+        run_id, cursor, done, new, resolved)
 
 
 def _code_scope(run) -> tuple[str, list]:
