@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -86,7 +87,9 @@ async def main(boxes: int, seconds: float) -> None:
             async with client.channel(target) as ch:
                 await client.upsert_registry(ch, world.registry_records())
                 await client.stream_events(ch, events)
-            for clients, with_ingest in ((1, False), (16, False), (1, True), (16, True), (200, True)):
+            combos = [(int(c), w == "y") for c, w in (x.split(":") for x in os.environ.get(
+                "VERIFY_COMBOS", "1:n,16:n,1:y,16:y,200:y").split(","))]
+            for clients, with_ingest in combos:
                 stop, written = asyncio.Event(), [0]
                 if not with_ingest:
                     stop.set()

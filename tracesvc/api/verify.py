@@ -59,20 +59,15 @@ class VerifyServicer(verify_pb2_grpc.VerifyServiceServicer):
         if violations:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "invalid verify request", violations)
         prefixes = self._cache.manufacturer_prefixes
-        canonical = []
+        keys = []
         for c in request.codes:
             try:
-                canonical.append(codes.parse(c.code, prefixes).canonical)
+                keys.append(codes.parse(c.code, prefixes).canonical)
             except codes.CodeError:
-                pass
-        states = await load_states(self._engine, canonical)
-        checks = []
-        for c in request.codes:
-            try:
-                key = codes.parse(c.code, prefixes).canonical
-            except codes.CodeError:
-                key = ""
-            checks.append(check(c.code, party_id=party_id, state=states.get(key), product_of=self._cache.product,
-                                manufacturer_prefixes=prefixes, billed_insurance_code=c.insurance_code.strip(),
-                                units=c.units if c.HasField("units") else None))
+                keys.append("")
+        states = await load_states(self._engine, [k for k in keys if k])
+        checks = [check(c.code, party_id=party_id, state=states.get(key), product_of=self._cache.product,
+                        manufacturer_prefixes=prefixes, billed_insurance_code=c.insurance_code.strip(),
+                        units=c.units if c.HasField("units") else None)
+                  for c, key in zip(request.codes, keys, strict=True)]
         return pb.VerifyCodesResponse(verdicts=[verdict_to_proto(c, self._cache.region_of) for c in checks])
