@@ -48,11 +48,6 @@ def to_timestamp(dt: datetime) -> Timestamp:
 
 # -- events -----------------------------------------------------------------------------------
 
-def event_id_of(message) -> str:
-    """The event_id of a kind message (Receipt, Sale, ...), for acks of events that fail to convert."""
-    return message.header.event_id
-
-
 def event_from_proto(kind: EventKind, msg, hmac_key: bytes) -> tuple[Event, list[Violation]]:
     """A draft event from its kind message; returns structural violations beside it."""
     violations: list[Violation] = []
