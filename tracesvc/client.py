@@ -7,7 +7,16 @@ from collections.abc import AsyncIterator, Iterable
 
 import grpc
 
-from tracesvc.v1 import ack_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc, registry_pb2, registry_pb2_grpc
+from tracesvc.v1 import (
+    ack_pb2,
+    enforcement_pb2,
+    enforcement_pb2_grpc,
+    events_pb2,
+    ingest_pb2,
+    ingest_pb2_grpc,
+    registry_pb2,
+    registry_pb2_grpc,
+)
 
 
 def bearer(token: str | None) -> tuple[tuple[str, str], ...]:
@@ -56,3 +65,16 @@ async def upsert_registry(ch: grpc.aio.Channel, records: Iterable[registry_pb2.R
 
 def count_statuses(acks: Iterable[ack_pb2.EventAck | ack_pb2.ItemResult]) -> Counter:
     return Counter(ack_pb2.AckStatus.Name(a.status).removeprefix("ACK_STATUS_") for a in acks)
+
+
+async def all_flags(ch: grpc.aio.Channel, token: str | None = None) -> list[enforcement_pb2.Flag]:
+    """Every standing flag, page by page."""
+    stub = enforcement_pb2_grpc.EnforcementServiceStub(ch)
+    flags, page_token = [], ""
+    while True:
+        page = await stub.ListFlags(enforcement_pb2.ListFlagsRequest(page_size=1000, page_token=page_token),
+                                    metadata=bearer(token))
+        flags += page.flags
+        page_token = page.next_page_token
+        if not page_token:
+            return flags

@@ -63,14 +63,7 @@ async def drive(target: str, token: str | None = None, boxes: int = BOXES) -> di
         run = (await reconcile_pb2_grpc.ReconcileServiceStub(ch).RunReconciliation(
             reconcile_pb2.RunReconciliationRequest(mode=reconcile_pb2.RUN_MODE_FULL, wait=True), metadata=auth)).run
         enf = enforcement_pb2_grpc.EnforcementServiceStub(ch)
-        flags, page_token = [], ""
-        while True:
-            page = await enf.ListFlags(enforcement_pb2.ListFlagsRequest(page_size=1000, page_token=page_token),
-                                       metadata=auth)
-            flags += page.flags
-            page_token = page.next_page_token
-            if not page_token:
-                break
+        flags = await client.all_flags(ch, token)
         chains = (await enf.ListReturnChains(enforcement_pb2.ListReturnChainsRequest(page_size=1000),
                                              metadata=auth)).chains
         suppliers = (await enf.RankSuspects(enforcement_pb2.RankSuspectsRequest(

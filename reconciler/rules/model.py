@@ -119,15 +119,20 @@ class Reference:
             if p.insurance_code:
                 by_code.setdefault(p.insurance_code, []).append(p)
         object.__setattr__(self, "_by_insurance_code", by_code)
+        object.__setattr__(self, "_parsed", {})  # code -> TraceCode | None; a Reference lives for one run
         object.__setattr__(self, "manufacturer_prefixes", frozenset(
             p.prefix for p in self.products.values() if p.scheme is codes.CodeScheme.MANUFACTURER))
 
     def parsed(self, code: str) -> TraceCode | None:
-        try:
-            parsed = codes.parse(code, self.manufacturer_prefixes)  # type: ignore[attr-defined]
-        except codes.CodeError:
-            return None
-        return parsed if isinstance(parsed, TraceCode) else None
+        """The parsed code, once per code: every rule asks for the product of the same codes."""
+        cache: dict = self._parsed  # type: ignore[attr-defined]
+        if code not in cache:
+            try:
+                parsed = codes.parse(code, self.manufacturer_prefixes)  # type: ignore[attr-defined]
+            except codes.CodeError:
+                parsed = None
+            cache[code] = parsed if isinstance(parsed, TraceCode) else None
+        return cache[code]
 
     def product_of(self, code: str) -> Product | None:
         parsed = self.parsed(code)

@@ -11,7 +11,6 @@ this module returns. Canonical forms:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -176,17 +175,11 @@ def _commodity(value: str) -> CommodityBarcode | None:
     return None
 
 
-def _longest_prefix(value: str, prefixes: Iterable[str] | frozenset[str]) -> str | None:
-    if isinstance(prefixes, (set, frozenset)):
-        for end in range(len(value) - 1, 1, -1):  # a prefix leaves at least one serial character
-            if value[:end] in prefixes:
-                return value[:end]
-        return None
-    best = None
-    for p in prefixes:
-        if value.startswith(p) and len(p) < len(value) and (best is None or len(p) > len(best)):
-            best = p
-    return best
+def _longest_prefix(value: str, prefixes: frozenset[str]) -> str | None:
+    for end in range(len(value) - 1, 1, -1):  # a prefix leaves at least one serial character
+        if value[:end] in prefixes:
+            return value[:end]
+    return None
 
 
 def parse(raw: str, manufacturer_prefixes: frozenset[str] = frozenset()) -> Scanned:
@@ -217,9 +210,8 @@ def parse(raw: str, manufacturer_prefixes: frozenset[str] = frozenset()) -> Scan
             return barcode
     upper = compact.upper()
     if _MANUFACTURER.match(upper):
-        if _longest_prefix(upper, manufacturer_prefixes) is not None:
-            prefix = _longest_prefix(upper, manufacturer_prefixes)
-            assert prefix is not None
+        prefix = _longest_prefix(upper, manufacturer_prefixes)
+        if prefix is not None:
             return TraceCode(upper, CodeScheme.MANUFACTURER, prefix, upper[len(prefix):])
         if compact.isdigit():
             raise CodeError(raw, f"{len(compact)} digits is neither a 20-digit trace code nor a commodity barcode")

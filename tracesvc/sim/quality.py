@@ -16,8 +16,6 @@ from tracesvc.sim import world
 from tracesvc.sim.generate import Label, Simulation
 from tracesvc.v1 import (
     ack_pb2,
-    enforcement_pb2,
-    enforcement_pb2_grpc,
     ingest_pb2,
     ingest_pb2_grpc,
     reconcile_pb2,
@@ -123,14 +121,6 @@ async def measure(target: str, token: str | None, seed: int, scale: int, fraud_r
         run = (await reconcile_pb2_grpc.ReconcileServiceStub(ch).RunReconciliation(
             reconcile_pb2.RunReconciliationRequest(mode=reconcile_pb2.RUN_MODE_FULL, wait=True), metadata=meta)).run
         q.run_seconds = run.seconds
-        enf = enforcement_pb2_grpc.EnforcementServiceStub(ch)
-        token_ = ""
-        while True:
-            page = await enf.ListFlags(enforcement_pb2.ListFlagsRequest(page_size=1000, page_token=token_),
-                                       metadata=meta)
-            for f in page.flags:
-                q.flags[(f.rule, f.kind, f.code, f.subject_party, f.decisive_event_id)] = f.money_fen
-            token_ = page.next_page_token
-            if not token_:
-                break
+        for f in await client.all_flags(ch, token):
+            q.flags[(f.rule, f.kind, f.code, f.subject_party, f.decisive_event_id)] = f.money_fen
     return q
