@@ -165,11 +165,14 @@ async def _keys(config: Config, args) -> int:
             if args.role in ("POS", "SUPPLIER") and not args.party:
                 print("a POS or SUPPLIER key needs --party", file=sys.stderr)
                 return 2
-            key_id, token = await keys.create_key(engine, args.role, args.party, chain_wide=args.chain,
-                                                  name=args.name, cert_subject=args.cert_subject)
+            key_id, token = await keys.create_key(
+                engine, args.role, args.party, chain_wide=args.chain, name=args.name, cert_subject=args.cert_subject
+            )
             print(token)
-            print(f"key {key_id} ({args.role}{' for ' + args.party if args.party else ''}); "
-                  "shown once: store it now", file=sys.stderr)
+            print(
+                f"key {key_id} ({args.role}{' for ' + args.party if args.party else ''}); shown once: store it now",
+                file=sys.stderr,
+            )
         elif args.keys_command == "list":
             for k in await keys.list_keys(engine):
                 scope = f"{k.party_id}{' (chain)' if k.chain_wide else ''}" if k.party_id else "-"
@@ -209,8 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the gRPC service (embedded PostgreSQL unless DATABASE_URL is set)")
     d = sub.add_parser("demo", help="start the service, drive a pharmacy day through it, print a summary")
-    d.add_argument("--keep", dest="fresh", action="store_false",
-                   help="use TRACESVC_DATA_DIR instead of a fresh temporary database")
+    d.add_argument(
+        "--keep", dest="fresh", action="store_false", help="use TRACESVC_DATA_DIR instead of a fresh temporary database"
+    )
     i = sub.add_parser("import", help="send NDJSON events (one proto3-JSON Event a line) to a running service")
     i.add_argument("file", help="path, or - for standard input")
     i.add_argument("--target", default=DEFAULT_TARGET)

@@ -88,8 +88,10 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
     server = grpc.aio.server(
         # Logging outermost, so denied calls are logged too.
         interceptors=[RequestLogInterceptor(), AuthInterceptor(Authenticator(engine), enabled=config.auth)],
-        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
     )
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(engine, cache), server)
     ingestor = Ingestor(engine, cache, max_future=config.max_future)
@@ -148,10 +150,15 @@ async def serve(config: Config) -> None:
 def _start_workers(config: Config, engine: AsyncEngine) -> list[subprocess.Popen]:
     if config.listen.rsplit(":", 1)[-1] == "0":
         raise ValueError("TRACESVC_WORKERS > 1 needs a fixed port in TRACESVC_LISTEN")
-    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False), "TRACESVC_WORKERS": "1",
-           "TRACESVC_DATA_DIR": str(config.data_dir)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": engine.url.render_as_string(hide_password=False),
+        "TRACESVC_WORKERS": "1",
+        "TRACESVC_DATA_DIR": str(config.data_dir),
+    }
     if config.hmac_key_file is None:  # every worker must hash buyers with the same key
         config.load_hmac_key()
         env["TRACESVC_HMAC_KEY_FILE"] = str(config.data_dir / "hmac.key")
-    return [subprocess.Popen([sys.executable, "-m", "tracesvc.cli", "serve"], env=env)
-            for _ in range(config.workers - 1)]
+    return [
+        subprocess.Popen([sys.executable, "-m", "tracesvc.cli", "serve"], env=env) for _ in range(config.workers - 1)
+    ]
