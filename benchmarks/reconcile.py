@@ -84,6 +84,7 @@ def reconcile(url: str, mode: str) -> tuple[float, int]:
         env={**os.environ, "DATABASE_URL": url},
         capture_output=True,
         text=True,
+        check=False,
     )
     elapsed = time.perf_counter() - started
     if done.returncode:

@@ -12,7 +12,6 @@ from datetime import datetime
 
 from tqdm import tqdm
 
-from reconciler import queries
 from reconciler.jobs import Mode, Reconciler, RunInfo
 from tracesvc import logs
 from tracesvc.config import Config
@@ -69,13 +68,14 @@ async def _runs(config: Config, args) -> int:
 
 
 async def _suspects(config: Config, args) -> int:
+    from reconciler import store
     from tracesvc.server import database
     from tracesvc.store.db import pg
 
     async with database(config) as engine, pg(engine) as conn:
-        rows = await queries.rank_suspects(conn, args.role.upper(), args.limit)
+        rows = await store.rank_suspects(conn, store.SuspectRole(args.role.upper()), args.limit)
     for r in rows:
-        print(f"{r['id']:<66} chains={r['chains']:<5} codes={r['codes']:<5} fund_paid={r['money_fen'] / 100:.2f}")
+        print(f"{r.id:<66} chains={r.chains:<5} codes={r.codes:<5} fund_paid={r.money_fen / 100:.2f}")
     return 0
 
 

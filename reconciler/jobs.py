@@ -19,77 +19,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reconciler import persist
+from reconciler import store
 from reconciler.rules import Reference, evaluate_code, evaluate_sale
 from reconciler.rules.model import Finding, ReturnChain
+from reconciler.store import Mode, Phase, RunInfo, Status
 from tracesvc.store.db import pg
 
+__all__ = ["Mode", "Progress", "Reconciler", "RunInfo", "Status"]
+
 log = structlog.get_logger(__name__)
-
-
-class Mode(StrEnum):
-    FULL = "FULL"
-    INCREMENTAL = "INCREMENTAL"
-
-
-class Status(StrEnum):
-    RUNNING = "RUNNING"
-    DONE = "DONE"
-    FAILED = "FAILED"
-
-
-@dataclass
-class RunInfo:
-    run_id: int
-    mode: Mode
-    status: Status
-    window_from: datetime | None
-    window_to: datetime | None
-    codes_total: int
-    codes_done: int
-    sales_done: int
-    flags_new: int
-    flags_resolved: int
-    started_at: datetime
-    finished_at: datetime | None
-    heartbeat_at: datetime
-    error: str | None
-
-    @property
-    def seconds(self) -> float:
-        end = self.finished_at or self.heartbeat_at
-        return (end - self.started_at).total_seconds()
-
-
-_RUN_COLUMNS = (
-    "run_id, mode, status, window_from, window_to, codes_total, codes_done, sales_done, flags_new, "
-    "flags_resolved, started_at, finished_at, heartbeat_at, error"
-)
-
-
-def _info(r) -> RunInfo:
-    return RunInfo(
-        r["run_id"],
-        Mode(r["mode"]),
-        Status(r["status"]),
-        r["window_from"],
-        r["window_to"],
-        r["codes_total"],
-        r["codes_done"],
-        r["sales_done"],
-        r["flags_new"],
-        r["flags_resolved"],
-        r["started_at"],
-        r["finished_at"],
-        r["heartbeat_at"],
-        r["error"],
-    )
-
 
 Progress = Callable[[RunInfo], None]
 
@@ -100,7 +42,7 @@ class Reconciler:
     skew: timedelta = timedelta(minutes=10)
     code_batch: int = 2000
     sale_batch: int = 2000
-    _tasks: dict[int, asyncio.Task] = field(default_factory=dict)
+    _tasks: dict[int, asyncio.Task[RunInfo]] = field(default_factory=dict)
 
     # -- run records ---------------------------------------------------------------------------
     async def start(
@@ -108,35 +50,15 @@ class Reconciler:
     ) -> RunInfo:
         """Record a new run: its snapshot horizon, and for incremental runs where the last one ended."""
         async with pg(self.engine) as conn:
-            xid_from = None
-            if mode is Mode.INCREMENTAL:
-                xid_from = await conn.fetchval("SELECT max(xid_to) FROM reconcile_runs WHERE status = 'DONE'")
-                if xid_from is None:
-                    xid_from = 0  # no run yet: every row counts as touched
-            row = await conn.fetchrow(
-                f"""INSERT INTO reconcile_runs (mode, status, window_from, window_to, xid_from, xid_to)
-                    VALUES ($1, 'RUNNING', $2, $3, $4, pg_snapshot_xmin(pg_current_snapshot())::text::bigint)
-                    RETURNING {_RUN_COLUMNS}""",
-                mode.value,
-                window_from,
-                window_to,
-                xid_from,
-            )
-        return _info(row)
+            return await store.create_run(conn, mode, window_from, window_to)
 
     async def get(self, run_id: int) -> RunInfo | None:
         async with pg(self.engine) as conn:
-            row = await conn.fetchrow(f"SELECT {_RUN_COLUMNS} FROM reconcile_runs WHERE run_id = $1", run_id)
-        return _info(row) if row else None
+            return await store.get_run(conn, run_id)
 
     async def list(self, limit: int = 50, before_id: int | None = None) -> list[RunInfo]:
         async with pg(self.engine) as conn:
-            rows = await conn.fetch(
-                f"SELECT {_RUN_COLUMNS} FROM reconcile_runs WHERE run_id < $1 ORDER BY run_id DESC LIMIT $2",
-                before_id or 2**62,
-                limit,
-            )
-        return [_info(r) for r in rows]
+            return await store.list_runs(conn, limit, before_id)
 
     # -- execution -----------------------------------------------------------------------------
     async def run(
@@ -149,14 +71,14 @@ class Reconciler:
         info = await self.start(mode, window_from, window_to)
         return await self.execute(info.run_id, progress)
 
-    def launch(self, run_id: int) -> asyncio.Task:
+    def launch(self, run_id: int) -> asyncio.Task[RunInfo]:
         """Execute a run in the background (the server's RunReconciliation)."""
         task = asyncio.create_task(self.execute(run_id), name=f"reconcile-run-{run_id}")
         self._tasks[run_id] = task
         task.add_done_callback(lambda t: self._forget(run_id, t))
         return task
 
-    def _forget(self, run_id: int, task: asyncio.Task) -> None:
+    def _forget(self, run_id: int, task: asyncio.Task[RunInfo]) -> None:
         self._tasks.pop(run_id, None)
         if not task.cancelled():
             task.exception()  # already logged and recorded on the run; marks it retrieved
@@ -174,32 +96,25 @@ class Reconciler:
     async def execute(self, run_id: int, progress: Progress | None = None) -> RunInfo:
         """Do (or resume) a recorded run to its end."""
         async with pg(self.engine) as conn:
-            run = await conn.fetchrow("SELECT * FROM reconcile_runs WHERE run_id = $1", run_id)
+            run = await store.get_run(conn, run_id)
             if run is None:
                 raise LookupError(f"no run {run_id}")
-            if run["status"] == Status.DONE:
-                return _info(run)
-            await conn.execute("UPDATE reconcile_runs SET status = 'RUNNING', error = NULL WHERE run_id = $1", run_id)
+            if run.status is Status.DONE:
+                return run
+            await store.mark_running(conn, run_id)
         started = time.perf_counter()
         try:
-            ref = await persist.load_reference(self.engine)
+            ref = await store.load_reference(self.engine)
             await self._codes(run, ref, progress)
             await self._sales(run, ref, progress)
         except BaseException as exc:
             reason = "interrupted" if isinstance(exc, asyncio.CancelledError) else f"{type(exc).__name__}: {exc}"
             async with pg(self.engine) as conn:
-                await conn.execute(
-                    "UPDATE reconcile_runs SET status = 'FAILED', error = $2 WHERE run_id = $1", run_id, reason[:2000]
-                )
+                await store.mark_failed(conn, run_id, reason)
             log.warning("run_failed", run_id=run_id, error=reason)
             raise
         async with pg(self.engine) as conn:
-            row = await conn.fetchrow(
-                f"""UPDATE reconcile_runs SET status = 'DONE', finished_at = clock_timestamp(),
-                           heartbeat_at = clock_timestamp() WHERE run_id = $1 RETURNING {_RUN_COLUMNS}""",
-                run_id,
-            )
-        info = _info(row)
+            info = await store.mark_done(conn, run_id)
         log.info(
             "run_done",
             run_id=run_id,
@@ -214,108 +129,70 @@ class Reconciler:
             progress(info)
         return info
 
-    async def _codes(self, run, ref: Reference, progress: Progress | None) -> None:
-        run_id, cursor = run["run_id"], run["code_cursor"]
-        scope, args = _code_scope(run)
+    async def _codes(self, run: RunInfo, ref: Reference, progress: Progress | None) -> None:
+        """Rules D, L and R, a batch of codes per transaction, each batch locking its codes' shards."""
+        cursor, scope = run.code_cursor, store.scope_of(run)
         async with pg(self.engine) as conn:
-            total = await conn.fetchval(
-                f"SELECT count(DISTINCT code) FROM event_codes WHERE is_trace AND {scope}", *args
-            )
-            await conn.execute("UPDATE reconcile_runs SET codes_total = $2 WHERE run_id = $1", run_id, total)
+            await store.count_codes(conn, run.run_id, scope)
         while True:
             async with pg(self.engine) as conn:
-                codes = [
-                    r["code"]
-                    for r in await conn.fetch(
-                        f"""SELECT DISTINCT code FROM event_codes WHERE is_trace AND {scope} AND code > ${len(args) + 1}
-                        ORDER BY code LIMIT ${len(args) + 2}""",
-                        *args,
-                        cursor,
-                        self.code_batch,
-                    )
-                ]
+                codes = await store.next_codes(conn, scope, cursor, self.code_batch)
                 if not codes:
                     return
                 async with conn.transaction():
-                    await persist.lock_shards(conn, codes)
-                    events = await persist.load_code_events(conn, codes)
+                    await store.lock_shards(conn, codes)
+                    events = await store.load_code_events(conn, codes)
                     findings: list[Finding] = []
                     chains: list[ReturnChain] = []
                     for code in codes:
                         result = evaluate_code(code, events.get(code, ()), ref, self.skew)
                         findings += result.findings
                         chains += result.chains
-                    existing = await conn.fetch(
-                        "SELECT flag_id, status, content_hash, rule, decisive_event_id, code FROM flags "
-                        "WHERE code = ANY($1::text[]) AND rule <> 'S'",
-                        codes,
-                    )
-                    new, resolved = await persist.sync_flags(
-                        conn, existing, findings, chains, run_id=run_id, now=datetime.now(UTC), parties=ref.parties
+                    new, resolved = await store.sync_flags(
+                        conn,
+                        await store.flags_of_codes(conn, codes),
+                        findings,
+                        chains,
+                        run_id=run.run_id,
+                        now=datetime.now(UTC),
+                        parties=ref.parties,
                     )
                     cursor = codes[-1]
-                    row = await _advance(conn, run_id, "code", cursor, len(codes), new, resolved)
+                    info = await store.advance(
+                        conn, run.run_id, Phase.CODES, cursor=cursor, done=len(codes), new=new, resolved=resolved
+                    )
             if progress:
-                progress(_info(row))
+                progress(info)
             await asyncio.sleep(0)  # let the server breathe between batches
 
-    async def _sales(self, run, ref: Reference, progress: Progress | None) -> None:
-        run_id, cursor = run["run_id"], run["sale_cursor"]
-        scope, args = _sale_scope(run)
+    async def _sales(self, run: RunInfo, ref: Reference, progress: Progress | None) -> None:
+        """Rule S, a batch of sales per transaction, each batch locking its sales' shards."""
+        cursor, scope = run.sale_cursor, store.scope_of(run)
         while True:
             async with pg(self.engine) as conn:
-                sales = await persist.load_sales(conn, scope, args, cursor, self.sale_batch)
+                sales = await store.load_sales(conn, scope, cursor, self.sale_batch)
                 if not sales:
                     return
-                ids = [ev.event_id for _, ev in sales]
+                ids = [s.event.event_id for s in sales]
                 async with conn.transaction():
-                    await persist.lock_shards(conn, ids, sales=True)
-                    scanned = [s.code for _, ev in sales for ln in ev.lines for s in ln.scans if s.is_trace]
-                    listed = await persist.commissioned_among(conn, scanned) if ref.listed_products else frozenset()
+                    await store.lock_shards(conn, ids, sales=True)
+                    scanned = [sc.code for s in sales for ln in s.event.lines for sc in ln.scans if sc.is_trace]
+                    listed = await store.commissioned_among(conn, scanned) if ref.listed_products else frozenset()
                     batch_ref = Reference(ref.parties, ref.products, ref.listed_products, listed)
-                    findings = [f for _, ev in sales for f in evaluate_sale(ev, batch_ref)]
-                    existing = await conn.fetch(
-                        "SELECT flag_id, status, content_hash, rule, decisive_event_id, code FROM flags "
-                        "WHERE decisive_event_id = ANY($1::text[]) AND rule = 'S'",
-                        ids,
+                    findings = [f for s in sales for f in evaluate_sale(s.event, batch_ref)]
+                    new, resolved = await store.sync_flags(
+                        conn,
+                        await store.flags_of_sales(conn, ids),
+                        findings,
+                        [],
+                        run_id=run.run_id,
+                        now=datetime.now(UTC),
+                        parties=ref.parties,
                     )
-                    new, resolved = await persist.sync_flags(
-                        conn, existing, findings, [], run_id=run_id, now=datetime.now(UTC), parties=ref.parties
+                    cursor = sales[-1].event_seq
+                    info = await store.advance(
+                        conn, run.run_id, Phase.SALES, cursor=cursor, done=len(sales), new=new, resolved=resolved
                     )
-                    cursor = sales[-1][0]
-                    row = await _advance(conn, run_id, "sale", cursor, len(sales), new, resolved)
             if progress:
-                progress(_info(row))
+                progress(info)
             await asyncio.sleep(0)
-
-
-async def _advance(conn, run_id: int, phase: str, cursor, done: int, new: int, resolved: int):
-    """Record a committed batch on the run (in the batch's transaction): its cursor moves only with its flags."""
-    counter = "codes_done" if phase == "code" else "sales_done"
-    return await conn.fetchrow(
-        f"""UPDATE reconcile_runs SET {phase}_cursor = $2, {counter} = {counter} + $3,
-               flags_new = flags_new + $4, flags_resolved = flags_resolved + $5, heartbeat_at = clock_timestamp()
-           WHERE run_id = $1 RETURNING {_RUN_COLUMNS}""",
-        run_id,
-        cursor,
-        done,
-        new,
-        resolved,
-    )
-
-
-def _code_scope(run) -> tuple[str, list]:
-    """SQL over event_codes naming the codes a run evaluates (each with all its events)."""
-    if run["mode"] == Mode.INCREMENTAL:
-        return "ingest_xid >= $1", [run["xid_from"]]
-    if run["window_from"] is not None or run["window_to"] is not None:
-        return (
-            "occurred_at >= coalesce($1, '-infinity'::timestamptz) "
-            "AND occurred_at < coalesce($2, 'infinity'::timestamptz)"
-        ), [run["window_from"], run["window_to"]]
-    return "true", []
-
-
-def _sale_scope(run) -> tuple[str, list]:
-    """The same over SALE events, for rule S."""
-    return _code_scope(run)

@@ -6,7 +6,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # before grpc is imported
 
@@ -34,16 +37,24 @@ def _db_url(admin_url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory) -> str:
-    """A PostgreSQL to create test databases on: TEST_DATABASE_URL, else an embedded one."""
+def pg_admin_url() -> str:
+    """A PostgreSQL to create test databases on: TEST_DATABASE_URL, else an embedded one.
+
+    The embedded server lives in a directory of its own, not under pytest's numbered temp
+    dirs: a concurrent pytest session prunes old numbered dirs and would delete it mid-run.
+    """
     given = os.environ.get("TEST_DATABASE_URL")
     if given:
         yield given
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    home = Path(tempfile.mkdtemp(prefix="tracesvc-test-pg-"))
+    server = EmbeddedPostgres(home / "data")
     server.start()
-    yield server.server_uri("postgres")
-    server.stop()
+    try:
+        yield server.server_uri("postgres")
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

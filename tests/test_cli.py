@@ -25,6 +25,7 @@ def run_cli(*args: str, env: dict | None = None, stdin: str | None = None) -> su
         env={**os.environ, **(env or {})},
         input=stdin,
         timeout=120,
+        check=False,
     )
 
 

@@ -180,7 +180,12 @@ async def test_two_concurrent_runs_do_not_interleave_on_the_same_codes(service, 
 def test_reconciler_cli_runs_with_progress(config):
     env = {**os.environ, "DATABASE_URL": config.database_url}
     done = subprocess.run(
-        [sys.executable, "-m", "reconciler.cli", "run", "--full"], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "reconciler.cli", "run", "--full"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "FULL DONE" in done.stdout and "run 1" in done.stderr  # the progress bar
@@ -190,9 +195,15 @@ def test_reconciler_cli_runs_with_progress(config):
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert done.returncode == 2 and "go with --full" in done.stderr
     done = subprocess.run(
-        [sys.executable, "-m", "reconciler.cli", "runs"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "reconciler.cli", "runs"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert "run 1 FULL DONE" in done.stdout

@@ -65,6 +65,7 @@ async def test_report_renders_in_headless_chromium(service, tmp_path: Path):
             capture_output=True,
             text=True,
             timeout=120,
+            check=False,
         )
 
     dom = await asyncio.to_thread(browse, "--dump-dom")

@@ -158,7 +158,7 @@ def test_d_a_refund_dated_after_the_resale_does_not_excuse_it():
 )
 def test_l_each_kind(story, kind):
     events = story + [sale("s", 300)]
-    if kind != "SUPPLIER_NEVER_HELD" and kind != "NEVER_RECEIVED" and kind != "RECEIVED_ELSEWHERE":
+    if kind not in {"SUPPLIER_NEVER_HELD", "NEVER_RECEIVED", "RECEIVED_ELSEWHERE"}:
         events += SUPPLY
     assert [k for k in kinds(events, "L")] == [("L", kind, "s")]
 

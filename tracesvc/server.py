@@ -20,13 +20,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from reconciler.jobs import Reconciler
 from tracesvc.api.auth import Authenticator, AuthInterceptor
 from tracesvc.api.enforcement import EnforcementServicer
+from tracesvc.api.errors import ServiceErrorInterceptor
 from tracesvc.api.ingest import IngestServicer
-from tracesvc.api.ingestion import Ingestor
 from tracesvc.api.interceptors import RequestLogInterceptor
 from tracesvc.api.reconcile import ReconcileServicer
 from tracesvc.api.registry import RegistryServicer
 from tracesvc.api.verify import VerifyServicer
 from tracesvc.config import Config
+from tracesvc.service.enforcement import Enforcement
+from tracesvc.service.ingest import Ingestor
+from tracesvc.service.runs import RunControl
+from tracesvc.service.verify import Verifier
 from tracesvc.store.db import EmbeddedPostgres, create_engine, migrate
 from tracesvc.store.registry import RegistryCache
 from tracesvc.v1 import (
@@ -86,8 +90,12 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
     cache = RegistryCache(engine)
     await cache.refresh(force=True)
     server = grpc.aio.server(
-        # Logging outermost, so denied calls are logged too.
-        interceptors=[RequestLogInterceptor(), AuthInterceptor(Authenticator(engine), enabled=config.auth)],
+        # Logging outermost, so denied calls are logged too; use-case refusals become statuses innermost.
+        interceptors=[
+            RequestLogInterceptor(),
+            AuthInterceptor(Authenticator(engine), enabled=config.auth),
+            ServiceErrorInterceptor(),
+        ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -96,10 +104,11 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(engine, cache), server)
     ingestor = Ingestor(engine, cache, max_future=config.max_future)
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingestor, hmac_key), server)
-    verify_pb2_grpc.add_VerifyServiceServicer_to_server(VerifyServicer(engine, cache), server)
+    verify_pb2_grpc.add_VerifyServiceServicer_to_server(VerifyServicer(Verifier(engine, cache)), server)
     reconciler = Reconciler(engine, skew=config.clock_skew)
-    reconcile_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(reconciler), server)
-    enforcement_pb2_grpc.add_EnforcementServiceServicer_to_server(EnforcementServicer(engine, hmac_key, cache), server)
+    reconcile_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(RunControl(reconciler)), server)
+    enforcement = Enforcement(engine, hmac_key, cache)
+    enforcement_pb2_grpc.add_EnforcementServiceServicer_to_server(EnforcementServicer(enforcement), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from reconciler.rules.model import (
     ChainEntry,
@@ -139,42 +140,53 @@ def custody_ins(events: Sequence[CodeEvent]) -> list[_CustodyIn]:
     return out
 
 
+class CustodyVerdict(StrEnum):
+    """Rule L's judgement of one custody-in: legal, or the L kind it points to."""
+
+    LEGAL = "LEGAL"
+    UNLICENSED_SUPPLIER = "UNLICENSED_SUPPLIER"
+    SUPPLIER_NEVER_HELD = "SUPPLIER_NEVER_HELD"
+    NOT_IN_CHAIN = "NOT_IN_CHAIN"
+
+
+LEGAL = CustodyVerdict.LEGAL
+
+
 class _Legality:
     """Judges custody-ins, remembering verdicts (a transfer's verdict depends on its sender's)."""
 
     def __init__(self, code: str, cins: list[_CustodyIn], ref: Reference, skew: timedelta) -> None:
         self.cins, self.ref, self.skew = cins, ref, skew
         self.product = ref.product_of(code)
-        self._verdicts: dict[str, str] = {}
+        self._verdicts: dict[str, CustodyVerdict] = {}
 
     def at(self, holder: str, before: datetime) -> list[_CustodyIn]:
         return [c for c in self.cins if c.holder == holder and c.at < before]
 
-    def verdict(self, cin: _CustodyIn) -> str:
-        """ "" when legal, else the L kind it points to."""
+    def verdict(self, cin: _CustodyIn) -> CustodyVerdict:
         key = cin.event.event_id
         if key not in self._verdicts:
-            self._verdicts[key] = "NOT_IN_CHAIN"  # guards a transfer cycle within the skew
+            self._verdicts[key] = CustodyVerdict.NOT_IN_CHAIN  # guards a transfer cycle within the skew
             self._verdicts[key] = self._judge(cin)
         return self._verdicts[key]
 
-    def _judge(self, cin: _CustodyIn) -> str:
+    def _judge(self, cin: _CustodyIn) -> CustodyVerdict:
         kind = cin.event.kind
         if kind is EventKind.RECEIPT:
             supplier = self.ref.parties.get(cin.source)
             if supplier is None or supplier.kind not in _SUPPLIER_KINDS or not supplier.licensed_at(cin.at):
-                return "UNLICENSED_SUPPLIER"
-            if supplier.reports_events and not self._is_maker(supplier.party_id, supplier.kind):
-                if not self.at(supplier.party_id, cin.at + self.skew):
-                    return "SUPPLIER_NEVER_HELD"
-            return ""
+                return CustodyVerdict.UNLICENSED_SUPPLIER
+            checked = supplier.reports_events and not self._is_maker(supplier.party_id, supplier.kind)
+            if checked and not self.at(supplier.party_id, cin.at + self.skew):
+                return CustodyVerdict.SUPPLIER_NEVER_HELD
+            return LEGAL
         if kind is EventKind.TRANSFER:
             holder, sender = self.ref.parties.get(cin.holder), self.ref.parties.get(cin.source)
             if holder is None or not holder.same_chain(sender):
-                return "NOT_IN_CHAIN"
+                return CustodyVerdict.NOT_IN_CHAIN
             held = self.at(cin.source, cin.at + self.skew)
-            return "" if any(self.verdict(c) == "" for c in held) else "NOT_IN_CHAIN"
-        return ""  # purchase return, opening stock, refund of one's own sale
+            return LEGAL if any(self.verdict(c) is LEGAL for c in held) else CustodyVerdict.NOT_IN_CHAIN
+        return LEGAL  # purchase return, opening stock, refund of one's own sale
 
     def _is_maker(self, party_id: str, kind: PartyKind) -> bool:
         if self.product is not None and self.product.manufacturer_id:
@@ -182,7 +194,7 @@ class _Legality:
         return kind is PartyKind.MANUFACTURER
 
 
-_L_ORDER = ("UNLICENSED_SUPPLIER", "SUPPLIER_NEVER_HELD", "NOT_IN_CHAIN")
+_L_ORDER = (CustodyVerdict.UNLICENSED_SUPPLIER, CustodyVerdict.SUPPLIER_NEVER_HELD, CustodyVerdict.NOT_IN_CHAIN)
 _L_SEVERITY = {
     "UNLICENSED_SUPPLIER": Severity.HIGH,
     "SUPPLIER_NEVER_HELD": Severity.HIGH,
@@ -196,27 +208,14 @@ _L_SEVERITY = {
 def _legal_source(code: str, events: Sequence[CodeEvent], ref: Reference, skew: timedelta, out: CodeFindings) -> None:
     cins = custody_ins(events)
     legality = _Legality(code, cins, ref, skew)
+    # A refund makes a resale legal, but it is no purchase source: kinds 4-6 look past it.
+    sources = [c for c in cins if c.event.kind is not SALE_RETURN]
     for sale in (e for e in events if e.kind is SALE):
-        at_seller = [c for c in cins if c.holder == sale.party_id]
-        before = [c for c in at_seller if c.at < sale.occurred_at + skew]
+        before = [c for c in cins if c.holder == sale.party_id and c.at < sale.occurred_at + skew]
         verdicts = {legality.verdict(c) for c in before}
-        if "" in verdicts:
+        if LEGAL in verdicts:
             continue
-        kind = next((k for k in _L_ORDER if k in verdicts), None)
-        # A refund makes a resale legal, but it is no purchase source: kinds 4-6 look past it.
-        sources = [c for c in cins if c.event.kind is not SALE_RETURN]
-        at_seller = [c for c in sources if c.holder == sale.party_id]
-        if kind is not None:
-            shown = [c for c in before if legality.verdict(c) == kind]
-            detail = f"custody-in{'s' if len(shown) > 1 else ''} at {sale.party_id} judged {kind}"
-        elif at_seller:
-            kind, shown = "RECEIVED_AFTER_SALE", at_seller
-            detail = f"first custody-in at {sale.party_id} is {at_seller[0].at - sale.occurred_at} after the sale"
-        elif sources:
-            kind, shown = "RECEIVED_ELSEWHERE", sources
-            detail = "received only by " + ", ".join(sorted({c.holder for c in sources}))
-        else:
-            kind, shown, detail = "NEVER_RECEIVED", [], "no custody-in of this code anywhere"
+        kind, shown, detail = _no_source(sale, verdicts, before, sources, legality)
         related = sorted({p for c in shown for p in (c.source, c.holder) if p and p != sale.party_id})
         out.findings.append(
             Finding(
@@ -233,6 +232,28 @@ def _legal_source(code: str, events: Sequence[CodeEvent], ref: Reference, skew: 
                 detail=detail,
             )
         )
+
+
+def _no_source(
+    sale: CodeEvent,
+    verdicts: set[CustodyVerdict],
+    before: list[_CustodyIn],
+    sources: list[_CustodyIn],
+    legality: _Legality,
+) -> tuple[str, list[_CustodyIn], str]:
+    """The one L kind of a sale with no legal custody-in before it (the first that holds), what shows
+    it, and why."""
+    judged = next((k for k in _L_ORDER if k in verdicts), None)
+    if judged is not None:
+        shown = [c for c in before if legality.verdict(c) is judged]
+        return judged.value, shown, f"custody-in{'s' if len(shown) > 1 else ''} at {sale.party_id} judged {judged}"
+    at_seller = [c for c in sources if c.holder == sale.party_id]
+    if at_seller:
+        gap = at_seller[0].at - sale.occurred_at
+        return "RECEIVED_AFTER_SALE", at_seller, f"first custody-in at {sale.party_id} is {gap} after the sale"
+    if sources:
+        return "RECEIVED_ELSEWHERE", sources, "received only by " + ", ".join(sorted({c.holder for c in sources}))
+    return "NEVER_RECEIVED", [], "no custody-in of this code anywhere"
 
 
 # -- R ------------------------------------------------------------------------------------------

@@ -6,13 +6,13 @@ from dataclasses import replace
 
 from reconciler.rules.model import Finding, Reference, Rule, Severity
 from tracesvc.domain.events import Event, EventKind
-from tracesvc.domain.registry import NON_DRUG_CATEGORIES, Category
+from tracesvc.domain.registry import NON_DRUG_CATEGORIES, Category, Product
 
 
 def evaluate_sale(sale: Event, ref: Reference) -> list[Finding]:
     """One finding per scanned value per kind it shows, and one UNSCANNED_UNITS per billed item."""
     assert sale.kind is EventKind.SALE
-    found: dict[tuple, Finding] = {}
+    found: dict[tuple[str, str, str, str], Finding] = {}
     billed: dict[str, list[int]] = {}  # insurance code -> [billed units, scanned units, fund paid]
 
     def flag(kind: str, severity: Severity, code: str, money: int, detail: str) -> None:
@@ -44,40 +44,11 @@ def evaluate_sale(sale: Event, ref: Reference) -> list[Finding]:
         share = line.fund_paid_fen // max(1, len(line.scans))
         where = f"line {n} billed as {line.insurance_code}"
         for scan in line.scans:
-            if not scan.is_trace:
-                entry[1] += scan.units or billed_pack
-                flag("NON_DRUG", Severity.HIGH, scan.code, share, f"{where}; scanned a commodity barcode")
-                continue
-            product = ref.product_of(scan.code)
-            if product is None:
-                entry[1] += scan.units or billed_pack
-                flag("UNKNOWN_PRODUCT", Severity.LOW, scan.code, share, f"{where}; product prefix not registered")
-                continue
-            entry[1] += scan.units or product.pack_units
-            if product.category in NON_DRUG_CATEGORIES:
-                flag(
-                    "NON_DRUG",
-                    Severity.HIGH,
-                    scan.code,
-                    share,
-                    f"{where}; scanned {product.category.value} {product.name!r}",
-                )
-            elif product.insurance_code != line.insurance_code:
-                flag(
-                    "PRODUCT_MISMATCH",
-                    Severity.MEDIUM,
-                    scan.code,
-                    share,
-                    f"{where}; scanned {product.name!r} ({product.insurance_code or 'no insurance code'})",
-                )
-            if product.prefix in ref.listed_products and scan.code not in ref.commissioned:
-                flag(
-                    "UNKNOWN_CODE",
-                    Severity.MEDIUM,
-                    scan.code,
-                    share,
-                    f"{where}; not in {product.manufacturer_id or 'the maker'}'s list of commissioned codes",
-                )
+            product = ref.product_of(scan.code) if scan.is_trace else None
+            # A value with no known product stands for one pack of the billed item (DESIGN §5 S).
+            entry[1] += scan.units or (product.pack_units if product else billed_pack)
+            for kind, severity, detail in _shows(scan.code, scan.is_trace, product, line.insurance_code, ref):
+                flag(kind, severity, scan.code, share, f"{where}; {detail}")
     for item, (billed_units, scanned_units, fund) in billed.items():
         if billed_units > scanned_units:
             missing = billed_units - scanned_units
@@ -89,3 +60,23 @@ def evaluate_sale(sale: Event, ref: Reference) -> list[Finding]:
                 f"{billed_units} units billed, {scanned_units} scanned",
             )
     return list(found.values())
+
+
+def _shows(
+    code: str, is_trace: bool, product: Product | None, billed: str, ref: Reference
+) -> list[tuple[str, Severity, str]]:
+    """The S kinds one scanned value shows on a line billed as `billed`: (kind, severity, detail)."""
+    if not is_trace:
+        return [("NON_DRUG", Severity.HIGH, "scanned a commodity barcode")]
+    if product is None:
+        return [("UNKNOWN_PRODUCT", Severity.LOW, "product prefix not registered")]
+    out = []
+    if product.category in NON_DRUG_CATEGORIES:
+        out.append(("NON_DRUG", Severity.HIGH, f"scanned {product.category.value} {product.name!r}"))
+    elif product.insurance_code != billed:
+        detail = f"scanned {product.name!r} ({product.insurance_code or 'no insurance code'})"
+        out.append(("PRODUCT_MISMATCH", Severity.MEDIUM, detail))
+    if product.prefix in ref.listed_products and code not in ref.commissioned:
+        maker = product.manufacturer_id or "the maker"
+        out.append(("UNKNOWN_CODE", Severity.MEDIUM, f"not in {maker}'s list of commissioned codes"))
+    return out

@@ -1,8 +1,8 @@
-"""Who may do what (DESIGN.md §8): bearer API keys or mTLS client certificates, roles, scopes.
+"""Authentication on the wire: bearer API keys or mTLS client certificates → a `Principal`.
 
-The interceptor authenticates every call (but health and reflection) and checks the
-method against the caller's role; servicers check the scope (which party's events a POS
-or supplier may write, which party a POS may verify for) with `current()`.
+The interceptor authenticates every call (but health and reflection) and checks the method
+against the caller's role (`tracesvc.service.access.POLICY`); servicers pass `current()` to
+the use cases, which check scope.
 """
 
 from __future__ import annotations
@@ -10,107 +10,32 @@ from __future__ import annotations
 import contextlib
 import hmac
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
-from enum import StrEnum
+from typing import Any
 
 import grpc
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracesvc.api.interceptors import wrap
-from tracesvc.domain.events import EventKind
+from tracesvc.service.access import PUBLIC_PREFIXES, UNRESTRICTED, Principal, Role, allowed_roles
 from tracesvc.store import keys as key_store
 
 log = structlog.get_logger(__name__)
 
-
-class Role(StrEnum):
-    POS = "POS"
-    SUPPLIER = "SUPPLIER"
-    REGULATOR = "REGULATOR"
-    INSPECTOR = "INSPECTOR"
-
-
-READERS = frozenset({Role.REGULATOR, Role.INSPECTOR})
-WRITERS = frozenset({Role.POS, Role.SUPPLIER, Role.REGULATOR})
-EVERYONE = frozenset(Role)
-SUPPLIER_KINDS = frozenset({EventKind.RECEIPT, EventKind.SHIPMENT})
-
-_P = "/tracesvc.v1."
-POLICY: dict[str, frozenset[Role]] = {
-    f"{_P}RegistryService/UpsertParties": frozenset({Role.REGULATOR}),
-    f"{_P}RegistryService/UpsertProducts": frozenset({Role.REGULATOR}),
-    f"{_P}RegistryService/UpsertCommissionedCodes": frozenset({Role.REGULATOR}),
-    f"{_P}RegistryService/GetParty": EVERYONE,
-    f"{_P}RegistryService/GetProduct": EVERYONE,
-    **{
-        f"{_P}IngestService/{m}": WRITERS
-        for m in (
-            "RecordReceipt",
-            "RecordShipment",
-            "RecordTransfer",
-            "RecordPurchaseReturn",
-            "RecordOpeningStock",
-            "RecordSale",
-            "RecordSaleReturn",
-            "StreamEvents",
-        )
-    },
-    f"{_P}VerifyService/VerifyCodes": frozenset({Role.POS}) | READERS,
-    f"{_P}ReconcileService/RunReconciliation": frozenset({Role.REGULATOR}),
-    f"{_P}ReconcileService/GetRun": READERS,
-    f"{_P}ReconcileService/ListRuns": READERS,
-    f"{_P}EnforcementService/ReviewFlag": frozenset({Role.REGULATOR}),
-    **{
-        f"{_P}EnforcementService/{m}": READERS
-        for m in ("GetCodeHistory", "ListFlags", "GetFlag", "ListReturnChains", "RankSuspects", "ExportEvidence")
-    },
-}
-PUBLIC_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
-
-
-@dataclass(frozen=True)
-class Principal:
-    key_id: str
-    role: Role
-    party_id: str | None = None
-    chain_wide: bool = False
-    unrestricted: bool = False  # authentication switched off (development only)
-
-    def may_act_for(self, party_id: str, chain_of) -> bool:
-        """POS and SUPPLIER act for their own party (a chain-wide POS key for its whole chain)."""
-        if self.unrestricted or self.role in (Role.REGULATOR,):
-            return True
-        if self.role is Role.INSPECTOR:
-            return False
-        if party_id == self.party_id:
-            return True
-        if self.role is Role.POS and self.chain_wide:
-            own = chain_of(self.party_id)
-            return bool(own) and chain_of(party_id) == own
-        return False
-
-    def write_denial(self, kind: EventKind, party_id: str, chain_of) -> str | None:
-        """Why this caller may not write this event, or None."""
-        if self.role is Role.SUPPLIER and not self.unrestricted and kind not in SUPPLIER_KINDS:
-            return f"a SUPPLIER key records receipts and shipments only, not {kind.value}"
-        if not self.may_act_for(party_id, chain_of):
-            return f"this key may not write events of party {party_id}"
-        return None
-
-
-UNRESTRICTED = Principal("auth-off", Role.REGULATOR, unrestricted=True)
 _current: ContextVar[Principal] = ContextVar("principal", default=UNRESTRICTED)
 
 
 def current() -> Principal:
+    """The caller of the RPC being served (UNRESTRICTED with authentication off)."""
     return _current.get()
 
 
 class Authenticator:
     """Finds the key behind a call's credentials; caches look-ups briefly (revocation takes ≤ ttl)."""
 
-    def __init__(self, engine, ttl: float = 30.0) -> None:
+    def __init__(self, engine: AsyncEngine, ttl: float = 30.0) -> None:
         self._engine = engine
         self._ttl = ttl
         self._cache: dict[tuple[str, str], tuple[float, key_store.KeyRecord | None]] = {}
@@ -119,15 +44,14 @@ class Authenticator:
         hit = self._cache.get((how, value))
         if hit and time.monotonic() - hit[0] < self._ttl:
             return hit[1]
-        record = await (
-            key_store.find_key(self._engine, key_id=value)
-            if how == "id"
-            else key_store.find_key(self._engine, cert_subject=value)
-        )
+        if how == "id":
+            record = await key_store.find_key(self._engine, key_id=value)
+        else:
+            record = await key_store.find_key(self._engine, cert_subject=value)
         self._cache[(how, value)] = (time.monotonic(), record)
         return record
 
-    async def principal(self, context: grpc.aio.ServicerContext) -> Principal | None:
+    async def principal(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal | None:
         token = ""
         for key, value in context.invocation_metadata() or ():
             if key == "authorization" and isinstance(value, str) and value.lower().startswith("bearer "):
@@ -154,20 +78,25 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         self._auth = authenticator
         self._enabled = enabled
 
-    async def intercept_service(self, continuation, handler_call_details):
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        method = handler_call_details.method
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
         if handler is None or method.startswith(PUBLIC_PREFIXES):
             return handler
-        allowed = POLICY.get(method, frozenset())  # a method nobody listed: nobody may call it
+        allowed = allowed_roles(method)
 
         @contextlib.asynccontextmanager
-        async def guarded(context):
+        async def guarded(context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[None]:
             principal = UNRESTRICTED
             if self._enabled:
                 found = await self._auth.principal(context)
                 if found is None:
                     await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing, invalid or revoked credentials")
+                    return
                 if found.role not in allowed:
                     log.info("denied", key_id=found.key_id, role=found.role.value)
                     await context.abort(

@@ -3,14 +3,13 @@ enum) become field violations here; semantic validation is the domain's."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
+from typing import Any
 
 from tracesvc.domain import privacy
 from tracesvc.domain.codes import CodeScheme
 from tracesvc.domain.events import (
     COUNTERPARTY_FIELD,
+    Draft,
     Event,
     EventKind,
     Item,
@@ -22,6 +21,7 @@ from tracesvc.domain.events import (
 from tracesvc.domain.registry import Category, Licence, LicenceStatus, Party, PartyKind, Product
 from tracesvc.v1 import events_pb2 as ev_pb
 from tracesvc.v1 import registry_pb2 as reg_pb
+from tracesvc.wire import to_datetime, to_timestamp
 
 # Event oneof field name <-> kind
 ONEOF_KIND = {
@@ -36,20 +36,10 @@ ONEOF_KIND = {
 KIND_ONEOF = {v: k for k, v in ONEOF_KIND.items()}
 
 
-def to_datetime(ts: Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
-
-
-def to_timestamp(dt: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(dt.astimezone(UTC))
-    return ts
-
-
 # -- events -----------------------------------------------------------------------------------
 
 
-def event_from_proto(kind: EventKind, msg, hmac_key: bytes) -> tuple[Event, list[Violation]]:
+def event_from_proto(kind: EventKind, msg: Any, hmac_key: bytes) -> Draft:
     """A draft event from its kind message; returns structural violations beside it."""
     violations: list[Violation] = []
     h = msg.header
@@ -93,7 +83,7 @@ def event_from_proto(kind: EventKind, msg, hmac_key: bytes) -> tuple[Event, list
         document_no=h.document_no.strip(),
         **extra,
     )
-    return draft, violations
+    return Draft(draft, violations)
 
 
 def event_to_proto(ev: Event) -> ev_pb.Event:

@@ -1,15 +1,29 @@
-"""gRPC error statuses with google.rpc.BadRequest field violations (grpcio-status)."""
+"""gRPC error statuses with google.rpc.BadRequest field violations (grpcio-status), and the one
+place where a use case's refusal (`tracesvc.service.errors`) becomes a status code."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from tracesvc.api.interceptors import wrap
 from tracesvc.domain.events import Violation
+from tracesvc.service import errors
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+_CODE_OF: dict[type[errors.ServiceError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+}
 
 
 def status_proto(code: grpc.StatusCode, message: str, violations: Iterable[Violation] = ()) -> status_pb2.Status:
@@ -24,7 +38,30 @@ def status_proto(code: grpc.StatusCode, message: str, violations: Iterable[Viola
 
 
 async def abort(
-    context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str, violations: Iterable[Violation] = ()
-) -> None:
-    """End the call with a rich status (never returns)."""
+    context: Context, code: grpc.StatusCode, message: str, violations: Iterable[Violation] = ()
+) -> NoReturn:
+    """End the call with a rich status."""
     await context.abort_with_status(rpc_status.to_status(status_proto(code, message, violations)))
+    raise AssertionError("unreachable: abort_with_status raises")  # for the type checker
+
+
+class ServiceErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Ends a call whose use case refused it with the matching status and field violations."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None  # type: ignore[return-value]  # grpc's way of saying "unknown method"
+
+        @contextlib.asynccontextmanager
+        async def mapped(context: Context) -> AsyncIterator[None]:
+            try:
+                yield
+            except errors.ServiceError as exc:
+                await abort(context, _CODE_OF[type(exc)], exc.message, exc.violations)
+
+        return wrap(handler, mapped)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import grpc
 
 from tracesvc.api import auth, convert
 from tracesvc.api.errors import abort, status_proto
-from tracesvc.api.ingestion import Ack, AckKind, Ingestor
-from tracesvc.api.verify import verdict_to_proto
+from tracesvc.api.verify import RegionOf, verdict_to_proto
 from tracesvc.domain.events import EventKind, Violation
-from tracesvc.v1 import ack_pb2, ingest_pb2, ingest_pb2_grpc
+from tracesvc.service.ingest import Ack, AckKind, Ingestor
+from tracesvc.v1 import ack_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
 
 MAX_BATCH = 1000  # events per unary call
 STREAM_GROUP = 200  # events committed together on the stream, at most
@@ -26,7 +30,11 @@ _ACK_STATUS = {
 }
 
 
-def ack_to_proto(index: int, ack: Ack, region_of=lambda party_id: "") -> ack_pb2.EventAck:
+def _no_region(party_id: str | None) -> str:
+    return ""
+
+
+def ack_to_proto(index: int, ack: Ack, region_of: RegionOf = _no_region) -> ack_pb2.EventAck:
     out = ack_pb2.EventAck(
         index=index,
         event_id=ack.event_id,
@@ -53,7 +61,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._ingestor = ingestor
         self._key = hmac_key
 
-    async def _record(self, context: grpc.aio.ServicerContext, field: str, kind: EventKind, messages) -> list:
+    async def _record(
+        self, context: Context, field: str, kind: EventKind, messages: Sequence[Any]
+    ) -> list[ack_pb2.EventAck]:
         if len(messages) > MAX_BATCH:
             await abort(
                 context,
@@ -68,50 +78,65 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         acks = await self._ingestor.ingest(drafts, auth.current())
         return [ack_to_proto(i, a, self._ingestor.region_of) for i, a in enumerate(acks)]
 
-    async def RecordReceipt(self, request, context):
+    async def RecordReceipt(
+        self, request: ingest_pb2.RecordReceiptRequest, context: Context
+    ) -> ingest_pb2.RecordReceiptResponse:
         acks = await self._record(context, "receipts", EventKind.RECEIPT, request.receipts)
         return ingest_pb2.RecordReceiptResponse(acks=acks)
 
-    async def RecordShipment(self, request, context):
+    async def RecordShipment(
+        self, request: ingest_pb2.RecordShipmentRequest, context: Context
+    ) -> ingest_pb2.RecordShipmentResponse:
         acks = await self._record(context, "shipments", EventKind.SHIPMENT, request.shipments)
         return ingest_pb2.RecordShipmentResponse(acks=acks)
 
-    async def RecordTransfer(self, request, context):
+    async def RecordTransfer(
+        self, request: ingest_pb2.RecordTransferRequest, context: Context
+    ) -> ingest_pb2.RecordTransferResponse:
         acks = await self._record(context, "transfers", EventKind.TRANSFER, request.transfers)
         return ingest_pb2.RecordTransferResponse(acks=acks)
 
-    async def RecordPurchaseReturn(self, request, context):
+    async def RecordPurchaseReturn(
+        self, request: ingest_pb2.RecordPurchaseReturnRequest, context: Context
+    ) -> ingest_pb2.RecordPurchaseReturnResponse:
         acks = await self._record(context, "purchase_returns", EventKind.PURCHASE_RETURN, request.purchase_returns)
         return ingest_pb2.RecordPurchaseReturnResponse(acks=acks)
 
-    async def RecordOpeningStock(self, request, context):
+    async def RecordOpeningStock(
+        self, request: ingest_pb2.RecordOpeningStockRequest, context: Context
+    ) -> ingest_pb2.RecordOpeningStockResponse:
         acks = await self._record(context, "opening_stocks", EventKind.OPENING_STOCK, request.opening_stocks)
         return ingest_pb2.RecordOpeningStockResponse(acks=acks)
 
-    async def RecordSale(self, request, context):
+    async def RecordSale(
+        self, request: ingest_pb2.RecordSaleRequest, context: Context
+    ) -> ingest_pb2.RecordSaleResponse:
         acks = await self._record(context, "sales", EventKind.SALE, request.sales)
         return ingest_pb2.RecordSaleResponse(acks=acks)
 
-    async def RecordSaleReturn(self, request, context):
+    async def RecordSaleReturn(
+        self, request: ingest_pb2.RecordSaleReturnRequest, context: Context
+    ) -> ingest_pb2.RecordSaleReturnResponse:
         acks = await self._record(context, "sale_returns", EventKind.SALE_RETURN, request.sale_returns)
         return ingest_pb2.RecordSaleReturnResponse(acks=acks)
 
-    async def StreamEvents(self, request_iterator, context):
+    async def StreamEvents(
+        self, request_iterator: AsyncIterator[ingest_pb2.StreamEventsRequest], context: Context
+    ) -> AsyncIterator[ingest_pb2.StreamEventsResponse]:
         """Read ahead while the previous group commits; ack every event, in order.
 
         Events waiting in the window are grouped into one transaction, so a client
         that keeps many in flight gets batch throughput and one that waits for each
         ack gets per-event latency.
         """
-        window: asyncio.Queue = asyncio.Queue(maxsize=STREAM_WINDOW)
-        end = object()
+        window: asyncio.Queue[events_pb2.Event | None] = asyncio.Queue(maxsize=STREAM_WINDOW)  # None: the end
 
         async def read() -> None:
             try:
                 async for request in request_iterator:
                     await window.put(request.event)
             finally:
-                await window.put(end)
+                await window.put(None)
 
         reader = asyncio.create_task(read())
         index = 0
@@ -119,12 +144,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             finished = False
             while not finished:
                 first = await window.get()
-                if first is end:
+                if first is None:
                     break
                 group = [first]
                 while len(group) < STREAM_GROUP and not window.empty():
                     nxt = window.get_nowait()
-                    if nxt is end:
+                    if nxt is None:
                         finished = True
                         break
                     group.append(nxt)
@@ -135,29 +160,29 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         finally:
             reader.cancel()
 
-    async def _ingest_stream_group(self, group: list, first_index: int) -> list[ack_pb2.EventAck]:
-        drafts, positions, out = [], [], [None] * len(group)
+    async def _ingest_stream_group(self, group: list[events_pb2.Event], first_index: int) -> list[ack_pb2.EventAck]:
+        drafts, positions = [], []
+        out: dict[int, ack_pb2.EventAck] = {}
         for n, event in enumerate(group):
             which = event.WhichOneof("kind")
             if which is None:
-                out[n] = ack_to_proto(
-                    first_index + n,
-                    Ack(
-                        "",
-                        AckKind.REJECTED,
-                        "empty event",
-                        (
-                            Violation(
-                                "event",
-                                "one of receipt, shipment, transfer, purchase_return, opening_stock, "
-                                "sale or sale_return is required",
-                            ),
-                        ),
-                    ),
-                )
+                out[n] = ack_to_proto(first_index + n, _EMPTY_EVENT)
                 continue
             drafts.append(convert.event_from_proto(convert.ONEOF_KIND[which], getattr(event, which), self._key))
             positions.append(n)
         for n, ack in zip(positions, await self._ingestor.ingest(drafts, auth.current()), strict=True):
             out[n] = ack_to_proto(first_index + n, ack, self._ingestor.region_of)
-        return out  # type: ignore[return-value]
+        return [out[n] for n in range(len(group))]
+
+
+_EMPTY_EVENT = Ack(
+    "",
+    AckKind.REJECTED,
+    "empty event",
+    (
+        Violation(
+            "event",
+            "one of receipt, shipment, transfer, purchase_return, opening_stock, sale or sale_return is required",
+        ),
+    ),
+)

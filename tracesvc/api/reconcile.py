@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
-from reconciler.jobs import Mode, Reconciler, RunInfo, Status
+from reconciler.jobs import Mode, RunInfo, Status
 from tracesvc.api import paging
-from tracesvc.api.convert import to_datetime, to_timestamp
 from tracesvc.api.errors import abort
 from tracesvc.domain.events import Violation
+from tracesvc.service.runs import RunControl
 from tracesvc.v1 import reconcile_pb2 as pb
 from tracesvc.v1 import reconcile_pb2_grpc
+from tracesvc.wire import to_datetime, to_timestamp
+
+Context = grpc.aio.ServicerContext[Any, Any]
 
 _MODE = {pb.RUN_MODE_FULL: Mode.FULL, pb.RUN_MODE_INCREMENTAL: Mode.INCREMENTAL}
 _MODE_PB = {v: k for k, v in _MODE.items()}
@@ -45,59 +50,27 @@ def run_to_proto(info: RunInfo) -> pb.Run:
 
 
 class ReconcileServicer(reconcile_pb2_grpc.ReconcileServiceServicer):
-    def __init__(self, reconciler: Reconciler) -> None:
-        self._reconciler = reconciler
+    def __init__(self, runs: RunControl) -> None:
+        self._runs = runs
 
-    async def RunReconciliation(self, request, context):
+    async def RunReconciliation(
+        self, request: pb.RunReconciliationRequest, context: Context
+    ) -> pb.RunReconciliationResponse:
         if request.resume_run_id:
-            info = await self._reconciler.get(request.resume_run_id)
-            if info is None:
-                await abort(context, grpc.StatusCode.NOT_FOUND, f"no run {request.resume_run_id}")
-            if info.status is Status.DONE:
-                return pb.RunReconciliationResponse(run=run_to_proto(info))
-            if self._reconciler.is_active(info.run_id):
-                await abort(context, grpc.StatusCode.FAILED_PRECONDITION, f"run {info.run_id} is still running here")
+            info = await self._runs.resume(request.resume_run_id, wait=request.wait)
         else:
-            mode = _MODE.get(request.mode)
-            if mode is None:
-                await abort(
-                    context,
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    "mode is required",
-                    [Violation("mode", "FULL or INCREMENTAL")],
-                )
-            has_window = request.HasField("window_from") or request.HasField("window_to")
-            if has_window and mode is Mode.INCREMENTAL:
-                await abort(
-                    context,
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    "a window applies to full runs only",
-                    [Violation("window_from", "only with mode FULL")],
-                )
-            wf = to_datetime(request.window_from) if request.HasField("window_from") else None
-            wt = to_datetime(request.window_to) if request.HasField("window_to") else None
-            if wf and wt and wf >= wt:
-                await abort(
-                    context,
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    "empty window",
-                    [Violation("window_to", "must be after window_from")],
-                )
-            info = await self._reconciler.start(mode, wf, wt)
-        task = self._reconciler.launch(info.run_id)
-        if request.wait:
-            info = await task
-        else:
-            info = await self._reconciler.get(info.run_id)
+            info = await self._runs.start(
+                _MODE.get(request.mode),
+                to_datetime(request.window_from) if request.HasField("window_from") else None,
+                to_datetime(request.window_to) if request.HasField("window_to") else None,
+                wait=request.wait,
+            )
         return pb.RunReconciliationResponse(run=run_to_proto(info))
 
-    async def GetRun(self, request, context):
-        info = await self._reconciler.get(request.run_id)
-        if info is None:
-            await abort(context, grpc.StatusCode.NOT_FOUND, f"no run {request.run_id}")
-        return pb.GetRunResponse(run=run_to_proto(info))
+    async def GetRun(self, request: pb.GetRunRequest, context: Context) -> pb.GetRunResponse:
+        return pb.GetRunResponse(run=run_to_proto(await self._runs.get(request.run_id)))
 
-    async def ListRuns(self, request, context):
+    async def ListRuns(self, request: pb.ListRunsRequest, context: Context) -> pb.ListRunsResponse:
         position = paging.decode("run", request.page_token)
         if position is None:
             await abort(
@@ -107,6 +80,6 @@ class ReconcileServicer(reconcile_pb2_grpc.ReconcileServiceServicer):
                 [Violation("page_token", "not a token this method gave")],
             )
         size = paging.page_size(request.page_size)
-        runs = await self._reconciler.list(size + 1, int(position) if position else None)
+        runs = await self._runs.list(size + 1, int(position) if position else None)
         token = paging.encode("run", runs[size - 1].run_id) if len(runs) > size else ""
         return pb.ListRunsResponse(runs=[run_to_proto(r) for r in runs[:size]], next_page_token=token)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
 import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -15,6 +18,9 @@ from tracesvc.store.registry import RegistryCache
 from tracesvc.v1 import ack_pb2, registry_pb2, registry_pb2_grpc
 
 MAX_REGISTRY_BATCH = 5000
+
+Context = grpc.aio.ServicerContext[Any, Any]
+Item = TypeVar("Item")
 
 
 def _rejected(index: int, key: str, violations: list[Violation]) -> ack_pb2.ItemResult:
@@ -35,7 +41,18 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self._engine = engine
         self._cache = cache
 
-    async def _upsert(self, context, field: str, messages, from_proto, validate, key_of, write, note):
+    async def _upsert(
+        self,
+        context: Context,
+        *,
+        field: str,
+        messages: Sequence[Any],
+        from_proto: Callable[[Any], tuple[Item | None, list[Violation]]],
+        validate: Callable[[Item], list[Violation]],
+        key_of: Callable[[Item], str],
+        write: Callable[[AsyncEngine, Sequence[Item]], Any],
+        note: Callable[[Iterable[Item]], None],
+    ) -> list[ack_pb2.ItemResult]:
         if len(messages) > MAX_REGISTRY_BATCH:
             await abort(
                 context,
@@ -44,15 +61,17 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 [Violation(field, f"{len(messages)} items; at most {MAX_REGISTRY_BATCH} per call")],
             )
         results: list[ack_pb2.ItemResult] = []
-        good, seen = [], set()
+        good: list[Item] = []
+        seen: set[str] = set()
         for i, msg in enumerate(messages):
             item, violations = from_proto(msg)
-            key = key_of(item) if item is not None else ""
+            key = ""
             if item is not None:
+                key = key_of(item)
                 violations = validate(item)
                 if key in seen:
                     violations.append(Violation(f"{field}[{i}]", f"{key} appears twice in this call"))
-            if violations:
+            if item is None or violations:
                 results.append(_rejected(i, key, violations))
                 continue
             seen.add(key)
@@ -62,33 +81,39 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         note(good)
         return results
 
-    async def UpsertParties(self, request, context):
+    async def UpsertParties(
+        self, request: registry_pb2.UpsertPartiesRequest, context: Context
+    ) -> registry_pb2.UpsertPartiesResponse:
         results = await self._upsert(
             context,
-            "parties",
-            request.parties,
-            convert.party_from_proto,
-            validate_party,
-            lambda p: p.party_id,
-            store.upsert_parties,
-            self._cache.note_parties,
+            field="parties",
+            messages=request.parties,
+            from_proto=convert.party_from_proto,
+            validate=validate_party,
+            key_of=lambda p: p.party_id,
+            write=store.upsert_parties,
+            note=self._cache.note_parties,
         )
         return registry_pb2.UpsertPartiesResponse(results=results)
 
-    async def UpsertProducts(self, request, context):
+    async def UpsertProducts(
+        self, request: registry_pb2.UpsertProductsRequest, context: Context
+    ) -> registry_pb2.UpsertProductsResponse:
         results = await self._upsert(
             context,
-            "products",
-            request.products,
-            convert.product_from_proto,
-            validate_product,
-            lambda p: p.prefix,
-            store.upsert_products,
-            self._cache.note_products,
+            field="products",
+            messages=request.products,
+            from_proto=convert.product_from_proto,
+            validate=validate_product,
+            key_of=lambda p: p.prefix,
+            write=store.upsert_products,
+            note=self._cache.note_products,
         )
         return registry_pb2.UpsertProductsResponse(results=results)
 
-    async def UpsertCommissionedCodes(self, request, context):
+    async def UpsertCommissionedCodes(
+        self, request: registry_pb2.UpsertCommissionedCodesRequest, context: Context
+    ) -> registry_pb2.UpsertCommissionedCodesResponse:
         prefix = request.prefix.strip()
         await self._cache.refresh(force=True)
         product = self._cache.product(prefix)
@@ -116,7 +141,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         added = await store.add_commissioned_codes(self._engine, prefix, canonical)
         return registry_pb2.UpsertCommissionedCodesResponse(added=added)
 
-    async def GetParty(self, request, context):
+    async def GetParty(self, request: registry_pb2.GetPartyRequest, context: Context) -> registry_pb2.GetPartyResponse:
         party_id = request.party_id.strip()
         if not party_id:
             await abort(
@@ -127,7 +152,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             await abort(context, grpc.StatusCode.NOT_FOUND, f"party {party_id} is not in the registry")
         return registry_pb2.GetPartyResponse(party=convert.party_to_proto(party))
 
-    async def GetProduct(self, request, context):
+    async def GetProduct(
+        self, request: registry_pb2.GetProductRequest, context: Context
+    ) -> registry_pb2.GetProductResponse:
         canonical = ""
         which = request.WhichOneof("key")
         if which == "code":

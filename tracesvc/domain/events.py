@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from tracesvc.domain import codes
 from tracesvc.domain.codes import CodeError, CommodityBarcode, TraceCode
@@ -90,6 +90,25 @@ class ReturnedCode:
     units: int | None = None  # None: all the units the original sale took
 
 
+NO_LINE = -1  # line_no of a code row off sales
+
+
+class CodeRow(NamedTuple):
+    """One code an event touches, as event_codes stores it."""
+
+    code: str
+    units: int | None  # None: the whole pack (or, on a refund, all that its sale took)
+    line_no: int  # the sale line; NO_LINE off sales
+    is_trace: bool  # False: a commodity barcode scanned at a sale (evidence for rule S only)
+
+
+class Serialized(NamedTuple):
+    """An event's stored form: canonical JSON text and its SHA-256 (the idempotency check)."""
+
+    text: str
+    digest: bytes
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     event_id: str
@@ -122,22 +141,22 @@ class Event:
         f.update(changes)
         return Event(**f)
 
-    def code_rows(self) -> list[tuple[str, int | None, int, bool]]:
-        """(code, units, line_no, is_trace) for each code the event touches; line_no is -1 off sales."""
+    def code_rows(self) -> list[CodeRow]:
+        """One row per code the event touches (per sale line on sales)."""
         if self.kind is EventKind.SALE:
             # Two part-scans of one code on one line make one row with their units summed.
-            rows: dict[tuple[str, int], tuple[str, int | None, int, bool]] = {}
+            rows: dict[tuple[str, int], CodeRow] = {}
             for n, line in enumerate(self.lines):
                 for s in line.scans:
                     prev = rows.get((s.code, n))
                     units = s.units
                     if prev is not None:
-                        units = None if prev[1] is None or units is None else prev[1] + units
-                    rows[(s.code, n)] = (s.code, units, n, s.is_trace)
+                        units = None if prev.units is None or units is None else prev.units + units
+                    rows[(s.code, n)] = CodeRow(s.code, units, n, s.is_trace)
             return list(rows.values())
         if self.kind is EventKind.SALE_RETURN:
-            return [(r.code, r.units, -1, True) for r in self.returned]
-        return [(i.code, None, -1, True) for i in self.items]
+            return [CodeRow(r.code, r.units, NO_LINE, True) for r in self.returned]
+        return [CodeRow(i.code, None, NO_LINE, True) for i in self.items]
 
     def to_json(self) -> dict[str, Any]:
         """A stable JSON form (the stored payload); from_json inverts it."""
@@ -192,13 +211,21 @@ class Event:
             returned=tuple(ReturnedCode(*r) for r in data.get("returned", ())),
         )
 
-    def serialized(self) -> tuple[str, bytes]:
-        """(canonical JSON, its SHA-256): what is stored, and what idempotency compares.
+    def serialized(self) -> Serialized:
+        """The canonical JSON and its SHA-256: what is stored, and what idempotency compares.
 
         The same event_id with another hash is a conflict; with the same hash, a retry.
         """
         text = json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-        return text, hashlib.sha256(text.encode()).digest()
+        return Serialized(text, hashlib.sha256(text.encode()).digest())
+
+
+class Draft(NamedTuple):
+    """An event as it arrived (raw scanned strings), with the structural problems its
+    transport already found; `normalize_event` judges the rest."""
+
+    event: Event
+    violations: list[Violation]
 
 
 class RegistryView(Protocol):
@@ -324,16 +351,7 @@ def _normalize_sale(draft: Event, ck: _Checker) -> Event:
     lines = []
     for n, line in enumerate(draft.lines):
         path = f"lines[{n}]"
-        if not line.insurance_code.strip() and not line.item_name.strip():
-            ck.add(f"{path}.insurance_code", "a line names its billed item by insurance_code or item_name")
-        if line.quantity <= 0:
-            ck.add(f"{path}.quantity", f"quantity must be positive, got {line.quantity}")
-        if line.amount_fen < 0:
-            ck.add(f"{path}.amount_fen", "must not be negative")
-        if line.fund_paid_fen < 0:
-            ck.add(f"{path}.fund_paid_fen", "must not be negative")
-        elif line.fund_paid_fen > line.amount_fen:
-            ck.add(f"{path}.fund_paid_fen", f"fund paid {line.fund_paid_fen} exceeds the amount {line.amount_fen}")
+        _check_line_amounts(ck, path, line)
         scans = []
         for m, scan in enumerate(line.scans):
             spath = f"{path}.scanned[{m}]"
@@ -363,9 +381,22 @@ def _normalize_sale(draft: Event, ck: _Checker) -> Event:
                 tuple(scans),
             )
         )
-    for code in product_of:
-        _check_double_scan(ck, code, ck.registry.pack_units(product_of[code]), whole_scans[code], unit_scans[code])
+    for code, product_key in product_of.items():
+        _check_double_scan(ck, code, ck.registry.pack_units(product_key), whole_scans[code], unit_scans[code])
     return draft.evolve(sale_id=draft.sale_id.strip(), lines=tuple(lines))
+
+
+def _check_line_amounts(ck: _Checker, path: str, line: SaleLine) -> None:
+    if not line.insurance_code.strip() and not line.item_name.strip():
+        ck.add(f"{path}.insurance_code", "a line names its billed item by insurance_code or item_name")
+    if line.quantity <= 0:
+        ck.add(f"{path}.quantity", f"quantity must be positive, got {line.quantity}")
+    if line.amount_fen < 0:
+        ck.add(f"{path}.amount_fen", "must not be negative")
+    if line.fund_paid_fen < 0:
+        ck.add(f"{path}.fund_paid_fen", "must not be negative")
+    elif line.fund_paid_fen > line.amount_fen:
+        ck.add(f"{path}.fund_paid_fen", f"fund paid {line.fund_paid_fen} exceeds the amount {line.amount_fen}")
 
 
 def _check_double_scan(

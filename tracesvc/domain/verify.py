@@ -71,9 +71,9 @@ def custody_holder(kind: EventKind, party_id: str, counterparty_id: str) -> str 
 
 def fold(state: CodeState, event: Event, code: str) -> CodeState:
     """Count every row `event` has for `code`."""
-    for row_code, units, _, is_trace in event.code_rows():
-        if row_code == code and is_trace:
-            state = state.after(event.kind, event.party_id, event.counterparty_id, units, event.occurred_at)
+    for row in event.code_rows():
+        if row.code == code and row.is_trace:
+            state = state.after(event.kind, event.party_id, event.counterparty_id, row.units, event.occurred_at)
     return state
 
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tracesvc.domain.events import Event, EventKind
+from tracesvc.domain.events import Event, EventKind, Serialized
 from tracesvc.domain.verify import CodeState
 from tracesvc.store.db import pg
 
@@ -81,7 +81,7 @@ _NEXT_SEQS = "SELECT nextval('events_event_seq_seq') AS seq FROM generate_series
 
 
 async def _copy_new(
-    conn: asyncpg.Connection, evs: Sequence[Event], serialized: Sequence[tuple[str, bytes]]
+    conn: asyncpg.Connection, evs: Sequence[Event], serialized: Sequence[Serialized]
 ) -> dict[str, int] | None:
     """The fast path: COPY events none of which existed at the look-up; None if one appeared since.
 
@@ -132,7 +132,7 @@ async def write_events(engine: AsyncEngine, batch: Sequence[Event]) -> BatchWrit
 async def _write(
     conn: asyncpg.Connection,
     batch: Sequence[Event],
-    serialized: list[tuple[str, bytes]],
+    serialized: list[Serialized],
     states_before: dict[str, CodeState],
 ) -> list[WriteResult]:
     n = len(batch)
@@ -155,7 +155,7 @@ async def _write(
     to_insert: list[int] = []
     for event_id, i in first_of.items():
         if event_id in stored_hash:
-            results[i] = _classify(stored_hash[event_id], serialized[i][1])
+            results[i] = _classify(stored_hash[event_id], serialized[i].digest)
             continue
         key = _sale_key(batch[i])
         if key is not None:
@@ -173,7 +173,7 @@ async def _write(
     for i in repeats:
         first = results[first_of[batch[i].event_id]]
         assert first is not None
-        if serialized[i][1] != serialized[first_of[batch[i].event_id]][1]:
+        if serialized[i].digest != serialized[first_of[batch[i].event_id]].digest:
             results[i] = WriteResult(Outcome.CONFLICT, "event_id used twice in this batch with other content")
         else:
             results[i] = first if first.outcome is Outcome.CONFLICT else _DUPLICATE
@@ -189,7 +189,7 @@ def _classify(stored: bytes, incoming: bytes) -> WriteResult:
 async def _insert(
     conn: asyncpg.Connection,
     batch: Sequence[Event],
-    serialized: list[tuple[str, bytes]],
+    serialized: list[Serialized],
     order: list[int],
     results: list[WriteResult | None],
 ) -> list[Event]:
@@ -207,8 +207,8 @@ async def _insert(
             [e.counterparty_id for e in evs],
             [e.sale_id or None for e in evs],
             [e.buyer_token or None for e in evs],
-            [serialized[i][1] for i in order],
-            [serialized[i][0] for i in order],
+            [serialized[i].digest for i in order],
+            [serialized[i].text for i in order],
         )
         seq_of = {r["event_id"]: r["event_seq"] for r in rows}
     code_rows = []
@@ -222,8 +222,10 @@ async def _insert(
             continue
         results[i] = _STORED
         stored.append(ev)
-        for code, units, line_no, is_trace in ev.code_rows():
-            code_rows.append((code, seq, line_no, ev.occurred_at, ev.kind.value, ev.party_id, units, is_trace))
+        for row in ev.code_rows():
+            code_rows.append(
+                (row.code, seq, row.line_no, ev.occurred_at, ev.kind.value, ev.party_id, row.units, row.is_trace)
+            )
     if code_rows:
         await conn.copy_records_to_table("event_codes", records=code_rows, columns=_CODE_COLUMNS)
     if lost:
@@ -234,7 +236,7 @@ async def _insert(
         for i in lost:
             ev = batch[i]
             if ev.event_id in stored_hash:
-                results[i] = _classify(stored_hash[ev.event_id], serialized[i][1])
+                results[i] = _classify(stored_hash[ev.event_id], serialized[i].digest)
             else:
                 results[i] = WriteResult(Outcome.CONFLICT, f"sale_id {ev.sale_id!r} of {ev.party_id} already recorded")
     return stored
@@ -263,10 +265,10 @@ async def _count_states(conn: asyncpg.Connection, stored: Sequence[Event]) -> di
     """Add the stored events to each code's state; return the states as they were before."""
     deltas: dict[str, CodeState] = {}
     for ev in stored:
-        for code, units, _, is_trace in ev.code_rows():
-            if is_trace:
-                deltas[code] = deltas.get(code, CodeState()).after(
-                    ev.kind, ev.party_id, ev.counterparty_id, units, ev.occurred_at
+        for row in ev.code_rows():
+            if row.is_trace:
+                deltas[row.code] = deltas.get(row.code, CodeState()).after(
+                    ev.kind, ev.party_id, ev.counterparty_id, row.units, ev.occurred_at
                 )
     if not deltas:
         return {}
@@ -313,3 +315,27 @@ async def iter_events(engine: AsyncEngine, *, page: int = 2000):
         for r in rows:
             yield Event.from_json(json.loads(r["payload"]))
         after = rows[-1]["event_seq"]
+
+
+_STATES = (
+    "SELECT code, sold_whole, sold_units, returned_whole, returned_units, last_sale_at, last_sale_party, "
+    "holders FROM code_state WHERE code = ANY($1::text[])"
+)
+
+
+async def load_code_states(engine: AsyncEngine, canonical_codes: Sequence[str]) -> dict[str, CodeState]:
+    """The current state of each code that has one (VerifyCodes: one indexed row per code)."""
+    async with pg(engine) as conn:
+        rows = await conn.fetch(_STATES, list(canonical_codes))
+    return {
+        r["code"]: CodeState(
+            r["sold_whole"],
+            r["sold_units"],
+            r["returned_whole"],
+            r["returned_units"],
+            r["last_sale_at"],
+            r["last_sale_party"],
+            frozenset(r["holders"]),
+        )
+        for r in rows
+    }

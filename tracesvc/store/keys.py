@@ -102,7 +102,7 @@ async def revoke_key(engine: AsyncEngine, key_id: str) -> bool:
     return status.endswith(" 1")
 
 
-async def audit(engine: AsyncEngine, key_id: str, role: str, method: str, target: str, detail: str = "") -> None:
+async def audit(engine: AsyncEngine, key_id: str, role: str, method: str, target: str, *, detail: str = "") -> None:
     """Record one read of evidence (who, what, when). Never pass a clear personal identifier."""
     async with pg(engine) as conn:
         await conn.execute(

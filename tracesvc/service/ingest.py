@@ -12,9 +12,9 @@ from enum import StrEnum
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tracesvc.api.auth import UNRESTRICTED, Principal
-from tracesvc.domain.events import Event, EventKind, InvalidEvent, Violation, normalize_event
+from tracesvc.domain.events import Draft, Event, EventKind, InvalidEvent, Violation, normalize_event
 from tracesvc.domain.verify import CodeCheck, CodeState, check, fold
+from tracesvc.service.access import UNRESTRICTED, Principal
 from tracesvc.store.events import Outcome, write_events
 from tracesvc.store.registry import RegistryCache
 
@@ -59,49 +59,55 @@ class Ingestor:
     def region_of(self, party_id: str | None) -> str:
         return self._registry.region_of(party_id)
 
-    async def ingest(
-        self, drafts: Sequence[tuple[Event, list[Violation]]], principal: Principal = UNRESTRICTED
-    ) -> list[Ack]:
+    async def ingest(self, drafts: Sequence[Draft], principal: Principal = UNRESTRICTED) -> list[Ack]:
         """Acknowledge each draft; an ack of STORED or DUPLICATE means it is committed."""
         await self._registry.refresh()
-        await self._registry.ensure_parties({d.party_id for d, _ in drafts} | {principal.party_id or ""})
+        await self._registry.ensure_parties({d.event.party_id for d in drafts} | {principal.party_id or ""})
         acks: list[Ack | None] = [None] * len(drafts)
         valid: list[Event] = []
         valid_at: list[int] = []
-        for i, (draft, violations) in enumerate(drafts):
+        for i, draft in enumerate(drafts):
             if i and i % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # let other calls (a POS verifying a code) run between events
-            # Scope first: a denied caller learns nothing about the event's validity.
-            denial = principal.write_denial(draft.kind, draft.party_id, self._registry.chain_of)
-            if denial is not None:
-                acks[i] = Ack(draft.event_id, AckKind.DENIED, denial)
-                continue
-            try:
-                event = normalize_event(draft, self._registry, max_future=self._max_future)
-            except InvalidEvent as exc:
-                violations = violations + exc.violations
+            result = self._validate(draft, principal)
+            if isinstance(result, Ack):
+                acks[i] = result
             else:
-                if not violations:
-                    valid.append(event)
-                    valid_at.append(i)
-                    continue
-            acks[i] = Ack(draft.event_id, AckKind.REJECTED, _describe(draft.event_id, violations), tuple(violations))
+                valid.append(result)
+                valid_at.append(i)
         written = await write_events(self._engine, valid)
         states = dict(written.states_before)
-        for i, event, result in zip(valid_at, valid, written.results, strict=True):
+        for i, event, outcome in zip(valid_at, valid, written.results, strict=True):
             checks: tuple[CodeCheck, ...] = ()
-            if result.outcome is Outcome.STORED:
+            if outcome.outcome is Outcome.STORED:
                 if event.kind is EventKind.SALE:
                     checks = self._sale_checks(event, states)
-                for code in {row[0] for row in event.code_rows() if row[3]}:
+                for code in {row.code for row in event.code_rows() if row.is_trace}:
                     states[code] = fold(states.get(code, CodeState()), event, code)
-            acks[i] = Ack(drafts[i][0].event_id, _FROM_OUTCOME[result.outcome], result.reason, checks=checks)
+            acks[i] = Ack(drafts[i].event.event_id, _FROM_OUTCOME[outcome.outcome], outcome.reason, checks=checks)
+        done = [a for a in acks if a is not None]
         counts: dict[str, int] = {}
-        for a in acks:
-            assert a is not None
+        for a in done:
             counts[a.kind] = counts.get(a.kind, 0) + 1
         log.info("ingested", events=len(drafts), **{k.lower(): v for k, v in counts.items()})
-        return [a for a in acks if a is not None]
+        return done
+
+    def _validate(self, draft: Draft, principal: Principal) -> Event | Ack:
+        """The normalized event, or the ack that refuses it."""
+        event_id = draft.event.event_id
+        # Scope first: a denied caller learns nothing about the event's validity.
+        denial = principal.write_denial(draft.event.kind, draft.event.party_id, self._registry.chain_of)
+        if denial is not None:
+            return Ack(event_id, AckKind.DENIED, denial)
+        violations = draft.violations
+        try:
+            event = normalize_event(draft.event, self._registry, max_future=self._max_future)
+        except InvalidEvent as exc:
+            violations = violations + exc.violations
+        else:
+            if not violations:
+                return event
+        return Ack(event_id, AckKind.REJECTED, _describe(event_id, violations), tuple(violations))
 
     def _sale_checks(self, sale: Event, states: dict[str, CodeState]) -> tuple[CodeCheck, ...]:
         """What VerifyCodes would have said of each scanned value just before this sale."""

@@ -1,0 +1,815 @@
+"""The reconciler's SQL, in one place: loading events for the rules, writing flags and chains,
+recording runs, and reading the findings back — every result a typed row.
+
+Everything a batch touches is keyed by code (or, for rule S, by sale event), and a batch
+holds advisory locks on the shards of those keys only: two runs never work on the same
+codes at once, and nothing takes a global lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from reconciler.rules.model import ChainEntry, ChainSale, CodeEvent, Finding, Reference, ReturnChain
+from tracesvc.domain.events import Event, EventKind
+from tracesvc.domain.registry import Party
+from tracesvc.store.registry import load_parties, load_products
+
+SHARDS = 1024
+_LOCK_CODES, _LOCK_SALES = 74311, 74312  # advisory-lock namespaces
+
+
+def shard_of(key: str) -> int:
+    return zlib.crc32(key.encode()) % SHARDS
+
+
+async def lock_shards(conn: asyncpg.Connection, keys: Iterable[str], *, sales: bool = False) -> None:
+    """Transaction-scoped locks on the shards of `keys`, taken in one order so runs cannot deadlock."""
+    shards = sorted({shard_of(k) for k in keys})
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, s) FROM (SELECT unnest($2::int[]) AS s ORDER BY 1) q",
+        _LOCK_SALES if sales else _LOCK_CODES,
+        shards,
+    )
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+async def load_reference(engine: AsyncEngine) -> Reference:
+    async with engine.connect() as conn:
+        parties = await load_parties(conn)
+        products = {p.prefix: p for p, _ in await load_products(conn)}
+        listed = frozenset((await conn.exec_driver_sql("SELECT prefix FROM commissioned_products")).scalars())
+    return Reference(parties, products, listed_products=listed)
+
+
+_CODE_EVENTS = """
+SELECT ec.code, ec.units, ec.line_no, e.event_seq, e.event_id, e.kind, e.party_id, e.occurred_at,
+       e.counterparty_id, coalesce(e.sale_id, '') AS sale_id, coalesce(e.buyer_token, '') AS buyer_token,
+       CASE WHEN e.kind = 'SALE' THEN (e.payload -> 'lines' -> ec.line_no)::text END AS line
+FROM event_codes ec JOIN events e ON e.event_seq = ec.event_seq
+WHERE ec.code = ANY($1::text[]) AND ec.is_trace
+"""
+
+
+async def load_code_events(conn: asyncpg.Connection, codes: Sequence[str]) -> dict[str, list[CodeEvent]]:
+    """Every event of each code, one CodeEvent per (code, event) with a sale's lines summed."""
+    merged: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in await conn.fetch(_CODE_EVENTS, list(codes)):
+        key = (r["code"], r["event_seq"])
+        share = 0
+        if r["line"] is not None:  # the code's share of the line's fund paid, by scans
+            line = json.loads(r["line"])
+            scans = line[6]
+            mine = sum(1 for s in scans if s[0] == r["code"])
+            share = line[5] * mine // max(1, len(scans))
+        m = merged.get(key)
+        if m is None:
+            merged[key] = {"row": r, "units": r["units"], "fund": share}
+        else:
+            m["units"] = None if m["units"] is None or r["units"] is None else m["units"] + r["units"]
+            m["fund"] += share
+    out: dict[str, list[CodeEvent]] = defaultdict(list)
+    for (code, _), m in merged.items():
+        r = m["row"]
+        out[code].append(
+            CodeEvent(
+                r["event_id"],
+                EventKind(r["kind"]),
+                r["party_id"],
+                r["occurred_at"],
+                r["counterparty_id"],
+                m["units"],
+                r["sale_id"],
+                r["buyer_token"],
+                m["fund"],
+            )
+        )
+    return out
+
+
+class StoredSale(NamedTuple):
+    event_seq: int  # the storage order a run's sale phase walks (its cursor)
+    event: Event
+
+
+async def load_sales(conn: asyncpg.Connection, scope: Scope, after_seq: int, limit: int) -> list[StoredSale]:
+    """The next SALE events in storage order within a run's scope."""
+    n = len(scope.args)
+    rows = await conn.fetch(
+        f"""SELECT event_seq, payload::text AS payload FROM events
+            WHERE kind = 'SALE' AND {scope.sql} AND event_seq > ${n + 1} ORDER BY event_seq LIMIT ${n + 2}""",
+        *scope.args,
+        after_seq,
+        limit,
+    )
+    return [StoredSale(r["event_seq"], Event.from_json(json.loads(r["payload"]))) for r in rows]
+
+
+async def commissioned_among(conn: asyncpg.Connection, codes: Iterable[str]) -> frozenset[str]:
+    rows = await conn.fetch("SELECT code FROM commissioned_codes WHERE code = ANY($1::text[])", list(set(codes)))
+    return frozenset(r["code"] for r in rows)
+
+
+# -- writing flags and chains -------------------------------------------------------------------
+
+
+def flag_id(identity: tuple[str, str, str, str]) -> str:
+    return hashlib.sha256("\x1f".join(identity).encode()).hexdigest()[:32]
+
+
+def _content_hash(f: Finding) -> bytes:
+    content = [
+        f.severity.value,
+        f.subject_party,
+        list(f.related_parties),
+        list(f.evidence),
+        f.money_fen,
+        f.detail,
+        f.decisive_at.isoformat(),
+    ]
+    return hashlib.sha256(json.dumps(content).encode()).digest()
+
+
+_INSERT_FLAGS = """
+INSERT INTO flags (flag_id, rule, kind, severity, code, decisive_event_id, decisive_at, subject_party,
+                   subject_region, related_parties, evidence, money_fen, detail, content_hash, status,
+                   detected_at, detected_run, updated_at)
+SELECT u.flag_id, u.rule, u.kind, u.severity, u.code, u.decisive_event_id, u.decisive_at, u.subject_party,
+       u.subject_region, string_to_array(u.related, E'\\x1f'), string_to_array(u.evidence, E'\\x1f'),
+       u.money_fen, u.detail, u.content_hash, 'OPEN', $15, $16, $15
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
+            $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[], $14::bytea[])
+     AS u(flag_id, rule, kind, severity, code, decisive_event_id, decisive_at, subject_party, subject_region,
+          related, evidence, money_fen, detail, content_hash)
+ON CONFLICT (flag_id) DO NOTHING
+"""
+_REFRESH_FLAGS = """
+UPDATE flags f SET severity = u.severity, subject_party = u.subject_party, subject_region = u.subject_region,
+       related_parties = string_to_array(u.related, E'\\x1f'), evidence = string_to_array(u.evidence, E'\\x1f'),
+       money_fen = u.money_fen, detail = u.detail, decisive_at = u.decisive_at, content_hash = u.content_hash,
+       updated_at = $10,
+       status = CASE WHEN f.status = 'RESOLVED' THEN 'OPEN' ELSE f.status END,
+       resolved_at = CASE WHEN f.status = 'RESOLVED' THEN NULL ELSE f.resolved_at END,
+       resolved_reason = CASE WHEN f.status = 'RESOLVED' THEN NULL ELSE f.resolved_reason END
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+            $8::text[], $9::bytea[], $11::timestamptz[])
+     AS u(flag_id, severity, subject_party, subject_region, related, evidence, money_fen, detail, content_hash,
+          decisive_at)
+WHERE f.flag_id = u.flag_id
+"""
+_RESOLVE_FLAGS = """
+UPDATE flags f SET status = 'RESOLVED', resolved_at = $3, updated_at = $3, resolved_reason = u.reason
+FROM unnest($1::text[], $2::text[]) AS u(flag_id, reason)
+WHERE f.flag_id = u.flag_id AND f.status = 'OPEN'
+"""
+_UPSERT_CHAINS = """
+INSERT INTO return_chains (flag_id, code, active, originals, reentry, resales, buyer_tokens, original_sellers,
+                           reentry_party, reentry_supplier, resale_parties, money_fen, updated_at)
+SELECT u.flag_id, u.code, true, u.originals::jsonb, u.reentry::jsonb, u.resales::jsonb,
+       string_to_array(u.buyers, E'\\x1f'), string_to_array(u.sellers, E'\\x1f'), u.reentry_party,
+       u.reentry_supplier, string_to_array(u.resellers, E'\\x1f'), u.money_fen, $13
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::text[], $10::text[], $11::bigint[], $12::bool[])
+     AS u(flag_id, code, originals, reentry, resales, buyers, sellers, reentry_party, reentry_supplier,
+          resellers, money_fen, unused)
+ON CONFLICT (flag_id) DO UPDATE SET active = true, originals = excluded.originals, reentry = excluded.reentry,
+    resales = excluded.resales, buyer_tokens = excluded.buyer_tokens,
+    original_sellers = excluded.original_sellers, reentry_party = excluded.reentry_party,
+    reentry_supplier = excluded.reentry_supplier, resale_parties = excluded.resale_parties,
+    money_fen = excluded.money_fen, updated_at = excluded.updated_at
+"""
+
+
+def _joined(values: Iterable[str]) -> str | None:
+    values = list(values)
+    return "\x1f".join(values) if values else None
+
+
+def _sale_json(s: ChainSale) -> dict[str, Any]:
+    return {
+        "event_id": s.event_id,
+        "party_id": s.party_id,
+        "occurred_at": s.occurred_at.isoformat(),
+        "buyer_token": s.buyer_token,
+        "fund_paid_fen": s.fund_paid_fen,
+        "units": s.units,
+    }
+
+
+async def sync_flags(
+    conn: asyncpg.Connection,
+    existing: Sequence[ExistingFlag],
+    findings: Sequence[Finding],
+    chains: Sequence[ReturnChain],
+    *,
+    run_id: int,
+    now: datetime,
+    parties: Mapping[str, Party],
+) -> tuple[int, int]:
+    """Make the flags of a scope match its findings; return (new, resolved).
+
+    New findings become OPEN flags; a finding seen again refreshes its evidence (and
+    reopens it only if the reconciler had resolved it); a reviewed flag keeps its review.
+    An OPEN flag no longer found is RESOLVED with the reason, never deleted.
+    """
+    desired = {flag_id(f.identity): f for f in findings}
+    have = {r.flag_id: r for r in existing}
+    new = [(fid, f) for fid, f in desired.items() if fid not in have]
+    changed = [
+        (fid, f)
+        for fid, f in desired.items()
+        if fid in have and (have[fid].content_hash != _content_hash(f) or have[fid].status == "RESOLVED")
+    ]
+    gone = [fid for fid, r in have.items() if fid not in desired and r.status != "RESOLVED"]
+
+    def region(f: Finding) -> str:
+        p = parties.get(f.subject_party)
+        return p.region if p else ""
+
+    if new:
+        fs = [f for _, f in new]
+        await conn.execute(
+            _INSERT_FLAGS,
+            [fid for fid, _ in new],
+            [f.rule.value for f in fs],
+            [f.kind for f in fs],
+            [f.severity.value for f in fs],
+            [f.code for f in fs],
+            [f.decisive_event_id for f in fs],
+            [f.decisive_at for f in fs],
+            [f.subject_party for f in fs],
+            [region(f) for f in fs],
+            [_joined(f.related_parties) or "" for f in fs],
+            [_joined(f.evidence) or "" for f in fs],
+            [f.money_fen for f in fs],
+            [f.detail for f in fs],
+            [_content_hash(f) for f in fs],
+            now,
+            run_id,
+        )
+    if changed:
+        fs = [f for _, f in changed]
+        await conn.execute(
+            _REFRESH_FLAGS,
+            [fid for fid, _ in changed],
+            [f.severity.value for f in fs],
+            [f.subject_party for f in fs],
+            [region(f) for f in fs],
+            [_joined(f.related_parties) or "" for f in fs],
+            [_joined(f.evidence) or "" for f in fs],
+            [f.money_fen for f in fs],
+            [f.detail for f in fs],
+            [_content_hash(f) for f in fs],
+            now,
+            [f.decisive_at for f in fs],
+        )
+    resolved = 0
+    if gone:
+        successor = {(f.rule.value, f.decisive_event_id, f.code): f.kind for f in findings}
+        reasons = []
+        for fid in gone:
+            r = have[fid]
+            nxt = successor.get((r.rule, r.decisive_event_id, r.code))
+            reasons.append(
+                f"run {run_id}: later evidence changed the finding to {nxt}"
+                if nxt
+                else f"run {run_id}: the finding no longer holds on the events now known"
+            )
+        status = await conn.execute(_RESOLVE_FLAGS, gone, reasons, now)
+        resolved = int(status.split()[-1])
+        await conn.execute(
+            "UPDATE return_chains SET active = false, updated_at = $2 WHERE flag_id = ANY($1)", gone, now
+        )
+    if chains:
+        await _upsert_chains(conn, chains, now)
+    return len(new), resolved
+
+
+async def _upsert_chains(conn: asyncpg.Connection, chains: Sequence[ReturnChain], now: datetime) -> None:
+    cols: list[list[Any]] = [[] for _ in range(12)]
+    for c in chains:
+        entry = c.reentry
+        values = [
+            flag_id(c.flag_identity),
+            c.code,
+            json.dumps([_sale_json(s) for s in c.originals]),
+            json.dumps(
+                {
+                    "event_id": entry.event_id,
+                    "kind": entry.kind.value,
+                    "party_id": entry.party_id,
+                    "supplier_id": entry.supplier_id,
+                    "occurred_at": entry.occurred_at.isoformat(),
+                }
+            )
+            if entry
+            else None,
+            json.dumps([_sale_json(s) for s in c.resales]),
+            _joined(sorted({s.buyer_token for s in c.originals if s.buyer_token})) or "",
+            _joined(sorted({s.party_id for s in c.originals})) or "",
+            entry.party_id if entry else None,
+            (entry.supplier_id or None) if entry else None,
+            _joined(sorted({s.party_id for s in c.resales})) or "",
+            sum(s.fund_paid_fen for s in c.originals),
+            True,
+        ]
+        for col, v in zip(cols, values, strict=True):
+            col.append(v)
+    await conn.execute(_UPSERT_CHAINS, *cols, now)
+
+
+class ExistingFlag(NamedTuple):
+    """What sync_flags compares a scope's findings against."""
+
+    flag_id: str
+    status: str
+    content_hash: bytes
+    rule: str
+    decisive_event_id: str
+    code: str
+
+
+_EXISTING = "SELECT flag_id, status, content_hash, rule, decisive_event_id, code FROM flags WHERE "
+
+
+async def flags_of_codes(conn: asyncpg.Connection, codes: Sequence[str]) -> list[ExistingFlag]:
+    """The per-code flags (D, L, R) of these codes."""
+    rows = await conn.fetch(_EXISTING + "code = ANY($1::text[]) AND rule <> 'S'", list(codes))
+    return [ExistingFlag(*r) for r in rows]
+
+
+async def flags_of_sales(conn: asyncpg.Connection, event_ids: Sequence[str]) -> list[ExistingFlag]:
+    """The S flags decided by these sale events."""
+    rows = await conn.fetch(_EXISTING + "decisive_event_id = ANY($1::text[]) AND rule = 'S'", list(event_ids))
+    return [ExistingFlag(*r) for r in rows]
+
+
+# -- runs ---------------------------------------------------------------------------------------
+
+
+class Mode(StrEnum):
+    FULL = "FULL"
+    INCREMENTAL = "INCREMENTAL"
+
+
+class Status(StrEnum):
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+class Phase(StrEnum):
+    """A run's two passes; each keeps its own cursor and counter on the run row."""
+
+    CODES = "code"
+    SALES = "sale"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: int
+    mode: Mode
+    status: Status
+    window_from: datetime | None
+    window_to: datetime | None
+    codes_total: int
+    codes_done: int
+    sales_done: int
+    flags_new: int
+    flags_resolved: int
+    started_at: datetime
+    finished_at: datetime | None
+    heartbeat_at: datetime
+    error: str | None
+    # Where the run resumes, and (incremental) the transactions whose rows it re-evaluates.
+    code_cursor: str = ""
+    sale_cursor: int = 0
+    xid_from: int | None = None
+
+    @property
+    def seconds(self) -> float:
+        end = self.finished_at or self.heartbeat_at
+        return (end - self.started_at).total_seconds()
+
+
+_RUN_COLUMNS = (
+    "run_id, mode, status, window_from, window_to, codes_total, codes_done, sales_done, flags_new, "
+    "flags_resolved, started_at, finished_at, heartbeat_at, error, code_cursor, sale_cursor, xid_from"
+)
+
+
+def _run(r: asyncpg.Record) -> RunInfo:
+    return RunInfo(
+        r["run_id"],
+        Mode(r["mode"]),
+        Status(r["status"]),
+        r["window_from"],
+        r["window_to"],
+        r["codes_total"],
+        r["codes_done"],
+        r["sales_done"],
+        r["flags_new"],
+        r["flags_resolved"],
+        r["started_at"],
+        r["finished_at"],
+        r["heartbeat_at"],
+        r["error"],
+        r["code_cursor"],
+        r["sale_cursor"],
+        r["xid_from"],
+    )
+
+
+async def create_run(
+    conn: asyncpg.Connection, mode: Mode, window_from: datetime | None, window_to: datetime | None
+) -> RunInfo:
+    """Record a new run: its snapshot horizon, and for incremental runs where the last one ended."""
+    xid_from = None
+    if mode is Mode.INCREMENTAL:
+        xid_from = await conn.fetchval("SELECT max(xid_to) FROM reconcile_runs WHERE status = 'DONE'")
+        if xid_from is None:
+            xid_from = 0  # no run yet: every row counts as touched
+    row = await conn.fetchrow(
+        f"""INSERT INTO reconcile_runs (mode, status, window_from, window_to, xid_from, xid_to)
+            VALUES ($1, 'RUNNING', $2, $3, $4, pg_snapshot_xmin(pg_current_snapshot())::text::bigint)
+            RETURNING {_RUN_COLUMNS}""",
+        mode.value,
+        window_from,
+        window_to,
+        xid_from,
+    )
+    return _run(row)
+
+
+async def get_run(conn: asyncpg.Connection, run_id: int) -> RunInfo | None:
+    row = await conn.fetchrow(f"SELECT {_RUN_COLUMNS} FROM reconcile_runs WHERE run_id = $1", run_id)
+    return _run(row) if row else None
+
+
+async def list_runs(conn: asyncpg.Connection, limit: int, before_id: int | None = None) -> list[RunInfo]:
+    rows = await conn.fetch(
+        f"SELECT {_RUN_COLUMNS} FROM reconcile_runs WHERE run_id < $1 ORDER BY run_id DESC LIMIT $2",
+        before_id or 2**62,
+        limit,
+    )
+    return [_run(r) for r in rows]
+
+
+async def mark_running(conn: asyncpg.Connection, run_id: int) -> None:
+    await conn.execute("UPDATE reconcile_runs SET status = 'RUNNING', error = NULL WHERE run_id = $1", run_id)
+
+
+async def mark_failed(conn: asyncpg.Connection, run_id: int, reason: str) -> None:
+    await conn.execute(
+        "UPDATE reconcile_runs SET status = 'FAILED', error = $2 WHERE run_id = $1", run_id, reason[:2000]
+    )
+
+
+async def mark_done(conn: asyncpg.Connection, run_id: int) -> RunInfo:
+    row = await conn.fetchrow(
+        f"""UPDATE reconcile_runs SET status = 'DONE', finished_at = clock_timestamp(),
+                   heartbeat_at = clock_timestamp() WHERE run_id = $1 RETURNING {_RUN_COLUMNS}""",
+        run_id,
+    )
+    return _run(row)
+
+
+async def advance(
+    conn: asyncpg.Connection, run_id: int, phase: Phase, *, cursor: str | int, done: int, new: int, resolved: int
+) -> RunInfo:
+    """Record a committed batch on the run (in the batch's transaction): its cursor moves only with its flags."""
+    counter = "codes_done" if phase is Phase.CODES else "sales_done"
+    row = await conn.fetchrow(
+        f"""UPDATE reconcile_runs SET {phase.value}_cursor = $2, {counter} = {counter} + $3,
+               flags_new = flags_new + $4, flags_resolved = flags_resolved + $5, heartbeat_at = clock_timestamp()
+           WHERE run_id = $1 RETURNING {_RUN_COLUMNS}""",
+        run_id,
+        cursor,
+        done,
+        new,
+        resolved,
+    )
+    return _run(row)
+
+
+class Scope(NamedTuple):
+    """SQL over event_codes (or events) naming what a run evaluates, with its $-parameters."""
+
+    sql: str
+    args: list[Any]
+
+
+def scope_of(run: RunInfo) -> Scope:
+    """The codes a run evaluates (each with all its events): touched since the last run, in a window, or all."""
+    if run.mode is Mode.INCREMENTAL:
+        return Scope("ingest_xid >= $1", [run.xid_from])
+    if run.window_from is not None or run.window_to is not None:
+        return Scope(
+            "occurred_at >= coalesce($1, '-infinity'::timestamptz) "
+            "AND occurred_at < coalesce($2, 'infinity'::timestamptz)",
+            [run.window_from, run.window_to],
+        )
+    return Scope("true", [])
+
+
+async def count_codes(conn: asyncpg.Connection, run_id: int, scope: Scope) -> int:
+    """How many codes the run will evaluate; recorded on the run for its progress."""
+    total = await conn.fetchval(
+        f"SELECT count(DISTINCT code) FROM event_codes WHERE is_trace AND {scope.sql}", *scope.args
+    )
+    await conn.execute("UPDATE reconcile_runs SET codes_total = $2 WHERE run_id = $1", run_id, total)
+    return int(total)
+
+
+async def next_codes(conn: asyncpg.Connection, scope: Scope, after: str, limit: int) -> list[str]:
+    """The next batch of trace codes in scope, in code order after `after`."""
+    n = len(scope.args)
+    rows = await conn.fetch(
+        f"""SELECT DISTINCT code FROM event_codes WHERE is_trace AND {scope.sql} AND code > ${n + 1}
+            ORDER BY code LIMIT ${n + 2}""",
+        *scope.args,
+        after,
+        limit,
+    )
+    return [r["code"] for r in rows]
+
+
+# -- reading findings ---------------------------------------------------------------------------
+
+FLAG_STATUSES = ("OPEN", "CONFIRMED", "DISMISSED", "RESOLVED")
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRow:
+    """A stored flag, as the enforcement side reads it."""
+
+    flag_id: str
+    flag_seq: int
+    rule: str
+    kind: str
+    severity: str
+    code: str
+    decisive_event_id: str
+    decisive_at: datetime
+    subject_party: str
+    subject_region: str
+    related_parties: tuple[str, ...]
+    evidence: tuple[str, ...]
+    money_fen: int
+    detail: str
+    status: str
+    detected_at: datetime
+    detected_run: int
+    resolved_at: datetime | None
+    resolved_reason: str
+    reviewed_by: str
+    reviewed_at: datetime | None
+    review_note: str
+
+
+_FLAG_COLUMNS = (
+    "flag_id, flag_seq, rule, kind, severity, code, decisive_event_id, decisive_at, subject_party, subject_region, "
+    "related_parties, evidence, money_fen, detail, status, detected_at, detected_run, resolved_at, "
+    "coalesce(resolved_reason, '') AS resolved_reason, coalesce(reviewed_by, '') AS reviewed_by, reviewed_at, "
+    "coalesce(review_note, '') AS review_note"
+)
+
+
+def _flag(r: asyncpg.Record) -> FlagRow:
+    values = dict(r)
+    values["related_parties"] = tuple(values["related_parties"])
+    values["evidence"] = tuple(values["evidence"])
+    return FlagRow(**values)
+
+
+@dataclass(frozen=True)
+class FlagFilter:
+    rule: str = ""
+    kind: str = ""
+    party_id: str = ""
+    region: str = ""
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None
+    statuses: tuple[str, ...] = ()  # none: all but RESOLVED
+    code: str = ""
+
+
+class _Where:
+    """Builds a WHERE clause with numbered asyncpg parameters."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.args: list[Any] = []
+
+    def add(self, sql: str, *values: Any) -> None:
+        for v in values:
+            self.args.append(v)
+            sql = sql.replace("?", f"${len(self.args)}", 1)
+        self.parts.append(sql)
+
+    def sql(self) -> str:
+        return " AND ".join(self.parts) or "true"
+
+
+def _flag_where(f: FlagFilter, after_seq: int) -> _Where:
+    w = _Where()
+    w.add("flag_seq > ?", after_seq)
+    for column, value in (("rule", f.rule), ("kind", f.kind), ("code", f.code)):
+        if value:
+            w.add(f"{column} = ?", value)
+    if f.party_id:
+        w.add("(subject_party = ? OR ? = ANY(related_parties))", f.party_id, f.party_id)
+    if f.region:
+        w.add("subject_region LIKE ?", f.region + "%")
+    if f.occurred_from:
+        w.add("decisive_at >= ?", f.occurred_from)
+    if f.occurred_to:
+        w.add("decisive_at < ?", f.occurred_to)
+    if f.statuses:
+        w.add("status = ANY(?::text[])", list(f.statuses))
+    else:
+        w.add("status <> 'RESOLVED'")
+    return w
+
+
+async def list_flags(conn: asyncpg.Connection, f: FlagFilter, after_seq: int, limit: int) -> list[FlagRow]:
+    """Flags in flag_seq order after `after_seq`: new flags only ever append, so pages stay stable."""
+    w = _flag_where(f, after_seq)
+    rows = await conn.fetch(
+        f"SELECT {_FLAG_COLUMNS} FROM flags WHERE {w.sql()} ORDER BY flag_seq LIMIT {int(limit)}", *w.args
+    )
+    return [_flag(r) for r in rows]
+
+
+async def get_flag(conn: asyncpg.Connection, flag_id: str) -> FlagRow | None:
+    row = await conn.fetchrow(f"SELECT {_FLAG_COLUMNS} FROM flags WHERE flag_id = $1", flag_id)
+    return _flag(row) if row else None
+
+
+async def review_flag(conn: asyncpg.Connection, flag_id: str, status: str, note: str, reviewer: str) -> FlagRow | None:
+    """Record a reviewer's decision; None when the flag does not exist or was resolved by the reconciler."""
+    row = await conn.fetchrow(
+        f"""UPDATE flags SET status = $2, review_note = $3, reviewed_by = $4, reviewed_at = clock_timestamp(),
+                  updated_at = clock_timestamp()
+           WHERE flag_id = $1 AND status <> 'RESOLVED' RETURNING {_FLAG_COLUMNS}""",
+        flag_id,
+        status,
+        note,
+        reviewer,
+    )
+    return _flag(row) if row else None
+
+
+async def flags_of_party(conn: asyncpg.Connection, party_id: str, after_seq: int, limit: int) -> list[FlagRow]:
+    rows = await conn.fetch(
+        f"""SELECT {_FLAG_COLUMNS} FROM flags WHERE (subject_party = $1 OR $1 = ANY(related_parties))
+            AND flag_seq > $2 ORDER BY flag_seq LIMIT $3""",
+        party_id,
+        after_seq,
+        limit,
+    )
+    return [_flag(r) for r in rows]
+
+
+async def all_flags_of_party(conn: asyncpg.Connection, party_id: str, page: int = 500) -> list[FlagRow]:
+    """Every flag naming a party (as subject or related), read page by page in flag order."""
+    flags: list[FlagRow] = []
+    after = 0
+    while rows := await flags_of_party(conn, party_id, after, page):
+        flags += rows
+        after = rows[-1].flag_seq
+    return flags
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRow:
+    """A stored return-drug chain: original sale(s) → re-entry → resales."""
+
+    flag_id: str
+    code: str
+    active: bool
+    money_fen: int
+    originals: tuple[ChainSale, ...]
+    reentry: ChainEntry | None
+    resales: tuple[ChainSale, ...]
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _chain_sale(s: dict[str, Any]) -> ChainSale:
+    return ChainSale(
+        s["event_id"],
+        s["party_id"],
+        datetime.fromisoformat(s["occurred_at"]),
+        s["buyer_token"],
+        s["fund_paid_fen"],
+        s["units"],
+    )
+
+
+def _chain(r: asyncpg.Record) -> ChainRow:
+    entry = _json(r["reentry"]) if r["reentry"] is not None else None
+    return ChainRow(
+        flag_id=r["flag_id"],
+        code=r["code"],
+        active=r["active"],
+        money_fen=r["money_fen"],
+        originals=tuple(_chain_sale(s) for s in _json(r["originals"])),
+        reentry=ChainEntry(
+            entry["event_id"],
+            EventKind(entry["kind"]),
+            entry["party_id"],
+            entry["supplier_id"],
+            datetime.fromisoformat(entry["occurred_at"]),
+        )
+        if entry
+        else None,
+        resales=tuple(_chain_sale(s) for s in _json(r["resales"])),
+    )
+
+
+_CHAIN_COLUMNS = "flag_id, code, active, money_fen, originals, reentry, resales"
+
+
+async def list_chains(
+    conn: asyncpg.Connection,
+    *,
+    code: str = "",
+    party_id: str = "",
+    buyer_token: str = "",
+    include_inactive: bool = False,
+    after: str = "",
+    limit: int = 100,
+) -> list[ChainRow]:
+    w = _Where()
+    w.add("flag_id > ?", after)
+    if not include_inactive:
+        w.add("active")
+    if code:
+        w.add("code = ?", code)
+    if party_id:
+        w.add(
+            "(? = ANY(original_sellers) OR reentry_party = ? OR reentry_supplier = ? OR ? = ANY(resale_parties))",
+            party_id,
+            party_id,
+            party_id,
+            party_id,
+        )
+    if buyer_token:
+        w.add("? = ANY(buyer_tokens)", buyer_token)
+    rows = await conn.fetch(
+        f"SELECT {_CHAIN_COLUMNS} FROM return_chains WHERE {w.sql()} ORDER BY flag_id LIMIT {int(limit)}", *w.args
+    )
+    return [_chain(r) for r in rows]
+
+
+async def chain_of_flag(conn: asyncpg.Connection, flag_id: str) -> ChainRow | None:
+    row = await conn.fetchrow(f"SELECT {_CHAIN_COLUMNS} FROM return_chains WHERE flag_id = $1", flag_id)
+    return _chain(row) if row else None
+
+
+class SuspectRow(NamedTuple):
+    id: str  # a buyer token or a party id
+    chains: int
+    codes: int
+    money_fen: int
+
+
+class SuspectRole(StrEnum):
+    BUYER = "BUYER"  # buyers whose purchases come back (药农)
+    SUPPLIER = "SUPPLIER"  # who feeds return drugs back in (dealers, 过票 wholesalers)
+    PHARMACY = "PHARMACY"  # who resells them
+
+
+_SUSPECTS = {
+    SuspectRole.BUYER: "unnest(buyer_tokens)",
+    SuspectRole.SUPPLIER: "reentry_supplier",
+    SuspectRole.PHARMACY: "unnest(resale_parties)",
+}
+
+
+async def rank_suspects(conn: asyncpg.Connection, role: SuspectRole, limit: int) -> list[SuspectRow]:
+    """Who recurs across active chains in one role, most chains (then most money) first."""
+    rows = await conn.fetch(
+        f"""SELECT id, count(*) AS chains, count(DISTINCT code) AS codes, sum(money_fen)::bigint AS money_fen
+            FROM (SELECT {_SUSPECTS[role]} AS id, code, money_fen FROM return_chains WHERE active) s
+            WHERE id IS NOT NULL AND id <> ''
+            GROUP BY id ORDER BY chains DESC, money_fen DESC, id LIMIT $1""",
+        limit,
+    )
+    return [SuspectRow(r["id"], r["chains"], r["codes"], r["money_fen"] or 0) for r in rows]

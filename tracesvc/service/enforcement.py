@@ -1,0 +1,231 @@
+"""What inspectors and regulators read and decide: code histories, flags and their review, return
+chains, suspects, and the evidence behind a flag or a party. Every read here is evidence: each
+call is written to the audit log (who, what, when) before it is answered."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from reconciler import store as findings
+from reconciler.store import ChainRow, FlagFilter, FlagRow, SuspectRole, SuspectRow
+from tracesvc.domain import codes, privacy
+from tracesvc.domain.codes import product_key_of
+from tracesvc.domain.events import Event, Violation
+from tracesvc.domain.registry import Party, Product
+from tracesvc.service.access import Principal
+from tracesvc.service.errors import FailedPrecondition, InvalidArgument, NotFound
+from tracesvc.store import history
+from tracesvc.store import keys as key_store
+from tracesvc.store.db import pg
+from tracesvc.store.history import HistoryRow, PartySummary
+from tracesvc.store.registry import RegistryCache, load_parties
+
+
+class Decision(StrEnum):
+    """A reviewer's decision on a flag (the flag's status afterwards)."""
+
+    CONFIRMED = "CONFIRMED"
+    DISMISSED = "DISMISSED"
+
+
+class Subject(StrEnum):
+    """What ExportEvidence collects around."""
+
+    FLAG = "flag"
+    PARTY = "party"
+
+
+@dataclass(frozen=True)
+class CodeHistory:
+    canonical: str
+    entries: list[HistoryRow]
+    parties: dict[str, PartySummary]
+    product: Product | None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A party's licence standing at the time of an event it took part in."""
+
+    party_id: str
+    at: datetime
+    event_id: str
+    licence_status: str  # ACTIVE, SUSPENDED, REVOKED, or NONE (no licence valid then, or party unknown)
+
+    @property
+    def licensed(self) -> bool:
+        return self.licence_status == "ACTIVE"
+
+
+EvidenceItem = FlagRow | ChainRow | Event | Party | Standing | Product
+
+
+def standing_at(party: Party | None, party_id: str, event: Event) -> Standing:
+    status = "NONE"
+    if party is not None:
+        statuses = [s for s in (lic.status_at(event.occurred_at) for lic in party.licences) if s is not None]
+        if statuses:
+            status = "ACTIVE" if any(s.value == "ACTIVE" for s in statuses) else statuses[0].value
+    return Standing(party_id, event.occurred_at, event.event_id, status)
+
+
+class Enforcement:
+    def __init__(self, engine: AsyncEngine, hmac_key: bytes, registry: RegistryCache) -> None:
+        self._engine = engine
+        self._key = hmac_key
+        self._registry = registry
+
+    async def _audit(self, who: Principal, method: str, target: str, detail: str = "") -> None:
+        await key_store.audit(self._engine, who.key_id, who.role.value, method, target[:500], detail=detail[:2000])
+
+    async def code_history(self, who: Principal, raw_code: str) -> CodeHistory:
+        await self._registry.refresh()
+        try:
+            parsed = codes.parse(raw_code, self._registry.manufacturer_prefixes)
+        except codes.CodeError as exc:
+            raise InvalidArgument(str(exc), [Violation("code", exc.reason)]) from exc
+        await self._audit(who, "GetCodeHistory", f"code:{parsed.canonical}")
+        async with pg(self._engine) as conn:
+            entries = await history.code_history(conn, parsed.canonical)
+            parties = await history.party_summaries(conn, {p for e in entries for p in (e.party_id, e.counterparty_id)})
+        product = self._registry.product(getattr(parsed, "product_key", ""))
+        return CodeHistory(parsed.canonical, entries, parties, product)
+
+    async def list_flags(self, who: Principal, filt: FlagFilter, after_seq: int, limit: int) -> list[FlagRow]:
+        """Up to `limit` flags after `after_seq` (ask for one more than a page to know if another follows)."""
+        await self._audit(who, "ListFlags", "flags", str(filt))
+        async with pg(self._engine) as conn:
+            return await findings.list_flags(conn, filt, after_seq, limit)
+
+    async def get_flag(self, who: Principal, flag_id: str) -> FlagRow:
+        await self._audit(who, "GetFlag", f"flag:{flag_id}")
+        async with pg(self._engine) as conn:
+            row = await findings.get_flag(conn, flag_id)
+        if row is None:
+            raise NotFound(f"no flag {flag_id}")
+        return row
+
+    async def review_flag(self, who: Principal, flag_id: str, decision: Decision | None, note: str) -> FlagRow:
+        violations = []
+        if decision is None:
+            violations.append(Violation("decision", "CONFIRM or DISMISS"))
+        if decision is Decision.DISMISSED and not note:
+            violations.append(Violation("note", "a dismissal needs a note saying why"))
+        if violations or decision is None:
+            raise InvalidArgument("invalid review", violations)
+        async with pg(self._engine) as conn:
+            row = await findings.review_flag(conn, flag_id, decision.value, note, who.key_id)
+            existing = await findings.get_flag(conn, flag_id) if row is None else None
+        if row is not None:
+            return row
+        if existing is None:
+            raise NotFound(f"no flag {flag_id}")
+        raise FailedPrecondition(f"flag {flag_id} was resolved by later evidence: {existing.resolved_reason}")
+
+    async def list_chains(
+        self,
+        who: Principal,
+        *,
+        code: str = "",
+        party_id: str = "",
+        buyer_token: str = "",
+        buyer_id: str = "",
+        include_inactive: bool = False,
+        after: str = "",
+        limit: int = 100,
+    ) -> list[ChainRow]:
+        """Chains by code, party or buyer; a buyer given by number is hashed here and audited as its token."""
+        token = buyer_token.lower()
+        if buyer_id:
+            token = privacy.buyer_token(self._key, buyer_id)
+        target = (
+            ", ".join(f"{k}:{v}" for k, v in (("code", code), ("party", party_id), ("buyer", token)) if v) or "chains"
+        )
+        await self._audit(who, "ListReturnChains", target, "person lookup by number" if buyer_id else "")
+        async with pg(self._engine) as conn:
+            return await findings.list_chains(
+                conn,
+                code=code,
+                party_id=party_id,
+                buyer_token=token,
+                include_inactive=include_inactive,
+                after=after,
+                limit=limit,
+            )
+
+    async def rank_suspects(self, who: Principal, role: SuspectRole, limit: int) -> list[SuspectRow]:
+        await self._audit(who, "RankSuspects", f"role:{role.value}")
+        async with pg(self._engine) as conn:
+            return await findings.rank_suspects(conn, role, limit)
+
+    async def export_evidence(self, who: Principal, subject: Subject, subject_id: str) -> AsyncIterator[EvidenceItem]:
+        """Everything behind a flag or a party, in the order an inspector files it: flags, chains,
+        events (occurred_at order), parties, licence standing at each event, products."""
+        await self._audit(who, "ExportEvidence", f"{subject.value}:{subject_id}")
+        collected = _Collected()
+        async with pg(self._engine) as conn:
+            if subject is Subject.FLAG:
+                flag = await findings.get_flag(conn, subject_id)
+                if flag is None:
+                    raise NotFound(f"no flag {subject_id}")
+                flags, chain = [flag], await findings.chain_of_flag(conn, subject_id)
+                chains = [chain] if chain else []
+                if flag.rule != "S":
+                    collected.event_ids += [h.event_id for h in await history.code_history(conn, flag.code)]
+            else:
+                if not await history.party_exists(conn, subject_id):
+                    raise NotFound(f"no party {subject_id}")
+                collected.party_ids.add(subject_id)
+                flags = await findings.all_flags_of_party(conn, subject_id)
+                chains = await findings.list_chains(conn, party_id=subject_id, include_inactive=True, limit=100_000)
+            for item in flags:
+                yield item
+            collected.add_flags(flags)
+            for c in chains:
+                yield c
+            events = await history.events_by_id(conn, collected.event_ids)
+        for ev in events:
+            collected.party_ids.update(p for p in (ev.party_id, ev.counterparty_id) if p)
+            yield ev
+        async for item in self._reference(collected, events):
+            yield item
+
+    async def _reference(self, collected: _Collected, events: Sequence[Event]) -> AsyncIterator[EvidenceItem]:
+        async with self._engine.connect() as conn:
+            parties = await load_parties(conn, sorted(collected.party_ids))
+        for party_id in sorted(collected.party_ids):
+            if party_id in parties:
+                yield parties[party_id]
+        for ev in events:
+            for party_id in dict.fromkeys(p for p in (ev.party_id, ev.counterparty_id) if p):
+                yield standing_at(parties.get(party_id), party_id, ev)
+        await self._registry.refresh()
+        for code in sorted(collected.codes):
+            key = product_key_of(code, self._registry.manufacturer_prefixes)
+            product = self._registry.product(key) if key else None
+            if product is not None:
+                yield product
+
+
+@dataclass
+class _Collected:
+    """What the evidence for a subject cites, gathered as its flags are read."""
+
+    event_ids: list[str]
+    party_ids: set[str]
+    codes: set[str]
+
+    def __init__(self) -> None:
+        self.event_ids, self.party_ids, self.codes = [], set(), set()
+
+    def add_flags(self, flags: Sequence[FlagRow]) -> None:
+        for f in flags:
+            self.event_ids += f.evidence
+            self.party_ids.update([f.subject_party, *f.related_parties])
+            if f.rule != "S":
+                self.codes.add(f.code)

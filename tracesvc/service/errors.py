@@ -1,0 +1,31 @@
+"""What a use case can refuse, independent of the transport: the API layer maps each class to
+its status code once (gRPC: INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tracesvc.domain.events import Violation
+
+
+class ServiceError(Exception):
+    def __init__(self, message: str, violations: Sequence[Violation] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.violations = tuple(violations)
+
+
+class InvalidArgument(ServiceError):
+    """The request is malformed; `violations` name the fields."""
+
+
+class NotFound(ServiceError):
+    """The thing asked for does not exist."""
+
+
+class PermissionDenied(ServiceError):
+    """The caller's role or scope does not allow this."""
+
+
+class FailedPrecondition(ServiceError):
+    """The request is valid but the state does not allow it now."""

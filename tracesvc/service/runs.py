@@ -1,0 +1,53 @@
+"""Reconciliation run control for the service: start, resume and watch runs in the background."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from reconciler.jobs import Mode, Reconciler, RunInfo, Status
+from tracesvc.domain.events import Violation
+from tracesvc.service.errors import FailedPrecondition, InvalidArgument, NotFound
+
+
+class RunControl:
+    def __init__(self, reconciler: Reconciler) -> None:
+        self._reconciler = reconciler
+
+    async def start(
+        self, mode: Mode | None, window_from: datetime | None, window_to: datetime | None, *, wait: bool
+    ) -> RunInfo:
+        """Record a run and execute it in the background; with `wait`, return when it has ended."""
+        if mode is None:
+            raise InvalidArgument("mode is required", [Violation("mode", "FULL or INCREMENTAL")])
+        if (window_from or window_to) and mode is Mode.INCREMENTAL:
+            raise InvalidArgument(
+                "a window applies to full runs only", [Violation("window_from", "only with mode FULL")]
+            )
+        if window_from and window_to and window_from >= window_to:
+            raise InvalidArgument("empty window", [Violation("window_to", "must be after window_from")])
+        info = await self._reconciler.start(mode, window_from, window_to)
+        return await self._launch(info.run_id, wait=wait)
+
+    async def resume(self, run_id: int, *, wait: bool) -> RunInfo:
+        """Finish an interrupted run where it stopped (a finished run is returned as it is)."""
+        info = await self.get(run_id)
+        if info.status is Status.DONE:
+            return info
+        if self._reconciler.is_active(run_id):
+            raise FailedPrecondition(f"run {run_id} is still running here")
+        return await self._launch(run_id, wait=wait)
+
+    async def _launch(self, run_id: int, *, wait: bool) -> RunInfo:
+        task = self._reconciler.launch(run_id)
+        if wait:
+            return await task
+        return await self.get(run_id)
+
+    async def get(self, run_id: int) -> RunInfo:
+        info = await self._reconciler.get(run_id)
+        if info is None:
+            raise NotFound(f"no run {run_id}")
+        return info
+
+    async def list(self, limit: int, before_id: int | None) -> list[RunInfo]:
+        return await self._reconciler.list(limit, before_id)
