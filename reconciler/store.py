@@ -411,7 +411,9 @@ _RUN_COLUMNS = (
 )
 
 
-def _run(r: asyncpg.Record) -> RunInfo:
+def _run(r: asyncpg.Record | None) -> RunInfo:
+    if r is None:  # the row a statement just wrote or named is gone: a run was deleted under us
+        raise LookupError("reconcile run not found")
     return RunInfo(
         r["run_id"],
         Mode(r["mode"]),
@@ -456,7 +458,7 @@ async def create_run(
 
 async def get_run(conn: asyncpg.Connection, run_id: int) -> RunInfo | None:
     row = await conn.fetchrow(f"SELECT {_RUN_COLUMNS} FROM reconcile_runs WHERE run_id = $1", run_id)
-    return _run(row) if row else None
+    return _run(row) if row is not None else None
 
 
 async def list_runs(conn: asyncpg.Connection, limit: int, before_id: int | None = None) -> list[RunInfo]:

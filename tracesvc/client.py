@@ -37,12 +37,12 @@ async def stream_events(
     """Send events over StreamEvents and return every ack, in order."""
     stub = ingest_pb2_grpc.IngestServiceStub(ch)
 
-    async def requests():
-        if hasattr(events, "__aiter__"):
-            async for ev in events:  # type: ignore[union-attr]
+    async def requests() -> AsyncIterator[ingest_pb2.StreamEventsRequest]:
+        if isinstance(events, AsyncIterator):
+            async for ev in events:
                 yield ingest_pb2.StreamEventsRequest(event=ev)
         else:
-            for ev in events:  # type: ignore[union-attr]
+            for ev in events:
                 yield ingest_pb2.StreamEventsRequest(event=ev)
 
     return [resp.ack async for resp in stub.StreamEvents(requests(), metadata=bearer(token))]

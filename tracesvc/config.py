@@ -65,6 +65,8 @@ class Config:
         """grpc server credentials when TLS is configured, else None (plain text, for loopback)."""
         if self.tls_cert is None:
             return None
+        if self.tls_key is None:
+            raise ValueError("TRACESVC_TLS_CERT is set without TRACESVC_TLS_KEY")
         import grpc
 
         ca = self.tls_client_ca.read_bytes() if self.tls_client_ca else None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import grpc
 import structlog
+from grpc_health.v1 import _async as health_aio  # what `health.aio` re-exports; typed for mypy
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -61,7 +62,7 @@ class Running:
     server: grpc.aio.Server
     port: int
     engine: AsyncEngine
-    health: health.aio.HealthServicer
+    health: health_aio.HealthServicer
     reconciler: Reconciler
 
 
@@ -109,7 +110,7 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
     reconcile_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(RunControl(reconciler)), server)
     enforcement = Enforcement(engine, hmac_key, cache)
     enforcement_pb2_grpc.add_EnforcementServiceServicer_to_server(EnforcementServicer(enforcement), server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     address = listen or config.listen

@@ -65,7 +65,7 @@ class Authenticator:
             if record is None or not hmac.compare_digest(record.secret_hash, key_store.hash_secret(parts[1])):
                 return None
         else:
-            names = (context.auth_context() or {}).get("x509_common_name") or []
+            names = list((context.auth_context() or {}).get("x509_common_name") or [])
             if names:
                 record = await self._lookup("cert", names[0].decode())
         if record is None or record.revoked:
@@ -84,7 +84,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         if handler is None or method.startswith(PUBLIC_PREFIXES):
             return handler
         allowed = allowed_roles(method)

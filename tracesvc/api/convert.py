@@ -163,7 +163,7 @@ def party_from_proto(p: reg_pb.Party) -> tuple[Party | None, list[Violation]]:
                 status_history=tuple(history),
             )
         )
-    if violations:
+    if violations or kind is None:
         return None, violations
     return Party(
         party_id=p.party_id.strip(),
@@ -179,7 +179,7 @@ def party_from_proto(p: reg_pb.Party) -> tuple[Party | None, list[Violation]]:
 def party_to_proto(p: Party) -> reg_pb.Party:
     out = reg_pb.Party(
         party_id=p.party_id,
-        kind=reg_pb.PartyKind.Value(f"PARTY_KIND_{p.kind.value}"),
+        kind=f"PARTY_KIND_{p.kind.value}",
         name=p.name,
         region=p.region,
         chain_id=p.chain_id,
@@ -190,9 +190,7 @@ def party_to_proto(p: Party) -> reg_pb.Party:
         if lic.valid_to is not None:
             pl.valid_to.CopyFrom(to_timestamp(lic.valid_to))
         for st, since in lic.status_history:
-            pl.status_history.add(
-                status=reg_pb.LicenceStatus.Value(f"LICENCE_STATUS_{st.value}"), effective_from=to_timestamp(since)
-            )
+            pl.status_history.add(status=f"LICENCE_STATUS_{st.value}", effective_from=to_timestamp(since))
     return out
 
 
@@ -204,7 +202,7 @@ def product_from_proto(p: reg_pb.Product) -> tuple[Product | None, list[Violatio
         violations.append(Violation("scheme", "required: MSFX, GS1 or MANUFACTURER"))
     if category is None:
         violations.append(Violation("category", "required"))
-    if violations:
+    if violations or scheme is None or category is None:
         return None, violations
     prefix = p.prefix.strip()
     return Product(
@@ -223,12 +221,12 @@ def product_from_proto(p: reg_pb.Product) -> tuple[Product | None, list[Violatio
 def product_to_proto(p: Product) -> reg_pb.Product:
     return reg_pb.Product(
         prefix=p.prefix,
-        scheme=reg_pb.CodeScheme.Value(f"CODE_SCHEME_{p.scheme.value}"),
+        scheme=f"CODE_SCHEME_{p.scheme.value}",
         manufacturer_id=p.manufacturer_id,
         name=p.name,
         generic_name=p.generic_name,
         spec=p.spec,
         pack_units=p.pack_units,
-        category=reg_pb.ProductCategory.Value(f"PRODUCT_CATEGORY_{p.category.value}"),
+        category=f"PRODUCT_CATEGORY_{p.category.value}",
         insurance_code=p.insurance_code,
     )

@@ -12,8 +12,7 @@ from tracesvc.store.history import HistoryRow, PartySummary
 from tracesvc.v1 import enforcement_pb2 as pb
 from tracesvc.wire import to_timestamp
 
-_STATUS_PB = {s: pb.FlagStatus.Value(f"FLAG_STATUS_{s}") for s in FLAG_STATUSES}
-STATUS_NAME = {v: k for k, v in _STATUS_PB.items()}
+STATUS_NAME = {pb.FlagStatus.Value(f"FLAG_STATUS_{s}"): s for s in FLAG_STATUSES}  # wire value -> status
 
 
 def flag_to_proto(r: FlagRow) -> pb.Flag:
@@ -21,7 +20,7 @@ def flag_to_proto(r: FlagRow) -> pb.Flag:
         flag_id=r.flag_id,
         rule=r.rule,
         kind=r.kind,
-        severity=pb.Severity.Value(f"SEVERITY_{r.severity}"),
+        severity=f"SEVERITY_{r.severity}",
         code=r.code,
         decisive_event_id=r.decisive_event_id,
         decisive_at=to_timestamp(r.decisive_at),
@@ -31,7 +30,7 @@ def flag_to_proto(r: FlagRow) -> pb.Flag:
         evidence_event_ids=r.evidence,
         money_fen=r.money_fen,
         detail=r.detail,
-        status=_STATUS_PB[r.status],
+        status=f"FLAG_STATUS_{r.status}",
         detected_at=to_timestamp(r.detected_at),
         detected_run=r.detected_run,
         resolved_reason=r.resolved_reason,

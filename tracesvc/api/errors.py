@@ -41,7 +41,8 @@ async def abort(
     context: Context, code: grpc.StatusCode, message: str, violations: Iterable[Violation] = ()
 ) -> NoReturn:
     """End the call with a rich status."""
-    await context.abort_with_status(rpc_status.to_status(status_proto(code, message, violations)))
+    status = rpc_status.to_status(status_proto(code, message, violations))
+    await context.abort_with_status(status)  # type: ignore[attr-defined]  # missing from grpc-stubs
     raise AssertionError("unreachable: abort_with_status raises")  # for the type checker
 
 
@@ -55,7 +56,7 @@ class ServiceErrorInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         if handler is None:
-            return None  # type: ignore[return-value]  # grpc's way of saying "unknown method"
+            return None  # grpc's way of saying "unknown method"
 
         @contextlib.asynccontextmanager
         async def mapped(context: Context) -> AsyncIterator[None]:

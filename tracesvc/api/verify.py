@@ -22,7 +22,7 @@ def verdict_to_proto(c: CodeCheck, region_of: RegionOf) -> pb.CodeVerdict:
     out = pb.CodeVerdict(
         code=c.given,
         canonical_code=c.canonical,
-        verdict=pb.Verdict.Value(f"VERDICT_{c.verdict}"),
+        verdict=f"VERDICT_{c.verdict}",
         message=c.message,
         product_name=c.product_name,
         units_left=c.units_left,

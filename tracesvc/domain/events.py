@@ -123,9 +123,9 @@ class Event:
     lines: tuple[SaleLine, ...] = ()
     returned: tuple[ReturnedCode, ...] = ()
 
-    def evolve(self, **changes) -> Event:
+    def evolve(self, **changes: Any) -> Event:
         """dataclasses.replace without its per-call introspection (this is the ingest hot path)."""
-        f = {
+        f: dict[str, Any] = {
             "event_id": self.event_id,
             "kind": self.kind,
             "party_id": self.party_id,

@@ -120,7 +120,7 @@ def check(
             f"product {parsed.product_key} is not in the registry",
             canonical=parsed.canonical,
         )
-    base = {"canonical": parsed.canonical, "product_name": product.name}
+    canonical, name = parsed.canonical, product.name
     if billed_insurance_code and (
         product.category is not Category.DRUG or product.insurance_code != billed_insurance_code
     ):
@@ -129,7 +129,8 @@ def check(
             Verdict.PRODUCT_MISMATCH,
             f"the code is {product.name!r} ({product.insurance_code or product.category.value}), "
             f"billed as {billed_insurance_code}",
-            **base,
+            canonical=canonical,
+            product_name=name,
         )
     state = state or CodeState()
     left = product.pack_units - state.units_out(product.pack_units)
@@ -142,10 +143,16 @@ def check(
             sold_at=state.last_sale_at,
             sold_by=state.last_sale_party,
             units_left=left,
-            **base,
+            canonical=canonical,
+            product_name=name,
         )
     if party_id not in state.holders:
         return CodeCheck(
-            raw, Verdict.NOT_IN_STOCK_HERE, f"no receipt of this code at {party_id}", units_left=left, **base
+            raw,
+            Verdict.NOT_IN_STOCK_HERE,
+            f"no receipt of this code at {party_id}",
+            units_left=left,
+            canonical=canonical,
+            product_name=name,
         )
-    return CodeCheck(raw, Verdict.SELLABLE, "", units_left=left, **base)
+    return CodeCheck(raw, Verdict.SELLABLE, "", units_left=left, canonical=canonical, product_name=name)

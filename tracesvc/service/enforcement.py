@@ -183,8 +183,8 @@ class Enforcement:
                 collected.party_ids.add(subject_id)
                 flags = await findings.all_flags_of_party(conn, subject_id)
                 chains = await findings.list_chains(conn, party_id=subject_id, include_inactive=True, limit=100_000)
-            for item in flags:
-                yield item
+            for flag_row in flags:
+                yield flag_row
             collected.add_flags(flags)
             for c in chains:
                 yield c
@@ -192,8 +192,8 @@ class Enforcement:
         for ev in events:
             collected.party_ids.update(p for p in (ev.party_id, ev.counterparty_id) if p)
             yield ev
-        async for item in self._reference(collected, events):
-            yield item
+        async for reference in self._reference(collected, events):
+            yield reference
 
     async def _reference(self, collected: _Collected, events: Sequence[Event]) -> AsyncIterator[EvidenceItem]:
         async with self._engine.connect() as conn:

@@ -15,6 +15,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from tracesvc.sim import world
 from tracesvc.sim.world import BY_PREFIX, CHAINS, DRUGS, LISTED, START, SimProduct
@@ -404,7 +405,7 @@ class Simulation:
     def _product_for(self, rng: random.Random, n: int) -> SimProduct:
         return world.PRODUCTS[rng.randrange(len(world.PRODUCTS))]
 
-    def run(self) -> Iterator[tuple[str, object]]:
+    def run(self) -> Iterator[tuple[str, Any]]:
         """("event", Event) and ("label", Label) items; the same seed gives the same sequence."""
         pick = random.Random(self.seed)  # which product each box is (shared with commissioned())
         rng = random.Random(self.seed * 7919 + 1)

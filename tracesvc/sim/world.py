@@ -87,7 +87,7 @@ def _licence(status_change: tuple[str, datetime] | None = None, valid_to: dateti
         lic.valid_to.CopyFrom(to_timestamp(valid_to))
     if status_change:
         lic.status_history.add(
-            status=reg.LicenceStatus.Value(f"LICENCE_STATUS_{status_change[0]}"),
+            status=f"LICENCE_STATUS_{status_change[0]}",
             effective_from=to_timestamp(status_change[1]),
         )
     return lic
@@ -189,11 +189,11 @@ def products() -> list[reg.Product]:
     return [
         reg.Product(
             prefix=p.prefix,
-            scheme=reg.CodeScheme.Value(f"CODE_SCHEME_{p.scheme}"),
+            scheme=f"CODE_SCHEME_{p.scheme}",
             manufacturer_id=p.maker,
             name=p.name,
             pack_units=p.pack,
-            category=reg.ProductCategory.Value(f"PRODUCT_CATEGORY_{p.category}"),
+            category=f"PRODUCT_CATEGORY_{p.category}",
             insurance_code=p.insurance_code,
         )
         for p in PRODUCTS
