@@ -32,9 +32,6 @@ class EventKind(StrEnum):
     SALE_RETURN = "SALE_RETURN"
 
 
-CUSTODY_KINDS = frozenset(
-    {EventKind.RECEIPT, EventKind.SHIPMENT, EventKind.TRANSFER, EventKind.PURCHASE_RETURN, EventKind.OPENING_STOCK}
-)
 # Which counterparty field each custody kind names, on the wire.
 COUNTERPARTY_FIELD = {
     EventKind.RECEIPT: "supplier_id",

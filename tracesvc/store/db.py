@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -91,18 +90,6 @@ class EmbeddedPostgres:
             self._server.cleanup()
             self._server = None
             log.info("embedded_postgres_stopped")
-
-
-async def wait_ready(engine: AsyncEngine, attempts: int = 30) -> None:
-    for n in range(attempts):
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            return
-        except OSError:
-            if n == attempts - 1:
-                raise
-            await asyncio.sleep(0.5)
 
 
 @contextlib.asynccontextmanager

@@ -1,4 +1,4 @@
-"""Tables. Alembic migrations (store/migrations) create them; tests/test_schema.py
+"""Tables. Alembic migrations (store/migrations) create them; tests/integration/test_schema.py
 checks the migrations and this metadata agree.
 
 Events are immutable: rows are inserted, never updated. `event_codes` holds one row

@@ -1,8 +1,8 @@
-"""Regenerate the Python code of the wire contract: `python -m tracesvc.protogen`.
+"""Regenerate the Python code of the wire contract: `python scripts/gen_protos.py` (or `make proto`).
 
 The generated modules live in `tracesvc/v1/` (so their own imports, `tracesvc.v1.*`,
-resolve) and are committed; tests/test_proto_fresh.py fails when they are stale.
-Never edit them by hand.
+resolve) and are committed; tests/unit/test_contract.py fails when they are stale.
+Never edit them by hand. Needs the dev extra (grpcio-tools, pinned for reproducible output).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import grpc
 import pytest
 
 from tests import builders as b
-from tests.test_reconcile_runs import send
+from tests.integration.test_reconcile_runs import send
 from tracesvc.v1 import events_pb2 as ev
 from tracesvc.v1 import ingest_pb2 as ing
 from tracesvc.v1 import verify_pb2 as vf
@@ -102,6 +102,6 @@ async def test_bad_verify_requests_are_rejected_with_field_details(service):
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     from grpc_status import rpc_status
 
-    from tests.test_registry_api import violations_of
+    from tests.integration.test_registry_api import violations_of
 
     assert set(violations_of(rpc_status.from_call(info.value))) == {"party_id", "codes[0].units"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import run_cli
+from tests.integration.test_cli import run_cli
 from tracesvc.sim.generate import FRAUDS, Simulation
 from tracesvc.sim.quality import measure
 
@@ -30,6 +30,7 @@ def test_every_fraud_story_is_generated_and_labelled():
     assert stories == set(FRAUDS)
 
 
+@pytest.mark.slow
 async def test_a_legitimate_world_raises_no_flag(service):
     q = await measure(service.target, None, seed=21, scale=2500, fraud_rate=0.0)
     assert not q.ack_errors and q.acks["STORED"] > 10_000
@@ -37,6 +38,7 @@ async def test_a_legitimate_world_raises_no_flag(service):
     assert not q.flags, q.render()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [11, 12, 13])
 async def test_precision_and_recall_of_every_rule_family(service, seed):
     q = await measure(service.target, None, seed=seed, scale=3000)

@@ -13,9 +13,9 @@ import pytest
 
 from reconciler.jobs import Mode, Reconciler
 from tests import builders as b
+from tests.integration.test_reconcile_runs import send, whs_supply
 from tests.reconcile_helpers import live_flags
 from tests.stories import dataset
-from tests.test_reconcile_runs import send, whs_supply
 from tracesvc import client
 from tracesvc.v1 import enforcement_pb2 as en
 from tracesvc.v1 import enforcement_pb2_grpc, reconcile_pb2_grpc
@@ -177,6 +177,7 @@ async def test_two_concurrent_runs_do_not_interleave_on_the_same_codes(service, 
     )
 
 
+@pytest.mark.slow
 def test_reconciler_cli_runs_with_progress(config):
     env = {**os.environ, "DATABASE_URL": config.database_url}
     done = subprocess.run(

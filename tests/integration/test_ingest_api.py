@@ -10,7 +10,7 @@ import pytest
 from grpc_status import rpc_status
 
 from tests import builders as b
-from tests.test_registry_api import violations_of
+from tests.integration.test_registry_api import violations_of
 from tracesvc import client
 from tracesvc.v1 import ack_pb2
 from tracesvc.v1 import events_pb2 as ev
@@ -191,6 +191,7 @@ async def test_late_and_out_of_order_events_are_stored_by_when_they_happened(see
     assert [r["kind"] for r in arrival] == ["SALE", "RECEIPT"]
 
 
+@pytest.mark.slow
 async def test_stream_of_ten_thousand_events_gets_every_ack_in_order(seeded, raw_db):
     rng = random.Random(3)
     events = []

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_cli import cli
+from tests.integration.test_reconcile_api import ring
 from tests.reconcile_helpers import run
-from tests.test_cli import cli
-from tests.test_reconcile_api import ring
 from tracesvc import report
 from tracesvc.v1 import enforcement_pb2 as en
 from tracesvc.v1 import enforcement_pb2_grpc

@@ -6,8 +6,8 @@ import grpc
 import pytest
 
 from tests import builders as b
+from tests.integration.test_reconcile_api import ring
 from tests.reconcile_helpers import run
-from tests.test_reconcile_api import ring
 from tracesvc.v1 import enforcement_pb2 as en
 from tracesvc.v1 import enforcement_pb2_grpc
 

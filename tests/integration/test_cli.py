@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from google.protobuf import json_format
 
 from tests import builders as b
@@ -37,6 +38,7 @@ def ndjson(messages) -> str:
     return "".join(json_format.MessageToJson(m, indent=None) + "\n" for m in messages)
 
 
+@pytest.mark.slow
 async def test_registry_load_import_and_export_round_trip(service, config, tmp_path: Path):
     registry_file = tmp_path / "registry.ndjson"
     registry_file.write_text(
@@ -90,6 +92,7 @@ async def test_demo_drives_a_day_through_the_service(service):
     assert summary["top_chain"].HasField("reentry")
 
 
+@pytest.mark.slow
 def test_demo_command_runs_on_the_embedded_database(tmp_path: Path):
     done = run_cli("demo", env={"TRACESVC_DATA_DIR": str(tmp_path)})
     assert done.returncode == 0, done.stderr
