@@ -251,7 +251,10 @@ async def _advance(conn, run_id: int, phase: str, cursor, done: int, new: int, r
 def _code_scope(run) -> tuple[str, list]:
     """SQL over event_codes naming the codes a run evaluates (each with all its events)."""
     if run["mode"] == Mode.INCREMENTAL:
-        return "ingest_xid >= $1", [run["xid_from"]]
+        # Also what a retraction stored since then names: its codes are evaluated again without it.
+        return ("(ingest_xid >= $1 OR event_seq IN (SELECT rx.event_seq FROM intake_evidence r JOIN events rx "
+                "ON rx.event_id = r.target_event_id WHERE r.kind = 'RETRACTION' AND r.ingest_xid >= $1))"), [
+            run["xid_from"]]
     if run["window_from"] is not None or run["window_to"] is not None:
         return ("occurred_at >= coalesce($1, '-infinity'::timestamptz) "
                 "AND occurred_at < coalesce($2, 'infinity'::timestamptz)"), [run["window_from"], run["window_to"]]

@@ -53,6 +53,7 @@ SELECT ec.code, ec.units, ec.line_no, e.event_seq, e.event_id, e.kind, e.party_i
        CASE WHEN e.kind = 'SALE' THEN (e.payload -> 'lines' -> ec.line_no)::text END AS line
 FROM event_codes ec JOIN events e ON e.event_seq = ec.event_seq
 WHERE ec.code = ANY($1::text[]) AND ec.is_trace
+  AND NOT EXISTS (SELECT 1 FROM intake_evidence r WHERE r.kind = 'RETRACTION' AND r.target_event_id = e.event_id)
 """
 
 
@@ -88,10 +89,20 @@ async def load_sales(conn: asyncpg.Connection, scope: str, args: Sequence, after
     """The next SALE events in storage order within `scope` (SQL over events, with $-params `args`)."""
     n = len(args)
     rows = await conn.fetch(
-        f"""SELECT event_seq, payload::text AS payload FROM events
+        f"""SELECT event_seq, payload::text AS payload,
+                   EXISTS (SELECT 1 FROM intake_evidence r
+                           WHERE r.kind = 'RETRACTION' AND r.target_event_id = events.event_id) AS retracted
+            FROM events
             WHERE kind = 'SALE' AND {scope} AND event_seq > ${n + 1} ORDER BY event_seq LIMIT ${n + 2}""",
         *args, after_seq, limit)
-    return [(r["event_seq"], Event.from_json(json.loads(r["payload"]))) for r in rows]
+    # A retracted sale (EPCIS errorDeclaration) comes back without lines: it shows no substitution, so
+    # its earlier S flags are resolved by the run like any finding that later evidence undoes.
+    return [(r["event_seq"], _unless_retracted(Event.from_json(json.loads(r["payload"])), r["retracted"]))
+            for r in rows]
+
+
+def _unless_retracted(ev: Event, retracted: bool) -> Event:
+    return ev.evolve(lines=()) if retracted else ev
 
 
 async def commissioned_among(conn: asyncpg.Connection, codes: Iterable[str]) -> frozenset[str]:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timezone
 
 import grpc
 import structlog
@@ -27,6 +28,7 @@ from tracesvc.api.reconcile import ReconcileServicer
 from tracesvc.api.registry import RegistryServicer
 from tracesvc.api.verify import VerifyServicer
 from tracesvc.config import Config
+from tracesvc.service.intake import IntakeService, IntakeSettings
 from tracesvc.store.db import EmbeddedPostgres, create_engine, migrate
 from tracesvc.store.registry import RegistryCache
 from tracesvc.v1 import (
@@ -59,6 +61,8 @@ class Running:
     engine: AsyncEngine
     health: health.aio.HealthServicer
     reconciler: Reconciler
+    intake: IntakeService | None = None
+    http_port: int = 0  # 0: HTTP intake off
 
 
 @contextlib.asynccontextmanager
@@ -80,8 +84,12 @@ async def database(config: Config) -> AsyncIterator[AsyncEngine]:
 
 
 @contextlib.asynccontextmanager
-async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = None) -> AsyncIterator[Running]:
-    """A started server on `listen` (port 0 picks a free one); stopped gracefully on exit."""
+async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = None,
+                      http_listen: str | None = None) -> AsyncIterator[Running]:
+    """A started server on `listen` (port 0 picks a free one); stopped gracefully on exit.
+
+    With `http_listen` (default: config.http_listen; empty: off) the HTTP intake runs beside it.
+    """
     hmac_key = config.load_hmac_key()
     cache = RegistryCache(engine)
     await cache.refresh(force=True)
@@ -94,6 +102,8 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(engine, cache), server)
     ingestor = Ingestor(engine, cache, max_future=config.max_future)
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingestor, hmac_key), server)
+    intake = IntakeService(engine, ingestor, cache, IntakeSettings(
+        hmac_key, zone=timezone(config.nhsa_utc_offset), max_future=config.max_future))
     verify_pb2_grpc.add_VerifyServiceServicer_to_server(VerifyServicer(engine, cache), server)
     reconciler = Reconciler(engine, skew=config.clock_skew)
     reconcile_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(reconciler), server)
@@ -111,7 +121,11 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", port=port)
     try:
-        yield Running(server, port, engine, health_servicer, reconciler)
+        async with contextlib.AsyncExitStack() as stack:
+            http_port = 0
+            if http_listen if http_listen is not None else config.http_listen:
+                http_port = await stack.enter_async_context(_http(config, engine, intake, http_listen))
+            yield Running(server, port, engine, health_servicer, reconciler, intake, http_port)
     finally:
         # Refuse new work, let in-flight calls commit and answer, then close. Background
         # reconciliation runs stop between batches and stay resumable.
@@ -119,6 +133,15 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
         await server.stop(grace=config.shutdown_grace)
         await reconciler.shutdown()
         log.info("stopped")
+
+
+def _http(config: Config, engine: AsyncEngine, intake: IntakeService,
+          listen: str | None) -> contextlib.AbstractAsyncContextManager[int]:
+    from tracesvc.http.app import HttpSettings, build_app
+    from tracesvc.http.serve import http_server
+
+    app = build_app(intake, Authenticator(engine), engine, HttpSettings(config.auth, config.http_max_bytes))
+    return http_server(app, listen or config.http_listen, grace=min(config.shutdown_grace, 10))
 
 
 async def serve(config: Config) -> None:

@@ -161,12 +161,14 @@ def party_from_proto(p: reg_pb.Party) -> tuple[Party | None, list[Violation]]:
     return Party(
         party_id=p.party_id.strip(), kind=PartyKind(kind), name=p.name, region=p.region.strip(),
         chain_id=p.chain_id.strip(), licences=tuple(lics), reports_events=p.reports_events,
+        glns=tuple(dict.fromkeys(g.strip() for g in p.glns if g.strip())),
     ), []
 
 
 def party_to_proto(p: Party) -> reg_pb.Party:
     out = reg_pb.Party(party_id=p.party_id, kind=reg_pb.PartyKind.Value(f"PARTY_KIND_{p.kind.value}"),
-                       name=p.name, region=p.region, chain_id=p.chain_id, reports_events=p.reports_events)
+                       name=p.name, region=p.region, chain_id=p.chain_id, reports_events=p.reports_events,
+                       glns=list(p.glns))
     for lic in p.licences:
         pl = out.licences.add(number=lic.number, scope=lic.scope, valid_from=to_timestamp(lic.valid_from))
         if lic.valid_to is not None:
