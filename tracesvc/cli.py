@@ -73,7 +73,7 @@ async def _import(config: Config, args) -> int:
 async def _import_documents(config: Config, args) -> int:
     """NHSA messages or EPCIS documents, straight into the database through the intake use case."""
     from tracesvc.api.ingestion import Ingestor
-    from tracesvc.imports import import_documents
+    from tracesvc.imports import ImportOptions, import_documents
     from tracesvc.server import database
     from tracesvc.service.intake import IntakeService, IntakeSettings
     from tracesvc.store.registry import RegistryCache
@@ -87,7 +87,7 @@ async def _import_documents(config: Config, args) -> int:
         await cache.refresh(force=True)
         intake = IntakeService(engine, Ingestor(engine, cache, max_future=config.max_future), cache, IntakeSettings(
             config.load_hmac_key(), zone=timezone(config.nhsa_utc_offset), max_future=config.max_future))
-        summary = await import_documents(intake, path, args.format, party=args.party or "", infno=args.infno or "")
+        summary = await import_documents(intake, path, ImportOptions(args.format, args.party or "", args.infno or ""))
     summary.render(sys.stdout)
     return 1 if summary.failed else 0
 

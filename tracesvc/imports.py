@@ -71,21 +71,28 @@ def documents(path: Path) -> Iterator[tuple[str, Any]]:
         yield str(path), data
 
 
-async def import_documents(intake: IntakeService, path: Path, fmt: str, *, party: str = "", infno: str = "",
-                           progress: bool = True) -> Summary:
+@dataclass(frozen=True, slots=True)
+class ImportOptions:
+    fmt: str  # nhsa | epcis
+    party: str = ""  # nhsa: fixmedins_code of bare inputs
+    infno: str = ""  # nhsa: infno of bare inputs
+
+
+async def import_documents(intake: IntakeService, path: Path, options: ImportOptions) -> Summary:
     summary = Summary()
-    files = files_of(path, fmt)
-    bar = tqdm(files, unit="file", disable=not progress or not sys.stderr.isatty(), file=sys.stderr)
+    files = files_of(path, options.fmt)
+    bar = tqdm(files, unit="file", disable=not sys.stderr.isatty(), file=sys.stderr)
     for file in bar:
         summary.files += 1
         for where, doc in documents(file):
-            await _one(intake, summary, where, doc, fmt, party, infno)
+            await _one(intake, summary, (where, doc), options)
         bar.set_postfix({k.lower(): v for k, v in summary.counts.items()}, refresh=False)
     return summary
 
 
-async def _one(intake: IntakeService, summary: Summary, where: str, doc: Any, fmt: str, party: str,
-               infno: str) -> None:
+async def _one(intake: IntakeService, summary: Summary, item: tuple[str, Any], options: ImportOptions) -> None:
+    where, doc = item
+    fmt, party, infno = options.fmt, options.party, options.infno
     if isinstance(doc, DocumentError):
         summary.add(where, "REJECTED", doc.reason)
         return
