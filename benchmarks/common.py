@@ -73,10 +73,19 @@ async def server(database_url: str, **env: str):
     env.setdefault("TRACESVC_WORKERS", "1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "tracesvc.cli", "serve"],
-        env={**os.environ, "DATABASE_URL": database_url, "TRACESVC_LISTEN": f"127.0.0.1:{port}",
-             "TRACESVC_AUTH": "off", "TRACESVC_LOG_LEVEL": "warning", "TRACESVC_DATA_DIR": data,
-             "TRACESVC_DB_POOL_SIZE": "20", **env},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "TRACESVC_LISTEN": f"127.0.0.1:{port}",
+            "TRACESVC_AUTH": "off",
+            "TRACESVC_LOG_LEVEL": "warning",
+            "TRACESVC_DATA_DIR": data,
+            "TRACESVC_DB_POOL_SIZE": "20",
+            **env,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     target = f"127.0.0.1:{port}"
     try:
         async with grpc.aio.insecure_channel(target) as ch:

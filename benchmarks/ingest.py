@@ -59,15 +59,30 @@ def bulk_receipts(n: int, per: int) -> list[ev.Event]:
     out = []
     for i in range(n):
         items = [ev.TraceItem(code=f"8610002{9 * 10**11 + i * per + k:013d}") for k in range(per)]
-        out.append(ev.Event(receipt=ev.Receipt(header=ev.EventHeader(
-            event_id=f"bulk-{i}", party_id="RX-DC", occurred_at=convert.to_timestamp(world.START),
-            document_no=f"DN-{i}"), supplier_id="WHS-01", items=items)))
+        out.append(
+            ev.Event(
+                receipt=ev.Receipt(
+                    header=ev.EventHeader(
+                        event_id=f"bulk-{i}",
+                        party_id="RX-DC",
+                        occurred_at=convert.to_timestamp(world.START),
+                        document_no=f"DN-{i}",
+                    ),
+                    supplier_id="WHS-01",
+                    items=items,
+                )
+            )
+        )
     return out
 
 
 def codes_in(events) -> int:
-    return sum(len(b.items) if hasattr(b, "items") else (len(b.codes) if hasattr(b, "codes") else
-               sum(len(ln.scanned) for ln in b.lines)) for b in (getattr(e, e.WhichOneof("kind")) for e in events))
+    return sum(
+        len(b.items)
+        if hasattr(b, "items")
+        else (len(b.codes) if hasattr(b, "codes") else sum(len(ln.scanned) for ln in b.lines))
+        for b in (getattr(e, e.WhichOneof("kind")) for e in events)
+    )
 
 
 async def copy_baseline(url: str, events: list[ev.Event]) -> float:
@@ -79,22 +94,59 @@ async def copy_baseline(url: str, events: list[ev.Event]) -> float:
         draft, _ = convert.event_from_proto(convert.ONEOF_KIND[which], getattr(e, which), KEY)
         n = normalize_event(draft, reg)
         text, digest = n.serialized()
-        rows_e.append((seq, n.event_id, n.kind.value, n.party_id, n.occurred_at, n.document_no, n.counterparty_id,
-                       n.sale_id or None, n.buyer_token or None, digest, text))
-        rows_c += [(code, seq, line, n.occurred_at, n.kind.value, n.party_id, units, trace)
-                   for code, units, line, trace in n.code_rows()]
+        rows_e.append(
+            (
+                seq,
+                n.event_id,
+                n.kind.value,
+                n.party_id,
+                n.occurred_at,
+                n.document_no,
+                n.counterparty_id,
+                n.sale_id or None,
+                n.buyer_token or None,
+                digest,
+                text,
+            )
+        )
+        rows_c += [
+            (code, seq, line, n.occurred_at, n.kind.value, n.party_id, units, trace)
+            for code, units, line, trace in n.code_rows()
+        ]
     conn = await asyncpg.connect(plain(url))
     # COPY speaks binary: jsonb's binary form is a version byte and the text.
-    await conn.set_type_codec("jsonb", encoder=lambda v: b"\x01" + v.encode(), decoder=lambda b: json.loads(b[1:]),
-                              schema="pg_catalog", format="binary")
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda v: b"\x01" + v.encode(),
+        decoder=lambda b: json.loads(b[1:]),
+        schema="pg_catalog",
+        format="binary",
+    )
     try:
         started = time.perf_counter()
         async with conn.transaction():
-            await conn.copy_records_to_table("events", records=rows_e, columns=[
-                "event_seq", "event_id", "kind", "party_id", "occurred_at", "document_no", "counterparty_id",
-                "sale_id", "buyer_token", "content_hash", "payload"])
-            await conn.copy_records_to_table("event_codes", records=rows_c, columns=[
-                "code", "event_seq", "line_no", "occurred_at", "kind", "party_id", "units", "is_trace"])
+            await conn.copy_records_to_table(
+                "events",
+                records=rows_e,
+                columns=[
+                    "event_seq",
+                    "event_id",
+                    "kind",
+                    "party_id",
+                    "occurred_at",
+                    "document_no",
+                    "counterparty_id",
+                    "sale_id",
+                    "buyer_token",
+                    "content_hash",
+                    "payload",
+                ],
+            )
+            await conn.copy_records_to_table(
+                "event_codes",
+                records=rows_c,
+                columns=["code", "event_seq", "line_no", "occurred_at", "kind", "party_id", "units", "is_trace"],
+            )
         return time.perf_counter() - started
     finally:
         await conn.close()
@@ -115,7 +167,7 @@ async def stream(target: str, events: list[ev.Event], streams: int) -> float:
 
 
 async def unary_sales(target: str, sales: list[ev.Sale], concurrency: int, batch: int = 200) -> float:
-    batches = [sales[i:i + batch] for i in range(0, len(sales), batch)]
+    batches = [sales[i : i + batch] for i in range(0, len(sales), batch)]
     queue: asyncio.Queue = asyncio.Queue()
     for b in batches:
         queue.put_nowait(b)
@@ -140,11 +192,13 @@ async def main(boxes: int) -> None:
     n_codes, n_bulk, n_sales = codes_in(events), codes_in(bulk), codes_in([ev.Event(sale=s) for s in sales])
     rows = []
     with Bench() as bench:
+
         async def setup_db():
             url = await bench.fresh_db()
             conn = await asyncpg.connect(plain(url))
             from tracesvc.store.db import create_engine
             from tracesvc.store.registry import upsert_parties, upsert_products
+
             engine = create_engine(url)
             await upsert_parties(engine, [convert.party_from_proto(p)[0] for p in world.parties()])
             await upsert_products(engine, [convert.product_from_proto(p)[0] for p in world.products()])
@@ -157,28 +211,55 @@ async def main(boxes: int) -> None:
         rows.append(["COPY baseline (simulated mix)", f"{n_codes}", f"{copy_s:.2f}", f"{copy_rate:,.0f}", "1.00"])
         copy_bulk_s = await copy_baseline(await setup_db(), bulk)
         copy_bulk_rate = n_bulk / copy_bulk_s
-        rows.append(["COPY baseline (100-box receipts)", f"{n_bulk}", f"{copy_bulk_s:.2f}",
-                     f"{copy_bulk_rate:,.0f}", "1.00"])
+        rows.append(
+            ["COPY baseline (100-box receipts)", f"{n_bulk}", f"{copy_bulk_s:.2f}", f"{copy_bulk_rate:,.0f}", "1.00"]
+        )
         for workers in (1, 2):
             for streams in (1, 4):
                 url = await setup_db()
                 async with server(url, TRACESVC_WORKERS=str(workers)) as (target, _):
                     s = await stream(target, events, streams)
-                rows.append([f"StreamEvents x{streams}, {workers} worker(s) (simulated mix)", f"{n_codes}",
-                             f"{s:.2f}", f"{n_codes / s:,.0f}", f"{(n_codes / s) / copy_rate:.2f}"])
+                rows.append(
+                    [
+                        f"StreamEvents x{streams}, {workers} worker(s) (simulated mix)",
+                        f"{n_codes}",
+                        f"{s:.2f}",
+                        f"{n_codes / s:,.0f}",
+                        f"{(n_codes / s) / copy_rate:.2f}",
+                    ]
+                )
             url = await setup_db()
             async with server(url, TRACESVC_WORKERS=str(workers)) as (target, _):
                 s = await stream(target, bulk, 4)
-            rows.append([f"StreamEvents x4, {workers} worker(s) (100-box receipts)", f"{n_bulk}", f"{s:.2f}",
-                         f"{n_bulk / s:,.0f}", f"{(n_bulk / s) / copy_bulk_rate:.2f}"])
+            rows.append(
+                [
+                    f"StreamEvents x4, {workers} worker(s) (100-box receipts)",
+                    f"{n_bulk}",
+                    f"{s:.2f}",
+                    f"{n_bulk / s:,.0f}",
+                    f"{(n_bulk / s) / copy_bulk_rate:.2f}",
+                ]
+            )
         for conc in (1, 8, 32):
             url = await setup_db()
             async with server(url) as (target, _):
                 s = await unary_sales(target, sales, conc)
-            rows.append([f"RecordSale unary, {conc} clients (200/call)", f"{n_sales}", f"{s:.2f}",
-                         f"{n_sales / s:,.0f}", f"{(n_sales / s) / copy_rate:.2f}"])
-    print(table(f"ingest: {len(events)} simulated events ({boxes} boxes) + {len(bulk)} bulk receipts",
-                ["path", "codes", "seconds", "codes/s", "vs COPY"], rows))
+            rows.append(
+                [
+                    f"RecordSale unary, {conc} clients (200/call)",
+                    f"{n_sales}",
+                    f"{s:.2f}",
+                    f"{n_sales / s:,.0f}",
+                    f"{(n_sales / s) / copy_rate:.2f}",
+                ]
+            )
+    print(
+        table(
+            f"ingest: {len(events)} simulated events ({boxes} boxes) + {len(bulk)} bulk receipts",
+            ["path", "codes", "seconds", "codes/s", "vs COPY"],
+            rows,
+        )
+    )
     print("saved", save("ingest", {"boxes": boxes, "rows": rows}))
 
 

@@ -37,6 +37,7 @@ def timed_connection_class(cls, timings: dict[str, float]) -> None:
                     text = re.sub(r"__asyncpg_savepoint_\w+__", "(savepoint)", " ".join(str(query).split()))
                     key = f"{name}: {text[:48]}"
                     timings[key] = timings.get(key, 0.0) + time.perf_counter() - started
+
             return timed
 
         setattr(cls, name, wrapper())
@@ -47,17 +48,21 @@ async def main(boxes: int) -> None:
     reg = SimRegistry()
     n = len(events)
     t0 = time.perf_counter()
-    drafts = [convert.event_from_proto(convert.ONEOF_KIND[e.WhichOneof("kind")], getattr(e, e.WhichOneof("kind")),
-                                       KEY)[0] for e in events]
+    drafts = [
+        convert.event_from_proto(convert.ONEOF_KIND[e.WhichOneof("kind")], getattr(e, e.WhichOneof("kind")), KEY)[0]
+        for e in events
+    ]
     t1 = time.perf_counter()
     normalized = [normalize_event(d, reg) for d in drafts]
     t2 = time.perf_counter()
     for e in normalized:
         e.serialized()
     t3 = time.perf_counter()
-    rows = [["proto -> draft (convert)", f"{1e6 * (t1 - t0) / n:.1f}"],
-            ["validate + normalise codes", f"{1e6 * (t2 - t1) / n:.1f}"],
-            ["canonical JSON + SHA-256", f"{1e6 * (t3 - t2) / n:.1f}"]]
+    rows = [
+        ["proto -> draft (convert)", f"{1e6 * (t1 - t0) / n:.1f}"],
+        ["validate + normalise codes", f"{1e6 * (t2 - t1) / n:.1f}"],
+        ["canonical JSON + SHA-256", f"{1e6 * (t3 - t2) / n:.1f}"],
+    ]
     timings: dict[str, float] = {}
     with Bench() as bench:
         url = await bench.fresh_db()
@@ -66,7 +71,7 @@ async def main(boxes: int) -> None:
             timed_connection_class(type(conn), timings)
         started = time.perf_counter()
         for i in range(0, n, 500):
-            await store_events.write_events(engine, normalized[i:i + 500])
+            await store_events.write_events(engine, normalized[i : i + 500])
         total = time.perf_counter() - started
         await engine.dispose()
     rows.append(["write_events, all (500 a batch)", f"{1e6 * total / n:.1f}"])

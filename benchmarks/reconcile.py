@@ -60,19 +60,31 @@ async def load(url: str, events: int) -> tuple[int, list[str]]:
 async def touch(url: str, codes: list[str], tag: str) -> None:
     """One new sale for each of these codes: what an incremental run must re-evaluate."""
     engine = create_engine(url)
-    batch = [Event(f"touch-{tag}-{n}", EventKind.SALE, "IND-01", world.START.replace(day=28), sale_id=f"T-{tag}-{n}",
-                   lines=(SaleLine("XC10AAA001", quantity=1, amount_fen=100, scans=(Scan(c),)),))
-             for n, c in enumerate(codes)]
+    batch = [
+        Event(
+            f"touch-{tag}-{n}",
+            EventKind.SALE,
+            "IND-01",
+            world.START.replace(day=28),
+            sale_id=f"T-{tag}-{n}",
+            lines=(SaleLine("XC10AAA001", quantity=1, amount_fen=100, scans=(Scan(c),)),),
+        )
+        for n, c in enumerate(codes)
+    ]
     for i in range(0, len(batch), 2000):
-        await write_events(engine, batch[i:i + 2000])
+        await write_events(engine, batch[i : i + 2000])
     await engine.dispose()
 
 
 def reconcile(url: str, mode: str) -> tuple[float, int]:
     """Run `reconciler run` in its own process; (seconds, peak RSS of the reconciler in MiB)."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "reconciler.cli", "run", f"--{mode}", "--quiet"],
-                          env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler.cli", "run", f"--{mode}", "--quiet"],
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - started
     if done.returncode:
         raise RuntimeError(done.stderr)
@@ -89,15 +101,21 @@ async def main(events: int) -> None:
             stored, codes = await load(url, size)
             load_s = time.perf_counter() - t
             seconds, peak = reconcile(url, "full")
-            full_rows.append([f"{stored:,}", f"{load_s:.0f}", f"{seconds:.1f}", f"{stored / seconds:,.0f}",
-                              f"{peak} (max so far)"])
+            full_rows.append(
+                [f"{stored:,}", f"{load_s:.0f}", f"{seconds:.1f}", f"{stored / seconds:,.0f}", f"{peak} (max so far)"]
+            )
             for k in TOUCHED:
                 await touch(url, codes[:k], f"{k}")
                 seconds_inc, _ = reconcile(url, "incremental")
                 inc_rows.append([f"{stored:,}", k, f"{seconds_inc:.2f}", f"{k / seconds_inc:,.0f}"])
     print(table("full run", ["history events", "load s", "full run s", "events/s", "peak RSS MiB"], full_rows))
-    print(table("incremental run (process start included)", ["history events", "touched codes", "seconds",
-                                                            "codes/s"], inc_rows))
+    print(
+        table(
+            "incremental run (process start included)",
+            ["history events", "touched codes", "seconds", "codes/s"],
+            inc_rows,
+        )
+    )
     print("saved", save("reconcile", {"events": events, "full": full_rows, "incremental": inc_rows}))
 
 

@@ -87,8 +87,12 @@ async def main(boxes: int, seconds: float) -> None:
             async with client.channel(target) as ch:
                 await client.upsert_registry(ch, world.registry_records())
                 await client.stream_events(ch, events)
-            combos = [(int(c), w == "y") for c, w in (x.split(":") for x in os.environ.get(
-                "VERIFY_COMBOS", "1:n,16:n,1:y,16:y,200:y").split(","))]
+            combos = [
+                (int(c), w == "y")
+                for c, w in (
+                    x.split(":") for x in os.environ.get("VERIFY_COMBOS", "1:n,16:n,1:y,16:y,200:y").split(",")
+                )
+            ]
             for clients, with_ingest in combos:
                 stop, written = asyncio.Event(), [0]
                 if not with_ingest:
@@ -100,12 +104,25 @@ async def main(boxes: int, seconds: float) -> None:
                 stop.set()
                 await writer
                 ms = [x * 1000 for x in lat]
-                rows.append([clients, "yes" if with_ingest else "no", len(lat), f"{len(lat) / seconds:,.0f}",
-                             f"{percentile(ms, .5):.2f}", f"{percentile(ms, .99):.2f}", f"{percentile(ms, .999):.2f}",
-                             f"{(written[0] - start_written) / seconds:,.0f}"])
-    print(table(f"VerifyCodes, one code a call, {seconds:.0f} s per row, alone and with bulk ingestion running",
-                ["clients", "ingesting", "calls", "calls/s", "p50 ms", "p99 ms", "p999 ms",
-                 "ingest codes/s meanwhile"], rows))
+                rows.append(
+                    [
+                        clients,
+                        "yes" if with_ingest else "no",
+                        len(lat),
+                        f"{len(lat) / seconds:,.0f}",
+                        f"{percentile(ms, 0.5):.2f}",
+                        f"{percentile(ms, 0.99):.2f}",
+                        f"{percentile(ms, 0.999):.2f}",
+                        f"{(written[0] - start_written) / seconds:,.0f}",
+                    ]
+                )
+    print(
+        table(
+            f"VerifyCodes, one code a call, {seconds:.0f} s per row, alone and with bulk ingestion running",
+            ["clients", "ingesting", "calls", "calls/s", "p50 ms", "p99 ms", "p999 ms", "ingest codes/s meanwhile"],
+            rows,
+        )
+    )
     print("saved", save("verify", {"boxes": boxes, "seconds": seconds, "rows": rows}))
 
 

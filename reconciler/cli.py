@@ -26,9 +26,11 @@ def _when(value: str) -> datetime:
 
 
 def _summary(info: RunInfo) -> str:
-    return (f"run {info.run_id} {info.mode.value} {info.status.value}: {info.codes_done} codes, "
-            f"{info.sales_done} sales, {info.flags_new} new flags, {info.flags_resolved} resolved, "
-            f"{info.seconds:.1f} s" + (f" — {info.error}" if info.error else ""))
+    return (
+        f"run {info.run_id} {info.mode.value} {info.status.value}: {info.codes_done} codes, "
+        f"{info.sales_done} sales, {info.flags_new} new flags, {info.flags_resolved} resolved, "
+        f"{info.seconds:.1f} s" + (f" — {info.error}" if info.error else "")
+    )
 
 
 async def _run(config: Config, args) -> int:

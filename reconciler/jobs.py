@@ -66,14 +66,29 @@ class RunInfo:
         return (end - self.started_at).total_seconds()
 
 
-_RUN_COLUMNS = ("run_id, mode, status, window_from, window_to, codes_total, codes_done, sales_done, flags_new, "
-                "flags_resolved, started_at, finished_at, heartbeat_at, error")
+_RUN_COLUMNS = (
+    "run_id, mode, status, window_from, window_to, codes_total, codes_done, sales_done, flags_new, "
+    "flags_resolved, started_at, finished_at, heartbeat_at, error"
+)
 
 
 def _info(r) -> RunInfo:
-    return RunInfo(r["run_id"], Mode(r["mode"]), Status(r["status"]), r["window_from"], r["window_to"],
-                   r["codes_total"], r["codes_done"], r["sales_done"], r["flags_new"], r["flags_resolved"],
-                   r["started_at"], r["finished_at"], r["heartbeat_at"], r["error"])
+    return RunInfo(
+        r["run_id"],
+        Mode(r["mode"]),
+        Status(r["status"]),
+        r["window_from"],
+        r["window_to"],
+        r["codes_total"],
+        r["codes_done"],
+        r["sales_done"],
+        r["flags_new"],
+        r["flags_resolved"],
+        r["started_at"],
+        r["finished_at"],
+        r["heartbeat_at"],
+        r["error"],
+    )
 
 
 Progress = Callable[[RunInfo], None]
@@ -88,8 +103,9 @@ class Reconciler:
     _tasks: dict[int, asyncio.Task] = field(default_factory=dict)
 
     # -- run records ---------------------------------------------------------------------------
-    async def start(self, mode: Mode, window_from: datetime | None = None,
-                    window_to: datetime | None = None) -> RunInfo:
+    async def start(
+        self, mode: Mode, window_from: datetime | None = None, window_to: datetime | None = None
+    ) -> RunInfo:
         """Record a new run: its snapshot horizon, and for incremental runs where the last one ended."""
         async with pg(self.engine) as conn:
             xid_from = None
@@ -101,7 +117,11 @@ class Reconciler:
                 f"""INSERT INTO reconcile_runs (mode, status, window_from, window_to, xid_from, xid_to)
                     VALUES ($1, 'RUNNING', $2, $3, $4, pg_snapshot_xmin(pg_current_snapshot())::text::bigint)
                     RETURNING {_RUN_COLUMNS}""",
-                mode.value, window_from, window_to, xid_from)
+                mode.value,
+                window_from,
+                window_to,
+                xid_from,
+            )
         return _info(row)
 
     async def get(self, run_id: int) -> RunInfo | None:
@@ -113,12 +133,19 @@ class Reconciler:
         async with pg(self.engine) as conn:
             rows = await conn.fetch(
                 f"SELECT {_RUN_COLUMNS} FROM reconcile_runs WHERE run_id < $1 ORDER BY run_id DESC LIMIT $2",
-                before_id or 2**62, limit)
+                before_id or 2**62,
+                limit,
+            )
         return [_info(r) for r in rows]
 
     # -- execution -----------------------------------------------------------------------------
-    async def run(self, mode: Mode, window_from: datetime | None = None, window_to: datetime | None = None,
-                  progress: Progress | None = None) -> RunInfo:
+    async def run(
+        self,
+        mode: Mode,
+        window_from: datetime | None = None,
+        window_to: datetime | None = None,
+        progress: Progress | None = None,
+    ) -> RunInfo:
         info = await self.start(mode, window_from, window_to)
         return await self.execute(info.run_id, progress)
 
@@ -161,18 +188,28 @@ class Reconciler:
         except BaseException as exc:
             reason = "interrupted" if isinstance(exc, asyncio.CancelledError) else f"{type(exc).__name__}: {exc}"
             async with pg(self.engine) as conn:
-                await conn.execute("UPDATE reconcile_runs SET status = 'FAILED', error = $2 WHERE run_id = $1",
-                                   run_id, reason[:2000])
+                await conn.execute(
+                    "UPDATE reconcile_runs SET status = 'FAILED', error = $2 WHERE run_id = $1", run_id, reason[:2000]
+                )
             log.warning("run_failed", run_id=run_id, error=reason)
             raise
         async with pg(self.engine) as conn:
             row = await conn.fetchrow(
                 f"""UPDATE reconcile_runs SET status = 'DONE', finished_at = clock_timestamp(),
-                           heartbeat_at = clock_timestamp() WHERE run_id = $1 RETURNING {_RUN_COLUMNS}""", run_id)
+                           heartbeat_at = clock_timestamp() WHERE run_id = $1 RETURNING {_RUN_COLUMNS}""",
+                run_id,
+            )
         info = _info(row)
-        log.info("run_done", run_id=run_id, mode=info.mode.value, codes=info.codes_done, sales=info.sales_done,
-                 flags_new=info.flags_new, flags_resolved=info.flags_resolved,
-                 seconds=round(time.perf_counter() - started, 3))
+        log.info(
+            "run_done",
+            run_id=run_id,
+            mode=info.mode.value,
+            codes=info.codes_done,
+            sales=info.sales_done,
+            flags_new=info.flags_new,
+            flags_resolved=info.flags_resolved,
+            seconds=round(time.perf_counter() - started, 3),
+        )
         if progress:
             progress(info)
         return info
@@ -181,14 +218,22 @@ class Reconciler:
         run_id, cursor = run["run_id"], run["code_cursor"]
         scope, args = _code_scope(run)
         async with pg(self.engine) as conn:
-            total = await conn.fetchval(f"SELECT count(DISTINCT code) FROM event_codes WHERE is_trace AND {scope}",
-                                        *args)
+            total = await conn.fetchval(
+                f"SELECT count(DISTINCT code) FROM event_codes WHERE is_trace AND {scope}", *args
+            )
             await conn.execute("UPDATE reconcile_runs SET codes_total = $2 WHERE run_id = $1", run_id, total)
         while True:
             async with pg(self.engine) as conn:
-                codes = [r["code"] for r in await conn.fetch(
-                    f"""SELECT DISTINCT code FROM event_codes WHERE is_trace AND {scope} AND code > ${len(args) + 1}
-                        ORDER BY code LIMIT ${len(args) + 2}""", *args, cursor, self.code_batch)]
+                codes = [
+                    r["code"]
+                    for r in await conn.fetch(
+                        f"""SELECT DISTINCT code FROM event_codes WHERE is_trace AND {scope} AND code > ${len(args) + 1}
+                        ORDER BY code LIMIT ${len(args) + 2}""",
+                        *args,
+                        cursor,
+                        self.code_batch,
+                    )
+                ]
                 if not codes:
                     return
                 async with conn.transaction():
@@ -202,9 +247,12 @@ class Reconciler:
                         chains += result.chains
                     existing = await conn.fetch(
                         "SELECT flag_id, status, content_hash, rule, decisive_event_id, code FROM flags "
-                        "WHERE code = ANY($1::text[]) AND rule <> 'S'", codes)
+                        "WHERE code = ANY($1::text[]) AND rule <> 'S'",
+                        codes,
+                    )
                     new, resolved = await persist.sync_flags(
-                        conn, existing, findings, chains, run_id=run_id, now=datetime.now(UTC), parties=ref.parties)
+                        conn, existing, findings, chains, run_id=run_id, now=datetime.now(UTC), parties=ref.parties
+                    )
                     cursor = codes[-1]
                     row = await _advance(conn, run_id, "code", cursor, len(codes), new, resolved)
             if progress:
@@ -228,9 +276,12 @@ class Reconciler:
                     findings = [f for _, ev in sales for f in evaluate_sale(ev, batch_ref)]
                     existing = await conn.fetch(
                         "SELECT flag_id, status, content_hash, rule, decisive_event_id, code FROM flags "
-                        "WHERE decisive_event_id = ANY($1::text[]) AND rule = 'S'", ids)
+                        "WHERE decisive_event_id = ANY($1::text[]) AND rule = 'S'",
+                        ids,
+                    )
                     new, resolved = await persist.sync_flags(
-                        conn, existing, findings, [], run_id=run_id, now=datetime.now(UTC), parties=ref.parties)
+                        conn, existing, findings, [], run_id=run_id, now=datetime.now(UTC), parties=ref.parties
+                    )
                     cursor = sales[-1][0]
                     row = await _advance(conn, run_id, "sale", cursor, len(sales), new, resolved)
             if progress:
@@ -245,19 +296,27 @@ async def _advance(conn, run_id: int, phase: str, cursor, done: int, new: int, r
         f"""UPDATE reconcile_runs SET {phase}_cursor = $2, {counter} = {counter} + $3,
                flags_new = flags_new + $4, flags_resolved = flags_resolved + $5, heartbeat_at = clock_timestamp()
            WHERE run_id = $1 RETURNING {_RUN_COLUMNS}""",
-        run_id, cursor, done, new, resolved)
+        run_id,
+        cursor,
+        done,
+        new,
+        resolved,
+    )
 
 
 def _code_scope(run) -> tuple[str, list]:
     """SQL over event_codes naming the codes a run evaluates (each with all its events)."""
     if run["mode"] == Mode.INCREMENTAL:
         # Also what a retraction stored since then names: its codes are evaluated again without it.
-        return ("(ingest_xid >= $1 OR event_seq IN (SELECT rx.event_seq FROM intake_evidence r JOIN events rx "
-                "ON rx.event_id = r.target_event_id WHERE r.kind = 'RETRACTION' AND r.ingest_xid >= $1))"), [
-            run["xid_from"]]
+        return (
+            "(ingest_xid >= $1 OR event_seq IN (SELECT rx.event_seq FROM intake_evidence r JOIN events rx "
+            "ON rx.event_id = r.target_event_id WHERE r.kind = 'RETRACTION' AND r.ingest_xid >= $1))"
+        ), [run["xid_from"]]
     if run["window_from"] is not None or run["window_to"] is not None:
-        return ("occurred_at >= coalesce($1, '-infinity'::timestamptz) "
-                "AND occurred_at < coalesce($2, 'infinity'::timestamptz)"), [run["window_from"], run["window_to"]]
+        return (
+            "occurred_at >= coalesce($1, '-infinity'::timestamptz) "
+            "AND occurred_at < coalesce($2, 'infinity'::timestamptz)"
+        ), [run["window_from"], run["window_to"]]
     return "true", []
 
 

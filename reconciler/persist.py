@@ -34,10 +34,13 @@ async def lock_shards(conn: asyncpg.Connection, keys: Iterable[str], *, sales: b
     shards = sorted({shard_of(k) for k in keys})
     await conn.execute(
         "SELECT pg_advisory_xact_lock($1, s) FROM (SELECT unnest($2::int[]) AS s ORDER BY 1) q",
-        _LOCK_SALES if sales else _LOCK_CODES, shards)
+        _LOCK_SALES if sales else _LOCK_CODES,
+        shards,
+    )
 
 
 # -- loading ------------------------------------------------------------------------------------
+
 
 async def load_reference(engine) -> Reference:
     async with engine.connect() as conn:
@@ -77,15 +80,25 @@ async def load_code_events(conn: asyncpg.Connection, codes: Sequence[str]) -> di
     out: dict[str, list[CodeEvent]] = defaultdict(list)
     for (code, _), m in merged.items():
         r = m["row"]
-        out[code].append(CodeEvent(
-            r["event_id"], EventKind(r["kind"]), r["party_id"], r["occurred_at"], r["counterparty_id"],
-            m["units"], r["sale_id"], r["buyer_token"], m["fund"],
-        ))
+        out[code].append(
+            CodeEvent(
+                r["event_id"],
+                EventKind(r["kind"]),
+                r["party_id"],
+                r["occurred_at"],
+                r["counterparty_id"],
+                m["units"],
+                r["sale_id"],
+                r["buyer_token"],
+                m["fund"],
+            )
+        )
     return out
 
 
-async def load_sales(conn: asyncpg.Connection, scope: str, args: Sequence, after_seq: int,
-                     limit: int) -> list[tuple[int, Event]]:
+async def load_sales(
+    conn: asyncpg.Connection, scope: str, args: Sequence, after_seq: int, limit: int
+) -> list[tuple[int, Event]]:
     """The next SALE events in storage order within `scope` (SQL over events, with $-params `args`)."""
     n = len(args)
     rows = await conn.fetch(
@@ -94,11 +107,15 @@ async def load_sales(conn: asyncpg.Connection, scope: str, args: Sequence, after
                            WHERE r.kind = 'RETRACTION' AND r.target_event_id = events.event_id) AS retracted
             FROM events
             WHERE kind = 'SALE' AND {scope} AND event_seq > ${n + 1} ORDER BY event_seq LIMIT ${n + 2}""",
-        *args, after_seq, limit)
+        *args,
+        after_seq,
+        limit,
+    )
     # A retracted sale (EPCIS errorDeclaration) comes back without lines: it shows no substitution, so
     # its earlier S flags are resolved by the run like any finding that later evidence undoes.
-    return [(r["event_seq"], _unless_retracted(Event.from_json(json.loads(r["payload"])), r["retracted"]))
-            for r in rows]
+    return [
+        (r["event_seq"], _unless_retracted(Event.from_json(json.loads(r["payload"])), r["retracted"])) for r in rows
+    ]
 
 
 def _unless_retracted(ev: Event, retracted: bool) -> Event:
@@ -112,13 +129,21 @@ async def commissioned_among(conn: asyncpg.Connection, codes: Iterable[str]) -> 
 
 # -- writing flags and chains -------------------------------------------------------------------
 
+
 def flag_id(identity: tuple[str, str, str, str]) -> str:
     return hashlib.sha256("\x1f".join(identity).encode()).hexdigest()[:32]
 
 
 def _content_hash(f: Finding) -> bytes:
-    content = [f.severity.value, f.subject_party, list(f.related_parties), list(f.evidence), f.money_fen,
-               f.detail, f.decisive_at.isoformat()]
+    content = [
+        f.severity.value,
+        f.subject_party,
+        list(f.related_parties),
+        list(f.evidence),
+        f.money_fen,
+        f.detail,
+        f.decisive_at.isoformat(),
+    ]
     return hashlib.sha256(json.dumps(content).encode()).digest()
 
 
@@ -178,8 +203,14 @@ def _joined(values: Iterable[str]) -> str | None:
 
 
 def _sale_json(s: ChainSale) -> dict:
-    return {"event_id": s.event_id, "party_id": s.party_id, "occurred_at": s.occurred_at.isoformat(),
-            "buyer_token": s.buyer_token, "fund_paid_fen": s.fund_paid_fen, "units": s.units}
+    return {
+        "event_id": s.event_id,
+        "party_id": s.party_id,
+        "occurred_at": s.occurred_at.isoformat(),
+        "buyer_token": s.buyer_token,
+        "fund_paid_fen": s.fund_paid_fen,
+        "units": s.units,
+    }
 
 
 async def sync_flags(
@@ -201,8 +232,11 @@ async def sync_flags(
     desired = {flag_id(f.identity): f for f in findings}
     have = {r["flag_id"]: r for r in existing}
     new = [(fid, f) for fid, f in desired.items() if fid not in have]
-    changed = [(fid, f) for fid, f in desired.items()
-               if fid in have and (have[fid]["content_hash"] != _content_hash(f) or have[fid]["status"] == "RESOLVED")]
+    changed = [
+        (fid, f)
+        for fid, f in desired.items()
+        if fid in have and (have[fid]["content_hash"] != _content_hash(f) or have[fid]["status"] == "RESOLVED")
+    ]
     gone = [fid for fid, r in have.items() if fid not in desired and r["status"] != "RESOLVED"]
 
     def region(f: Finding) -> str:
@@ -212,18 +246,40 @@ async def sync_flags(
     if new:
         fs = [f for _, f in new]
         await conn.execute(
-            _INSERT_FLAGS, [fid for fid, _ in new], [f.rule.value for f in fs], [f.kind for f in fs],
-            [f.severity.value for f in fs], [f.code for f in fs], [f.decisive_event_id for f in fs],
-            [f.decisive_at for f in fs], [f.subject_party for f in fs], [region(f) for f in fs],
-            [_joined(f.related_parties) or "" for f in fs], [_joined(f.evidence) or "" for f in fs],
-            [f.money_fen for f in fs], [f.detail for f in fs], [_content_hash(f) for f in fs], now, run_id)
+            _INSERT_FLAGS,
+            [fid for fid, _ in new],
+            [f.rule.value for f in fs],
+            [f.kind for f in fs],
+            [f.severity.value for f in fs],
+            [f.code for f in fs],
+            [f.decisive_event_id for f in fs],
+            [f.decisive_at for f in fs],
+            [f.subject_party for f in fs],
+            [region(f) for f in fs],
+            [_joined(f.related_parties) or "" for f in fs],
+            [_joined(f.evidence) or "" for f in fs],
+            [f.money_fen for f in fs],
+            [f.detail for f in fs],
+            [_content_hash(f) for f in fs],
+            now,
+            run_id,
+        )
     if changed:
         fs = [f for _, f in changed]
         await conn.execute(
-            _REFRESH_FLAGS, [fid for fid, _ in changed], [f.severity.value for f in fs],
-            [f.subject_party for f in fs], [region(f) for f in fs], [_joined(f.related_parties) or "" for f in fs],
-            [_joined(f.evidence) or "" for f in fs], [f.money_fen for f in fs], [f.detail for f in fs],
-            [_content_hash(f) for f in fs], now, [f.decisive_at for f in fs])
+            _REFRESH_FLAGS,
+            [fid for fid, _ in changed],
+            [f.severity.value for f in fs],
+            [f.subject_party for f in fs],
+            [region(f) for f in fs],
+            [_joined(f.related_parties) or "" for f in fs],
+            [_joined(f.evidence) or "" for f in fs],
+            [f.money_fen for f in fs],
+            [f.detail for f in fs],
+            [_content_hash(f) for f in fs],
+            now,
+            [f.decisive_at for f in fs],
+        )
     resolved = 0
     if gone:
         successor = {(f.rule.value, f.decisive_event_id, f.code): f.kind for f in findings}
@@ -231,12 +287,16 @@ async def sync_flags(
         for fid in gone:
             r = have[fid]
             nxt = successor.get((r["rule"], r["decisive_event_id"], r["code"]))
-            reasons.append(f"run {run_id}: later evidence changed the finding to {nxt}" if nxt else
-                           f"run {run_id}: the finding no longer holds on the events now known")
+            reasons.append(
+                f"run {run_id}: later evidence changed the finding to {nxt}"
+                if nxt
+                else f"run {run_id}: the finding no longer holds on the events now known"
+            )
         status = await conn.execute(_RESOLVE_FLAGS, gone, reasons, now)
         resolved = int(status.split()[-1])
-        await conn.execute("UPDATE return_chains SET active = false, updated_at = $2 WHERE flag_id = ANY($1)",
-                           gone, now)
+        await conn.execute(
+            "UPDATE return_chains SET active = false, updated_at = $2 WHERE flag_id = ANY($1)", gone, now
+        )
     if chains:
         await _upsert_chains(conn, chains, now)
     return len(new), resolved
@@ -247,16 +307,28 @@ async def _upsert_chains(conn: asyncpg.Connection, chains: Sequence[ReturnChain]
     for c in chains:
         entry = c.reentry
         values = [
-            flag_id(c.flag_identity), c.code, json.dumps([_sale_json(s) for s in c.originals]),
-            json.dumps({"event_id": entry.event_id, "kind": entry.kind.value, "party_id": entry.party_id,
-                        "supplier_id": entry.supplier_id, "occurred_at": entry.occurred_at.isoformat()})
-            if entry else None,
+            flag_id(c.flag_identity),
+            c.code,
+            json.dumps([_sale_json(s) for s in c.originals]),
+            json.dumps(
+                {
+                    "event_id": entry.event_id,
+                    "kind": entry.kind.value,
+                    "party_id": entry.party_id,
+                    "supplier_id": entry.supplier_id,
+                    "occurred_at": entry.occurred_at.isoformat(),
+                }
+            )
+            if entry
+            else None,
             json.dumps([_sale_json(s) for s in c.resales]),
             _joined(sorted({s.buyer_token for s in c.originals if s.buyer_token})) or "",
             _joined(sorted({s.party_id for s in c.originals})) or "",
-            entry.party_id if entry else None, (entry.supplier_id or None) if entry else None,
+            entry.party_id if entry else None,
+            (entry.supplier_id or None) if entry else None,
             _joined(sorted({s.party_id for s in c.resales})) or "",
-            sum(s.fund_paid_fen for s in c.originals), True,
+            sum(s.fund_paid_fen for s in c.originals),
+            True,
         ]
         for col, v in zip(cols, values, strict=True):
             col.append(v)

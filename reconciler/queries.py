@@ -69,17 +69,31 @@ async def get_flag(conn: asyncpg.Connection, flag_id: str) -> asyncpg.Record | N
     return await conn.fetchrow("SELECT * FROM flags WHERE flag_id = $1", flag_id)
 
 
-async def review_flag(conn: asyncpg.Connection, flag_id: str, status: str, note: str,
-                      reviewer: str) -> asyncpg.Record | None:
+async def review_flag(
+    conn: asyncpg.Connection, flag_id: str, status: str, note: str, reviewer: str
+) -> asyncpg.Record | None:
     """Record a reviewer's decision; None when the flag does not exist or was resolved by the reconciler."""
     return await conn.fetchrow(
         """UPDATE flags SET status = $2, review_note = $3, reviewed_by = $4, reviewed_at = clock_timestamp(),
                   updated_at = clock_timestamp()
-           WHERE flag_id = $1 AND status <> 'RESOLVED' RETURNING *""", flag_id, status, note, reviewer)
+           WHERE flag_id = $1 AND status <> 'RESOLVED' RETURNING *""",
+        flag_id,
+        status,
+        note,
+        reviewer,
+    )
 
 
-async def list_chains(conn: asyncpg.Connection, *, code: str = "", party_id: str = "", buyer_token: str = "",
-                      include_inactive: bool = False, after: str = "", limit: int = 100) -> list[asyncpg.Record]:
+async def list_chains(
+    conn: asyncpg.Connection,
+    *,
+    code: str = "",
+    party_id: str = "",
+    buyer_token: str = "",
+    include_inactive: bool = False,
+    after: str = "",
+    limit: int = 100,
+) -> list[asyncpg.Record]:
     w = _Where()
     w.add("flag_id > ?", after)
     if not include_inactive:
@@ -87,12 +101,16 @@ async def list_chains(conn: asyncpg.Connection, *, code: str = "", party_id: str
     if code:
         w.add("code = ?", code)
     if party_id:
-        w.add("(? = ANY(original_sellers) OR reentry_party = ? OR reentry_supplier = ? OR ? = ANY(resale_parties))",
-              party_id, party_id, party_id, party_id)
+        w.add(
+            "(? = ANY(original_sellers) OR reentry_party = ? OR reentry_supplier = ? OR ? = ANY(resale_parties))",
+            party_id,
+            party_id,
+            party_id,
+            party_id,
+        )
     if buyer_token:
         w.add("? = ANY(buyer_tokens)", buyer_token)
-    return await conn.fetch(
-        f"SELECT * FROM return_chains WHERE {w.sql()} ORDER BY flag_id LIMIT {int(limit)}", *w.args)
+    return await conn.fetch(f"SELECT * FROM return_chains WHERE {w.sql()} ORDER BY flag_id LIMIT {int(limit)}", *w.args)
 
 
 _SUSPECTS = {
@@ -109,7 +127,9 @@ async def rank_suspects(conn: asyncpg.Connection, role: str, limit: int) -> list
         f"""SELECT id, count(*) AS chains, count(DISTINCT code) AS codes, sum(money_fen)::bigint AS money_fen
             FROM (SELECT {expr} AS id, code, money_fen FROM return_chains WHERE active) s
             WHERE id IS NOT NULL AND id <> ''
-            GROUP BY id ORDER BY chains DESC, money_fen DESC, id LIMIT $1""", limit)
+            GROUP BY id ORDER BY chains DESC, money_fen DESC, id LIMIT $1""",
+        limit,
+    )
 
 
 async def code_history(conn: asyncpg.Connection, code: str) -> list[asyncpg.Record]:
@@ -121,18 +141,25 @@ async def code_history(conn: asyncpg.Connection, code: str) -> list[asyncpg.Reco
            FROM event_codes ec JOIN events e ON e.event_seq = ec.event_seq
            WHERE ec.code = $1
            GROUP BY e.event_seq
-           ORDER BY e.occurred_at, e.event_id""", code)
+           ORDER BY e.occurred_at, e.event_id""",
+        code,
+    )
 
 
 async def events_by_id(conn: asyncpg.Connection, event_ids: list[str]) -> list[str]:
     """Stored payloads (canonical JSON) of the named events, in occurred_at order."""
     rows = await conn.fetch(
         "SELECT payload::text AS p FROM events WHERE event_id = ANY($1::text[]) ORDER BY occurred_at, event_id",
-        event_ids)
+        event_ids,
+    )
     return [r["p"] for r in rows]
 
 
 async def flags_of_party(conn: asyncpg.Connection, party_id: str, after_seq: int, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT * FROM flags WHERE (subject_party = $1 OR $1 = ANY(related_parties)) AND flag_seq > $2
-           ORDER BY flag_seq LIMIT $3""", party_id, after_seq, limit)
+           ORDER BY flag_seq LIMIT $3""",
+        party_id,
+        after_seq,
+        limit,
+    )

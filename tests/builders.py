@@ -32,10 +32,22 @@ def licence(days_before: int = 400, valid_days: int | None = None) -> reg.Licenc
 
 def parties() -> list[reg.Party]:
     return [
-        reg.Party(party_id="MFR1", kind=reg.PARTY_KIND_MANUFACTURER, name="Maker", region="110000",
-                  licences=[licence()], reports_events=True),
-        reg.Party(party_id="WHS1", kind=reg.PARTY_KIND_WHOLESALER, name="Wholesaler", region="110000",
-                  licences=[licence()], reports_events=True),
+        reg.Party(
+            party_id="MFR1",
+            kind=reg.PARTY_KIND_MANUFACTURER,
+            name="Maker",
+            region="110000",
+            licences=[licence()],
+            reports_events=True,
+        ),
+        reg.Party(
+            party_id="WHS1",
+            kind=reg.PARTY_KIND_WHOLESALER,
+            name="Wholesaler",
+            region="110000",
+            licences=[licence()],
+            reports_events=True,
+        ),
         reg.Party(party_id="DC1", kind=reg.PARTY_KIND_CHAIN_HQ, chain_id="CH1", region="110105", licences=[licence()]),
         reg.Party(party_id="P1", kind=reg.PARTY_KIND_PHARMACY, chain_id="CH1", region="110105", licences=[licence()]),
         reg.Party(party_id="P2", kind=reg.PARTY_KIND_PHARMACY, region="110108", licences=[licence()]),
@@ -44,14 +56,41 @@ def parties() -> list[reg.Party]:
 
 def products() -> list[reg.Product]:
     return [
-        reg.Product(prefix=STATIN, scheme=reg.CODE_SCHEME_MSFX, manufacturer_id="MFR1", name="Atorvastatin",
-                    pack_units=28, category=reg.PRODUCT_CATEGORY_DRUG, insurance_code="XC10AAA001"),
-        reg.Product(prefix=SYRUP, scheme=reg.CODE_SCHEME_MSFX, manufacturer_id="MFR1", name="Cough syrup",
-                    pack_units=1, category=reg.PRODUCT_CATEGORY_DRUG, insurance_code="XR05AAA001"),
-        reg.Product(prefix=GTIN, scheme=reg.CODE_SCHEME_GS1, manufacturer_id="MFR1", name="Insulin",
-                    pack_units=5, category=reg.PRODUCT_CATEGORY_DRUG, insurance_code="XA10ABA001"),
-        reg.Product(prefix="HZMF", scheme=reg.CODE_SCHEME_MANUFACTURER, manufacturer_id="MFR1", name="Own-coded",
-                    pack_units=1, category=reg.PRODUCT_CATEGORY_DRUG),
+        reg.Product(
+            prefix=STATIN,
+            scheme=reg.CODE_SCHEME_MSFX,
+            manufacturer_id="MFR1",
+            name="Atorvastatin",
+            pack_units=28,
+            category=reg.PRODUCT_CATEGORY_DRUG,
+            insurance_code="XC10AAA001",
+        ),
+        reg.Product(
+            prefix=SYRUP,
+            scheme=reg.CODE_SCHEME_MSFX,
+            manufacturer_id="MFR1",
+            name="Cough syrup",
+            pack_units=1,
+            category=reg.PRODUCT_CATEGORY_DRUG,
+            insurance_code="XR05AAA001",
+        ),
+        reg.Product(
+            prefix=GTIN,
+            scheme=reg.CODE_SCHEME_GS1,
+            manufacturer_id="MFR1",
+            name="Insulin",
+            pack_units=5,
+            category=reg.PRODUCT_CATEGORY_DRUG,
+            insurance_code="XA10ABA001",
+        ),
+        reg.Product(
+            prefix="HZMF",
+            scheme=reg.CODE_SCHEME_MANUFACTURER,
+            manufacturer_id="MFR1",
+            name="Own-coded",
+            pack_units=1,
+            category=reg.PRODUCT_CATEGORY_DRUG,
+        ),
     ]
 
 
@@ -77,13 +116,31 @@ def receipt(event_id: str, codes: list[str], party: str = "P1", supplier: str = 
     return ev.Receipt(header=header(event_id, party, minutes), supplier_id=supplier, items=items(*codes))
 
 
-def sale(event_id: str, scanned: list[tuple[str, int | None]], party: str = "P1", minutes: float = 60,
-         sale_id: str | None = None, buyer: str = "110101199001011234", insurance_code: str = "XC10AAA001",
-         split: bool = False, quantity: int = 1):
+def sale(
+    event_id: str,
+    scanned: list[tuple[str, int | None]],
+    party: str = "P1",
+    minutes: float = 60,
+    sale_id: str | None = None,
+    buyer: str = "110101199001011234",
+    insurance_code: str = "XC10AAA001",
+    split: bool = False,
+    quantity: int = 1,
+):
     return ev.Sale(
-        header=header(event_id, party, minutes), sale_id=sale_id or f"S-{event_id}", buyer_id=buyer,
-        lines=[ev.SaleLine(insurance_code=insurance_code, split=split, quantity=quantity, amount_fen=3000,
-                           fund_paid_fen=2000,
-                           scanned=[ev.ScannedCode(code=c, units=u) if u is not None else ev.ScannedCode(code=c)
-                                    for c, u in scanned])],
+        header=header(event_id, party, minutes),
+        sale_id=sale_id or f"S-{event_id}",
+        buyer_id=buyer,
+        lines=[
+            ev.SaleLine(
+                insurance_code=insurance_code,
+                split=split,
+                quantity=quantity,
+                amount_fen=3000,
+                fund_paid_fen=2000,
+                scanned=[
+                    ev.ScannedCode(code=c, units=u) if u is not None else ev.ScannedCode(code=c) for c, u in scanned
+                ],
+            )
+        ],
     )

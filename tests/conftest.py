@@ -83,8 +83,7 @@ def config(db_url, tmp_path) -> Config:
     key.write_text("5e" * 32)
     # Most tests exercise behaviour, not access: they run with authentication off;
     # tests/test_auth.py switches it on.
-    return replace(Config(), database_url=db_url, data_dir=tmp_path, hmac_key_file=key, shutdown_grace=5.0,
-                   auth=False)
+    return replace(Config(), database_url=db_url, data_dir=tmp_path, hmac_key_file=key, shutdown_grace=5.0, auth=False)
 
 
 @dataclass
@@ -136,4 +135,3 @@ def _quiet_logs():
     from tracesvc import logs
 
     logs.configure("warning", "json")
-

@@ -15,9 +15,22 @@ async def live_flags(raw_db) -> set[tuple]:
     """The findings that stand (not RESOLVED), with what they say: what full and incremental must agree on."""
     rows = await raw_db.fetch(
         """SELECT rule, kind, code, decisive_event_id, severity, subject_party, related_parties, evidence, money_fen
-           FROM flags WHERE status <> 'RESOLVED'""")
-    return {(r["rule"], r["kind"], r["code"], r["decisive_event_id"], r["severity"], r["subject_party"],
-             tuple(r["related_parties"]), tuple(r["evidence"]), r["money_fen"]) for r in rows}
+           FROM flags WHERE status <> 'RESOLVED'"""
+    )
+    return {
+        (
+            r["rule"],
+            r["kind"],
+            r["code"],
+            r["decisive_event_id"],
+            r["severity"],
+            r["subject_party"],
+            tuple(r["related_parties"]),
+            tuple(r["evidence"]),
+            r["money_fen"],
+        )
+        for r in rows
+    }
 
 
 async def flag_kinds(raw_db, status: str | None = None) -> list[tuple[str, str, str]]:

@@ -21,8 +21,9 @@ def story(rng: random.Random, n: int) -> list[ev.Event]:
     seller = "P1"
     if shape == "chain":
         out.append(_e("receipt", b.receipt(f"dc{n}", [code], party="DC1", supplier="WHS1", minutes=t)))
-        out.append(_e("transfer", ev.Transfer(header=b.header(f"t{n}", "DC1", t + 30), to_party_id="P1",
-                                              items=b.items(code))))
+        out.append(
+            _e("transfer", ev.Transfer(header=b.header(f"t{n}", "DC1", t + 30), to_party_id="P1", items=b.items(code)))
+        )
     elif shape == "unlicensed":
         out.append(_e("receipt", b.receipt(f"r{n}", [code], supplier="NOBODY", minutes=t)))
     elif shape == "late":
@@ -33,19 +34,39 @@ def story(rng: random.Random, n: int) -> list[ev.Event]:
         for k in range(rng.randint(2, 5)):
             out.append(_e("sale", b.sale(f"s{n}-{k}", [(code, 5)], minutes=t + 60 + k, split=True, quantity=5)))
         return out
-    out.append(_e("sale", b.sale(f"s{n}", [(code, None)], party=seller, minutes=t + 60,
-                                 buyer=f"1101{rng.randrange(10**6):06d}")))
+    out.append(
+        _e(
+            "sale",
+            b.sale(f"s{n}", [(code, None)], party=seller, minutes=t + 60, buyer=f"1101{rng.randrange(10**6):06d}"),
+        )
+    )
     if shape == "refund":
-        out.append(_e("sale_return", ev.SaleReturn(header=b.header(f"ret{n}", seller, t + 90), sale_id=f"S-s{n}",
-                                                   codes=[ev.ReturnedCode(code=code)])))
+        out.append(
+            _e(
+                "sale_return",
+                ev.SaleReturn(
+                    header=b.header(f"ret{n}", seller, t + 90), sale_id=f"S-s{n}", codes=[ev.ReturnedCode(code=code)]
+                ),
+            )
+        )
         out.append(_e("sale", b.sale(f"s{n}-again", [(code, None)], minutes=t + 120)))
     elif shape == "resale":
-        out.append(_e("sale", b.sale(f"s{n}-again", [(code, None)], party=rng.choice(["P1", "P2"]),
-                                     minutes=t + rng.uniform(61, 3000))))
+        out.append(
+            _e(
+                "sale",
+                b.sale(
+                    f"s{n}-again", [(code, None)], party=rng.choice(["P1", "P2"]), minutes=t + rng.uniform(61, 3000)
+                ),
+            )
+        )
     elif shape == "reentry":
         back = t + rng.uniform(200, 3000)
-        out.append(_e("receipt", b.receipt(f"back{n}", [code], party="P2", supplier=rng.choice(["WHS1", "NOBODY"]),
-                                           minutes=back)))
+        out.append(
+            _e(
+                "receipt",
+                b.receipt(f"back{n}", [code], party="P2", supplier=rng.choice(["WHS1", "NOBODY"]), minutes=back),
+            )
+        )
         out.append(_e("sale", b.sale(f"s{n}-re", [(code, None)], party="P2", minutes=back + 30)))
     return out
 

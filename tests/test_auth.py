@@ -26,8 +26,11 @@ async def secured(config):
     async with start_service(dataclasses.replace(config, auth=True)) as svc:
         keys = {}
         for name, role, party, chain in [
-            ("regulator", "REGULATOR", None, False), ("inspector", "INSPECTOR", None, False),
-            ("pos_p1", "POS", "P1", False), ("pos_chain", "POS", "P1", True), ("supplier", "SUPPLIER", "WHS1", False),
+            ("regulator", "REGULATOR", None, False),
+            ("inspector", "INSPECTOR", None, False),
+            ("pos_p1", "POS", "P1", False),
+            ("pos_chain", "POS", "P1", True),
+            ("supplier", "SUPPLIER", "WHS1", False),
         ]:
             keys[name] = (await create_key(svc.engine, role, party, chain_wide=chain))[1]
         await b.seed_registry_as(svc.registry, bearer(keys["regulator"]))
@@ -52,6 +55,7 @@ async def test_unauthenticated_and_bad_keys_are_refused(secured):
     assert await code_of(svc.registry.GetParty(request, metadata=bearer(keys["inspector"]))) is None
     # health stays open for load balancers
     from grpc_health.v1 import health_pb2, health_pb2_grpc
+
     await health_pb2_grpc.HealthStub(svc.channel).Check(health_pb2.HealthCheckRequest())
 
 
@@ -66,14 +70,16 @@ async def test_pos_writes_and_verifies_for_its_own_party_only(secured):
     svc, keys = secured
     own = b.receipt("own", [b.code(b.STATIN, 1)], party="P1")
     other = b.receipt("other", [b.code(b.STATIN, 2)], party="P2")
-    resp = await svc.ingest.RecordReceipt(ing.RecordReceiptRequest(receipts=[own, other]),
-                                          metadata=bearer(keys["pos_p1"]))
+    resp = await svc.ingest.RecordReceipt(
+        ing.RecordReceiptRequest(receipts=[own, other]), metadata=bearer(keys["pos_p1"])
+    )
     assert [a.status for a in resp.acks] == [1, 3]
     assert resp.acks[1].error.code == DENIED.value[0] and "P2" in resp.acks[1].error.message
     # a chain-wide key also writes for the chain's distribution centre, not for outsiders
     dc = b.receipt("dc", [b.code(b.STATIN, 3)], party="DC1")
-    resp = await svc.ingest.RecordReceipt(ing.RecordReceiptRequest(receipts=[dc, other]),
-                                          metadata=bearer(keys["pos_chain"]))
+    resp = await svc.ingest.RecordReceipt(
+        ing.RecordReceiptRequest(receipts=[dc, other]), metadata=bearer(keys["pos_chain"])
+    )
     assert [a.status for a in resp.acks] == [1, 3]
     stub = verify_pb2_grpc.VerifyServiceStub(svc.channel)
     ok = vf.VerifyCodesRequest(party_id="P1", codes=[vf.CodeToVerify(code=b.code(b.STATIN, 1))])
@@ -97,8 +103,12 @@ async def test_pos_cannot_read_enforcement_data_and_inspector_cannot_review_or_r
     enf = enforcement_pb2_grpc.EnforcementServiceStub(svc.channel)
     recon = reconcile_pb2_grpc.ReconcileServiceStub(svc.channel)
     assert await code_of(enf.ListFlags(en.ListFlagsRequest(), metadata=bearer(keys["pos_p1"]))) == DENIED
-    assert await code_of(enf.GetCodeHistory(en.GetCodeHistoryRequest(code=b.code(b.STATIN, 1)),
-                                            metadata=bearer(keys["pos_p1"]))) == DENIED
+    assert (
+        await code_of(
+            enf.GetCodeHistory(en.GetCodeHistoryRequest(code=b.code(b.STATIN, 1)), metadata=bearer(keys["pos_p1"]))
+        )
+        == DENIED
+    )
     assert await code_of(enf.ListFlags(en.ListFlagsRequest(), metadata=bearer(keys["inspector"]))) is None
     review = en.ReviewFlagRequest(flag_id="x", decision=en.REVIEW_DECISION_CONFIRM)
     assert await code_of(enf.ReviewFlag(review, metadata=bearer(keys["inspector"]))) == DENIED
@@ -123,8 +133,13 @@ async def test_every_evidence_read_is_audited(secured, raw_db):
     await enf.RankSuspects(en.RankSuspectsRequest(role=en.SUSPECT_ROLE_BUYER), metadata=who)
     [_ async for _ in enf.ExportEvidence(en.ExportEvidenceRequest(party_id="P1"), metadata=who)]
     rows = await raw_db.fetch("SELECT key_id, role, method, target, detail FROM audit_log ORDER BY audit_id")
-    assert [r["method"] for r in rows] == ["ListFlags", "GetCodeHistory", "ListReturnChains", "RankSuspects",
-                                           "ExportEvidence"]
+    assert [r["method"] for r in rows] == [
+        "ListFlags",
+        "GetCodeHistory",
+        "ListReturnChains",
+        "RankSuspects",
+        "ExportEvidence",
+    ]
     assert {r["role"] for r in rows} == {"INSPECTOR"}
     assert rows[1]["target"] == f"code:{b.code(b.STATIN, 1)}"
     assert rows[2]["target"].startswith("buyer:") and rows[2]["detail"] == "person lookup by number"

@@ -18,8 +18,14 @@ from tracesvc.v1 import registry_pb2 as reg
 
 
 def run_cli(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tracesvc.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, input=stdin, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "tracesvc.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        input=stdin,
+        timeout=120,
+    )
 
 
 async def cli(*args, **kw):
@@ -32,15 +38,20 @@ def ndjson(messages) -> str:
 
 async def test_registry_load_import_and_export_round_trip(service, config, tmp_path: Path):
     registry_file = tmp_path / "registry.ndjson"
-    registry_file.write_text(ndjson([reg.RegistryRecord(party=p) for p in b.parties()]
-                                    + [reg.RegistryRecord(product=p) for p in b.products()]))
+    registry_file.write_text(
+        ndjson(
+            [reg.RegistryRecord(party=p) for p in b.parties()] + [reg.RegistryRecord(product=p) for p in b.products()]
+        )
+    )
     done = await cli("registry", "load", str(registry_file), "--target", service.target)
     assert done.returncode == 0, done.stderr
     assert "'STORED': 9" in done.stdout
 
-    events = [ev.Event(receipt=b.receipt("r1", [b.code(b.STATIN, 1)])),
-              ev.Event(sale=b.sale("s1", [(b.code(b.STATIN, 1), 7)], split=True, quantity=7)),
-              ev.Event(receipt=b.receipt("bad", ["123"]))]
+    events = [
+        ev.Event(receipt=b.receipt("r1", [b.code(b.STATIN, 1)])),
+        ev.Event(sale=b.sale("s1", [(b.code(b.STATIN, 1), 7)], split=True, quantity=7)),
+        ev.Event(receipt=b.receipt("bad", ["123"])),
+    ]
     events_file = tmp_path / "events.ndjson"
     events_file.write_text(ndjson(events))
     done = await cli("import", str(events_file), "--target", service.target)

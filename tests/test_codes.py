@@ -36,8 +36,12 @@ def test_twenty_digits_not_starting_with_8_are_rejected(raw):
         codes.parse(raw)
 
 
-@given(gtin_strategy(), serial_chars, st.dates().filter(lambda d: 2000 <= d.year < 2050),
-       st.text("ABC123", min_size=1, max_size=8))
+@given(
+    gtin_strategy(),
+    serial_chars,
+    st.dates().filter(lambda d: 2000 <= d.year < 2050),
+    st.text("ABC123", min_size=1, max_size=8),
+)
 def test_gs1_human_and_raw_forms_are_the_same_code(gtin, serial, expiry, batch):
     yymmdd = expiry.strftime("%y%m%d")
     human = f"(01){gtin}(17){yymmdd}(10){batch}(21){serial}"
@@ -93,15 +97,18 @@ def test_manufacturer_codes_need_a_registered_prefix():
     assert parsed.product_key == "HZMF"  # the longest registered prefix wins
 
 
-@pytest.mark.parametrize("raw, reason", [
-    ("", "empty"),
-    ("   ", "empty"),
-    ("860000100000000001", "18 digits"),
-    ("86000010000000000012345", "digits"),
-    ("8600001000000000001!", "not a trace code"),
-    ("(01)123(21)X", "14 digits"),
-    ("(99)1234(21)X", "no \\(01\\)"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("860000100000000001", "18 digits"),
+        ("86000010000000000012345", "digits"),
+        ("8600001000000000001!", "not a trace code"),
+        ("(01)123(21)X", "14 digits"),
+        ("(99)1234(21)X", "no \\(01\\)"),
+    ],
+)
 def test_malformed_values_name_the_reason(raw, reason):
     with pytest.raises(CodeError, match=reason) as info:
         codes.parse(raw)

@@ -21,8 +21,9 @@ async def test_migrations_build_exactly_the_declared_schema(db_url):
     engine = create_engine(db_url)
     try:
         async with engine.connect() as conn:
-            diff = await conn.run_sync(lambda c: compare_metadata(
-                MigrationContext.configure(c, opts={"compare_type": True}), metadata))
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), metadata)
+            )
     finally:
         await engine.dispose()
     assert diff == []

@@ -22,7 +22,12 @@ async def test_code_history_is_the_timeline_with_parties_named(service):
     resp = await enf(service).GetCodeHistory(en.GetCodeHistoryRequest(code=f"{c[:10]} {c[10:]}"))
     assert resp.canonical_code == c and resp.product.name == "Atorvastatin"
     assert [(e.kind, e.event_id) for e in resp.entries] == [
-        ("RECEIPT", f"whs-{c}"), ("RECEIPT", "r1"), ("SALE", "s1"), ("RECEIPT", "back1"), ("SALE", "re1")]
+        ("RECEIPT", f"whs-{c}"),
+        ("RECEIPT", "r1"),
+        ("SALE", "s1"),
+        ("RECEIPT", "back1"),
+        ("SALE", "re1"),
+    ]
     back = resp.entries[3]
     assert (back.party.party_id, back.party.kind, back.party.region) == ("P2", "PHARMACY", "110108")
     assert back.counterparty.party_id == "DEALER" and back.counterparty.kind == ""  # unknown to the registry

@@ -40,24 +40,47 @@ def fields(exc_info) -> dict[str, str]:
 
 
 def receipt(**kw) -> Event:
-    base = dict(event_id="r1", kind=EventKind.RECEIPT, party_id="P1", occurred_at=NOW - timedelta(hours=1),
-                counterparty_id="WHS1", items=(Item(STATIN),))
+    base = dict(
+        event_id="r1",
+        kind=EventKind.RECEIPT,
+        party_id="P1",
+        occurred_at=NOW - timedelta(hours=1),
+        counterparty_id="WHS1",
+        items=(Item(STATIN),),
+    )
     return Event(**{**base, **kw})
 
 
 def sale(*scans: Scan, split=False, quantity=1) -> Event:
-    return Event(event_id="s1", kind=EventKind.SALE, party_id="P1", occurred_at=NOW, sale_id="S1",
-                 lines=(SaleLine("XC10AAA001", split=split, quantity=quantity, amount_fen=100, scans=scans),))
+    return Event(
+        event_id="s1",
+        kind=EventKind.SALE,
+        party_id="P1",
+        occurred_at=NOW,
+        sale_id="S1",
+        lines=(SaleLine("XC10AAA001", split=split, quantity=quantity, amount_fen=100, scans=scans),),
+    )
 
 
 def test_every_violation_of_an_event_is_reported_at_once():
-    bad = receipt(event_id="", party_id="NOBODY", counterparty_id="", occurred_at=NOW + timedelta(days=2),
-                  items=(Item("123"), Item(STATIN, expiry="2028-13-01")))
+    bad = receipt(
+        event_id="",
+        party_id="NOBODY",
+        counterparty_id="",
+        occurred_at=NOW + timedelta(days=2),
+        items=(Item("123"), Item(STATIN, expiry="2028-13-01")),
+    )
     with pytest.raises(InvalidEvent) as info:
         normalize(bad)
     got = fields(info)
-    assert set(got) == {"header.event_id", "header.party_id", "header.occurred_at", "supplier_id",
-                        "items[0].code", "items[1].expiry"}
+    assert set(got) == {
+        "header.event_id",
+        "header.party_id",
+        "header.occurred_at",
+        "supplier_id",
+        "items[0].code",
+        "items[1].expiry",
+    }
     assert "not in the registry" in got["header.party_id"]
     assert "future" in got["header.occurred_at"]
 
@@ -79,12 +102,15 @@ def test_split_sales_within_the_pack_are_accepted_and_summed():
     assert ev.code_rows() == [(STATIN, 28, 0, True)]
 
 
-@pytest.mark.parametrize("scans", [
-    (Scan(STATIN), Scan(STATIN)),  # the same box scanned twice
-    (Scan(STATIN), Scan(STATIN, 1)),
-    (Scan(STATIN, 20), Scan(STATIN, 9)),
-    (Scan(STATIN, 29),),
-])
+@pytest.mark.parametrize(
+    "scans",
+    [
+        (Scan(STATIN), Scan(STATIN)),  # the same box scanned twice
+        (Scan(STATIN), Scan(STATIN, 1)),
+        (Scan(STATIN, 20), Scan(STATIN, 9)),
+        (Scan(STATIN, 29),),
+    ],
+)
 def test_a_double_scan_is_stopped_at_the_counter(scans):
     with pytest.raises(InvalidEvent) as info:
         normalize(sale(*scans, split=True, quantity=2))
@@ -92,9 +118,18 @@ def test_a_double_scan_is_stopped_at_the_counter(scans):
 
 
 def test_non_positive_units_and_bad_money_are_rejected():
-    ev = Event(event_id="s1", kind=EventKind.SALE, party_id="P1", occurred_at=NOW, sale_id="S1",
-               lines=(SaleLine("XC10AAA001", quantity=0, amount_fen=100, fund_paid_fen=200,
-                               scans=(Scan(STATIN, 0), Scan(STATIN, -2))),))
+    ev = Event(
+        event_id="s1",
+        kind=EventKind.SALE,
+        party_id="P1",
+        occurred_at=NOW,
+        sale_id="S1",
+        lines=(
+            SaleLine(
+                "XC10AAA001", quantity=0, amount_fen=100, fund_paid_fen=200, scans=(Scan(STATIN, 0), Scan(STATIN, -2))
+            ),
+        ),
+    )
     with pytest.raises(InvalidEvent) as info:
         normalize(ev)
     got = fields(info)
@@ -109,8 +144,14 @@ def test_a_commodity_barcode_at_a_sale_is_kept_as_evidence_not_rejected():
 
 
 def test_sale_return_validation():
-    ev = Event(event_id="x", kind=EventKind.SALE_RETURN, party_id="P1", occurred_at=NOW, sale_id="",
-               returned=(ReturnedCode(STATIN, 0),))
+    ev = Event(
+        event_id="x",
+        kind=EventKind.SALE_RETURN,
+        party_id="P1",
+        occurred_at=NOW,
+        sale_id="",
+        returned=(ReturnedCode(STATIN, 0),),
+    )
     with pytest.raises(InvalidEvent) as info:
         normalize(ev)
     assert set(fields(info)) == {"sale_id", "codes[0].units"}

@@ -35,19 +35,46 @@ async def test_every_record_method_stores_its_kind(seeded, raw_db):
     c = [b.code(b.STATIN, n) for n in range(1, 6)]
     items = b.items(c[0], c[1])
     calls = [
-        (s.RecordShipment, ing.RecordShipmentRequest(shipments=[
-            ev.Shipment(header=b.header("sh1", "WHS1", -60), receiver_id="DC1", items=items)])),
+        (
+            s.RecordShipment,
+            ing.RecordShipmentRequest(
+                shipments=[ev.Shipment(header=b.header("sh1", "WHS1", -60), receiver_id="DC1", items=items)]
+            ),
+        ),
         (s.RecordReceipt, ing.RecordReceiptRequest(receipts=[b.receipt("r1", c[:2], party="DC1")])),
-        (s.RecordTransfer, ing.RecordTransferRequest(transfers=[
-            ev.Transfer(header=b.header("t1", "DC1", 10), to_party_id="P1", items=items)])),
-        (s.RecordOpeningStock, ing.RecordOpeningStockRequest(opening_stocks=[
-            ev.OpeningStock(header=b.header("o1", "P2", 0),
-                            items=[ev.TraceItem(code=c[2], source_document="INV-2024-77")])])),
+        (
+            s.RecordTransfer,
+            ing.RecordTransferRequest(
+                transfers=[ev.Transfer(header=b.header("t1", "DC1", 10), to_party_id="P1", items=items)]
+            ),
+        ),
+        (
+            s.RecordOpeningStock,
+            ing.RecordOpeningStockRequest(
+                opening_stocks=[
+                    ev.OpeningStock(
+                        header=b.header("o1", "P2", 0), items=[ev.TraceItem(code=c[2], source_document="INV-2024-77")]
+                    )
+                ]
+            ),
+        ),
         (s.RecordSale, ing.RecordSaleRequest(sales=[b.sale("s1", [(c[0], None)])])),
-        (s.RecordSaleReturn, ing.RecordSaleReturnRequest(sale_returns=[
-            ev.SaleReturn(header=b.header("sr1", "P1", 90), sale_id="S-s1", codes=[ev.ReturnedCode(code=c[0])])])),
-        (s.RecordPurchaseReturn, ing.RecordPurchaseReturnRequest(purchase_returns=[
-            ev.PurchaseReturn(header=b.header("pr1", "P1", 120), supplier_id="DC1", items=b.items(c[1]))])),
+        (
+            s.RecordSaleReturn,
+            ing.RecordSaleReturnRequest(
+                sale_returns=[
+                    ev.SaleReturn(header=b.header("sr1", "P1", 90), sale_id="S-s1", codes=[ev.ReturnedCode(code=c[0])])
+                ]
+            ),
+        ),
+        (
+            s.RecordPurchaseReturn,
+            ing.RecordPurchaseReturnRequest(
+                purchase_returns=[
+                    ev.PurchaseReturn(header=b.header("pr1", "P1", 120), supplier_id="DC1", items=b.items(c[1]))
+                ]
+            ),
+        ),
     ]
     for method, request in calls:
         resp = await method(request)
@@ -55,10 +82,16 @@ async def test_every_record_method_stores_its_kind(seeded, raw_db):
     kinds = [r["kind"] for r in await raw_db.fetch("SELECT kind FROM events ORDER BY event_seq")]
     assert kinds == ["SHIPMENT", "RECEIPT", "TRANSFER", "OPENING_STOCK", "SALE", "SALE_RETURN", "PURCHASE_RETURN"]
     # one row per (event, code), all of one code together
-    rows = await raw_db.fetch("SELECT kind, party_id, units FROM event_codes WHERE code = $1 ORDER BY occurred_at",
-                              c[0])
+    rows = await raw_db.fetch(
+        "SELECT kind, party_id, units FROM event_codes WHERE code = $1 ORDER BY occurred_at", c[0]
+    )
     assert [(r["kind"], r["party_id"]) for r in rows] == [
-        ("SHIPMENT", "WHS1"), ("RECEIPT", "DC1"), ("TRANSFER", "DC1"), ("SALE", "P1"), ("SALE_RETURN", "P1")]
+        ("SHIPMENT", "WHS1"),
+        ("RECEIPT", "DC1"),
+        ("TRANSFER", "DC1"),
+        ("SALE", "P1"),
+        ("SALE_RETURN", "P1"),
+    ]
     counterparty = await raw_db.fetchval("SELECT counterparty_id FROM events WHERE event_id = 't1'")
     assert counterparty == "P1"
 
@@ -109,11 +142,13 @@ async def test_a_mixed_batch_is_acknowledged_item_by_item(seeded, raw_db):
     good1 = b.receipt("ok1", [b.code(b.STATIN, 1)])
     malformed = b.receipt("bad-code", ["86000010000000000001X"])
     unknown_party = b.receipt("bad-party", [b.code(b.STATIN, 2)], party="GHOST")
-    missing = ev.Receipt(header=ev.EventHeader(event_id="bad-missing", party_id="P1"),
-                         items=b.items(b.code(b.STATIN, 3)))
+    missing = ev.Receipt(
+        header=ev.EventHeader(event_id="bad-missing", party_id="P1"), items=b.items(b.code(b.STATIN, 3))
+    )
     good2 = b.receipt("ok2", [b.code(b.STATIN, 4)])
-    resp = await seeded.ingest.RecordReceipt(ing.RecordReceiptRequest(
-        receipts=[good1, malformed, unknown_party, missing, good2]))
+    resp = await seeded.ingest.RecordReceipt(
+        ing.RecordReceiptRequest(receipts=[good1, malformed, unknown_party, missing, good2])
+    )
     assert [a.status for a in resp.acks] == [STORED, REJECTED, REJECTED, REJECTED, STORED]
     assert [a.index for a in resp.acks] == [0, 1, 2, 3, 4]
     assert [a.event_id for a in resp.acks] == ["ok1", "bad-code", "bad-party", "bad-missing", "ok2"]
@@ -162,8 +197,9 @@ async def test_stream_of_ten_thousand_events_gets_every_ack_in_order(seeded, raw
     for n in range(10_000):
         c = b.code(b.STATIN, n)
         if n % 2:
-            events.append(ev.Event(sale=b.sale(f"s{n}", [(c, rng.randint(1, 28))], split=True,
-                                               minutes=rng.uniform(0, 5000))))
+            events.append(
+                ev.Event(sale=b.sale(f"s{n}", [(c, rng.randint(1, 28))], split=True, minutes=rng.uniform(0, 5000)))
+            )
         else:
             events.append(ev.Event(receipt=b.receipt(f"r{n}", [c], minutes=rng.uniform(0, 5000))))
     # a few bad ones and repeats along the way

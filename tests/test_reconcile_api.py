@@ -23,8 +23,10 @@ from tracesvc.v1 import reconcile_pb2 as rc
 
 
 def stubs(service):
-    return (reconcile_pb2_grpc.ReconcileServiceStub(service.channel),
-            enforcement_pb2_grpc.EnforcementServiceStub(service.channel))
+    return (
+        reconcile_pb2_grpc.ReconcileServiceStub(service.channel),
+        enforcement_pb2_grpc.EnforcementServiceStub(service.channel),
+    )
 
 
 async def ring(service):
@@ -33,10 +35,13 @@ async def ring(service):
     events = []
     for n in (1, 2):
         c = b.code(b.STATIN, 70 + n)
-        events += [whs_supply(c), ("receipt", b.receipt(f"r{n}", [c], minutes=0)),
-                   ("sale", b.sale(f"s{n}", [(c, None)], minutes=60, buyer="110101196001010066")),
-                   ("receipt", b.receipt(f"back{n}", [c], party="P2", supplier="DEALER", minutes=2000)),
-                   ("sale", b.sale(f"re{n}", [(c, None)], party="P2", minutes=2100, buyer=f"1101019700010100{n}"))]
+        events += [
+            whs_supply(c),
+            ("receipt", b.receipt(f"r{n}", [c], minutes=0)),
+            ("sale", b.sale(f"s{n}", [(c, None)], minutes=60, buyer="110101196001010066")),
+            ("receipt", b.receipt(f"back{n}", [c], party="P2", supplier="DEALER", minutes=2000)),
+            ("sale", b.sale(f"re{n}", [(c, None)], party="P2", minutes=2100, buyer=f"1101019700010100{n}")),
+        ]
     await send(service, *events)
 
 
@@ -92,8 +97,11 @@ async def test_review_pagination_and_errors(service):
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await enf.ReviewFlag(en.ReviewFlagRequest(flag_id=target, decision=en.REVIEW_DECISION_DISMISS))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    reviewed = (await enf.ReviewFlag(en.ReviewFlagRequest(flag_id=target, decision=en.REVIEW_DECISION_CONFIRM,
-                                                          note="seen the boxes"))).flag
+    reviewed = (
+        await enf.ReviewFlag(
+            en.ReviewFlagRequest(flag_id=target, decision=en.REVIEW_DECISION_CONFIRM, note="seen the boxes")
+        )
+    ).flag
     assert reviewed.status == en.FLAG_STATUS_CONFIRMED and reviewed.reviewed_by and reviewed.reviewed_at.seconds
     again = await recon.RunReconciliation(rc.RunReconciliationRequest(mode=rc.RUN_MODE_FULL, wait=True))
     assert again.run.flags_new == 0
@@ -165,18 +173,26 @@ async def test_two_concurrent_runs_do_not_interleave_on_the_same_codes(service, 
     assert first.status == second.status == "DONE"
     assert first.flags_new + second.flags_new == len(await live_flags(raw_db))  # each flag created once
     assert await raw_db.fetchval("SELECT count(*) FROM flags") == await raw_db.fetchval(
-        "SELECT count(DISTINCT (rule, kind, decisive_event_id, code)) FROM flags")
+        "SELECT count(DISTINCT (rule, kind, decisive_event_id, code)) FROM flags"
+    )
 
 
 def test_reconciler_cli_runs_with_progress(config):
     env = {**os.environ, "DATABASE_URL": config.database_url}
-    done = subprocess.run([sys.executable, "-m", "reconciler.cli", "run", "--full"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler.cli", "run", "--full"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "FULL DONE" in done.stdout and "run 1" in done.stderr  # the progress bar
-    done = subprocess.run([sys.executable, "-m", "reconciler.cli", "run", "--incremental", "--window-from",
-                           "2026-01-01T00:00:00+08:00"], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler.cli", "run", "--incremental", "--window-from", "2026-01-01T00:00:00+08:00"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "go with --full" in done.stderr
-    done = subprocess.run([sys.executable, "-m", "reconciler.cli", "runs"], env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler.cli", "runs"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert "run 1 FULL DONE" in done.stdout

@@ -24,18 +24,23 @@ def whs_supply(code: str, minutes: float = -600):
 async def test_a_return_drug_story_flags_d_l_r_and_records_the_chain(service, raw_db):
     await b.seed_registry(service.registry)
     c = b.code(b.STATIN, 1)
-    await send(service, whs_supply(c),
-               ("receipt", b.receipt("r1", [c], party="P1", supplier="WHS1", minutes=0)),
-               ("sale", b.sale("s1", [(c, None)], party="P1", minutes=60, buyer="110101190001010001")),
-               ("receipt", b.receipt("back", [c], party="P2", supplier="WHS1", minutes=3000)),
-               ("sale", b.sale("s2", [(c, None)], party="P2", minutes=3100, buyer="110101190001010002")))
+    await send(
+        service,
+        whs_supply(c),
+        ("receipt", b.receipt("r1", [c], party="P1", supplier="WHS1", minutes=0)),
+        ("sale", b.sale("s1", [(c, None)], party="P1", minutes=60, buyer="110101190001010001")),
+        ("receipt", b.receipt("back", [c], party="P2", supplier="WHS1", minutes=3000)),
+        ("sale", b.sale("s2", [(c, None)], party="P2", minutes=3100, buyer="110101190001010002")),
+    )
     info = await run(service.engine)
     assert info.status == "DONE" and info.codes_done == 1 and info.sales_done == 2
     # WHS1 did hold the code once (DESIGN §5 L asks no more), so the resale has a legal source.
     assert await flag_kinds(raw_db) == [("D", "CROSS_PARTY", "s2"), ("R", "REENTRY", "back")]
     chains = await raw_db.fetch("SELECT * FROM return_chains WHERE active ORDER BY reentry_party NULLS LAST")
     assert [(c["reentry_party"], c["reentry_supplier"], list(c["resale_parties"])) for c in chains] == [
-        ("P2", "WHS1", ["P2"]), (None, None, ["P2"])]
+        ("P2", "WHS1", ["P2"]),
+        (None, None, ["P2"]),
+    ]
     assert "110101190001010001" not in str(chains[0]["originals"])  # the buyer appears as a token only
     assert len(chains[0]["buyer_tokens"][0]) == 64
 
@@ -52,7 +57,8 @@ async def test_rerunning_changes_nothing_and_a_reviewed_flag_stays_reviewed(serv
     assert second.flags_new == 0 and second.flags_resolved == 0
     after = await raw_db.fetch("SELECT * FROM flags ORDER BY flag_id")
     assert [(r["flag_id"], r["status"], r["review_note"]) for r in after] == [
-        (before[0]["flag_id"], "DISMISSED", "known stock")]
+        (before[0]["flag_id"], "DISMISSED", "known stock")
+    ]
     # even when the evidence later goes away, a reviewed flag keeps its review
     await send(service, whs_supply(c), ("receipt", b.receipt("late", [c], minutes=50)))
     await run(service.engine, Mode.INCREMENTAL)
@@ -65,7 +71,8 @@ async def test_a_late_receipt_resolves_the_flag_with_its_reason(service, raw_db)
     await send(service, whs_supply(c), ("sale", b.sale("s1", [(c, None)], minutes=60)))
     await run(service.engine)
     assert await flag_kinds(raw_db) == [("L", "NEVER_RECEIVED", "s1")] or await flag_kinds(raw_db) == [
-        ("L", "RECEIVED_ELSEWHERE", "s1")]
+        ("L", "RECEIVED_ELSEWHERE", "s1")
+    ]
     await send(service, ("receipt", b.receipt("r-late", [c], minutes=30)))  # offline upload, dated before the sale
     info = await run(service.engine, Mode.INCREMENTAL)
     assert info.codes_done == 1 and info.flags_resolved == 1

@@ -41,8 +41,11 @@ async def test_get_product_by_any_form_of_a_code(service):
 
 async def test_upsert_replaces_party_and_its_licences(service):
     await b.seed_registry(service.registry)
-    revoked = reg.Licence(number="L-NEW", valid_from=b.at(0), status_history=[
-        reg.LicenceStatusChange(status=reg.LICENCE_STATUS_REVOKED, effective_from=b.at(60))])
+    revoked = reg.Licence(
+        number="L-NEW",
+        valid_from=b.at(0),
+        status_history=[reg.LicenceStatusChange(status=reg.LICENCE_STATUS_REVOKED, effective_from=b.at(60))],
+    )
     changed = reg.Party(party_id="WHS1", kind=reg.PARTY_KIND_WHOLESALER, name="Renamed", licences=[revoked])
     await service.registry.UpsertParties(reg.UpsertPartiesRequest(parties=[changed]))
     got = (await service.registry.GetParty(reg.GetPartyRequest(party_id="WHS1"))).party
@@ -51,14 +54,25 @@ async def test_upsert_replaces_party_and_its_licences(service):
 
 
 async def test_bad_items_are_rejected_one_by_one(service):
-    resp = await service.registry.UpsertProducts(reg.UpsertProductsRequest(products=[
-        b.products()[0],
-        reg.Product(prefix="1234567", scheme=reg.CODE_SCHEME_MSFX, pack_units=0, category=reg.PRODUCT_CATEGORY_DRUG),
-        reg.Product(prefix="8600003", scheme=reg.CODE_SCHEME_MSFX, pack_units=1),
-        reg.Product(prefix="8600004", scheme=reg.CODE_SCHEME_MSFX, pack_units=1,
-                    category=reg.PRODUCT_CATEGORY_FOOD, insurance_code="X1"),
-        b.products()[0],
-    ]))
+    resp = await service.registry.UpsertProducts(
+        reg.UpsertProductsRequest(
+            products=[
+                b.products()[0],
+                reg.Product(
+                    prefix="1234567", scheme=reg.CODE_SCHEME_MSFX, pack_units=0, category=reg.PRODUCT_CATEGORY_DRUG
+                ),
+                reg.Product(prefix="8600003", scheme=reg.CODE_SCHEME_MSFX, pack_units=1),
+                reg.Product(
+                    prefix="8600004",
+                    scheme=reg.CODE_SCHEME_MSFX,
+                    pack_units=1,
+                    category=reg.PRODUCT_CATEGORY_FOOD,
+                    insurance_code="X1",
+                ),
+                b.products()[0],
+            ]
+        )
+    )
     statuses = [r.status for r in resp.results]
     assert statuses == [ack_pb2.ACK_STATUS_STORED] + [ack_pb2.ACK_STATUS_REJECTED] * 4
     assert set(violations_of(resp.results[1].error)) == {"prefix", "pack_units"}

@@ -18,15 +18,24 @@ from tracesvc.v1 import enforcement_pb2 as en
 from tracesvc.v1 import enforcement_pb2_grpc
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 async def reentry_flag(service) -> str:
     await ring(service)
     await run(service.engine)
-    flags = (await enforcement_pb2_grpc.EnforcementServiceStub(service.channel).ListFlags(
-        en.ListFlagsRequest(rule="R"))).flags
+    flags = (
+        await enforcement_pb2_grpc.EnforcementServiceStub(service.channel).ListFlags(en.ListFlagsRequest(rule="R"))
+    ).flags
     return flags[0].flag_id
 
 
@@ -51,8 +60,12 @@ async def test_report_renders_in_headless_chromium(service, tmp_path: Path):
     profile = tmp_path / "profile"
 
     def browse(*extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, page.as_uri()],
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, page.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     dom = await asyncio.to_thread(browse, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]

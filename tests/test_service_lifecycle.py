@@ -71,8 +71,9 @@ async def test_health_and_reflection_are_served(service):
         resp = await stub.Check(health_pb2.HealthCheckRequest(service=name))
         assert resp.status == health_pb2.HealthCheckResponse.SERVING
     refl = reflection_pb2_grpc.ServerReflectionStub(service.channel)
-    responses = [r async for r in refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(
-        list_services="")]))]
+    responses = [
+        r async for r in refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    ]
     names = {s.name for s in responses[0].list_services_response.service}
     assert {"tracesvc.v1.IngestService", "tracesvc.v1.RegistryService", "grpc.health.v1.Health"} <= names
 
@@ -90,15 +91,17 @@ async def test_no_clear_insured_number_in_the_database_or_the_logs(service, raw_
         await service.ingest.RecordSale(ing.RecordSaleRequest(sales=[bad]))
         from tracesvc import client
 
-        await client.stream_events(service.channel, [ev.Event(sale=b.sale("s3", [(b.code(b.STATIN, 2), None)],
-                                                                            buyer=buyer))])
+        await client.stream_events(
+            service.channel, [ev.Event(sale=b.sale("s3", [(b.code(b.STATIN, 2), None)], buyer=buyer))]
+        )
     finally:
         logs.configure("warning", "json")
     text = log.getvalue()
     assert '"request_id"' in text and '"event": "rpc"' in text  # the log did record the calls
     assert buyer not in text
     dump = await raw_db.fetch(
-        "SELECT row_to_json(e)::text AS j FROM events e UNION ALL SELECT row_to_json(c)::text FROM event_codes c")
+        "SELECT row_to_json(e)::text AS j FROM events e UNION ALL SELECT row_to_json(c)::text FROM event_codes c"
+    )
     blob = "\n".join(r["j"] for r in dump)
     assert buyer not in blob
     tokens = {json.loads(r["j"]).get("buyer_token") for r in dump} - {None}

@@ -50,8 +50,11 @@ async def _import(config: Config, args) -> int:
 
     from tracesvc.v1 import ack_pb2, events_pb2
 
-    paths = [args.file] if args.file == "-" or not Path(args.file).is_dir() else [
-        str(p) for p in sorted(Path(args.file).rglob("*.ndjson"))]
+    paths = (
+        [args.file]
+        if args.file == "-" or not Path(args.file).is_dir()
+        else [str(p) for p in sorted(Path(args.file).rglob("*.ndjson"))]
+    )
     readers = [NdjsonReader(p, events_pb2.Event) for p in paths]
     if not readers:
         print(f"no .ndjson files under {args.file}", file=sys.stderr)
@@ -85,8 +88,12 @@ async def _import_documents(config: Config, args) -> int:
     async with database(config) as engine:
         cache = RegistryCache(engine)
         await cache.refresh(force=True)
-        intake = IntakeService(engine, Ingestor(engine, cache, max_future=config.max_future), cache, IntakeSettings(
-            config.load_hmac_key(), zone=timezone(config.nhsa_utc_offset), max_future=config.max_future))
+        intake = IntakeService(
+            engine,
+            Ingestor(engine, cache, max_future=config.max_future),
+            cache,
+            IntakeSettings(config.load_hmac_key(), zone=timezone(config.nhsa_utc_offset), max_future=config.max_future),
+        )
         summary = await import_documents(intake, path, ImportOptions(args.format, args.party or "", args.infno or ""))
     summary.render(sys.stdout)
     return 1 if summary.failed else 0
@@ -199,11 +206,14 @@ async def _keys(config: Config, args) -> int:
             if args.role in ("POS", "SUPPLIER") and not args.party:
                 print("a POS or SUPPLIER key needs --party", file=sys.stderr)
                 return 2
-            key_id, token = await keys.create_key(engine, args.role, args.party, chain_wide=args.chain,
-                                                  name=args.name, cert_subject=args.cert_subject)
+            key_id, token = await keys.create_key(
+                engine, args.role, args.party, chain_wide=args.chain, name=args.name, cert_subject=args.cert_subject
+            )
             print(token)
-            print(f"key {key_id} ({args.role}{' for ' + args.party if args.party else ''}); "
-                  "shown once: store it now", file=sys.stderr)
+            print(
+                f"key {key_id} ({args.role}{' for ' + args.party if args.party else ''}); shown once: store it now",
+                file=sys.stderr,
+            )
         elif args.keys_command == "list":
             for k in await keys.list_keys(engine):
                 scope = f"{k.party_id}{' (chain)' if k.chain_wide else ''}" if k.party_id else "-"
@@ -243,14 +253,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the gRPC service (embedded PostgreSQL unless DATABASE_URL is set)")
     d = sub.add_parser("demo", help="start the service, drive a pharmacy day through it, print a summary")
-    d.add_argument("--keep", dest="fresh", action="store_false",
-                   help="use TRACESVC_DATA_DIR instead of a fresh temporary database")
+    d.add_argument(
+        "--keep", dest="fresh", action="store_false", help="use TRACESVC_DATA_DIR instead of a fresh temporary database"
+    )
     i = sub.add_parser("import", help="import events: NDJSON to a running service; NHSA or EPCIS into the database")
     i.add_argument("file", help="file or directory (ndjson: also - for standard input)")
-    i.add_argument("--format", choices=["ndjson", "nhsa", "epcis"], default="ndjson",
-                   help="ndjson: proto3-JSON Events sent over gRPC to --target; nhsa (3501-3506 messages) and epcis "
-                        "(EPCIS 2.0 documents): mapped and stored through the database (DATABASE_URL or "
-                        "TRACESVC_DATA_DIR), like the HTTP intake")
+    i.add_argument(
+        "--format",
+        choices=["ndjson", "nhsa", "epcis"],
+        default="ndjson",
+        help="ndjson: proto3-JSON Events sent over gRPC to --target; nhsa (3501-3506 messages) and epcis "
+        "(EPCIS 2.0 documents): mapped and stored through the database (DATABASE_URL or "
+        "TRACESVC_DATA_DIR), like the HTTP intake",
+    )
     i.add_argument("--party", help="nhsa: fixmedins_code for messages that carry only their input")
     i.add_argument("--infno", help="nhsa: infno for messages that carry only their input")
     i.add_argument("--target", default=DEFAULT_TARGET)

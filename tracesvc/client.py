@@ -30,7 +30,8 @@ def channel(target: str) -> grpc.aio.Channel:
 
 
 async def stream_events(
-    ch: grpc.aio.Channel, events: Iterable[events_pb2.Event] | AsyncIterator[events_pb2.Event],
+    ch: grpc.aio.Channel,
+    events: Iterable[events_pb2.Event] | AsyncIterator[events_pb2.Event],
     token: str | None = None,
 ) -> list[ack_pb2.EventAck]:
     """Send events over StreamEvents and return every ack, in order."""
@@ -47,19 +48,26 @@ async def stream_events(
     return [resp.ack async for resp in stub.StreamEvents(requests(), metadata=bearer(token))]
 
 
-async def upsert_registry(ch: grpc.aio.Channel, records: Iterable[registry_pb2.RegistryRecord],
-                          chunk: int = 1000, token: str | None = None) -> list[ack_pb2.ItemResult]:
+async def upsert_registry(
+    ch: grpc.aio.Channel, records: Iterable[registry_pb2.RegistryRecord], chunk: int = 1000, token: str | None = None
+) -> list[ack_pb2.ItemResult]:
     stub = registry_pb2_grpc.RegistryServiceStub(ch)
     records = list(records)
     parties = [r.party for r in records if r.WhichOneof("record") == "party"]
     products = [r.product for r in records if r.WhichOneof("record") == "product"]
     results: list[ack_pb2.ItemResult] = []
     for i in range(0, len(parties), chunk):
-        results += (await stub.UpsertParties(registry_pb2.UpsertPartiesRequest(parties=parties[i:i + chunk]),
-                                              metadata=bearer(token))).results
+        results += (
+            await stub.UpsertParties(
+                registry_pb2.UpsertPartiesRequest(parties=parties[i : i + chunk]), metadata=bearer(token)
+            )
+        ).results
     for i in range(0, len(products), chunk):
-        results += (await stub.UpsertProducts(
-            registry_pb2.UpsertProductsRequest(products=products[i:i + chunk]), metadata=bearer(token))).results
+        results += (
+            await stub.UpsertProducts(
+                registry_pb2.UpsertProductsRequest(products=products[i : i + chunk]), metadata=bearer(token)
+            )
+        ).results
     return results
 
 
@@ -72,8 +80,9 @@ async def all_flags(ch: grpc.aio.Channel, token: str | None = None) -> list[enfo
     stub = enforcement_pb2_grpc.EnforcementServiceStub(ch)
     flags, page_token = [], ""
     while True:
-        page = await stub.ListFlags(enforcement_pb2.ListFlagsRequest(page_size=1000, page_token=page_token),
-                                    metadata=bearer(token))
+        page = await stub.ListFlags(
+            enforcement_pb2.ListFlagsRequest(page_size=1000, page_token=page_token), metadata=bearer(token)
+        )
         flags += page.flags
         page_token = page.next_page_token
         if not page_token:

@@ -76,8 +76,11 @@ class Config:
         import grpc
 
         ca = self.tls_client_ca.read_bytes() if self.tls_client_ca else None
-        return grpc.ssl_server_credentials([(self.tls_key.read_bytes(), self.tls_cert.read_bytes())],
-                                           root_certificates=ca, require_client_auth=ca is not None)
+        return grpc.ssl_server_credentials(
+            [(self.tls_key.read_bytes(), self.tls_cert.read_bytes())],
+            root_certificates=ca,
+            require_client_auth=ca is not None,
+        )
 
     def load_hmac_key(self) -> bytes:
         """The key for buyer tokens. Without a configured file, one is generated in data_dir once."""

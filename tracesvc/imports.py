@@ -32,8 +32,7 @@ class Summary:
             self.problems.append(f"{where}: {status}: {reason}")
 
     def render(self, out: TextIO) -> None:
-        print(f"{self.files} files: " + ", ".join(f"{k.lower()} {v}" for k, v in sorted(self.counts.items())),
-              file=out)
+        print(f"{self.files} files: " + ", ".join(f"{k.lower()} {v}" for k, v in sorted(self.counts.items())), file=out)
         for line in self.problems[:MAX_LISTED]:
             print(f"  {line}", file=out)
         if len(self.problems) > MAX_LISTED:

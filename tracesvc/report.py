@@ -35,26 +35,54 @@ def _yuan(fen: int) -> str:
 
 
 def _box(x: int, y: int, title: str, lines: list[str], fill: str) -> str:
-    rows = "".join(f'<text x="{x + 8}" y="{y + 36 + 15 * i}" font-size="11">{escape(t)}</text>'
-                   for i, t in enumerate(lines))
+    rows = "".join(
+        f'<text x="{x + 8}" y="{y + 36 + 15 * i}" font-size="11">{escape(t)}</text>' for i, t in enumerate(lines)
+    )
     height = 30 + 15 * len(lines)
-    return (f'<rect x="{x}" y="{y}" width="210" height="{height}" rx="6" fill="{fill}" stroke="#444"/>'
-            f'<text x="{x + 8}" y="{y + 18}" font-size="12" font-weight="bold">{escape(title)}</text>{rows}')
+    return (
+        f'<rect x="{x}" y="{y}" width="210" height="{height}" rx="6" fill="{fill}" stroke="#444"/>'
+        f'<text x="{x + 8}" y="{y + 18}" font-size="12" font-weight="bold">{escape(title)}</text>{rows}'
+    )
 
 
 def chain_svg(chain: en.ReturnChain, names: dict[str, str]) -> str:
     """original sale(s) → re-entry → resale(s), left to right."""
+
     def who(pid: str) -> str:
         return f"{names.get(pid, '')} ({pid})" if names.get(pid) else pid
 
     columns = [
-        [("原销售 original sale", [who(s.party_id), _when(s.occurred_at), f"buyer {s.buyer_token[:10]}…",
-                                   f"fund paid {_yuan(s.fund_paid_fen)}"], "#fde2e2") for s in chain.originals],
-        [("回流 re-entry", [who(chain.reentry.party_id), f"from {who(chain.reentry.supplier_id) or '?'}",
-                            f"{chain.reentry.kind} {_when(chain.reentry.occurred_at)}"], "#fff3c4")]
-        if chain.HasField("reentry") else [("回流 re-entry", ["not recorded", "(shown by a resale)"], "#eee")],
-        [("再销售 resale", [who(s.party_id), _when(s.occurred_at), f"buyer {s.buyer_token[:10]}…"], "#dff0d8")
-         for s in chain.resales] or [("再销售 resale", ["none yet"], "#eee")],
+        [
+            (
+                "原销售 original sale",
+                [
+                    who(s.party_id),
+                    _when(s.occurred_at),
+                    f"buyer {s.buyer_token[:10]}…",
+                    f"fund paid {_yuan(s.fund_paid_fen)}",
+                ],
+                "#fde2e2",
+            )
+            for s in chain.originals
+        ],
+        [
+            (
+                "回流 re-entry",
+                [
+                    who(chain.reentry.party_id),
+                    f"from {who(chain.reentry.supplier_id) or '?'}",
+                    f"{chain.reentry.kind} {_when(chain.reentry.occurred_at)}",
+                ],
+                "#fff3c4",
+            )
+        ]
+        if chain.HasField("reentry")
+        else [("回流 re-entry", ["not recorded", "(shown by a resale)"], "#eee")],
+        [
+            ("再销售 resale", [who(s.party_id), _when(s.occurred_at), f"buyer {s.buyer_token[:10]}…"], "#dff0d8")
+            for s in chain.resales
+        ]
+        or [("再销售 resale", ["none yet"], "#eee")],
     ]
     parts, centres = [], []
     for col, boxes in enumerate(columns):
@@ -68,18 +96,25 @@ def chain_svg(chain: en.ReturnChain, names: dict[str, str]) -> str:
     for (x1, ys1), (x2, ys2) in zip(centres, centres[1:], strict=False):
         for y1 in ys1:
             for y2 in ys2:
-                parts.append(f'<line x1="{x1 + 210}" y1="{y1}" x2="{x2 - 4}" y2="{y2}" stroke="#444" '
-                             f'stroke-width="1.5" marker-end="url(#arrow)"/>')
+                parts.append(
+                    f'<line x1="{x1 + 210}" y1="{y1}" x2="{x2 - 4}" y2="{y2}" stroke="#444" '
+                    f'stroke-width="1.5" marker-end="url(#arrow)"/>'
+                )
     height = 20 + 110 * max(len(b) for b in columns)
-    return (f'<svg class="chain" data-code="{escape(chain.code)}" xmlns="http://www.w3.org/2000/svg" '
-            f'width="800" height="{height}" viewBox="0 0 800 {height}">'
-            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-            'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker></defs>'
-            + "".join(parts) + "</svg>")
+    return (
+        f'<svg class="chain" data-code="{escape(chain.code)}" xmlns="http://www.w3.org/2000/svg" '
+        f'width="800" height="{height}" viewBox="0 0 800 {height}">'
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker></defs>' + "".join(parts) + "</svg>"
+    )
 
 
-def render(subject: str, items: list[en.ExportEvidenceResponse], histories: dict[str, list[en.HistoryEntry]],
-           generated_at: datetime | None = None) -> str:
+def render(
+    subject: str,
+    items: list[en.ExportEvidenceResponse],
+    histories: dict[str, list[en.HistoryEntry]],
+    generated_at: datetime | None = None,
+) -> str:
     """The report as one HTML string: no external files, scripts or fonts."""
     got: dict[str, list] = defaultdict(list)
     for item in items:
@@ -88,41 +123,55 @@ def render(subject: str, items: list[en.ExportEvidenceResponse], histories: dict
     names = {p.party_id: p.name for p in got["party"]}
     severity = {1: "LOW", 2: "MEDIUM", 3: "HIGH"}
     status = {1: "OPEN", 2: "CONFIRMED", 3: "DISMISSED", 4: "RESOLVED"}
-    out = [f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'><title>Evidence: {escape(subject)}</title>"
-           f"<style>{_CSS}</style></head><body>",
-           f"<h1>追溯码稽查证据 Evidence report — {escape(subject)}</h1>",
-           f"<p class='meta'>Generated {escape((generated_at or datetime.now(UTC)).isoformat(timespec='seconds'))} "
-           "by tracesvc from the stored scan events. Buyers appear as keyed tokens only.</p>",
-           "<h2>Findings</h2><table><tr><th>Rule</th><th>Kind</th><th>Severity</th><th>Code</th><th>Subject</th>"
-           "<th>When</th><th>Money at risk</th><th>Status</th><th>Detail</th></tr>"]
+    out = [
+        f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'><title>Evidence: {escape(subject)}</title>"
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>追溯码稽查证据 Evidence report — {escape(subject)}</h1>",
+        f"<p class='meta'>Generated {escape((generated_at or datetime.now(UTC)).isoformat(timespec='seconds'))} "
+        "by tracesvc from the stored scan events. Buyers appear as keyed tokens only.</p>",
+        "<h2>Findings</h2><table><tr><th>Rule</th><th>Kind</th><th>Severity</th><th>Code</th><th>Subject</th>"
+        "<th>When</th><th>Money at risk</th><th>Status</th><th>Detail</th></tr>",
+    ]
     for f in got["flag"]:
         sev = severity.get(f.severity, "")
-        out.append(f"<tr><td>{escape(f.rule)}</td><td>{escape(f.kind)}</td><td class='{sev}'>{sev}</td>"
-                   f"<td>{escape(f.code)}</td><td>{escape(names.get(f.subject_party, ''))} {escape(f.subject_party)}"
-                   f"</td><td>{_when(f.decisive_at)}</td><td>{_yuan(f.money_fen)}</td>"
-                   f"<td>{status.get(f.status, '')}</td><td>{escape(f.detail)}</td></tr>")
+        out.append(
+            f"<tr><td>{escape(f.rule)}</td><td>{escape(f.kind)}</td><td class='{sev}'>{sev}</td>"
+            f"<td>{escape(f.code)}</td><td>{escape(names.get(f.subject_party, ''))} {escape(f.subject_party)}"
+            f"</td><td>{_when(f.decisive_at)}</td><td>{_yuan(f.money_fen)}</td>"
+            f"<td>{status.get(f.status, '')}</td><td>{escape(f.detail)}</td></tr>"
+        )
     out.append("</table>")
     if got["chain"]:
         out.append("<h2>回流路径 Return-drug chains</h2>")
         for chain in got["chain"]:
-            out.append(f"<p><b>{escape(chain.code)}</b> — fund paid on the original sale {_yuan(chain.money_fen)}"
-                       f"{'' if chain.active else ' (resolved)'}</p>{chain_svg(chain, names)}")
+            out.append(
+                f"<p><b>{escape(chain.code)}</b> — fund paid on the original sale {_yuan(chain.money_fen)}"
+                f"{'' if chain.active else ' (resolved)'}</p>{chain_svg(chain, names)}"
+            )
     for code, entries in histories.items():
-        out.append(f"<h2>Custody timeline {escape(code)}</h2><table><tr><th>When</th><th>Event</th><th>Kind</th>"
-                   "<th>Party</th><th>Region</th><th>Counterparty</th><th>Units</th><th>Document</th></tr>")
+        out.append(
+            f"<h2>Custody timeline {escape(code)}</h2><table><tr><th>When</th><th>Event</th><th>Kind</th>"
+            "<th>Party</th><th>Region</th><th>Counterparty</th><th>Units</th><th>Document</th></tr>"
+        )
         for e in entries:
             cp = f"{e.counterparty.name} {e.counterparty.party_id}" if e.counterparty.party_id else ""
-            out.append(f"<tr><td>{_when(e.occurred_at)}</td><td>{escape(e.event_id)}</td><td>{escape(e.kind)}</td>"
-                       f"<td>{escape(e.party.name)} {escape(e.party.party_id)}</td><td>{escape(e.party.region)}</td>"
-                       f"<td>{escape(cp)}</td><td>{'pack' if e.whole_pack else e.units}</td>"
-                       f"<td>{escape(e.document_no or e.sale_id)}</td></tr>")
+            out.append(
+                f"<tr><td>{_when(e.occurred_at)}</td><td>{escape(e.event_id)}</td><td>{escape(e.kind)}</td>"
+                f"<td>{escape(e.party.name)} {escape(e.party.party_id)}</td><td>{escape(e.party.region)}</td>"
+                f"<td>{escape(cp)}</td><td>{'pack' if e.whole_pack else e.units}</td>"
+                f"<td>{escape(e.document_no or e.sale_id)}</td></tr>"
+            )
         out.append("</table>")
     if got["standing"]:
-        out.append("<h2>Licence standing at each event</h2><table><tr><th>Event</th><th>Party</th><th>At</th>"
-                   "<th>Licence</th></tr>")
+        out.append(
+            "<h2>Licence standing at each event</h2><table><tr><th>Event</th><th>Party</th><th>At</th>"
+            "<th>Licence</th></tr>"
+        )
         for s in got["standing"]:
-            out.append(f"<tr><td>{escape(s.event_id)}</td><td>{escape(names.get(s.party_id, ''))} "
-                       f"{escape(s.party_id)}</td><td>{_when(s.at)}</td><td>{escape(s.licence_status)}</td></tr>")
+            out.append(
+                f"<tr><td>{escape(s.event_id)}</td><td>{escape(names.get(s.party_id, ''))} "
+                f"{escape(s.party_id)}</td><td>{_when(s.at)}</td><td>{escape(s.licence_status)}</td></tr>"
+            )
         out.append("</table>")
     out.append("</body></html>")
     return "\n".join(out)

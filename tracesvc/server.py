@@ -84,8 +84,9 @@ async def database(config: Config) -> AsyncIterator[AsyncEngine]:
 
 
 @contextlib.asynccontextmanager
-async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = None,
-                      http_listen: str | None = None) -> AsyncIterator[Running]:
+async def grpc_server(
+    config: Config, engine: AsyncEngine, listen: str | None = None, http_listen: str | None = None
+) -> AsyncIterator[Running]:
     """A started server on `listen` (port 0 picks a free one); stopped gracefully on exit.
 
     With `http_listen` (default: config.http_listen; empty: off) the HTTP intake runs beside it.
@@ -96,14 +97,20 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
     server = grpc.aio.server(
         # Logging outermost, so denied calls are logged too.
         interceptors=[RequestLogInterceptor(), AuthInterceptor(Authenticator(engine), enabled=config.auth)],
-        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
     )
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(engine, cache), server)
     ingestor = Ingestor(engine, cache, max_future=config.max_future)
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingestor, hmac_key), server)
-    intake = IntakeService(engine, ingestor, cache, IntakeSettings(
-        hmac_key, zone=timezone(config.nhsa_utc_offset), max_future=config.max_future))
+    intake = IntakeService(
+        engine,
+        ingestor,
+        cache,
+        IntakeSettings(hmac_key, zone=timezone(config.nhsa_utc_offset), max_future=config.max_future),
+    )
     verify_pb2_grpc.add_VerifyServiceServicer_to_server(VerifyServicer(engine, cache), server)
     reconciler = Reconciler(engine, skew=config.clock_skew)
     reconcile_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(reconciler), server)
@@ -135,8 +142,9 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
         log.info("stopped")
 
 
-def _http(config: Config, engine: AsyncEngine, intake: IntakeService,
-          listen: str | None) -> contextlib.AbstractAsyncContextManager[int]:
+def _http(
+    config: Config, engine: AsyncEngine, intake: IntakeService, listen: str | None
+) -> contextlib.AbstractAsyncContextManager[int]:
     from tracesvc.http.app import HttpSettings, build_app
     from tracesvc.http.serve import http_server
 
@@ -171,10 +179,15 @@ async def serve(config: Config) -> None:
 def _start_workers(config: Config, engine: AsyncEngine) -> list[subprocess.Popen]:
     if config.listen.rsplit(":", 1)[-1] == "0":
         raise ValueError("TRACESVC_WORKERS > 1 needs a fixed port in TRACESVC_LISTEN")
-    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False), "TRACESVC_WORKERS": "1",
-           "TRACESVC_DATA_DIR": str(config.data_dir)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": engine.url.render_as_string(hide_password=False),
+        "TRACESVC_WORKERS": "1",
+        "TRACESVC_DATA_DIR": str(config.data_dir),
+    }
     if config.hmac_key_file is None:  # every worker must hash buyers with the same key
         config.load_hmac_key()
         env["TRACESVC_HMAC_KEY_FILE"] = str(config.data_dir / "hmac.key")
-    return [subprocess.Popen([sys.executable, "-m", "tracesvc.cli", "serve"], env=env)
-            for _ in range(config.workers - 1)]
+    return [
+        subprocess.Popen([sys.executable, "-m", "tracesvc.cli", "serve"], env=env) for _ in range(config.workers - 1)
+    ]

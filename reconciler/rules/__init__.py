@@ -18,6 +18,13 @@ from reconciler.rules.per_code import evaluate_code
 from reconciler.rules.substitution import evaluate_sale
 
 __all__ = [
-    "CodeEvent", "CodeFindings", "Finding", "Reference", "ReturnChain", "Rule", "Severity",
-    "evaluate_code", "evaluate_sale",
+    "CodeEvent",
+    "CodeFindings",
+    "Finding",
+    "Reference",
+    "ReturnChain",
+    "Rule",
+    "Severity",
+    "evaluate_code",
+    "evaluate_sale",
 ]

@@ -120,8 +120,11 @@ class Reference:
                 by_code.setdefault(p.insurance_code, []).append(p)
         object.__setattr__(self, "_by_insurance_code", by_code)
         object.__setattr__(self, "_parsed", {})  # code -> TraceCode | None; a Reference lives for one run
-        object.__setattr__(self, "manufacturer_prefixes", frozenset(
-            p.prefix for p in self.products.values() if p.scheme is codes.CodeScheme.MANUFACTURER))
+        object.__setattr__(
+            self,
+            "manufacturer_prefixes",
+            frozenset(p.prefix for p in self.products.values() if p.scheme is codes.CodeScheme.MANUFACTURER),
+        )
 
     def parsed(self, code: str) -> TraceCode | None:
         """The parsed code, once per code: every rule asks for the product of the same codes."""

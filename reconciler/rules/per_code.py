@@ -66,6 +66,7 @@ def _chain_sale(s: _OpenSale | CodeEvent, pack: int) -> ChainSale:
 
 # -- D ------------------------------------------------------------------------------------------
 
+
 def _repeated_sales(code: str, events: Sequence[CodeEvent], pack: int, out: CodeFindings) -> None:
     """A sale that lifts the units out with consumers above the pack size is a repeated sale."""
     open_sales: dict[tuple[str, str], _OpenSale] = {}
@@ -84,7 +85,13 @@ def _repeated_sales(code: str, events: Sequence[CodeEvent], pack: int, out: Code
             others = [s for s in still_out if s.event.party_id != ev.party_id]
             kind, severity = ("CROSS_PARTY", Severity.HIGH) if others else ("SAME_PARTY", Severity.MEDIUM)
             finding = Finding(
-                Rule.D, kind, severity, code, ev.event_id, ev.occurred_at, ev.party_id,
+                Rule.D,
+                kind,
+                severity,
+                code,
+                ev.event_id,
+                ev.occurred_at,
+                ev.party_id,
                 related_parties=tuple(sorted({s.event.party_id for s in others})),
                 evidence=tuple(s.event.event_id for s in still_out) + (ev.event_id,),
                 money_fen=ev.fund_paid_fen,
@@ -92,12 +99,20 @@ def _repeated_sales(code: str, events: Sequence[CodeEvent], pack: int, out: Code
             )
             out.findings.append(finding)
             if others:
-                out.chains.append(ReturnChain(finding.identity, code, tuple(_chain_sale(s, pack) for s in others),
-                                              None, (_chain_sale(ev, pack),)))
+                out.chains.append(
+                    ReturnChain(
+                        finding.identity,
+                        code,
+                        tuple(_chain_sale(s, pack) for s in others),
+                        None,
+                        (_chain_sale(ev, pack),),
+                    )
+                )
         open_sales[(ev.party_id, ev.sale_id)] = _OpenSale(ev, units)
 
 
 # -- L ------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _CustodyIn:
@@ -136,7 +151,7 @@ class _Legality:
         return [c for c in self.cins if c.holder == holder and c.at < before]
 
     def verdict(self, cin: _CustodyIn) -> str:
-        """"" when legal, else the L kind it points to."""
+        """ "" when legal, else the L kind it points to."""
         key = cin.event.event_id
         if key not in self._verdicts:
             self._verdicts[key] = "NOT_IN_CHAIN"  # guards a transfer cycle within the skew
@@ -169,13 +184,16 @@ class _Legality:
 
 _L_ORDER = ("UNLICENSED_SUPPLIER", "SUPPLIER_NEVER_HELD", "NOT_IN_CHAIN")
 _L_SEVERITY = {
-    "UNLICENSED_SUPPLIER": Severity.HIGH, "SUPPLIER_NEVER_HELD": Severity.HIGH, "NOT_IN_CHAIN": Severity.MEDIUM,
-    "RECEIVED_AFTER_SALE": Severity.MEDIUM, "RECEIVED_ELSEWHERE": Severity.MEDIUM, "NEVER_RECEIVED": Severity.HIGH,
+    "UNLICENSED_SUPPLIER": Severity.HIGH,
+    "SUPPLIER_NEVER_HELD": Severity.HIGH,
+    "NOT_IN_CHAIN": Severity.MEDIUM,
+    "RECEIVED_AFTER_SALE": Severity.MEDIUM,
+    "RECEIVED_ELSEWHERE": Severity.MEDIUM,
+    "NEVER_RECEIVED": Severity.HIGH,
 }
 
 
-def _legal_source(code: str, events: Sequence[CodeEvent], ref: Reference, skew: timedelta,
-                  out: CodeFindings) -> None:
+def _legal_source(code: str, events: Sequence[CodeEvent], ref: Reference, skew: timedelta, out: CodeFindings) -> None:
     cins = custody_ins(events)
     legality = _Legality(code, cins, ref, skew)
     for sale in (e for e in events if e.kind is SALE):
@@ -200,14 +218,25 @@ def _legal_source(code: str, events: Sequence[CodeEvent], ref: Reference, skew: 
         else:
             kind, shown, detail = "NEVER_RECEIVED", [], "no custody-in of this code anywhere"
         related = sorted({p for c in shown for p in (c.source, c.holder) if p and p != sale.party_id})
-        out.findings.append(Finding(
-            Rule.L, kind, _L_SEVERITY[kind], code, sale.event_id, sale.occurred_at, sale.party_id,
-            related_parties=tuple(related), evidence=tuple(c.event.event_id for c in shown) + (sale.event_id,),
-            money_fen=sale.fund_paid_fen, detail=detail,
-        ))
+        out.findings.append(
+            Finding(
+                Rule.L,
+                kind,
+                _L_SEVERITY[kind],
+                code,
+                sale.event_id,
+                sale.occurred_at,
+                sale.party_id,
+                related_parties=tuple(related),
+                evidence=tuple(c.event.event_id for c in shown) + (sale.event_id,),
+                money_fen=sale.fund_paid_fen,
+                detail=detail,
+            )
+        )
 
 
 # -- R ------------------------------------------------------------------------------------------
+
 
 def _reentries(code: str, events: Sequence[CodeEvent], pack: int, skew: timedelta, out: CodeFindings) -> None:
     """A custody-in while units sold to consumers before it are still out: the box came back."""
@@ -229,17 +258,29 @@ def _reentries(code: str, events: Sequence[CodeEvent], pack: int, skew: timedelt
             continue
         ev = cin.event
         finding = Finding(
-            Rule.R, "REENTRY", Severity.HIGH, code, ev.event_id, ev.occurred_at, ev.party_id,
-            related_parties=tuple(sorted({s.event.party_id for s in still_out} | {cin.source, cin.holder}
-                                         - {ev.party_id, ""})),
+            Rule.R,
+            "REENTRY",
+            Severity.HIGH,
+            code,
+            ev.event_id,
+            ev.occurred_at,
+            ev.party_id,
+            related_parties=tuple(
+                sorted({s.event.party_id for s in still_out} | {cin.source, cin.holder} - {ev.party_id, ""})
+            ),
             evidence=tuple(s.event.event_id for s in still_out) + (ev.event_id,),
             money_fen=sum(s.event.fund_paid_fen for s in still_out),
             detail=f"{sum(s.units for s in still_out)} units sold to consumers were still out when "
-                   f"{cin.holder} took it in",
+            f"{cin.holder} took it in",
         )
         out.findings.append(finding)
         resales = tuple(_chain_sale(s, pack) for s in sales if s.order > ev.order)
-        out.chains.append(ReturnChain(
-            finding.identity, code, tuple(_chain_sale(s, pack) for s in still_out),
-            ChainEntry(ev.event_id, ev.kind, cin.holder, cin.source, ev.occurred_at), resales,
-        ))
+        out.chains.append(
+            ReturnChain(
+                finding.identity,
+                code,
+                tuple(_chain_sale(s, pack) for s in still_out),
+                ChainEntry(ev.event_id, ev.kind, cin.holder, cin.source, ev.occurred_at),
+                resales,
+            )
+        )

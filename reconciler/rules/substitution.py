@@ -16,8 +16,18 @@ def evaluate_sale(sale: Event, ref: Reference) -> list[Finding]:
     billed: dict[str, list[int]] = {}  # insurance code -> [billed units, scanned units, fund paid]
 
     def flag(kind: str, severity: Severity, code: str, money: int, detail: str) -> None:
-        f = Finding(Rule.S, kind, severity, code, sale.event_id, sale.occurred_at, sale.party_id,
-                    evidence=(sale.event_id,), money_fen=money, detail=detail)
+        f = Finding(
+            Rule.S,
+            kind,
+            severity,
+            code,
+            sale.event_id,
+            sale.occurred_at,
+            sale.party_id,
+            evidence=(sale.event_id,),
+            money_fen=money,
+            detail=detail,
+        )
         if f.identity in found:  # the same value on two lines: one flag, the money of both
             prev = found[f.identity]
             f = replace(prev, money_fen=prev.money_fen + money)
@@ -45,17 +55,37 @@ def evaluate_sale(sale: Event, ref: Reference) -> list[Finding]:
                 continue
             entry[1] += scan.units or product.pack_units
             if product.category in NON_DRUG_CATEGORIES:
-                flag("NON_DRUG", Severity.HIGH, scan.code, share,
-                     f"{where}; scanned {product.category.value} {product.name!r}")
+                flag(
+                    "NON_DRUG",
+                    Severity.HIGH,
+                    scan.code,
+                    share,
+                    f"{where}; scanned {product.category.value} {product.name!r}",
+                )
             elif product.insurance_code != line.insurance_code:
-                flag("PRODUCT_MISMATCH", Severity.MEDIUM, scan.code, share,
-                     f"{where}; scanned {product.name!r} ({product.insurance_code or 'no insurance code'})")
+                flag(
+                    "PRODUCT_MISMATCH",
+                    Severity.MEDIUM,
+                    scan.code,
+                    share,
+                    f"{where}; scanned {product.name!r} ({product.insurance_code or 'no insurance code'})",
+                )
             if product.prefix in ref.listed_products and scan.code not in ref.commissioned:
-                flag("UNKNOWN_CODE", Severity.MEDIUM, scan.code, share,
-                     f"{where}; not in {product.manufacturer_id or 'the maker'}'s list of commissioned codes")
+                flag(
+                    "UNKNOWN_CODE",
+                    Severity.MEDIUM,
+                    scan.code,
+                    share,
+                    f"{where}; not in {product.manufacturer_id or 'the maker'}'s list of commissioned codes",
+                )
     for item, (billed_units, scanned_units, fund) in billed.items():
         if billed_units > scanned_units:
             missing = billed_units - scanned_units
-            flag("UNSCANNED_UNITS", Severity.MEDIUM, item, fund * missing // billed_units,
-                 f"{billed_units} units billed, {scanned_units} scanned")
+            flag(
+                "UNSCANNED_UNITS",
+                Severity.MEDIUM,
+                item,
+                fund * missing // billed_units,
+                f"{billed_units} units billed, {scanned_units} scanned",
+            )
     return list(found.values())

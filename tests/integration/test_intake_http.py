@@ -53,8 +53,10 @@ async def test_healthz(both):
 
 async def test_nhsa_receipt_then_sale_and_a_resent_message_is_duplicate(both):
     _, http = both
-    r = await http.post("/nhsa/v1/3503", json=envelope("3503", {"purcinfo": [purchase_row("PO1"),
-                                                                              purchase_row("PO2", [{"drug_trac_codg": CODE2}])]}))
+    r = await http.post(
+        "/nhsa/v1/3503",
+        json=envelope("3503", {"purcinfo": [purchase_row("PO1"), purchase_row("PO2", [{"drug_trac_codg": CODE2}])]}),
+    )
     body = r.json()
     assert r.status_code == 200 and body["infcode"] == 0, body
     assert [x["status"] for x in body["output"]["result"]] == ["STORED", "STORED"]
@@ -63,15 +65,29 @@ async def test_nhsa_receipt_then_sale_and_a_resent_message_is_duplicate(both):
     assert (await http.post("/nhsa/v1/3505", json=sale)).json()["output"]["counts"] == {"STORED": 1}
     again = (await http.post("/nhsa/v1/3505", json=sale)).json()
     assert again["infcode"] == 0 and again["output"]["counts"] == {"DUPLICATE": 1}
-    ret = envelope("3506", {"selinfo": sale_row("S1", trdn_flag="1", sel_retn_cnt="3",
-                                                sel_retn_time="2026-10-01 12:00:00")})
+    ret = envelope(
+        "3506", {"selinfo": sale_row("S1", trdn_flag="1", sel_retn_cnt="3", sel_retn_time="2026-10-01 12:00:00")}
+    )
     assert (await http.post("/nhsa/v1/3506", json=ret)).json()["output"]["counts"] == {"STORED": 1}
 
 
 async def test_nhsa_bad_rows_are_named_and_the_good_rows_stored(both, raw_db):
     _, http = both
-    body = (await http.post("/nhsa/v1/3505", json=envelope("3505", {"selinfo": [
-        sale_row("S1"), sale_row("S2", sel_retn_time="soon"), sale_row("S3", codes=[{"drug_trac_codg": "123"}])]}))).json()
+    body = (
+        await http.post(
+            "/nhsa/v1/3505",
+            json=envelope(
+                "3505",
+                {
+                    "selinfo": [
+                        sale_row("S1"),
+                        sale_row("S2", sel_retn_time="soon"),
+                        sale_row("S3", codes=[{"drug_trac_codg": "123"}]),
+                    ]
+                },
+            ),
+        )
+    ).json()
     assert body["infcode"] == -1
     statuses = {x["row"]: (x["status"], x["err_msg"]) for x in body["output"]["result"]}
     assert statuses[0][0] == "STORED"
@@ -90,8 +106,11 @@ async def test_nhsa_unreadable_documents_are_400_with_an_nhsa_envelope(both, con
 
 async def test_epcis_capture_proceed_and_per_event_results(both, raw_db):
     _, http = both
-    doc = document(receiving(), object_event("inspecting", [SGTIN], "urn:uuid:i1"),
-                   object_event("receiving", [SGTIN], "urn:uuid:bad", bizLocation={"id": sgln("4012345000016")}))
+    doc = document(
+        receiving(),
+        object_event("inspecting", [SGTIN], "urn:uuid:i1"),
+        object_event("receiving", [SGTIN], "urn:uuid:bad", bizLocation={"id": sgln("4012345000016")}),
+    )
     r = await http.post("/epcis/capture", json=doc, headers={"GS1-Capture-Error-Behaviour": "proceed"})
     assert r.status_code == 202
     status = (await http.get(r.headers["location"])).json()
@@ -107,7 +126,9 @@ async def test_epcis_capture_rollback_stores_nothing(both, raw_db):
     r = await http.post("/epcis/capture", json=doc)
     status = (await http.get(r.headers["location"])).json()
     assert sorted((x["position"], x["status"]) for x in status["results"]) == [
-        ("epcisBody.eventList[0]", "NOT_STORED"), ("epcisBody.eventList[1]", "REJECTED")]
+        ("epcisBody.eventList[0]", "NOT_STORED"),
+        ("epcisBody.eventList[1]", "REJECTED"),
+    ]
     assert await raw_db.fetchval("SELECT count(*) FROM events") == 0
 
 
@@ -124,13 +145,15 @@ async def test_epcis_event_201_then_409_and_errors_are_400(both):
 async def test_error_declaration_retracts_and_reconciliation_forgets_the_event(both, raw_db):
     svc, http = both
     assert (await http.post("/epcis/events", json=receiving(event_id="urn:uuid:r9"))).status_code == 201
-    retract = receiving(event_id="urn:uuid:r9", errorDeclaration={"declarationTime": "2026-10-02T00:00:00Z",
-                                                                  "reason": "incorrect_data"})
+    retract = receiving(
+        event_id="urn:uuid:r9", errorDeclaration={"declarationTime": "2026-10-02T00:00:00Z", "reason": "incorrect_data"}
+    )
     r = await http.post("/epcis/events", json=retract)
     assert r.status_code == 201, r.text
     row = await raw_db.fetchrow("SELECT kind, party_id FROM intake_evidence WHERE target_event_id = 'urn:uuid:r9'")
     assert (row["kind"], row["party_id"]) == ("RETRACTION", "P1")
     from reconciler.persist import load_code_events
+
     events = await load_code_events(raw_db, [CODE_SN1])
     assert events.get(CODE_SN1, []) == []
 
@@ -163,7 +186,9 @@ async def test_auth_denied_and_allowed(config):
             cap = await http.post("/epcis/capture", json=document(), headers={"authorization": f"Bearer {pos}"})
             assert cap.status_code == 202
             assert (await http.get(cap.headers["location"])).status_code == 401
-            assert (await http.get(cap.headers["location"], headers={"authorization": f"Bearer {other}"})
-                    ).status_code == 404
-            assert (await http.get(cap.headers["location"], headers={"authorization": f"Bearer {inspector}"})
-                    ).status_code == 200
+            assert (
+                await http.get(cap.headers["location"], headers={"authorization": f"Bearer {other}"})
+            ).status_code == 404
+            assert (
+                await http.get(cap.headers["location"], headers={"authorization": f"Bearer {inspector}"})
+            ).status_code == 200

@@ -23,10 +23,17 @@ def sgln(gln: str) -> str:
     return f"urn:epc:id:sgln:{gln[:7]}.{gln[7:12]}.0"
 
 
-def object_event(biz_step: str, epcs: list[str], event_id: str | None = None, time: str = "2026-10-01T10:00:00+08:00",
-                 **extra: Any) -> dict[str, Any]:
-    ev: dict[str, Any] = {"type": "ObjectEvent", "eventTime": time, "eventTimeZoneOffset": "+08:00", "epcList": epcs,
-                          "action": "OBSERVE", "bizStep": biz_step}
+def object_event(
+    biz_step: str, epcs: list[str], event_id: str | None = None, time: str = "2026-10-01T10:00:00+08:00", **extra: Any
+) -> dict[str, Any]:
+    ev: dict[str, Any] = {
+        "type": "ObjectEvent",
+        "eventTime": time,
+        "eventTimeZoneOffset": "+08:00",
+        "epcList": epcs,
+        "action": "OBSERVE",
+        "bizStep": biz_step,
+    }
     if event_id:
         ev["eventID"] = event_id
     ev.update(extra)
@@ -34,12 +41,23 @@ def object_event(biz_step: str, epcs: list[str], event_id: str | None = None, ti
 
 
 def receiving(event_id: str | None = "urn:uuid:r1", epcs: list[str] | None = None, **extra: Any) -> dict[str, Any]:
-    return object_event("receiving", epcs or [SGTIN, DIGITAL_LINK], event_id, time="2026-10-01T09:00:00+08:00",
-                        sourceList=[{"type": "owning_party", "source": pgln(WHOLESALER_GLN)}],
-                        destinationList=[{"type": "owning_party", "destination": pgln(PHARMACY_GLN)}],
-                        bizLocation={"id": sgln(PHARMACY_GLN)}, **extra)
+    return object_event(
+        "receiving",
+        epcs or [SGTIN, DIGITAL_LINK],
+        event_id,
+        time="2026-10-01T09:00:00+08:00",
+        sourceList=[{"type": "owning_party", "source": pgln(WHOLESALER_GLN)}],
+        destinationList=[{"type": "owning_party", "destination": pgln(PHARMACY_GLN)}],
+        bizLocation={"id": sgln(PHARMACY_GLN)},
+        **extra,
+    )
 
 
 def document(*events: dict[str, Any]) -> dict[str, Any]:
-    return {"@context": CONTEXT, "type": "EPCISDocument", "schemaVersion": "2.0",
-            "creationDate": "2026-10-01T12:00:00Z", "epcisBody": {"eventList": list(events)}}
+    return {
+        "@context": CONTEXT,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-10-01T12:00:00Z",
+        "epcisBody": {"eventList": list(events)},
+    }

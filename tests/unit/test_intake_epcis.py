@@ -97,8 +97,9 @@ def test_glns_from_pgln_sgln_and_digital_link():
     assert epcis.gln_of("urn:epc:id:sgtin:6900000.000001.1") is None
 
 
-@pytest.mark.parametrize("form", ["receiving", "urn:epcglobal:cbv:bizstep:receiving",
-                                  "https://ref.gs1.org/cbv/BizStep-receiving"])
+@pytest.mark.parametrize(
+    "form", ["receiving", "urn:epcglobal:cbv:bizstep:receiving", "https://ref.gs1.org/cbv/BizStep-receiving"]
+)
 def test_receiving_in_every_bizstep_form_is_a_receipt_from_the_source_owner(form):
     out = epcis.map_document(document(receiving(bizStep=form)), resolve)
     d = out.mapped[0].draft
@@ -114,8 +115,13 @@ def test_shipping_is_a_shipment_by_the_source_owner_to_the_destination_owner():
 
 @pytest.mark.parametrize("step", ["dispensing", "retail_selling"])
 def test_dispensing_and_retail_selling_are_sales_at_the_biz_location(step):
-    ev = object_event(step, [SGTIN, DIGITAL_LINK], "urn:uuid:s1", bizLocation={"id": sgln(PHARMACY_GLN)},
-                      bizTransactionList=[{"type": "rcpt", "bizTransaction": "urn:example:rcpt:42"}])
+    ev = object_event(
+        step,
+        [SGTIN, DIGITAL_LINK],
+        "urn:uuid:s1",
+        bizLocation={"id": sgln(PHARMACY_GLN)},
+        bizTransactionList=[{"type": "rcpt", "bizTransaction": "urn:example:rcpt:42"}],
+    )
     d = epcis.map_document(document(ev), resolve).mapped[0].draft
     assert (d.kind, d.party_id, d.sale_id) == (EventKind.SALE, "P1", "urn:example:rcpt:42")
     assert [(ln.quantity, [s.code for s in ln.scans]) for ln in d.lines] == [(2, [CODE_SN1, CODE_SN2])]
@@ -137,8 +143,9 @@ def test_decommissioning_is_evidence_without_custody():
 
 def test_error_declaration_retracts_the_event_it_restates_even_without_its_event_id():
     original = receiving(event_id=None)
-    restated = receiving(event_id=None, errorDeclaration={"declarationTime": "2026-10-02T09:00:00+08:00",
-                                                          "reason": "incorrect_data"})
+    restated = receiving(
+        event_id=None, errorDeclaration={"declarationTime": "2026-10-02T09:00:00+08:00", "reason": "incorrect_data"}
+    )
     out = epcis.map_document(document(original, restated), resolve)
     retraction = out.evidence[0]
     assert retraction.kind is EvidenceKind.RETRACTION
@@ -147,13 +154,24 @@ def test_error_declaration_retracts_the_event_it_restates_even_without_its_event
 
 
 def test_unmapped_gln_and_class_level_events_are_reported_with_their_position():
-    out = epcis.map_document(document(
-        object_event("receiving", [SGTIN], "e1", bizLocation={"id": "urn:epc:id:sgln:4012345.00001.0"}),
-        object_event("receiving", [], "e2", quantityList=[{"epcClass": "urn:epc:idpat:sgtin:4012345.011111.*",
-                                                           "quantity": 10}]),
-        object_event("receiving", [SGTIN], "e3", eventTime="yesterday")), resolve)
+    out = epcis.map_document(
+        document(
+            object_event("receiving", [SGTIN], "e1", bizLocation={"id": "urn:epc:id:sgln:4012345.00001.0"}),
+            object_event(
+                "receiving",
+                [],
+                "e2",
+                quantityList=[{"epcClass": "urn:epc:idpat:sgtin:4012345.011111.*", "quantity": 10}],
+            ),
+            object_event("receiving", [SGTIN], "e3", eventTime="yesterday"),
+        ),
+        resolve,
+    )
     assert [(u.position, u.skipped) for u in out.unmapped] == [
-        ("epcisBody.eventList[0]", False), ("epcisBody.eventList[1]", True), ("epcisBody.eventList[2]", False)]
+        ("epcisBody.eventList[0]", False),
+        ("epcisBody.eventList[1]", True),
+        ("epcisBody.eventList[2]", False),
+    ]
     assert "not mapped to a registry party" in out.unmapped[0].reason
 
 
@@ -162,10 +180,15 @@ def test_default_party_stands_in_when_an_event_names_none():
     assert epcis.map_document(document(ev), resolve, default_party="P2").mapped[0].draft.party_id == "P2"
 
 
-@pytest.mark.parametrize(("doc", "position"), [
-    ([], ""), ({"type": "EPCISDocument"}, "epcisBody"), ({"type": "Other", "epcisBody": {}}, "type"),
-    ({"type": "EPCISDocument", "epcisBody": {"eventList": "x"}}, "epcisBody.eventList"),
-])
+@pytest.mark.parametrize(
+    ("doc", "position"),
+    [
+        ([], ""),
+        ({"type": "EPCISDocument"}, "epcisBody"),
+        ({"type": "Other", "epcisBody": {}}, "type"),
+        ({"type": "EPCISDocument", "epcisBody": {"eventList": "x"}}, "epcisBody.eventList"),
+    ],
+)
 def test_not_a_document_is_a_document_error(doc, position):
     with pytest.raises(DocumentError) as err:
         epcis.map_document(doc, resolve)

@@ -23,15 +23,27 @@ def one(message, options=OPTS):
     return out.mapped[0]
 
 
-@pytest.mark.parametrize(("infno", "key", "row", "kind"), [
-    ("3501", "invinfo", {"dynt_no": "D1", "invdate": "2026-09-01", "drug_trac_codg": CODE1}, EventKind.OPENING_STOCK),
-    ("3502", "invinfo", {"purc_invo_no": "I9", "inv_chg_time": "2026-09-01 08:00:00", "drug_trac_codg": CODE1},
-     EventKind.OPENING_STOCK),
-    ("3503", "purcinfo", purchase_row(), EventKind.RECEIPT),
-    ("3504", "purcinfo", purchase_row(), EventKind.PURCHASE_RETURN),
-    ("3505", "selinfo", sale_row(), EventKind.SALE),
-    ("3506", "selinfo", sale_row(), EventKind.SALE_RETURN),
-])
+@pytest.mark.parametrize(
+    ("infno", "key", "row", "kind"),
+    [
+        (
+            "3501",
+            "invinfo",
+            {"dynt_no": "D1", "invdate": "2026-09-01", "drug_trac_codg": CODE1},
+            EventKind.OPENING_STOCK,
+        ),
+        (
+            "3502",
+            "invinfo",
+            {"purc_invo_no": "I9", "inv_chg_time": "2026-09-01 08:00:00", "drug_trac_codg": CODE1},
+            EventKind.OPENING_STOCK,
+        ),
+        ("3503", "purcinfo", purchase_row(), EventKind.RECEIPT),
+        ("3504", "purcinfo", purchase_row(), EventKind.PURCHASE_RETURN),
+        ("3505", "selinfo", sale_row(), EventKind.SALE),
+        ("3506", "selinfo", sale_row(), EventKind.SALE_RETURN),
+    ],
+)
 @pytest.mark.parametrize("batch", ["", "A"])
 def test_every_infno_and_its_batch_variant_maps_to_its_kind(infno, key, row, kind, batch):
     rows_key = f"{key}Detail" if batch else key
@@ -66,13 +78,17 @@ def test_supplier_falls_back_to_its_name():
 def test_time_zone_is_a_setting():
     opts = nhsa.NhsaOptions(hmac_key=KEY, zone=timezone(timedelta(hours=0)))
     assert one(envelope("3505", {"selinfo": sale_row()}), opts).draft.occurred_at == datetime(
-        2026, 10, 1, 10, 0, tzinfo=UTC)
+        2026, 10, 1, 10, 0, tzinfo=UTC
+    )
 
 
-@pytest.mark.parametrize("codes", [
-    [{"drug_trac_codg": CODE1}, {"drug_trac_codg": CODE2}],
-    json.dumps([{"drug_trac_codg": CODE1}, {"drug_trac_codg": CODE2}]),
-])
+@pytest.mark.parametrize(
+    "codes",
+    [
+        [{"drug_trac_codg": CODE1}, {"drug_trac_codg": CODE2}],
+        json.dumps([{"drug_trac_codg": CODE1}, {"drug_trac_codg": CODE2}]),
+    ],
+)
 def test_drugtracinfo_as_array_or_json_string(codes):
     d = one(envelope("3505", {"selinfo": sale_row(codes=codes)})).draft
     assert [s.code for s in d.lines[0].scans] == [CODE1, CODE2]
@@ -99,7 +115,12 @@ def test_sale_line_fields_and_the_buyer_is_hashed_never_kept():
     assert "43000012345" not in json.dumps(d.to_json(), ensure_ascii=False)
     line = d.lines[0]
     assert (line.insurance_code, line.split, line.quantity, line.amount_fen, line.fund_paid_fen) == (
-        "XC10AAA001", False, 2, 5100, 3000)
+        "XC10AAA001",
+        False,
+        2,
+        5100,
+        3000,
+    )
     assert line.scans[0].units is None  # a whole pack
 
 
@@ -109,14 +130,21 @@ def test_split_sale_takes_its_units_from_sel_retn_cnt():
 
 
 def test_split_row_with_several_codes_is_a_row_error():
-    m = one(envelope("3505", {"selinfo": sale_row(trdn_flag="1", codes=[{"drug_trac_codg": CODE1},
-                                                                        {"drug_trac_codg": CODE2}])}))
+    m = one(
+        envelope(
+            "3505", {"selinfo": sale_row(trdn_flag="1", codes=[{"drug_trac_codg": CODE1}, {"drug_trac_codg": CODE2}])}
+        )
+    )
     assert any("拆零" in v.description for v in m.violations)
 
 
 def test_rows_of_one_settlement_are_the_lines_of_one_sale():
-    out = nhsa.map_message(envelope("3505", {"selinfo": [
-        sale_row("S1"), sale_row("S2"), sale_row("S1", codes=[{"drug_trac_codg": CODE2}])]}), OPTS)
+    out = nhsa.map_message(
+        envelope(
+            "3505", {"selinfo": [sale_row("S1"), sale_row("S2"), sale_row("S1", codes=[{"drug_trac_codg": CODE2}])]}
+        ),
+        OPTS,
+    )
     assert [(m.draft.sale_id, m.rows, len(m.draft.lines)) for m in out.mapped] == [("S1", (0, 2), 2), ("S2", (1,), 1)]
 
 
@@ -127,16 +155,28 @@ def test_sale_without_setl_id_is_named_by_medins_prod_sel_no():
 
 
 def test_return_links_to_its_sale_and_a_split_return_names_units():
-    d = one(envelope("3506", {"selinfo": sale_row("S1", trdn_flag="1", sel_retn_cnt="3",
-                                                  sel_retn_time="2026-10-02 09:00:00")})).draft
+    d = one(
+        envelope(
+            "3506", {"selinfo": sale_row("S1", trdn_flag="1", sel_retn_cnt="3", sel_retn_time="2026-10-02 09:00:00")}
+        )
+    ).draft
     assert d.kind is EventKind.SALE_RETURN and d.sale_id == "S1"
     assert [(r.code, r.units) for r in d.returned] == [(CODE1, 3)]
 
 
 def test_two_returns_of_one_sale_at_different_times_are_two_events():
-    out = nhsa.map_message(envelope("3506", {"selinfo": [
-        sale_row("S1", sel_retn_time="2026-10-02 09:00:00"), sale_row("S1", sel_retn_time="2026-10-03 09:00:00")]}),
-        OPTS)
+    out = nhsa.map_message(
+        envelope(
+            "3506",
+            {
+                "selinfo": [
+                    sale_row("S1", sel_retn_time="2026-10-02 09:00:00"),
+                    sale_row("S1", sel_retn_time="2026-10-03 09:00:00"),
+                ]
+            },
+        ),
+        OPTS,
+    )
     assert len({m.draft.event_id for m in out.mapped}) == 2
 
 
@@ -153,21 +193,33 @@ def test_bare_input_takes_infno_and_party_from_the_caller():
 
 
 def test_opening_stock_row_without_source_document_is_skipped():
-    out = nhsa.map_message(envelope("3501", {"invinfo": [
-        {"invdate": "2026-09-01", "drug_trac_codg": CODE1},
-        {"dynt_no": "D1", "invdate": "2026-09-01", "drug_trac_codg": CODE2}]}), OPTS)
+    out = nhsa.map_message(
+        envelope(
+            "3501",
+            {
+                "invinfo": [
+                    {"invdate": "2026-09-01", "drug_trac_codg": CODE1},
+                    {"dynt_no": "D1", "invdate": "2026-09-01", "drug_trac_codg": CODE2},
+                ]
+            },
+        ),
+        OPTS,
+    )
     assert [u.position for u in out.skipped] == ["input.invinfo[0]"]
     assert out.mapped[0].draft.items[0].source_document == "D1"
 
 
-@pytest.mark.parametrize(("message", "position"), [
-    ([], ""),
-    ({"infno": "9999", "fixmedins_code": "P1", "input": {"selinfo": sale_row()}}, "infno"),
-    ({"infno": "3505", "input": {"selinfo": sale_row()}}, "fixmedins_code"),
-    ({"infno": "3505", "fixmedins_code": "P1", "input": {"other": {}}}, "input"),
-    ({"infno": "3505", "fixmedins_code": "P1", "input": "x"}, "input"),
-    ({"selinfo": sale_row()}, "infno"),
-])
+@pytest.mark.parametrize(
+    ("message", "position"),
+    [
+        ([], ""),
+        ({"infno": "9999", "fixmedins_code": "P1", "input": {"selinfo": sale_row()}}, "infno"),
+        ({"infno": "3505", "input": {"selinfo": sale_row()}}, "fixmedins_code"),
+        ({"infno": "3505", "fixmedins_code": "P1", "input": {"other": {}}}, "input"),
+        ({"infno": "3505", "fixmedins_code": "P1", "input": "x"}, "input"),
+        ({"selinfo": sale_row()}, "infno"),
+    ],
+)
 def test_malformed_envelopes_are_document_errors_naming_the_field(message, position):
     with pytest.raises(DocumentError) as err:
         nhsa.map_message(message, OPTS)
@@ -175,15 +227,30 @@ def test_malformed_envelopes_are_document_errors_naming_the_field(message, posit
 
 
 def test_bad_rows_get_their_own_errors_and_the_good_rows_map():
-    out = nhsa.map_message(envelope("3505", {"selinfo": [
-        sale_row("S1"), "not a row", sale_row("S3", sel_retn_time="yesterday"),
-        sale_row("S4", sel_retn_cnt="1.5"), sale_row("S5", drugtracinfo="{oops"), sale_row(setl_id="",
-                                                                                            medins_prod_sel_no="")]}),
-        OPTS)
+    out = nhsa.map_message(
+        envelope(
+            "3505",
+            {
+                "selinfo": [
+                    sale_row("S1"),
+                    "not a row",
+                    sale_row("S3", sel_retn_time="yesterday"),
+                    sale_row("S4", sel_retn_cnt="1.5"),
+                    sale_row("S5", drugtracinfo="{oops"),
+                    sale_row(setl_id="", medins_prod_sel_no=""),
+                ]
+            },
+        ),
+        OPTS,
+    )
     assert [u.position for u in out.rejected] == ["input.selinfo[1]", "input.selinfo[5]"]
     by_sale = {m.draft.sale_id: [v.field for v in m.violations] for m in out.mapped}
-    assert by_sale == {"S1": [], "S3": ["input.selinfo[2].sel_retn_time"], "S4": ["input.selinfo[3].sel_retn_cnt"],
-                       "S5": ["input.selinfo[4].drugtracinfo"]}
+    assert by_sale == {
+        "S1": [],
+        "S3": ["input.selinfo[2].sel_retn_time"],
+        "S4": ["input.selinfo[3].sel_retn_cnt"],
+        "S5": ["input.selinfo[4].drugtracinfo"],
+    }
 
 
 def test_long_or_unsafe_document_numbers_give_a_digest_id():

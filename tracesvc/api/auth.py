@@ -43,16 +43,28 @@ POLICY: dict[str, frozenset[Role]] = {
     f"{_P}RegistryService/UpsertCommissionedCodes": frozenset({Role.REGULATOR}),
     f"{_P}RegistryService/GetParty": EVERYONE,
     f"{_P}RegistryService/GetProduct": EVERYONE,
-    **{f"{_P}IngestService/{m}": WRITERS for m in (
-        "RecordReceipt", "RecordShipment", "RecordTransfer", "RecordPurchaseReturn", "RecordOpeningStock",
-        "RecordSale", "RecordSaleReturn", "StreamEvents")},
+    **{
+        f"{_P}IngestService/{m}": WRITERS
+        for m in (
+            "RecordReceipt",
+            "RecordShipment",
+            "RecordTransfer",
+            "RecordPurchaseReturn",
+            "RecordOpeningStock",
+            "RecordSale",
+            "RecordSaleReturn",
+            "StreamEvents",
+        )
+    },
     f"{_P}VerifyService/VerifyCodes": frozenset({Role.POS}) | READERS,
     f"{_P}ReconcileService/RunReconciliation": frozenset({Role.REGULATOR}),
     f"{_P}ReconcileService/GetRun": READERS,
     f"{_P}ReconcileService/ListRuns": READERS,
     f"{_P}EnforcementService/ReviewFlag": frozenset({Role.REGULATOR}),
-    **{f"{_P}EnforcementService/{m}": READERS for m in (
-        "GetCodeHistory", "ListFlags", "GetFlag", "ListReturnChains", "RankSuspects", "ExportEvidence")},
+    **{
+        f"{_P}EnforcementService/{m}": READERS
+        for m in ("GetCodeHistory", "ListFlags", "GetFlag", "ListReturnChains", "RankSuspects", "ExportEvidence")
+    },
 }
 PUBLIC_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 
@@ -107,8 +119,11 @@ class Authenticator:
         hit = self._cache.get((how, value))
         if hit and time.monotonic() - hit[0] < self._ttl:
             return hit[1]
-        record = await (key_store.find_key(self._engine, key_id=value) if how == "id"
-                        else key_store.find_key(self._engine, cert_subject=value))
+        record = await (
+            key_store.find_key(self._engine, key_id=value)
+            if how == "id"
+            else key_store.find_key(self._engine, cert_subject=value)
+        )
         self._cache[(how, value)] = (time.monotonic(), record)
         return record
 
@@ -118,8 +133,11 @@ class Authenticator:
         if parts is None:
             return None
         record = await self._lookup("id", parts[0])
-        if record is None or record.revoked or not hmac.compare_digest(record.secret_hash,
-                                                                        key_store.hash_secret(parts[1])):
+        if (
+            record is None
+            or record.revoked
+            or not hmac.compare_digest(record.secret_hash, key_store.hash_secret(parts[1]))
+        ):
             return None
         return Principal(record.key_id, Role(record.role), record.party_id, record.chain_wide)
 
@@ -161,8 +179,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                     await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing, invalid or revoked credentials")
                 if found.role not in allowed:
                     log.info("denied", key_id=found.key_id, role=found.role.value)
-                    await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                                        f"role {found.role.value} may not call {method.rsplit('/', 1)[-1]}")
+                    await context.abort(
+                        grpc.StatusCode.PERMISSION_DENIED,
+                        f"role {found.role.value} may not call {method.rsplit('/', 1)[-1]}",
+                    )
                 principal = found
             structlog.contextvars.bind_contextvars(key_id=principal.key_id)
             token = _current.set(principal)

@@ -48,6 +48,7 @@ def to_timestamp(dt: datetime) -> Timestamp:
 
 # -- events -----------------------------------------------------------------------------------
 
+
 def event_from_proto(kind: EventKind, msg, hmac_key: bytes) -> tuple[Event, list[Violation]]:
     """A draft event from its kind message; returns structural violations beside it."""
     violations: list[Violation] = []
@@ -67,8 +68,12 @@ def event_from_proto(kind: EventKind, msg, hmac_key: bytes) -> tuple[Event, list
         extra["buyer_token"] = token
         extra["lines"] = tuple(
             SaleLine(
-                insurance_code=ln.insurance_code, item_name=ln.item_name, split=ln.split, quantity=ln.quantity,
-                amount_fen=ln.amount_fen, fund_paid_fen=ln.fund_paid_fen,
+                insurance_code=ln.insurance_code,
+                item_name=ln.item_name,
+                split=ln.split,
+                quantity=ln.quantity,
+                amount_fen=ln.amount_fen,
+                fund_paid_fen=ln.fund_paid_fen,
                 scans=tuple(Scan(s.code, s.units if s.HasField("units") else None) for s in ln.scanned),
             )
             for ln in msg.lines
@@ -93,8 +98,9 @@ def event_from_proto(kind: EventKind, msg, hmac_key: bytes) -> tuple[Event, list
 
 def event_to_proto(ev: Event) -> ev_pb.Event:
     """A stored event as the wire/NDJSON `Event` (the buyer as its token, never in the clear)."""
-    header = ev_pb.EventHeader(event_id=ev.event_id, party_id=ev.party_id,
-                               occurred_at=to_timestamp(ev.occurred_at), document_no=ev.document_no)
+    header = ev_pb.EventHeader(
+        event_id=ev.event_id, party_id=ev.party_id, occurred_at=to_timestamp(ev.occurred_at), document_no=ev.document_no
+    )
     out = ev_pb.Event()
     body = getattr(out, KIND_ONEOF[ev.kind])
     body.header.CopyFrom(header)
@@ -102,8 +108,14 @@ def event_to_proto(ev: Event) -> ev_pb.Event:
         body.sale_id = ev.sale_id
         body.buyer_token = ev.buyer_token
         for ln in ev.lines:
-            line = body.lines.add(insurance_code=ln.insurance_code, item_name=ln.item_name, split=ln.split,
-                                  quantity=ln.quantity, amount_fen=ln.amount_fen, fund_paid_fen=ln.fund_paid_fen)
+            line = body.lines.add(
+                insurance_code=ln.insurance_code,
+                item_name=ln.item_name,
+                split=ln.split,
+                quantity=ln.quantity,
+                amount_fen=ln.amount_fen,
+                fund_paid_fen=ln.fund_paid_fen,
+            )
             for s in ln.scans:
                 sc = line.scanned.add(code=s.code)
                 if s.units is not None:
@@ -124,6 +136,7 @@ def event_to_proto(ev: Event) -> ev_pb.Event:
 
 
 # -- registry ---------------------------------------------------------------------------------
+
 
 def _enum_name(enum_type, value: int, prefix: str) -> str | None:
     if value == 0:
@@ -151,31 +164,47 @@ def party_from_proto(p: reg_pb.Party) -> tuple[Party | None, list[Violation]]:
                 violations.append(Violation(f"licences[{n}].status_history[{m}]", "status and effective_from required"))
                 continue
             history.append((LicenceStatus(st), to_datetime(ch.effective_from)))
-        lics.append(Licence(
-            number=lic.number.strip(), scope=lic.scope, valid_from=to_datetime(lic.valid_from),
-            valid_to=to_datetime(lic.valid_to) if lic.HasField("valid_to") else None,
-            status_history=tuple(history),
-        ))
+        lics.append(
+            Licence(
+                number=lic.number.strip(),
+                scope=lic.scope,
+                valid_from=to_datetime(lic.valid_from),
+                valid_to=to_datetime(lic.valid_to) if lic.HasField("valid_to") else None,
+                status_history=tuple(history),
+            )
+        )
     if violations:
         return None, violations
     return Party(
-        party_id=p.party_id.strip(), kind=PartyKind(kind), name=p.name, region=p.region.strip(),
-        chain_id=p.chain_id.strip(), licences=tuple(lics), reports_events=p.reports_events,
+        party_id=p.party_id.strip(),
+        kind=PartyKind(kind),
+        name=p.name,
+        region=p.region.strip(),
+        chain_id=p.chain_id.strip(),
+        licences=tuple(lics),
+        reports_events=p.reports_events,
         glns=tuple(dict.fromkeys(g.strip() for g in p.glns if g.strip())),
     ), []
 
 
 def party_to_proto(p: Party) -> reg_pb.Party:
-    out = reg_pb.Party(party_id=p.party_id, kind=reg_pb.PartyKind.Value(f"PARTY_KIND_{p.kind.value}"),
-                       name=p.name, region=p.region, chain_id=p.chain_id, reports_events=p.reports_events,
-                       glns=list(p.glns))
+    out = reg_pb.Party(
+        party_id=p.party_id,
+        kind=reg_pb.PartyKind.Value(f"PARTY_KIND_{p.kind.value}"),
+        name=p.name,
+        region=p.region,
+        chain_id=p.chain_id,
+        reports_events=p.reports_events,
+        glns=list(p.glns),
+    )
     for lic in p.licences:
         pl = out.licences.add(number=lic.number, scope=lic.scope, valid_from=to_timestamp(lic.valid_from))
         if lic.valid_to is not None:
             pl.valid_to.CopyFrom(to_timestamp(lic.valid_to))
         for st, since in lic.status_history:
-            pl.status_history.add(status=reg_pb.LicenceStatus.Value(f"LICENCE_STATUS_{st.value}"),
-                                  effective_from=to_timestamp(since))
+            pl.status_history.add(
+                status=reg_pb.LicenceStatus.Value(f"LICENCE_STATUS_{st.value}"), effective_from=to_timestamp(since)
+            )
     return out
 
 
@@ -191,16 +220,27 @@ def product_from_proto(p: reg_pb.Product) -> tuple[Product | None, list[Violatio
         return None, violations
     prefix = p.prefix.strip()
     return Product(
-        prefix=prefix.upper() if scheme == "MANUFACTURER" else prefix, scheme=CodeScheme(scheme),
-        pack_units=p.pack_units, category=Category(category), manufacturer_id=p.manufacturer_id.strip(),
-        name=p.name, generic_name=p.generic_name, spec=p.spec, insurance_code=p.insurance_code.strip(),
+        prefix=prefix.upper() if scheme == "MANUFACTURER" else prefix,
+        scheme=CodeScheme(scheme),
+        pack_units=p.pack_units,
+        category=Category(category),
+        manufacturer_id=p.manufacturer_id.strip(),
+        name=p.name,
+        generic_name=p.generic_name,
+        spec=p.spec,
+        insurance_code=p.insurance_code.strip(),
     ), []
 
 
 def product_to_proto(p: Product) -> reg_pb.Product:
     return reg_pb.Product(
-        prefix=p.prefix, scheme=reg_pb.CodeScheme.Value(f"CODE_SCHEME_{p.scheme.value}"),
-        manufacturer_id=p.manufacturer_id, name=p.name, generic_name=p.generic_name, spec=p.spec,
-        pack_units=p.pack_units, category=reg_pb.ProductCategory.Value(f"PRODUCT_CATEGORY_{p.category.value}"),
+        prefix=p.prefix,
+        scheme=reg_pb.CodeScheme.Value(f"CODE_SCHEME_{p.scheme.value}"),
+        manufacturer_id=p.manufacturer_id,
+        name=p.name,
+        generic_name=p.generic_name,
+        spec=p.spec,
+        pack_units=p.pack_units,
+        category=reg_pb.ProductCategory.Value(f"PRODUCT_CATEGORY_{p.category.value}"),
         insurance_code=p.insurance_code,
     )

@@ -24,8 +24,7 @@ from tracesvc.v1 import enforcement_pb2 as pb
 from tracesvc.v1 import enforcement_pb2_grpc
 
 _DECISION = {pb.REVIEW_DECISION_CONFIRM: "CONFIRMED", pb.REVIEW_DECISION_DISMISS: "DISMISSED"}
-_ROLE = {pb.SUSPECT_ROLE_BUYER: "BUYER", pb.SUSPECT_ROLE_SUPPLIER: "SUPPLIER",
-         pb.SUSPECT_ROLE_PHARMACY: "PHARMACY"}
+_ROLE = {pb.SUSPECT_ROLE_BUYER: "BUYER", pb.SUSPECT_ROLE_SUPPLIER: "SUPPLIER", pb.SUSPECT_ROLE_PHARMACY: "PHARMACY"}
 
 
 class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
@@ -50,8 +49,9 @@ class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
         async with pg(self._engine) as conn:
             rows = await queries.code_history(conn, parsed.canonical)
             parties = await load_parties_raw(conn, {p for r in rows for p in (r["party_id"], r["counterparty_id"])})
-        out = pb.GetCodeHistoryResponse(canonical_code=parsed.canonical,
-                                        entries=[history_entry(r, parties) for r in rows])
+        out = pb.GetCodeHistoryResponse(
+            canonical_code=parsed.canonical, entries=[history_entry(r, parties) for r in rows]
+        )
         product = self._cache.product(getattr(parsed, "product_key", ""))
         if product is not None:
             out.product.CopyFrom(convert.product_to_proto(product))
@@ -60,8 +60,12 @@ class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
     async def ExportEvidence(self, request, context):
         which = request.WhichOneof("subject")
         if which is None or not getattr(request, which).strip():
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "give a flag_id or a party_id",
-                        [Violation("subject", "one of flag_id or party_id is required")])
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "give a flag_id or a party_id",
+                [Violation("subject", "one of flag_id or party_id is required")],
+            )
         subject = getattr(request, which).strip()
         await self._audit("ExportEvidence", f"{which.removesuffix('_id')}:{subject}")
         async for item in evidence.collect(self._engine, self._cache, which, subject):
@@ -72,22 +76,33 @@ class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
     async def _position(self, context, kind: str, token: str) -> str:
         position = paging.decode(kind, token)
         if position is None:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "bad page_token",
-                        [Violation("page_token", "not a token this method gave")])
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "bad page_token",
+                [Violation("page_token", "not a token this method gave")],
+            )
         return position
 
     async def ListFlags(self, request, context):
         position = await self._position(context, "flag", request.page_token)
         bad = [s for s in request.statuses if s not in STATUS_NAME]
         if bad:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "unknown status",
-                        [Violation("statuses", f"unknown value {bad[0]}")])
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "unknown status",
+                [Violation("statuses", f"unknown value {bad[0]}")],
+            )
         filt = queries.FlagFilter(
-            rule=request.rule.strip().upper(), kind=request.kind.strip().upper(), party_id=request.party_id.strip(),
+            rule=request.rule.strip().upper(),
+            kind=request.kind.strip().upper(),
+            party_id=request.party_id.strip(),
             region=request.region.strip(),
             occurred_from=to_datetime(request.occurred_from) if request.HasField("occurred_from") else None,
             occurred_to=to_datetime(request.occurred_to) if request.HasField("occurred_to") else None,
-            statuses=tuple(STATUS_NAME[s] for s in request.statuses), code=request.code.strip(),
+            statuses=tuple(STATUS_NAME[s] for s in request.statuses),
+            code=request.code.strip(),
         )
         size = paging.page_size(request.page_size)
         await self._audit("ListFlags", "flags", str(filt))
@@ -114,15 +129,19 @@ class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
         if violations:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "invalid review", violations)
         async with pg(self._engine) as conn:
-            row = await queries.review_flag(conn, request.flag_id.strip(), status, request.note.strip(),
-                                            auth.current().key_id)
+            row = await queries.review_flag(
+                conn, request.flag_id.strip(), status, request.note.strip(), auth.current().key_id
+            )
             if row is None:
                 exists = await queries.get_flag(conn, request.flag_id.strip())
         if row is None:
             if exists is None:
                 await abort(context, grpc.StatusCode.NOT_FOUND, f"no flag {request.flag_id}")
-            await abort(context, grpc.StatusCode.FAILED_PRECONDITION,
-                        f"flag {request.flag_id} was resolved by later evidence: {exists['resolved_reason']}")
+            await abort(
+                context,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"flag {request.flag_id} was resolved by later evidence: {exists['resolved_reason']}",
+            )
         return pb.ReviewFlagResponse(flag=flag_to_proto(row))
 
     async def ListReturnChains(self, request, context):
@@ -130,27 +149,45 @@ class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
         token = request.buyer_token.strip().lower()
         if request.buyer_id.strip():  # a person lookup: hashed here, audited as its token only
             token = privacy.buyer_token(self._key, request.buyer_id)
-        target = ", ".join(f"{k}:{v}" for k, v in (("code", request.code.strip()), ("party", request.party_id.strip()),
-                                                    ("buyer", token)) if v) or "chains"
+        target = (
+            ", ".join(
+                f"{k}:{v}"
+                for k, v in (("code", request.code.strip()), ("party", request.party_id.strip()), ("buyer", token))
+                if v
+            )
+            or "chains"
+        )
         await self._audit("ListReturnChains", target, "person lookup by number" if request.buyer_id.strip() else "")
         size = paging.page_size(request.page_size)
         async with pg(self._engine) as conn:
-            rows = await queries.list_chains(conn, code=request.code.strip(), party_id=request.party_id.strip(),
-                                             buyer_token=token, include_inactive=request.include_inactive,
-                                             after=position or "", limit=size + 1)
+            rows = await queries.list_chains(
+                conn,
+                code=request.code.strip(),
+                party_id=request.party_id.strip(),
+                buyer_token=token,
+                include_inactive=request.include_inactive,
+                after=position or "",
+                limit=size + 1,
+            )
         next_token = paging.encode("chain", rows[size - 1]["flag_id"]) if len(rows) > size else ""
-        return pb.ListReturnChainsResponse(chains=[chain_to_proto(r) for r in rows[:size]],
-                                           next_page_token=next_token)
+        return pb.ListReturnChainsResponse(chains=[chain_to_proto(r) for r in rows[:size]], next_page_token=next_token)
 
     async def RankSuspects(self, request, context):
         role = _ROLE.get(request.role)
         if role is None:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "role is required",
-                        [Violation("role", "BUYER, SUPPLIER or PHARMACY")])
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "role is required",
+                [Violation("role", "BUYER, SUPPLIER or PHARMACY")],
+            )
         limit = paging.page_size(request.limit)
         await self._audit("RankSuspects", f"role:{role}")
         async with pg(self._engine) as conn:
             rows = await queries.rank_suspects(conn, role, limit)
-        return pb.RankSuspectsResponse(suspects=[
-            pb.Suspect(id=r["id"], chains=r["chains"], codes=r["codes"], money_fen=r["money_fen"] or 0) for r in rows])
-
+        return pb.RankSuspectsResponse(
+            suspects=[
+                pb.Suspect(id=r["id"], chains=r["chains"], codes=r["codes"], money_fen=r["money_fen"] or 0)
+                for r in rows
+            ]
+        )

@@ -25,12 +25,18 @@ def _standing(party: Party | None, party_id: str, event: Event) -> pb.PartyStand
         statuses = [s for s in (lic.status_at(event.occurred_at) for lic in party.licences) if s is not None]
         if statuses:
             status = "ACTIVE" if any(s.value == "ACTIVE" for s in statuses) else statuses[0].value
-    return pb.PartyStanding(party_id=party_id, at=to_timestamp(event.occurred_at), event_id=event.event_id,
-                            licensed=status == "ACTIVE", licence_status=status)
+    return pb.PartyStanding(
+        party_id=party_id,
+        at=to_timestamp(event.occurred_at),
+        event_id=event.event_id,
+        licensed=status == "ACTIVE",
+        licence_status=status,
+    )
 
 
-async def collect(engine, cache: RegistryCache, which: str,
-                  subject: str) -> AsyncIterator[pb.ExportEvidenceResponse | None]:
+async def collect(
+    engine, cache: RegistryCache, which: str, subject: str
+) -> AsyncIterator[pb.ExportEvidenceResponse | None]:
     """Yield the evidence items; yield None first (and stop) when the subject does not exist."""
     async with pg(engine) as conn:
         event_ids: list[str] = []
@@ -69,7 +75,7 @@ async def collect(engine, cache: RegistryCache, which: str,
         ordered = list(dict.fromkeys(event_ids))
         events = []
         for i in range(0, len(ordered), _PAGE):
-            events += [Event.from_json(json.loads(p)) for p in await queries.events_by_id(conn, ordered[i:i + _PAGE])]
+            events += [Event.from_json(json.loads(p)) for p in await queries.events_by_id(conn, ordered[i : i + _PAGE])]
         for ev in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):
             party_ids.update(p for p in (ev.party_id, ev.counterparty_id) if p)
             yield pb.ExportEvidenceResponse(event=convert.event_to_proto(ev))
@@ -87,4 +93,3 @@ async def collect(engine, cache: RegistryCache, which: str,
         product = cache.product(key) if key else None
         if product is not None:
             yield pb.ExportEvidenceResponse(product=convert.product_to_proto(product))
-

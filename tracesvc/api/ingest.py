@@ -27,16 +27,24 @@ _ACK_STATUS = {
 
 
 def ack_to_proto(index: int, ack: Ack, region_of=lambda party_id: "") -> ack_pb2.EventAck:
-    out = ack_pb2.EventAck(index=index, event_id=ack.event_id, status=_ACK_STATUS[ack.kind],
-                           verdicts=[verdict_to_proto(c, region_of) for c in ack.checks])
+    out = ack_pb2.EventAck(
+        index=index,
+        event_id=ack.event_id,
+        status=_ACK_STATUS[ack.kind],
+        verdicts=[verdict_to_proto(c, region_of) for c in ack.checks],
+    )
     if ack.kind is AckKind.REJECTED:
         out.error.CopyFrom(status_proto(grpc.StatusCode.INVALID_ARGUMENT, ack.message, ack.violations))
     elif ack.kind is AckKind.DENIED:
         out.error.CopyFrom(status_proto(grpc.StatusCode.PERMISSION_DENIED, ack.message))
     elif ack.kind is AckKind.CONFLICT:
-        out.error.CopyFrom(status_proto(
-            grpc.StatusCode.ALREADY_EXISTS, f"event {ack.event_id} conflicts: {ack.message}",
-            [Violation("header.event_id", ack.message)]))
+        out.error.CopyFrom(
+            status_proto(
+                grpc.StatusCode.ALREADY_EXISTS,
+                f"event {ack.event_id} conflicts: {ack.message}",
+                [Violation("header.event_id", ack.message)],
+            )
+        )
     return out
 
 
@@ -47,8 +55,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     async def _record(self, context: grpc.aio.ServicerContext, field: str, kind: EventKind, messages) -> list:
         if len(messages) > MAX_BATCH:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"batch of {len(messages)} {field} is too large",
-                        [Violation(field, f"at most {MAX_BATCH} events per call; split the batch")])
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"batch of {len(messages)} {field} is too large",
+                [Violation(field, f"at most {MAX_BATCH} events per call; split the batch")],
+            )
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             await abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before the batch was stored")
@@ -128,9 +140,21 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         for n, event in enumerate(group):
             which = event.WhichOneof("kind")
             if which is None:
-                out[n] = ack_to_proto(first_index + n, Ack("", AckKind.REJECTED, "empty event", (
-                    Violation("event", "one of receipt, shipment, transfer, purchase_return, opening_stock, "
-                                       "sale or sale_return is required"),)))
+                out[n] = ack_to_proto(
+                    first_index + n,
+                    Ack(
+                        "",
+                        AckKind.REJECTED,
+                        "empty event",
+                        (
+                            Violation(
+                                "event",
+                                "one of receipt, shipment, transfer, purchase_return, opening_stock, "
+                                "sale or sale_return is required",
+                            ),
+                        ),
+                    ),
+                )
                 continue
             drafts.append(convert.event_from_proto(convert.ONEOF_KIND[which], getattr(event, which), self._key))
             positions.append(n)

@@ -43,8 +43,11 @@ class Ack:
     checks: tuple[CodeCheck, ...] = ()  # a stored sale's verdicts, per scanned value
 
 
-_FROM_OUTCOME = {Outcome.STORED: AckKind.STORED, Outcome.DUPLICATE: AckKind.DUPLICATE,
-                 Outcome.CONFLICT: AckKind.CONFLICT}
+_FROM_OUTCOME = {
+    Outcome.STORED: AckKind.STORED,
+    Outcome.DUPLICATE: AckKind.DUPLICATE,
+    Outcome.CONFLICT: AckKind.CONFLICT,
+}
 
 
 class Ingestor:
@@ -56,8 +59,9 @@ class Ingestor:
     def region_of(self, party_id: str | None) -> str:
         return self._registry.region_of(party_id)
 
-    async def ingest(self, drafts: Sequence[tuple[Event, list[Violation]]],
-                     principal: Principal = UNRESTRICTED) -> list[Ack]:
+    async def ingest(
+        self, drafts: Sequence[tuple[Event, list[Violation]]], principal: Principal = UNRESTRICTED
+    ) -> list[Ack]:
         """Acknowledge each draft; an ack of STORED or DUPLICATE means it is committed."""
         await self._registry.refresh()
         await self._registry.ensure_parties({d.party_id for d, _ in drafts} | {principal.party_id or ""})
@@ -99,14 +103,20 @@ class Ingestor:
         log.info("ingested", events=len(drafts), **{k.lower(): v for k, v in counts.items()})
         return [a for a in acks if a is not None]
 
-
     def _sale_checks(self, sale: Event, states: dict[str, CodeState]) -> tuple[CodeCheck, ...]:
         """What VerifyCodes would have said of each scanned value just before this sale."""
         return tuple(
-            check(scan.code, party_id=sale.party_id, state=states.get(scan.code), product_of=self._registry.product,
-                  manufacturer_prefixes=self._registry.manufacturer_prefixes,
-                  billed_insurance_code=line.insurance_code, units=scan.units)
-            for line in sale.lines for scan in line.scans
+            check(
+                scan.code,
+                party_id=sale.party_id,
+                state=states.get(scan.code),
+                product_of=self._registry.product,
+                manufacturer_prefixes=self._registry.manufacturer_prefixes,
+                billed_insurance_code=line.insurance_code,
+                units=scan.units,
+            )
+            for line in sale.lines
+            for scan in line.scans
         )
 
 

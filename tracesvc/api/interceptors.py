@@ -25,6 +25,7 @@ def wrap(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandle
         async def wrapped(request, context):
             async with around(context):
                 return await inner(request, context)
+
         return wrapped
 
     def stream_response(inner):
@@ -32,10 +33,10 @@ def wrap(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandle
             async with around(context):
                 async for response in inner(request, context):
                     yield response
+
         return wrapped
 
-    codec = {"request_deserializer": handler.request_deserializer,
-             "response_serializer": handler.response_serializer}
+    codec = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary), **codec)
     if handler.stream_unary:

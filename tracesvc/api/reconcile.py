@@ -14,15 +14,27 @@ from tracesvc.v1 import reconcile_pb2_grpc
 
 _MODE = {pb.RUN_MODE_FULL: Mode.FULL, pb.RUN_MODE_INCREMENTAL: Mode.INCREMENTAL}
 _MODE_PB = {v: k for k, v in _MODE.items()}
-_STATUS_PB = {Status.RUNNING: pb.RUN_STATUS_RUNNING, Status.DONE: pb.RUN_STATUS_DONE,
-              Status.FAILED: pb.RUN_STATUS_FAILED}
+_STATUS_PB = {
+    Status.RUNNING: pb.RUN_STATUS_RUNNING,
+    Status.DONE: pb.RUN_STATUS_DONE,
+    Status.FAILED: pb.RUN_STATUS_FAILED,
+}
 
 
 def run_to_proto(info: RunInfo) -> pb.Run:
-    out = pb.Run(run_id=info.run_id, mode=_MODE_PB[info.mode], status=_STATUS_PB[info.status],
-                 codes_total=info.codes_total, codes_done=info.codes_done, sales_done=info.sales_done,
-                 flags_new=info.flags_new, flags_resolved=info.flags_resolved,
-                 started_at=to_timestamp(info.started_at), seconds=info.seconds, error=info.error or "")
+    out = pb.Run(
+        run_id=info.run_id,
+        mode=_MODE_PB[info.mode],
+        status=_STATUS_PB[info.status],
+        codes_total=info.codes_total,
+        codes_done=info.codes_done,
+        sales_done=info.sales_done,
+        flags_new=info.flags_new,
+        flags_resolved=info.flags_resolved,
+        started_at=to_timestamp(info.started_at),
+        seconds=info.seconds,
+        error=info.error or "",
+    )
     if info.finished_at:
         out.finished_at.CopyFrom(to_timestamp(info.finished_at))
     if info.window_from:
@@ -48,17 +60,29 @@ class ReconcileServicer(reconcile_pb2_grpc.ReconcileServiceServicer):
         else:
             mode = _MODE.get(request.mode)
             if mode is None:
-                await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "mode is required",
-                            [Violation("mode", "FULL or INCREMENTAL")])
+                await abort(
+                    context,
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "mode is required",
+                    [Violation("mode", "FULL or INCREMENTAL")],
+                )
             has_window = request.HasField("window_from") or request.HasField("window_to")
             if has_window and mode is Mode.INCREMENTAL:
-                await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "a window applies to full runs only",
-                            [Violation("window_from", "only with mode FULL")])
+                await abort(
+                    context,
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "a window applies to full runs only",
+                    [Violation("window_from", "only with mode FULL")],
+                )
             wf = to_datetime(request.window_from) if request.HasField("window_from") else None
             wt = to_datetime(request.window_to) if request.HasField("window_to") else None
             if wf and wt and wf >= wt:
-                await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "empty window",
-                            [Violation("window_to", "must be after window_from")])
+                await abort(
+                    context,
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "empty window",
+                    [Violation("window_to", "must be after window_from")],
+                )
             info = await self._reconciler.start(mode, wf, wt)
         task = self._reconciler.launch(info.run_id)
         if request.wait:
@@ -76,8 +100,12 @@ class ReconcileServicer(reconcile_pb2_grpc.ReconcileServiceServicer):
     async def ListRuns(self, request, context):
         position = paging.decode("run", request.page_token)
         if position is None:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "bad page_token",
-                        [Violation("page_token", "not a token this method gave")])
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "bad page_token",
+                [Violation("page_token", "not a token this method gave")],
+            )
         size = paging.page_size(request.page_size)
         runs = await self._reconciler.list(size + 1, int(position) if position else None)
         token = paging.encode("run", runs[size - 1].run_id) if len(runs) > size else ""

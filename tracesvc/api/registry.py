@@ -18,8 +18,11 @@ MAX_REGISTRY_BATCH = 5000
 
 
 def _rejected(index: int, key: str, violations: list[Violation]) -> ack_pb2.ItemResult:
-    status = status_proto(grpc.StatusCode.INVALID_ARGUMENT, f"{key or '<no key>'} rejected: "
-                          + "; ".join(f"{v.field}: {v.description}" for v in violations), violations)
+    status = status_proto(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"{key or '<no key>'} rejected: " + "; ".join(f"{v.field}: {v.description}" for v in violations),
+        violations,
+    )
     return ack_pb2.ItemResult(index=index, key=key, status=ack_pb2.ACK_STATUS_REJECTED, error=status)
 
 
@@ -34,8 +37,12 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
 
     async def _upsert(self, context, field: str, messages, from_proto, validate, key_of, write, note):
         if len(messages) > MAX_REGISTRY_BATCH:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"too many {field} in one call",
-                        [Violation(field, f"{len(messages)} items; at most {MAX_REGISTRY_BATCH} per call")])
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"too many {field} in one call",
+                [Violation(field, f"{len(messages)} items; at most {MAX_REGISTRY_BATCH} per call")],
+            )
         results: list[ack_pb2.ItemResult] = []
         good, seen = [], set()
         for i, msg in enumerate(messages):
@@ -57,15 +64,27 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
 
     async def UpsertParties(self, request, context):
         results = await self._upsert(
-            context, "parties", request.parties, convert.party_from_proto, validate_party,
-            lambda p: p.party_id, store.upsert_parties, self._cache.note_parties,
+            context,
+            "parties",
+            request.parties,
+            convert.party_from_proto,
+            validate_party,
+            lambda p: p.party_id,
+            store.upsert_parties,
+            self._cache.note_parties,
         )
         return registry_pb2.UpsertPartiesResponse(results=results)
 
     async def UpsertProducts(self, request, context):
         results = await self._upsert(
-            context, "products", request.products, convert.product_from_proto, validate_product,
-            lambda p: p.prefix, store.upsert_products, self._cache.note_products,
+            context,
+            "products",
+            request.products,
+            convert.product_from_proto,
+            validate_product,
+            lambda p: p.prefix,
+            store.upsert_products,
+            self._cache.note_products,
         )
         return registry_pb2.UpsertProductsResponse(results=results)
 
@@ -76,8 +95,12 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         if product is None:
             await abort(context, grpc.StatusCode.NOT_FOUND, f"no product with prefix {prefix} in the registry")
         if len(request.codes) > 100_000:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "too many codes in one call",
-                        [Violation("codes", "at most 100000 per call")])
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "too many codes in one call",
+                [Violation("codes", "at most 100000 per call")],
+            )
         canonical, violations = [], []
         for n, raw in enumerate(request.codes):
             try:
@@ -96,8 +119,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def GetParty(self, request, context):
         party_id = request.party_id.strip()
         if not party_id:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "party_id is required",
-                        [Violation("party_id", "required")])
+            await abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, "party_id is required", [Violation("party_id", "required")]
+            )
         party = await store.get_party(self._engine, party_id)
         if party is None:
             await abort(context, grpc.StatusCode.NOT_FOUND, f"party {party_id} is not in the registry")
@@ -116,8 +140,12 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         elif which == "prefix" and request.prefix.strip():
             prefix = request.prefix.strip()
         else:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "give a prefix or a code",
-                        [Violation("key", "one of prefix or code is required")])
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "give a prefix or a code",
+                [Violation("key", "one of prefix or code is required")],
+            )
         product = await store.get_product(self._engine, prefix)
         if product is None:
             await abort(context, grpc.StatusCode.NOT_FOUND, f"no product with prefix {prefix} in the registry")

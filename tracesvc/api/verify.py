@@ -16,15 +16,23 @@ from tracesvc.v1 import verify_pb2 as pb
 from tracesvc.v1 import verify_pb2_grpc
 
 MAX_CODES = 1000
-_STATE = ("SELECT code, sold_whole, sold_units, returned_whole, returned_units, last_sale_at, last_sale_party, "
-          "holders FROM code_state WHERE code = ANY($1::text[])")
+_STATE = (
+    "SELECT code, sold_whole, sold_units, returned_whole, returned_units, last_sale_at, last_sale_party, "
+    "holders FROM code_state WHERE code = ANY($1::text[])"
+)
 
 
 def verdict_to_proto(c: CodeCheck, region_of) -> pb.CodeVerdict:
     """The wire verdict; the seller is shown by region only."""
-    out = pb.CodeVerdict(code=c.given, canonical_code=c.canonical, verdict=pb.Verdict.Value(f"VERDICT_{c.verdict}"),
-                         message=c.message, product_name=c.product_name, units_left=c.units_left,
-                         sold_region=region_of(c.sold_by))
+    out = pb.CodeVerdict(
+        code=c.given,
+        canonical_code=c.canonical,
+        verdict=pb.Verdict.Value(f"VERDICT_{c.verdict}"),
+        message=c.message,
+        product_name=c.product_name,
+        units_left=c.units_left,
+        sold_region=region_of(c.sold_by),
+    )
     if c.sold_at is not None:
         out.sold_at.CopyFrom(to_timestamp(c.sold_at))
     return out
@@ -33,8 +41,18 @@ def verdict_to_proto(c: CodeCheck, region_of) -> pb.CodeVerdict:
 async def load_states(engine, canonical_codes: list[str]) -> dict[str, CodeState]:
     async with pg(engine) as conn:
         rows = await conn.fetch(_STATE, canonical_codes)
-    return {r["code"]: CodeState(r["sold_whole"], r["sold_units"], r["returned_whole"], r["returned_units"],
-                                 r["last_sale_at"], r["last_sale_party"], frozenset(r["holders"])) for r in rows}
+    return {
+        r["code"]: CodeState(
+            r["sold_whole"],
+            r["sold_units"],
+            r["returned_whole"],
+            r["returned_units"],
+            r["last_sale_at"],
+            r["last_sale_party"],
+            frozenset(r["holders"]),
+        )
+        for r in rows
+    }
 
 
 class VerifyServicer(verify_pb2_grpc.VerifyServiceServicer):
@@ -66,8 +84,16 @@ class VerifyServicer(verify_pb2_grpc.VerifyServiceServicer):
             except codes.CodeError:
                 keys.append("")
         states = await load_states(self._engine, [k for k in keys if k])
-        checks = [check(c.code, party_id=party_id, state=states.get(key), product_of=self._cache.product,
-                        manufacturer_prefixes=prefixes, billed_insurance_code=c.insurance_code.strip(),
-                        units=c.units if c.HasField("units") else None)
-                  for c, key in zip(request.codes, keys, strict=True)]
+        checks = [
+            check(
+                c.code,
+                party_id=party_id,
+                state=states.get(key),
+                product_of=self._cache.product,
+                manufacturer_prefixes=prefixes,
+                billed_insurance_code=c.insurance_code.strip(),
+                units=c.units if c.HasField("units") else None,
+            )
+            for c, key in zip(request.codes, keys, strict=True)
+        ]
         return pb.VerifyCodesResponse(verdicts=[verdict_to_proto(c, self._cache.region_of) for c in checks])

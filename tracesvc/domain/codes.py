@@ -79,7 +79,7 @@ def _strip(raw: str) -> str:
     value = raw.strip()
     for sid in _SYMBOLOGY_IDS:
         if value.startswith(sid):
-            return value[len(sid):]
+            return value[len(sid) :]
     return value
 
 
@@ -141,11 +141,11 @@ def _parse_gs1_raw(value: str, raw: str) -> TraceCode:
         if value[pos] == GS:
             pos += 1
             continue
-        ai = value[pos:pos + 2]
+        ai = value[pos : pos + 2]
         pos += 2
         if ai in _GS1_FIXED:
             length = _GS1_FIXED[ai]
-            data = value[pos:pos + length]
+            data = value[pos : pos + length]
             if len(data) != length or not data.isdigit():
                 raise CodeError(raw, f"GS1 ({ai}) must be {length} digits")
             pos += length
@@ -197,8 +197,12 @@ def parse(raw: str, manufacturer_prefixes: frozenset[str] = frozenset()) -> Scan
         return _parse_gs1_raw(value, raw)
     compact = _SEPARATORS.sub("", value)
     if compact.isdigit():
-        if (len(compact) > 18 and compact.startswith("01") and compact[16:18] in ("21", "17", "10")
-                and gs1_check_ok(compact[2:16])):
+        if (
+            len(compact) > 18
+            and compact.startswith("01")
+            and compact[16:18] in ("21", "17", "10")
+            and gs1_check_ok(compact[2:16])
+        ):
             # raw GS1 with only fixed-length AIs before the last one needs no separator
             return _parse_gs1_raw(compact, raw)
         if len(compact) == _MSFX_LEN:
@@ -212,7 +216,7 @@ def parse(raw: str, manufacturer_prefixes: frozenset[str] = frozenset()) -> Scan
     if _MANUFACTURER.match(upper):
         prefix = _longest_prefix(upper, manufacturer_prefixes)
         if prefix is not None:
-            return TraceCode(upper, CodeScheme.MANUFACTURER, prefix, upper[len(prefix):])
+            return TraceCode(upper, CodeScheme.MANUFACTURER, prefix, upper[len(prefix) :])
         if compact.isdigit():
             raise CodeError(raw, f"{len(compact)} digits is neither a 20-digit trace code nor a commodity barcode")
         raise CodeError(raw, "not a known trace-code format and no registered manufacturer prefix matches")

@@ -106,10 +106,19 @@ class Event:
 
     def evolve(self, **changes) -> Event:
         """dataclasses.replace without its per-call introspection (this is the ingest hot path)."""
-        f = {"event_id": self.event_id, "kind": self.kind, "party_id": self.party_id,
-             "occurred_at": self.occurred_at, "document_no": self.document_no,
-             "counterparty_id": self.counterparty_id, "items": self.items, "sale_id": self.sale_id,
-             "buyer_token": self.buyer_token, "lines": self.lines, "returned": self.returned}
+        f = {
+            "event_id": self.event_id,
+            "kind": self.kind,
+            "party_id": self.party_id,
+            "occurred_at": self.occurred_at,
+            "document_no": self.document_no,
+            "counterparty_id": self.counterparty_id,
+            "items": self.items,
+            "sale_id": self.sale_id,
+            "buyer_token": self.buyer_token,
+            "lines": self.lines,
+            "returned": self.returned,
+        }
         f.update(changes)
         return Event(**f)
 
@@ -149,8 +158,15 @@ class Event:
             out["buyer_token"] = self.buyer_token
         if self.lines:
             out["lines"] = [
-                [ln.insurance_code, ln.item_name, ln.split, ln.quantity, ln.amount_fen, ln.fund_paid_fen,
-                 [[s.code, s.units, s.is_trace] for s in ln.scans]]
+                [
+                    ln.insurance_code,
+                    ln.item_name,
+                    ln.split,
+                    ln.quantity,
+                    ln.amount_fen,
+                    ln.fund_paid_fen,
+                    [[s.code, s.units, s.is_trace] for s in ln.scans],
+                ]
                 for ln in self.lines
             ]
         if self.returned:
@@ -336,8 +352,17 @@ def _normalize_sale(draft: Event, ck: _Checker) -> Event:
             else:
                 unit_scans[parsed.canonical].append((spath, scan.units))
             scans.append(Scan(parsed.canonical, scan.units, is_trace=True))
-        lines.append(SaleLine(line.insurance_code.strip(), line.item_name, line.split, line.quantity, line.amount_fen,
-                              line.fund_paid_fen, tuple(scans)))
+        lines.append(
+            SaleLine(
+                line.insurance_code.strip(),
+                line.item_name,
+                line.split,
+                line.quantity,
+                line.amount_fen,
+                line.fund_paid_fen,
+                tuple(scans),
+            )
+        )
     for code in product_of:
         _check_double_scan(ck, code, ck.registry.pack_units(product_of[code]), whole_scans[code], unit_scans[code])
     return draft.evolve(sale_id=draft.sale_id.strip(), lines=tuple(lines))

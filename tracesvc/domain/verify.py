@@ -40,8 +40,9 @@ class CodeState:
         whole = self.sold_whole - self.returned_whole
         return max(0, whole * pack + self.sold_units - self.returned_units)
 
-    def after(self, kind: EventKind, party_id: str, counterparty_id: str, units: int | None,
-              occurred_at: datetime) -> CodeState:
+    def after(
+        self, kind: EventKind, party_id: str, counterparty_id: str, units: int | None, occurred_at: datetime
+    ) -> CodeState:
         """The state once one more event of this code is counted."""
         sw, su, rw, ru = self.sold_whole, self.sold_units, self.returned_whole, self.returned_units
         last_at, last_party, holders = self.last_sale_at, self.last_sale_party, self.holders
@@ -105,26 +106,46 @@ def check(
     except codes.CodeError as exc:
         return CodeCheck(raw, Verdict.INVALID, exc.reason)
     if isinstance(parsed, CommodityBarcode):
-        return CodeCheck(raw, Verdict.NOT_A_TRACE_CODE, f"{parsed.kind} commodity barcode: scan the trace code",
-                         canonical=parsed.canonical)
+        return CodeCheck(
+            raw,
+            Verdict.NOT_A_TRACE_CODE,
+            f"{parsed.kind} commodity barcode: scan the trace code",
+            canonical=parsed.canonical,
+        )
     product: Product | None = product_of(parsed.product_key)
     if product is None:
-        return CodeCheck(raw, Verdict.UNKNOWN_PRODUCT, f"product {parsed.product_key} is not in the registry",
-                         canonical=parsed.canonical)
+        return CodeCheck(
+            raw,
+            Verdict.UNKNOWN_PRODUCT,
+            f"product {parsed.product_key} is not in the registry",
+            canonical=parsed.canonical,
+        )
     base = {"canonical": parsed.canonical, "product_name": product.name}
-    if billed_insurance_code and (product.category is not Category.DRUG
-                                  or product.insurance_code != billed_insurance_code):
-        return CodeCheck(raw, Verdict.PRODUCT_MISMATCH,
-                         f"the code is {product.name!r} ({product.insurance_code or product.category.value}), "
-                         f"billed as {billed_insurance_code}", **base)
+    if billed_insurance_code and (
+        product.category is not Category.DRUG or product.insurance_code != billed_insurance_code
+    ):
+        return CodeCheck(
+            raw,
+            Verdict.PRODUCT_MISMATCH,
+            f"the code is {product.name!r} ({product.insurance_code or product.category.value}), "
+            f"billed as {billed_insurance_code}",
+            **base,
+        )
     state = state or CodeState()
     left = product.pack_units - state.units_out(product.pack_units)
     wanted = product.pack_units if units is None else units
     if wanted > left:
-        return CodeCheck(raw, Verdict.ALREADY_SOLD,
-                         f"{left} of {product.pack_units} units left; {wanted} asked" if left else "already sold",
-                         sold_at=state.last_sale_at, sold_by=state.last_sale_party, units_left=left, **base)
+        return CodeCheck(
+            raw,
+            Verdict.ALREADY_SOLD,
+            f"{left} of {product.pack_units} units left; {wanted} asked" if left else "already sold",
+            sold_at=state.last_sale_at,
+            sold_by=state.last_sale_party,
+            units_left=left,
+            **base,
+        )
     if party_id not in state.holders:
-        return CodeCheck(raw, Verdict.NOT_IN_STOCK_HERE, f"no receipt of this code at {party_id}",
-                         units_left=left, **base)
+        return CodeCheck(
+            raw, Verdict.NOT_IN_STOCK_HERE, f"no receipt of this code at {party_id}", units_left=left, **base
+        )
     return CodeCheck(raw, Verdict.SELLABLE, "", units_left=left, **base)

@@ -50,8 +50,9 @@ class HttpSettings:
 
 
 class IntakeHttp:
-    def __init__(self, intake: IntakeService, authenticator: Authenticator, engine: AsyncEngine,
-                 settings: HttpSettings) -> None:
+    def __init__(
+        self, intake: IntakeService, authenticator: Authenticator, engine: AsyncEngine, settings: HttpSettings
+    ) -> None:
         self._intake, self._auth, self._engine, self._settings = intake, authenticator, engine, settings
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -96,11 +97,17 @@ class IntakeHttp:
             return _nhsa_response(exc.status, refmsgid, f"{exc.position}: {exc.title}" if exc.position else exc.title)
         except DocumentError as exc:
             return _nhsa_response(400, refmsgid, str(exc))
-        rows = [{"row": row, "position": r.position, "event_id": r.event_id, "status": r.status.value,
-                 "err_msg": r.message} for r in report.ordered() for row in (r.rows or (-1,))]
+        rows = [
+            {"row": row, "position": r.position, "event_id": r.event_id, "status": r.status.value, "err_msg": r.message}
+            for r in report.ordered()
+            for row in (r.rows or (-1,))
+        ]
         bad = [x for x in rows if x["status"] not in (Status.STORED, Status.DUPLICATE, Status.SKIPPED)]
-        err = f"{len(bad)} of {len(rows)} rows not stored; first: {bad[0]['position']}: {bad[0]['err_msg']}" if bad \
+        err = (
+            f"{len(bad)} of {len(rows)} rows not stored; first: {bad[0]['position']}: {bad[0]['err_msg']}"
+            if bad
             else ""
+        )
         return _nhsa_response(200, refmsgid, err, {"result": rows, "counts": dict(report.counts())})
 
     # -- EPCIS -----------------------------------------------------------------------------------
@@ -109,8 +116,9 @@ class IntakeHttp:
         principal = await self._principal(request, WRITERS)
         behaviour = request.headers.get("gs1-capture-error-behaviour", "rollback").strip().lower()
         if behaviour not in ("rollback", "proceed"):
-            raise HttpError(400, "GS1-Capture-Error-Behaviour must be rollback or proceed",
-                            "GS1-Capture-Error-Behaviour")
+            raise HttpError(
+                400, "GS1-Capture-Error-Behaviour must be rollback or proceed", "GS1-Capture-Error-Behaviour"
+            )
         document = await self._json(request)
         try:
             report = await self._intake.epcis(document, principal, rollback=behaviour == "rollback")
@@ -118,28 +126,41 @@ class IntakeHttp:
             raise HttpError(400, exc.reason, exc.position) from None
         capture_id = secrets.token_hex(12)
         await store.create_capture(self._engine, capture_id, principal.key_id)
-        await store.finish_capture(self._engine, capture_id, report.ok, {
-            "captureErrorBehaviour": behaviour, "counts": dict(report.counts()),
-            "results": [r.to_json() for r in report.ordered()]})
+        await store.finish_capture(
+            self._engine,
+            capture_id,
+            report.ok,
+            {
+                "captureErrorBehaviour": behaviour,
+                "counts": dict(report.counts()),
+                "results": [r.to_json() for r in report.ordered()],
+            },
+        )
         location = f"/epcis/capture/{capture_id}"
         return JSONResponse({"captureID": capture_id}, status_code=202, headers={"Location": location})
 
     async def capture_status(self, request: Request) -> Response:
         principal = await self._principal(request, WRITERS | READERS)
         found = await store.get_capture(self._engine, request.path_params["capture_id"])
-        mine = found is not None and (found.key_id == principal.key_id or principal.role in READERS
-                                      or principal.unrestricted)
+        mine = found is not None and (
+            found.key_id == principal.key_id or principal.role in READERS or principal.unrestricted
+        )
         if found is None or not mine:
             raise HttpError(404, "no such capture")
         results = found.results.get("results", [])
-        return JSONResponse({
-            "captureID": found.capture_id, "createdAt": found.created_at.isoformat(),
-            "finishedAt": found.finished_at.isoformat() if found.finished_at else None,
-            "running": found.finished_at is None, "success": found.success,
-            "captureErrorBehaviour": found.results.get("captureErrorBehaviour"),
-            "counts": found.results.get("counts", {}), "results": results,
-            "errors": [r for r in results if r["status"] not in ("STORED", "DUPLICATE", "SKIPPED")],
-        })
+        return JSONResponse(
+            {
+                "captureID": found.capture_id,
+                "createdAt": found.created_at.isoformat(),
+                "finishedAt": found.finished_at.isoformat() if found.finished_at else None,
+                "running": found.finished_at is None,
+                "success": found.success,
+                "captureErrorBehaviour": found.results.get("captureErrorBehaviour"),
+                "counts": found.results.get("counts", {}),
+                "results": results,
+                "errors": [r for r in results if r["status"] not in ("STORED", "DUPLICATE", "SKIPPED")],
+            }
+        )
 
     async def event(self, request: Request) -> Response:
         principal = await self._principal(request, WRITERS)
@@ -177,15 +198,33 @@ def _now() -> datetime:
 
 def _nhsa_response(status: int, refmsgid: str, err_msg: str, output: dict[str, Any] | None = None) -> Response:
     now = _now().isoformat(timespec="seconds")
-    return JSONResponse({"infcode": 0 if not err_msg else -1, "inf_refmsgid": refmsgid, "refmsg_time": now,
-                         "respond_time": now, "err_msg": err_msg, "output": output or {}}, status_code=status)
+    return JSONResponse(
+        {
+            "infcode": 0 if not err_msg else -1,
+            "inf_refmsgid": refmsgid,
+            "refmsg_time": now,
+            "respond_time": now,
+            "err_msg": err_msg,
+            "output": output or {},
+        },
+        status_code=status,
+    )
 
 
 def _problem(status: int, title: str, position: str = "") -> Response:
-    body = {"type": "epcisException:" + {400: "ValidationException", 401: "SecurityException",
-                                          403: "SecurityException", 404: "NoSuchResourceException",
-                                          409: "ValidationException", 413: "CaptureLimitExceededException"}.get(
-        status, "ImplementationException"), "title": title, "status": status}
+    body = {
+        "type": "epcisException:"
+        + {
+            400: "ValidationException",
+            401: "SecurityException",
+            403: "SecurityException",
+            404: "NoSuchResourceException",
+            409: "ValidationException",
+            413: "CaptureLimitExceededException",
+        }.get(status, "ImplementationException"),
+        "title": title,
+        "status": status,
+    }
     if position:
         body["instance"] = position
     headers = {"WWW-Authenticate": "Bearer"} if status == HTTPStatus.UNAUTHORIZED else None
@@ -208,13 +247,16 @@ async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "SERVING"})
 
 
-def build_app(intake: IntakeService, authenticator: Authenticator, engine: AsyncEngine,
-              settings: HttpSettings) -> Starlette:
+def build_app(
+    intake: IntakeService, authenticator: Authenticator, engine: AsyncEngine, settings: HttpSettings
+) -> Starlette:
     api = IntakeHttp(intake, authenticator, engine, settings)
-    return Starlette(routes=[
-        Route("/healthz", _healthz, methods=["GET"]),
-        Route("/nhsa/v1/{infno}", api.nhsa, methods=["POST"]),
-        Route("/epcis/capture", _guarded(api.capture), methods=["POST"]),
-        Route("/epcis/capture/{capture_id}", _guarded(api.capture_status), methods=["GET"]),
-        Route("/epcis/events", _guarded(api.event), methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/healthz", _healthz, methods=["GET"]),
+            Route("/nhsa/v1/{infno}", api.nhsa, methods=["POST"]),
+            Route("/epcis/capture", _guarded(api.capture), methods=["POST"]),
+            Route("/epcis/capture/{capture_id}", _guarded(api.capture_status), methods=["GET"]),
+            Route("/epcis/events", _guarded(api.event), methods=["POST"]),
+        ]
+    )

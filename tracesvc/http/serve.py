@@ -27,8 +27,17 @@ def split_listen(listen: str) -> tuple[str, int]:
 async def http_server(app: Starlette, listen: str, *, grace: float = 5.0) -> AsyncIterator[int]:
     """Serve `app` on `listen` ("host:port"; port 0 picks a free one) and yield the bound port."""
     host, port = split_listen(listen)
-    server = _Embedded(uvicorn.Config(app, host=host, port=port, lifespan="off", log_config=None,
-                                      access_log=False, timeout_graceful_shutdown=int(grace)))
+    server = _Embedded(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(grace),
+        )
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -44,8 +44,13 @@ BIZSTEP_KIND = {
     "retail_selling": EventKind.SALE,
 }
 DECOMMISSIONING = "decommissioning"
-_BIZSTEP_PREFIXES = ("urn:epcglobal:cbv:bizstep:", "https://ref.gs1.org/cbv/BizStep-", "http://ref.gs1.org/cbv/BizStep-",
-                     "cbv:BizStep-", "gs1:BizStep-")
+_BIZSTEP_PREFIXES = (
+    "urn:epcglobal:cbv:bizstep:",
+    "https://ref.gs1.org/cbv/BizStep-",
+    "http://ref.gs1.org/cbv/BizStep-",
+    "cbv:BizStep-",
+    "gs1:BizStep-",
+)
 _SGTIN_URN = re.compile(r"^urn:epc:id:sgtin:(\d{6,12})\.(\d{1,7})\.(.+)$")
 _GLN_URN = re.compile(r"^urn:epc:id:(pgln|sgln):(\d{6,12})\.(\d{0,6})(?:\.(.*))?$")
 _DL_GTIN = re.compile(r"(?:^|/)01/(\d{8,14})(?:/|$)")
@@ -61,10 +66,12 @@ class _At(NamedTuple):
     event_id: str
     when: datetime | None
 
+
 log = logging.getLogger(__name__)
 
 
 # -- identifiers ---------------------------------------------------------------------------------
+
 
 def sgtin_to_code(epc: str) -> str | None:
     """The canonical GS1 trace code of an SGTIN URN or a Digital Link URI with (01) and (21); None otherwise."""
@@ -82,7 +89,7 @@ def sgtin_to_code(epc: str) -> str | None:
         if "01" not in segments:
             return None
         start = segments.index("01")
-        pairs = dict(zip(segments[start::2], segments[start + 1::2], strict=False))
+        pairs = dict(zip(segments[start::2], segments[start + 1 :: 2], strict=False))
         gtin, serial = pairs.get("01", ""), pairs.get("21", "")
         if gtin.isdigit() and len(gtin) in _GTIN_LENGTHS and serial:
             return f"(01){gtin.zfill(14)}(21){serial}"
@@ -112,11 +119,12 @@ def bizstep(value: object) -> str:
     text = value.strip() if isinstance(value, str) else ""
     for prefix in _BIZSTEP_PREFIXES:
         if text.startswith(prefix):
-            return text[len(prefix):]
+            return text[len(prefix) :]
     return text
 
 
 # -- documents -----------------------------------------------------------------------------------
+
 
 def event_list(document: object) -> list[Any]:
     """The events of an EPCISDocument or an EPCISQueryDocument; DocumentError when there are none to read."""
@@ -180,8 +188,12 @@ def _ignored_fields(document: dict[str, Any]) -> list[str]:
     return []
 
 
-_PACKAGED_CONTEXTS = frozenset({"https://gs1.github.io/EPCIS/epcis-context.jsonld",
-                                "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"})
+_PACKAGED_CONTEXTS = frozenset(
+    {
+        "https://gs1.github.io/EPCIS/epcis-context.jsonld",
+        "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+    }
+)
 _packaged_loader = file_document_loader.file_document_loader()
 
 
@@ -190,14 +202,18 @@ def _offline_loader(url: str, options: dict[str, Any] | None = None) -> Any:
     refused, never fetched (nothing may download at run time)."""
     if url in _PACKAGED_CONTEXTS:
         return _packaged_loader(url, options or {})
-    raise jsonld.JsonLdError(f"remote JSON-LD context {url!r} is not loaded (no network at run time)",
-                             "jsonld.LoadDocumentError", code="loading document failed")
+    raise jsonld.JsonLdError(
+        f"remote JSON-LD context {url!r} is not loaded (no network at run time)",
+        "jsonld.LoadDocumentError",
+        code="loading document failed",
+    )
 
 
 jsonld.set_document_loader(_offline_loader)
 
 
 # -- mapping -------------------------------------------------------------------------------------
+
 
 def map_document(document: object, resolve_gln: ResolveGln, *, default_party: str = "") -> Intake:
     """Map every event of an EPCIS 2.0 document; raise DocumentError when it is not one.
@@ -264,12 +280,18 @@ class _EventMapper:
             self.out.skip(position, (n,), f"{short(ev.get('type'))} carries no trace-code custody", eid)
             return
         if when is None:
-            self.out.reject(position, (n,), f"eventTime {short(ev.get('eventTime'))} is not an ISO time with an "
-                                            "offset", eid)
+            self.out.reject(
+                position, (n,), f"eventTime {short(ev.get('eventTime'))} is not an ISO time with an offset", eid
+            )
             return
         if not codes:
-            self.out.skip(position, (n,), "no serialised item (SGTIN or Digital Link with (01) and (21)): no "
-                                          "trace-code custody (class-level quantityList, SSCC, sensor data…)", eid)
+            self.out.skip(
+                position,
+                (n,),
+                "no serialised item (SGTIN or Digital Link with (01) and (21)): no "
+                "trace-code custody (class-level quantityList, SSCC, sensor data…)",
+                eid,
+            )
             return
         if step == DECOMMISSIONING:
             self._evidence(ev, at, codes)
@@ -300,8 +322,11 @@ class _EventMapper:
         assert when is not None
         party, counterparty, own = self._reporter(kind, ev)
         if not party:
-            reason = (f"{short(own)} is not mapped to a registry party (register its GLN)" if own
-                      else "no party: no owning party or bizLocation, and no default party")
+            reason = (
+                f"{short(own)} is not mapped to a registry party (register its GLN)"
+                if own
+                else "no party: no owning party or bizLocation, and no default party"
+            )
             self.out.reject(position, (n,), reason, eid)
             return
         violations: list[Violation] = []
@@ -310,12 +335,23 @@ class _EventMapper:
             by_gtin: dict[str, list[str]] = {}
             for code in codes:
                 by_gtin.setdefault(code[4:18], []).append(code)
-            lines = tuple(SaleLine(insurance_code="", item_name=f"GTIN {gtin}", quantity=len(cs),
-                                   scans=tuple(Scan(c) for c in cs)) for gtin, cs in by_gtin.items())
+            lines = tuple(
+                SaleLine(
+                    insurance_code="", item_name=f"GTIN {gtin}", quantity=len(cs), scans=tuple(Scan(c) for c in cs)
+                )
+                for gtin, cs in by_gtin.items()
+            )
             draft = Event(eid, kind, party, when, document_no, sale_id=document_no or eid, lines=lines)
         else:
-            draft = Event(eid, kind, party, when, document_no, counterparty_id=counterparty,
-                          items=tuple(Item(c) for c in dict.fromkeys(codes)))
+            draft = Event(
+                eid,
+                kind,
+                party,
+                when,
+                document_no,
+                counterparty_id=counterparty,
+                items=tuple(Item(c) for c in dict.fromkeys(codes)),
+            )
         self.out.mapped.append(Mapped(position, (n,), draft, tuple(violations)))
 
     def _evidence(self, ev: dict[str, Any], at: _At, codes: list[str]) -> None:
@@ -323,8 +359,9 @@ class _EventMapper:
         assert when is not None
         own = self._location(ev)
         party = (self.party(own) if own else None) or self.default_party
-        self.out.evidence.append(Evidence(position, (n,), EvidenceKind.DECOMMISSIONING, eid, party, when,
-                                          codes=tuple(codes), payload=ev))
+        self.out.evidence.append(
+            Evidence(position, (n,), EvidenceKind.DECOMMISSIONING, eid, party, when, codes=tuple(codes), payload=ev)
+        )
 
     def _retraction(self, ev: dict[str, Any], at: _At) -> None:
         n, position, eid, when = at
@@ -337,9 +374,19 @@ class _EventMapper:
         own = self._location(ev)
         party = (self.party(own) if own else None) or self.default_party
         reason = decl.get("reason") if isinstance(decl.get("reason"), str) else ""
-        self.out.evidence.append(Evidence(
-            position, (n,), EvidenceKind.RETRACTION, f"retract:{eid}"[:128], party, declared, target_event_id=eid,
-            reason=str(reason), payload=ev))
+        self.out.evidence.append(
+            Evidence(
+                position,
+                (n,),
+                EvidenceKind.RETRACTION,
+                f"retract:{eid}"[:128],
+                party,
+                declared,
+                target_event_id=eid,
+                reason=str(reason),
+                payload=ev,
+            )
+        )
 
 
 def _transaction(ev: dict[str, Any]) -> str:

@@ -95,8 +95,11 @@ def map_message(message: object, options: NhsaOptions) -> Intake:
     if "input" in message:
         envelope, body = message, message["input"]
         infno_raw = envelope.get("infno") or options.infno
-        if options.infno and envelope.get("infno") and parse_infno(envelope["infno"])[0] != parse_infno(
-                options.infno)[0]:
+        if (
+            options.infno
+            and envelope.get("infno")
+            and parse_infno(envelope["infno"])[0] != parse_infno(options.infno)[0]
+        ):
             raise DocumentError("infno", f"envelope infno {short(envelope['infno'])} differs from {options.infno}")
         party = str(envelope.get("fixmedins_code") or options.party_id).strip()
     else:
@@ -211,8 +214,9 @@ class _RowMapper:
             if name in row.data:
                 when = local_time(row.data[name], self.options.zone)
                 if when is None:
-                    violations.append(Violation(f"{row.position}.{name}",
-                                                f"{short(row.data[name])} is not yyyy-MM-dd HH:mm:ss"))
+                    violations.append(
+                        Violation(f"{row.position}.{name}", f"{short(row.data[name])} is not yyyy-MM-dd HH:mm:ss")
+                    )
                 return when
         violations.append(Violation(f"{row.position}.{_TIME_FIELDS[self.kind][0]}", "required"))
         return None
@@ -225,8 +229,9 @@ class _RowMapper:
             violations.append(Violation(f"{row.position}.{name}", f"{short(raw)} is not a number"))
             return 0
         if value != value.to_integral_value() or not 0 < value <= MAX_COUNT:
-            violations.append(Violation(f"{row.position}.{name}", f"{short(raw)} must be a whole number in "
-                                                                   f"1..{MAX_COUNT}"))
+            violations.append(
+                Violation(f"{row.position}.{name}", f"{short(raw)} must be a whole number in 1..{MAX_COUNT}")
+            )
             return 0
         return int(value)
 
@@ -249,8 +254,9 @@ class _RowMapper:
         if problem:
             violations.append(Violation(f"{row.position}.drugtracinfo", problem))
         elif not codes:
-            violations.append(Violation(f"{row.position}.drugtracinfo", "no trace code (drugtracinfo or "
-                                                                         "drug_trac_codg)"))
+            violations.append(
+                Violation(f"{row.position}.drugtracinfo", "no trace code (drugtracinfo or drug_trac_codg)")
+            )
         return codes
 
     def _emit(self, rows: list[Row], draft: Event, violations: list[Violation]) -> None:
@@ -274,11 +280,20 @@ class _RowMapper:
             document = _first(row.data, _DOC_FIELDS[self.kind])
             if not document:
                 if self.kind is EventKind.OPENING_STOCK:
-                    self.out.skip(row.position, (row.index,), "no source document (dynt_no, purc_invo_no or "
-                                                              "medins_prod_purc_no): not an opening-stock declaration")
+                    self.out.skip(
+                        row.position,
+                        (row.index,),
+                        "no source document (dynt_no, purc_invo_no or "
+                        "medins_prod_purc_no): not an opening-stock declaration",
+                    )
                 else:
-                    self.out.reject(row.position, (row.index,), "no document number (" + ", ".join(
-                        _DOC_FIELDS[self.kind]) + "): a re-sent row could not be told from a new one")
+                    self.out.reject(
+                        row.position,
+                        (row.index,),
+                        "no document number ("
+                        + ", ".join(_DOC_FIELDS[self.kind])
+                        + "): a re-sent row could not be told from a new one",
+                    )
                 continue
             n = seen.get(document, 0)
             seen[document] = n + 1
@@ -291,12 +306,18 @@ class _RowMapper:
         batch = _text(row.data, "manu_lotnum")
         expiry = _text(row.data, "expy_end")[:10]
         source = document if self.kind is EventKind.OPENING_STOCK else ""
-        supplier = _first(row.data, ("spler_pmtno", "spler_name")) if self.kind in (
-            EventKind.RECEIPT, EventKind.PURCHASE_RETURN) else ""
+        supplier = (
+            _first(row.data, ("spler_pmtno", "spler_name"))
+            if self.kind in (EventKind.RECEIPT, EventKind.PURCHASE_RETURN)
+            else ""
+        )
         draft = Event(
-            event_id=event_id(self.party, self.infno, document, n), kind=self.kind, party_id=self.party,
+            event_id=event_id(self.party, self.infno, document, n),
+            kind=self.kind,
+            party_id=self.party,
             occurred_at=when,  # type: ignore[arg-type]  # None only with a violation: the ack is REJECTED
-            document_no=document, counterparty_id=supplier,
+            document_no=document,
+            counterparty_id=supplier,
             items=tuple(Item(c, batch, expiry, source) for c in codes),
         )
         self._emit([row], draft, violations)
@@ -308,8 +329,9 @@ class _RowMapper:
         for row in self._objects(rows):
             key = key_of(row)
             if not key:
-                self.out.reject(row.position, (row.index,), "no setl_id or medins_prod_sel_no: the sale cannot be "
-                                                            "named")
+                self.out.reject(
+                    row.position, (row.index,), "no setl_id or medins_prod_sel_no: the sale cannot be named"
+                )
                 continue
             groups.setdefault(key, []).append(row)
         return groups
@@ -321,14 +343,19 @@ class _RowMapper:
             lines = tuple(self._sale_line(row, violations) for row in group)
             buyers = {_text(r.data, "psn_no") for r in group} - {""}
             if len(buyers) > 1:
-                violations.append(Violation(f"{group[-1].position}.psn_no", "rows of one settlement name different "
-                                                                            "insured persons"))
+                violations.append(
+                    Violation(f"{group[-1].position}.psn_no", "rows of one settlement name different insured persons")
+                )
             token = privacy.buyer_token(self.options.hmac_key, buyers.pop()) if len(buyers) == 1 else ""
             draft = Event(
-                event_id=event_id(self.party, self.infno, sale_id), kind=EventKind.SALE, party_id=self.party,
+                event_id=event_id(self.party, self.infno, sale_id),
+                kind=EventKind.SALE,
+                party_id=self.party,
                 occurred_at=when,  # type: ignore[arg-type]
-                document_no=_first(group[0].data, ("rtal_docno", "medins_prod_sel_no")), sale_id=sale_id,
-                buyer_token=token, lines=lines,
+                document_no=_first(group[0].data, ("rtal_docno", "medins_prod_sel_no")),
+                sale_id=sale_id,
+                buyer_token=token,
+                lines=lines,
             )
             self._emit(group, draft, violations)
 
@@ -339,13 +366,21 @@ class _RowMapper:
         fund = self._fen(row, "fund_pay_sumamt", violations)
         codes = self._codes(row, violations)
         if split and len(codes) > 1:
-            violations.append(Violation(f"{row.position}.drugtracinfo", f"a 拆零 (trdn_flag=1) row lists {len(codes)} "
-                                                                        "codes: the units taken from each are unknown"))
+            violations.append(
+                Violation(
+                    f"{row.position}.drugtracinfo",
+                    f"a 拆零 (trdn_flag=1) row lists {len(codes)} codes: the units taken from each are unknown",
+                )
+            )
         units = quantity if split and quantity else None
         return SaleLine(
-            insurance_code=_text(row.data, "med_list_codg"), item_name=_text(row.data, "fixmedins_hilist_name"),
-            split=split, quantity=quantity, amount_fen=int(amount.to_integral_value()),
-            fund_paid_fen=int(fund.to_integral_value()), scans=tuple(Scan(c, units) for c in codes),
+            insurance_code=_text(row.data, "med_list_codg"),
+            item_name=_text(row.data, "fixmedins_hilist_name"),
+            split=split,
+            quantity=quantity,
+            amount_fen=int(amount.to_integral_value()),
+            fund_paid_fen=int(fund.to_integral_value()),
+            scans=tuple(Scan(c, units) for c in codes),
         )
 
     # -- 3506: one return per (sale, return time) ------------------------------------------------
@@ -364,13 +399,20 @@ class _RowMapper:
                 count = self._count(row, "sel_retn_cnt", violations)
                 codes = self._codes(row, violations)
                 if split and len(codes) > 1:
-                    violations.append(Violation(f"{row.position}.drugtracinfo", "a 拆零 return lists several codes: "
-                                                                                "the units of each are unknown"))
+                    violations.append(
+                        Violation(
+                            f"{row.position}.drugtracinfo",
+                            "a 拆零 return lists several codes: the units of each are unknown",
+                        )
+                    )
                 returned += [ReturnedCode(c, count if split and count else None) for c in codes]
             draft = Event(
-                event_id=event_id(self.party, self.infno, key), kind=EventKind.SALE_RETURN, party_id=self.party,
+                event_id=event_id(self.party, self.infno, key),
+                kind=EventKind.SALE_RETURN,
+                party_id=self.party,
                 occurred_at=when,  # type: ignore[arg-type]
-                document_no=_text(group[0].data, "medins_prod_sel_no"), sale_id=key.split("@", 1)[0],
+                document_no=_text(group[0].data, "medins_prod_sel_no"),
+                sale_id=key.split("@", 1)[0],
                 returned=tuple(returned),
             )
             self._emit(group, draft, violations)

@@ -46,8 +46,12 @@ class Result:
     violations: tuple[Violation, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"position": self.position, "rows": list(self.rows), "event_id": self.event_id,
-                               "status": self.status.value}
+        out: dict[str, Any] = {
+            "position": self.position,
+            "rows": list(self.rows),
+            "event_id": self.event_id,
+            "status": self.status.value,
+        }
         if self.message:
             out["message"] = self.message
         if self.violations:
@@ -71,8 +75,13 @@ class Report:
         return sorted(self.results, key=lambda r: (r.rows[0] if r.rows else -1, r.position))
 
 
-_FROM_ACK = {AckKind.STORED: Status.STORED, AckKind.DUPLICATE: Status.DUPLICATE, AckKind.REJECTED: Status.REJECTED,
-             AckKind.DENIED: Status.DENIED, AckKind.CONFLICT: Status.CONFLICT}
+_FROM_ACK = {
+    AckKind.STORED: Status.STORED,
+    AckKind.DUPLICATE: Status.DUPLICATE,
+    AckKind.REJECTED: Status.REJECTED,
+    AckKind.DENIED: Status.DENIED,
+    AckKind.CONFLICT: Status.CONFLICT,
+}
 _GLN_FIELDS = ("sourceList", "destinationList", "bizLocation", "readPoint")
 
 
@@ -84,8 +93,9 @@ class IntakeSettings:
 
 
 class IntakeService:
-    def __init__(self, engine: AsyncEngine, ingestor: Ingestor, registry: RegistryCache,
-                 settings: IntakeSettings) -> None:
+    def __init__(
+        self, engine: AsyncEngine, ingestor: Ingestor, registry: RegistryCache, settings: IntakeSettings
+    ) -> None:
         self._engine = engine
         self._ingestor = ingestor
         self._registry = registry
@@ -93,11 +103,13 @@ class IntakeService:
         self._zone = settings.zone
         self._max_future = settings.max_future
 
-    async def nhsa(self, message: object, principal: Principal = UNRESTRICTED, *, infno: str = "",
-                   party_id: str = "") -> Report:
+    async def nhsa(
+        self, message: object, principal: Principal = UNRESTRICTED, *, infno: str = "", party_id: str = ""
+    ) -> Report:
         """One NHSA message; DocumentError when it is not one."""
-        options = nhsa.NhsaOptions(hmac_key=self._key, zone=self._zone, infno=infno,
-                                   party_id=party_id or principal.party_id or "")
+        options = nhsa.NhsaOptions(
+            hmac_key=self._key, zone=self._zone, infno=infno, party_id=party_id or principal.party_id or ""
+        )
         return await self._ingest(nhsa.map_message(message, options), principal, rollback=False)
 
     async def epcis(self, document: object, principal: Principal = UNRESTRICTED, *, rollback: bool = False) -> Report:
@@ -109,14 +121,25 @@ class IntakeService:
     async def _ingest(self, intake: Intake, principal: Principal, *, rollback: bool) -> Report:
         report = Report()
         for u in intake.unmapped:
-            report.results.append(Result(u.position, u.rows, u.event_id, Status.SKIPPED if u.skipped
-                                         else Status.REJECTED, u.reason))
+            report.results.append(
+                Result(u.position, u.rows, u.event_id, Status.SKIPPED if u.skipped else Status.REJECTED, u.reason)
+            )
         if rollback and (intake.rejected or not await self._all_valid(intake.mapped, principal, report)):
-            report.results += [Result(m.position, m.rows, m.draft.event_id, Status.NOT_STORED,
-                                      "capture rolled back: another event has an error")
-                               for m in intake.mapped if m.draft.event_id not in {r.event_id for r in report.results}]
-            report.results += [Result(e.position, e.rows, e.event_id, Status.NOT_STORED, "capture rolled back")
-                               for e in intake.evidence]
+            report.results += [
+                Result(
+                    m.position,
+                    m.rows,
+                    m.draft.event_id,
+                    Status.NOT_STORED,
+                    "capture rolled back: another event has an error",
+                )
+                for m in intake.mapped
+                if m.draft.event_id not in {r.event_id for r in report.results}
+            ]
+            report.results += [
+                Result(e.position, e.rows, e.event_id, Status.NOT_STORED, "capture rolled back")
+                for e in intake.evidence
+            ]
             return report
         acks = await self._ingestor.ingest([(m.draft, list(m.violations)) for m in intake.mapped], principal)
         for m, ack in zip(intake.mapped, acks, strict=True):
@@ -141,9 +164,16 @@ class IntakeService:
             if problem or violations:
                 ok = False
                 message = problem or "; ".join(f"{v.field}: {v.description}" for v in violations[:3])
-                report.results.append(Result(m.position, m.rows, m.draft.event_id,
-                                             Status.DENIED if problem else Status.REJECTED, message,
-                                             tuple(violations)))
+                report.results.append(
+                    Result(
+                        m.position,
+                        m.rows,
+                        m.draft.event_id,
+                        Status.DENIED if problem else Status.REJECTED,
+                        message,
+                        tuple(violations),
+                    )
+                )
         return ok
 
     async def _evidence(self, items: Sequence[Evidence], principal: Principal) -> list[Result]:
@@ -159,17 +189,34 @@ class IntakeService:
             party = e.party_id or targets.get(e.target_event_id, "")
             denial = self._evidence_denial(e, party, targets.get(e.target_event_id), principal)
             if denial:
-                results[i] = Result(e.position, e.rows, e.event_id, Status.DENIED if "may not" in denial
-                                    else Status.REJECTED, denial)
+                results[i] = Result(
+                    e.position, e.rows, e.event_id, Status.DENIED if "may not" in denial else Status.REJECTED, denial
+                )
                 continue
-            rows.append(store.EvidenceRow(e.event_id, e.kind.value, party, e.occurred_at, e.target_event_id,
-                                          e.codes, e.reason[:500], e.payload))
+            rows.append(
+                store.EvidenceRow(
+                    e.event_id,
+                    e.kind.value,
+                    party,
+                    e.occurred_at,
+                    e.target_event_id,
+                    e.codes,
+                    e.reason[:500],
+                    e.payload,
+                )
+            )
             at.append(i)
         for i, new in zip(at, await store.store_evidence(self._engine, rows), strict=True):
             e = items[i]
-            results[i] = Result(e.position, e.rows, e.event_id, Status.STORED if new else Status.DUPLICATE,
-                                f"retracts {e.target_event_id}" if e.kind is EvidenceKind.RETRACTION else
-                                "decommissioning kept as evidence")
+            results[i] = Result(
+                e.position,
+                e.rows,
+                e.event_id,
+                Status.STORED if new else Status.DUPLICATE,
+                f"retracts {e.target_event_id}"
+                if e.kind is EvidenceKind.RETRACTION
+                else "decommissioning kept as evidence",
+            )
         return [r for r in results if r is not None]
 
     def _evidence_denial(self, e: Evidence, party: str, target_party: str | None, principal: Principal) -> str:
@@ -177,15 +224,20 @@ class IntakeService:
             return "no party: no bizLocation mapped to a registry party, and the key names none"
         if not principal.may_act_for(party, self._registry.chain_of):
             return f"this key may not write evidence of party {party}"
-        if target_party is not None and target_party != party and principal.role is not Role.REGULATOR \
-                and not principal.unrestricted:
+        if (
+            target_party is not None
+            and target_party != party
+            and principal.role is not Role.REGULATOR
+            and not principal.unrestricted
+        ):
             return f"this key may not retract {e.target_event_id}: it was reported by party {target_party}"
         return ""
 
 
 def _result(m: Mapped, ack: Ack) -> Result:
-    return Result(m.position, m.rows, m.draft.event_id or ack.event_id, _FROM_ACK[ack.kind], ack.message,
-                  ack.violations)
+    return Result(
+        m.position, m.rows, m.draft.event_id or ack.event_id, _FROM_ACK[ack.kind], ack.message, ack.violations
+    )
 
 
 def _glns_in(events: Sequence[Any]) -> set[str]:

@@ -22,9 +22,21 @@ from tracesvc.sim.world import BY_PREFIX, CHAINS, DRUGS, LISTED, START, SimProdu
 from tracesvc.v1 import events_pb2 as ev
 
 BLOCK = 256  # boxes per shuffled block
-FRAUDS = ("ring_launderer", "ring_dealer", "ring_no_paper", "card_swipe", "food_as_drug", "cosmetic_as_drug",
-          "cheap_as_dear", "unscanned_units", "unknown_code", "unlicensed_supplier", "backfilled_receipt",
-          "outside_transfer", "fake_box")
+FRAUDS = (
+    "ring_launderer",
+    "ring_dealer",
+    "ring_no_paper",
+    "card_swipe",
+    "food_as_drug",
+    "cosmetic_as_drug",
+    "cheap_as_dear",
+    "unscanned_units",
+    "unknown_code",
+    "unlicensed_supplier",
+    "backfilled_receipt",
+    "outside_transfer",
+    "fake_box",
+)
 # Drugs whose boxes fraud stories move: not the listed product (its made-up serials would add
 # UNKNOWN_CODE findings to stories about something else), nor the cheap twins.
 FRAUD_DRUGS = [p for p in DRUGS if p.prefix != LISTED and p.prefix not in world.CHEAP_FOR_DEAR]
@@ -74,35 +86,55 @@ class Simulation:
 
     # -- event builders ------------------------------------------------------------------------
     def _header(self, eid: str, party: str, t: datetime, doc: str = "") -> ev.EventHeader:
-        return ev.EventHeader(event_id=eid, party_id=party, occurred_at=to_timestamp(t + self.offset.get(party, H * 0)),
-                              document_no=doc)
+        return ev.EventHeader(
+            event_id=eid, party_id=party, occurred_at=to_timestamp(t + self.offset.get(party, H * 0)), document_no=doc
+        )
 
     def receipt(self, eid, party, supplier, code, t):
-        return ev.Event(receipt=ev.Receipt(header=self._header(eid, party, t, f"DN-{eid}"), supplier_id=supplier,
-                                           items=[ev.TraceItem(code=code)]))
+        return ev.Event(
+            receipt=ev.Receipt(
+                header=self._header(eid, party, t, f"DN-{eid}"), supplier_id=supplier, items=[ev.TraceItem(code=code)]
+            )
+        )
 
     def shipment(self, eid, party, receiver, code, t):
-        return ev.Event(shipment=ev.Shipment(header=self._header(eid, party, t, f"DN-{eid}"), receiver_id=receiver,
-                                             items=[ev.TraceItem(code=code)]))
+        return ev.Event(
+            shipment=ev.Shipment(
+                header=self._header(eid, party, t, f"DN-{eid}"), receiver_id=receiver, items=[ev.TraceItem(code=code)]
+            )
+        )
 
     def transfer(self, eid, sender, to, code, t):
-        return ev.Event(transfer=ev.Transfer(header=self._header(eid, sender, t), to_party_id=to,
-                                             items=[ev.TraceItem(code=code)]))
+        return ev.Event(
+            transfer=ev.Transfer(header=self._header(eid, sender, t), to_party_id=to, items=[ev.TraceItem(code=code)])
+        )
 
     def purchase_return(self, eid, party, supplier, code, t):
-        return ev.Event(purchase_return=ev.PurchaseReturn(header=self._header(eid, party, t), supplier_id=supplier,
-                                                          items=[ev.TraceItem(code=code)]))
+        return ev.Event(
+            purchase_return=ev.PurchaseReturn(
+                header=self._header(eid, party, t), supplier_id=supplier, items=[ev.TraceItem(code=code)]
+            )
+        )
 
     def opening(self, eid, party, code, t):
-        return ev.Event(opening_stock=ev.OpeningStock(header=self._header(eid, party, t), items=[
-            ev.TraceItem(code=code, source_document=f"INV-2025-{eid}")]))
+        return ev.Event(
+            opening_stock=ev.OpeningStock(
+                header=self._header(eid, party, t), items=[ev.TraceItem(code=code, source_document=f"INV-2025-{eid}")]
+            )
+        )
 
     def sale(self, eid, party, t, buyer, lines):
         """lines: (insurance_code, name, split, quantity, amount_fen, [(code, units)])."""
         out = ev.Sale(header=self._header(eid, party, t), sale_id=f"SET-{eid}", buyer_id=buyer)
         for code_, name, split, qty, amount, scans in lines:
-            line = out.lines.add(insurance_code=code_, item_name=name, split=split, quantity=qty, amount_fen=amount,
-                                 fund_paid_fen=amount * 7 // 10 if code_ else 0)
+            line = out.lines.add(
+                insurance_code=code_,
+                item_name=name,
+                split=split,
+                quantity=qty,
+                amount_fen=amount,
+                fund_paid_fen=amount * 7 // 10 if code_ else 0,
+            )
             for c, units in scans:
                 s = line.scanned.add(code=c)
                 if units is not None:
@@ -110,8 +142,11 @@ class Simulation:
         return ev.Event(sale=out)
 
     def refund(self, eid, party, sale_eid, code, t):
-        return ev.Event(sale_return=ev.SaleReturn(header=self._header(eid, party, t), sale_id=f"SET-{sale_eid}",
-                                                  codes=[ev.ReturnedCode(code=code)]))
+        return ev.Event(
+            sale_return=ev.SaleReturn(
+                header=self._header(eid, party, t), sale_id=f"SET-{sale_eid}", codes=[ev.ReturnedCode(code=code)]
+            )
+        )
 
     # -- stories ------------------------------------------------------------------------------
     def _supply(self, rng, n, product, code, holder, t) -> tuple[list, datetime]:
@@ -119,12 +154,16 @@ class Simulation:
         b = f"b{n}"
         chain = next((c for c, stores in CHAINS.items() if holder in stores), None)
         whs = rng.choice(world.WHOLESALERS)
-        start = [self.shipment(f"{b}-mship", product.maker, whs, code, t - 30 * H),
-                 self.receipt(f"{b}-wrec", whs, product.maker, code, t - 28 * H)]
+        start = [
+            self.shipment(f"{b}-mship", product.maker, whs, code, t - 30 * H),
+            self.receipt(f"{b}-wrec", whs, product.maker, code, t - 28 * H),
+        ]
         if chain:
             dc = f"{chain}-DC"
-            return start + [self.receipt(f"{b}-dcrec", dc, whs, code, t - 20 * H),
-                            self.transfer(f"{b}-tr", dc, holder, code, t - 2 * H)], t
+            return start + [
+                self.receipt(f"{b}-dcrec", dc, whs, code, t - 20 * H),
+                self.transfer(f"{b}-tr", dc, holder, code, t - 2 * H),
+            ], t
         route = rng.random()
         if route < 0.55:
             return start + [self.receipt(f"{b}-rec", holder, whs, code, t - 2 * H)], t
@@ -138,16 +177,24 @@ class Simulation:
             return [self.receipt(f"{b}-rec", holder, supplier, code, when)], t
         # bought, returned to the wholesaler, delivered again: a purchase return is a legal path
         other = rng.choice([s for s in world.INDEPENDENTS if s != holder])
-        return start + [self.receipt(f"{b}-rec0", other, whs, code, t - 20 * H),
-                        self.purchase_return(f"{b}-pret", other, whs, code, t - 10 * H),
-                        self.receipt(f"{b}-rec", holder, whs, code, t - 2 * H)], t
+        return start + [
+            self.receipt(f"{b}-rec0", other, whs, code, t - 20 * H),
+            self.purchase_return(f"{b}-pret", other, whs, code, t - 10 * H),
+            self.receipt(f"{b}-rec", holder, whs, code, t - 2 * H),
+        ], t
 
     def _line(self, product: SimProduct, code: str, units: int | None = None, billed: SimProduct | None = None):
         billed = billed or product
         if units is None:
             return (billed.insurance_code, billed.name, False, 1, billed.price_fen, [(code, None)])
-        return (billed.insurance_code, billed.name, True, units, billed.price_fen * units // billed.pack,
-                [(code, units)])
+        return (
+            billed.insurance_code,
+            billed.name,
+            True,
+            units,
+            billed.price_fen * units // billed.pack,
+            [(code, units)],
+        )
 
     def _buyer(self, rng) -> str:
         return f"1101{rng.randrange(10**14):014d}"
@@ -161,24 +208,42 @@ class Simulation:
         b = f"b{n}"
         if product.category != "DRUG":
             if fate < 0.7:  # health food and food sold for cash: not billed to the fund
-                events.append(self.sale(f"{b}-s", seller, t + 3 * H, "",
-                                        [("", product.name, False, 1, product.price_fen, [(code, None)])]))
+                events.append(
+                    self.sale(
+                        f"{b}-s",
+                        seller,
+                        t + 3 * H,
+                        "",
+                        [("", product.name, False, 1, product.price_fen, [(code, None)])],
+                    )
+                )
             return events, []
         if fate < 0.5:
             events.append(self.sale(f"{b}-s", seller, t + 3 * H, self._buyer(rng), [self._line(product, code)]))
         elif fate < 0.65 and product.pack > 1:  # 拆零: parts up to the pack
             parts = rng.randint(2, min(4, product.pack))
             for k in range(parts):
-                events.append(self.sale(f"{b}-s{k}", seller, t + (3 + k * 5) * H, self._buyer(rng),
-                                        [self._line(product, code, product.pack // parts)]))
+                events.append(
+                    self.sale(
+                        f"{b}-s{k}",
+                        seller,
+                        t + (3 + k * 5) * H,
+                        self._buyer(rng),
+                        [self._line(product, code, product.pack // parts)],
+                    )
+                )
         elif fate < 0.72:  # a refund, and the box sold again
-            events += [self.sale(f"{b}-s", seller, t + 3 * H, self._buyer(rng), [self._line(product, code)]),
-                       self.refund(f"{b}-ret", seller, f"{b}-s", code, t + 5 * H),
-                       self.sale(f"{b}-s2", seller, t + 30 * H, self._buyer(rng), [self._line(product, code)])]
+            events += [
+                self.sale(f"{b}-s", seller, t + 3 * H, self._buyer(rng), [self._line(product, code)]),
+                self.refund(f"{b}-ret", seller, f"{b}-s", code, t + 5 * H),
+                self.sale(f"{b}-s2", seller, t + 30 * H, self._buyer(rng), [self._line(product, code)]),
+            ]
         elif fate < 0.78 and seller in CHAINS.get(seller[:2], []):  # moved to a sister store, sold there
             sister = rng.choice([s for s in CHAINS[seller[:2]] if s != seller])
-            events += [self.transfer(f"{b}-tr2", seller, sister, code, t + 2 * H),
-                       self.sale(f"{b}-s", sister, t + 6 * H, self._buyer(rng), [self._line(product, code)])]
+            events += [
+                self.transfer(f"{b}-tr2", seller, sister, code, t + 2 * H),
+                self.sale(f"{b}-s", sister, t + 6 * H, self._buyer(rng), [self._line(product, code)]),
+            ]
         # else: still on the shelf at the end of the run
         return events, []
 
@@ -214,30 +279,69 @@ class Simulation:
                 label("R", "REENTRY", other, "back", fund)
             events.append(self.sale(f"{b}-re", other, back + 2 * H, self._buyer(rng), [self._line(product, code)]))
             label("D", "CROSS_PARTY", other, "re", fund)
-            label("L", {"ring_launderer": "SUPPLIER_NEVER_HELD", "ring_dealer": "UNLICENSED_SUPPLIER",
-                        "ring_no_paper": "RECEIVED_ELSEWHERE"}[kind], other, "re", fund)
+            label(
+                "L",
+                {
+                    "ring_launderer": "SUPPLIER_NEVER_HELD",
+                    "ring_dealer": "UNLICENSED_SUPPLIER",
+                    "ring_no_paper": "RECEIVED_ELSEWHERE",
+                }[kind],
+                other,
+                "re",
+                fund,
+            )
             return events, labels
         if kind in ("food_as_drug", "cheap_as_dear"):
-            stocked = BY_PREFIX[rng.choice(["8690001", "8690002"])] if kind == "food_as_drug" else \
-                BY_PREFIX[rng.choice(sorted(world.CHEAP_FOR_DEAR))]
+            stocked = (
+                BY_PREFIX[rng.choice(["8690001", "8690002"])]
+                if kind == "food_as_drug"
+                else BY_PREFIX[rng.choice(sorted(world.CHEAP_FOR_DEAR))]
+            )
             billed = BY_PREFIX[world.PACK_ONE_DRUG if kind == "food_as_drug" else world.CHEAP_FOR_DEAR[stocked.prefix]]
             code, canon = stocked.code(serial, rng), stocked.canonical(serial)
             events, t = self._supply(rng, n, stocked, code, a, t)
-            events.append(self.sale(f"{b}-s", a, t + 3 * H, self._buyer(rng),
-                                    [(billed.insurance_code, billed.name, False, 1, billed.price_fen, [(code, None)])]))
-            label("S", "NON_DRUG" if kind == "food_as_drug" else "PRODUCT_MISMATCH", a, "s",
-                  billed.price_fen * 7 // 10, canon)
+            events.append(
+                self.sale(
+                    f"{b}-s",
+                    a,
+                    t + 3 * H,
+                    self._buyer(rng),
+                    [(billed.insurance_code, billed.name, False, 1, billed.price_fen, [(code, None)])],
+                )
+            )
+            label(
+                "S",
+                "NON_DRUG" if kind == "food_as_drug" else "PRODUCT_MISMATCH",
+                a,
+                "s",
+                billed.price_fen * 7 // 10,
+                canon,
+            )
             return events, labels
         if kind == "cosmetic_as_drug":
             billed = BY_PREFIX[world.PACK_ONE_DRUG]
-            events = [self.sale(f"{b}-s", a, t, self._buyer(rng), [(billed.insurance_code, billed.name, False, 1,
-                                                                   billed.price_fen, [(world.COSMETIC_EAN, None)])])]
+            events = [
+                self.sale(
+                    f"{b}-s",
+                    a,
+                    t,
+                    self._buyer(rng),
+                    [(billed.insurance_code, billed.name, False, 1, billed.price_fen, [(world.COSMETIC_EAN, None)])],
+                )
+            ]
             label("S", "NON_DRUG", a, "s", billed.price_fen * 7 // 10, world.COSMETIC_EAN)
             return events, labels
         if kind == "unscanned_units":  # two packs settled, one scanned
             events, t = self._supply(rng, n, product, code, a, t)
-            events.append(self.sale(f"{b}-s", a, t + 3 * H, self._buyer(rng), [
-                (product.insurance_code, product.name, False, 2, product.price_fen * 2, [(code, None)])]))
+            events.append(
+                self.sale(
+                    f"{b}-s",
+                    a,
+                    t + 3 * H,
+                    self._buyer(rng),
+                    [(product.insurance_code, product.name, False, 2, product.price_fen * 2, [(code, None)])],
+                )
+            )
             paid = product.price_fen * 2 * 7 // 10
             label("S", "UNSCANNED_UNITS", a, "s", paid // 2, product.insurance_code)
             return events, labels
@@ -245,23 +349,29 @@ class Simulation:
             listed = BY_PREFIX[LISTED]
             code, canon = listed.code(serial, rng), listed.canonical(serial)
             seller = rng.choice(world.INDEPENDENTS)
-            events = [self.receipt(f"{b}-rec", seller, world.QUIET, code, t),
-                      self.sale(f"{b}-s", seller, t + 3 * H, self._buyer(rng), [self._line(listed, code)])]
+            events = [
+                self.receipt(f"{b}-rec", seller, world.QUIET, code, t),
+                self.sale(f"{b}-s", seller, t + 3 * H, self._buyer(rng), [self._line(listed, code)]),
+            ]
             labels.append(Label("S", "UNKNOWN_CODE", canon, seller, f"{b}-s", listed.price_fen * 7 // 10, kind))
             return events, labels
         if kind == "unlicensed_supplier":  # bought after the licence was revoked, suspended or expired
             supplier = rng.choice(sorted(world.LICENCE_CHANGES))
             when = max(t, world.LICENCE_CHANGES[supplier] + 24 * H)
-            events = [self.receipt(f"{b}-rec", a, supplier, code, when),
-                      self.sale(f"{b}-s", a, when + 3 * H, self._buyer(rng), [self._line(product, code)])]
+            events = [
+                self.receipt(f"{b}-rec", a, supplier, code, when),
+                self.sale(f"{b}-s", a, when + 3 * H, self._buyer(rng), [self._line(product, code)]),
+            ]
             label("L", "UNLICENSED_SUPPLIER", a, "s", fund)
             return events, labels
         if kind == "backfilled_receipt":  # sold first, paperwork made up hours later
             whs = rng.choice(world.WHOLESALERS)
-            events = [self.shipment(f"{b}-mship", product.maker, whs, code, t - 30 * H),
-                      self.receipt(f"{b}-wrec", whs, product.maker, code, t - 28 * H),
-                      self.sale(f"{b}-s", a, t, self._buyer(rng), [self._line(product, code)]),
-                      self.receipt(f"{b}-late", a, whs, code, t + 4 * H)]
+            events = [
+                self.shipment(f"{b}-mship", product.maker, whs, code, t - 30 * H),
+                self.receipt(f"{b}-wrec", whs, product.maker, code, t - 28 * H),
+                self.sale(f"{b}-s", a, t, self._buyer(rng), [self._line(product, code)]),
+                self.receipt(f"{b}-late", a, whs, code, t + 4 * H),
+            ]
             label("L", "RECEIVED_AFTER_SALE", a, "s", fund)
             label("R", "REENTRY", a, "late", fund)
             return events, labels
@@ -269,8 +379,10 @@ class Simulation:
             store = rng.choice([s for stores in CHAINS.values() for s in stores])
             source = rng.choice(world.INDEPENDENTS)
             events, t = self._supply(rng, n, product, code, source, t)
-            events += [self.transfer(f"{b}-tr-out", source, store, code, t + 2 * H),
-                       self.sale(f"{b}-s", store, t + 5 * H, self._buyer(rng), [self._line(product, code)])]
+            events += [
+                self.transfer(f"{b}-tr-out", source, store, code, t + 2 * H),
+                self.sale(f"{b}-s", store, t + 5 * H, self._buyer(rng), [self._line(product, code)]),
+            ]
             label("L", "NOT_IN_CHAIN", store, "s", fund)
             return events, labels
         if kind == "fake_box":  # a code nobody ever received: a counterfeit pack, or a card swipe on a made-up code

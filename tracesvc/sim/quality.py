@@ -52,8 +52,9 @@ class Quality:
 
     def by(self, depth: int) -> dict[tuple, dict[str, float]]:
         """Counts and ratios grouped by rule (depth 1) or rule and kind (depth 2)."""
-        groups: dict[tuple, dict[str, float]] = defaultdict(lambda: {"tp": 0, "fp": 0, "fn": 0,
-                                                                     "injected": 0, "found": 0})
+        groups: dict[tuple, dict[str, float]] = defaultdict(
+            lambda: {"tp": 0, "fp": 0, "fn": 0, "injected": 0, "found": 0}
+        )
         tp = self.true_positives
         for k in self.flags.keys() | self.labels.keys():
             g = groups[k[:depth]]
@@ -72,15 +73,19 @@ class Quality:
         return dict(sorted(groups.items()))
 
     def render(self) -> str:
-        out = [f"quality: seed {self.seed}, scale {self.scale} boxes, {self.events} events "
-               f"({dict(self.acks)}), reconciled in {self.run_seconds:.1f} s",
-               f"{'rule kind':<32}{'labels':>8}{'flags':>8}{'precision':>11}{'recall':>8}"
-               f"{'injected ¥':>13}{'found ¥':>13}"]
+        out = [
+            f"quality: seed {self.seed}, scale {self.scale} boxes, {self.events} events "
+            f"({dict(self.acks)}), reconciled in {self.run_seconds:.1f} s",
+            f"{'rule kind':<32}{'labels':>8}{'flags':>8}{'precision':>11}{'recall':>8}"
+            f"{'injected ¥':>13}{'found ¥':>13}",
+        ]
         for depth in (2, 1):
             for key, g in self.by(depth).items():
                 name = " ".join(key) if depth == 2 else f"{key[0]} (all kinds)"
-                out.append(f"{name:<32}{g['tp'] + g['fn']:>8}{g['tp'] + g['fp']:>8}{g['precision']:>11.4f}"
-                           f"{g['recall']:>8.4f}{g['injected'] / 100:>13,.2f}{g['found'] / 100:>13,.2f}")
+                out.append(
+                    f"{name:<32}{g['tp'] + g['fn']:>8}{g['tp'] + g['fp']:>8}{g['precision']:>11.4f}"
+                    f"{g['recall']:>8.4f}{g['injected'] / 100:>13,.2f}{g['found'] / 100:>13,.2f}"
+                )
         for title, keys in (("false positives", self.false_positives), ("false negatives", self.false_negatives)):
             out.append(f"{title}: {len(keys)}")
             for k in keys:
@@ -102,7 +107,8 @@ async def measure(target: str, token: str | None, seed: int, scale: int, fraud_r
                 batch.append(code)
             if batch and (code is None or len(batch) >= 50_000):
                 await registry.UpsertCommissionedCodes(
-                    registry_pb2.UpsertCommissionedCodesRequest(prefix=world.LISTED, codes=batch), metadata=meta)
+                    registry_pb2.UpsertCommissionedCodesRequest(prefix=world.LISTED, codes=batch), metadata=meta
+                )
                 batch = []
 
         async def requests():
@@ -118,8 +124,11 @@ async def measure(target: str, token: str | None, seed: int, scale: int, fraud_r
             q.acks[ack_pb2.AckStatus.Name(resp.ack.status).removeprefix("ACK_STATUS_")] += 1
             if resp.ack.status in (ack_pb2.ACK_STATUS_REJECTED, ack_pb2.ACK_STATUS_CONFLICT):
                 q.ack_errors.append(f"{resp.ack.event_id}: {resp.ack.error.message}")
-        run = (await reconcile_pb2_grpc.ReconcileServiceStub(ch).RunReconciliation(
-            reconcile_pb2.RunReconciliationRequest(mode=reconcile_pb2.RUN_MODE_FULL, wait=True), metadata=meta)).run
+        run = (
+            await reconcile_pb2_grpc.ReconcileServiceStub(ch).RunReconciliation(
+                reconcile_pb2.RunReconciliationRequest(mode=reconcile_pb2.RUN_MODE_FULL, wait=True), metadata=meta
+            )
+        ).run
         q.run_seconds = run.seconds
         for f in await client.all_flags(ch, token):
             q.flags[(f.rule, f.kind, f.code, f.subject_party, f.decisive_event_id)] = f.money_fen

@@ -86,41 +86,118 @@ def _licence(status_change: tuple[str, datetime] | None = None, valid_to: dateti
     if valid_to:
         lic.valid_to.CopyFrom(to_timestamp(valid_to))
     if status_change:
-        lic.status_history.add(status=reg.LicenceStatus.Value(f"LICENCE_STATUS_{status_change[0]}"),
-                               effective_from=to_timestamp(status_change[1]))
+        lic.status_history.add(
+            status=reg.LicenceStatus.Value(f"LICENCE_STATUS_{status_change[0]}"),
+            effective_from=to_timestamp(status_change[1]),
+        )
     return lic
 
 
 def parties() -> list[reg.Party]:
-    out = [reg.Party(party_id=m, kind=reg.PARTY_KIND_MANUFACTURER, name=f"制药厂 {m}", region="130100",
-                     licences=[_licence()], reports_events=True) for m in MAKERS]
-    out += [reg.Party(party_id=w, kind=reg.PARTY_KIND_WHOLESALER, name=f"医药批发 {w}", region="110100",
-                      licences=[_licence()], reports_events=True) for w in [*WHOLESALERS, LAUNDERER]]
-    out.append(reg.Party(party_id=QUIET, kind=reg.PARTY_KIND_WHOLESALER, name="医药批发 WHS-Q", region="120100",
-                         licences=[_licence()]))
-    out.append(reg.Party(party_id="WHS-R", kind=reg.PARTY_KIND_WHOLESALER, name="医药批发 WHS-R", region="120100",
-                         licences=[_licence(("REVOKED", REVOKED_AT))]))
-    out.append(reg.Party(party_id="WHS-S", kind=reg.PARTY_KIND_WHOLESALER, name="医药批发 WHS-S", region="120100",
-                         licences=[_licence(("SUSPENDED", SUSPENDED_AT))]))
-    out.append(reg.Party(party_id="WHS-E", kind=reg.PARTY_KIND_WHOLESALER, name="医药批发 WHS-E", region="120100",
-                         licences=[_licence(valid_to=EXPIRES_AT)]))
+    out = [
+        reg.Party(
+            party_id=m,
+            kind=reg.PARTY_KIND_MANUFACTURER,
+            name=f"制药厂 {m}",
+            region="130100",
+            licences=[_licence()],
+            reports_events=True,
+        )
+        for m in MAKERS
+    ]
+    out += [
+        reg.Party(
+            party_id=w,
+            kind=reg.PARTY_KIND_WHOLESALER,
+            name=f"医药批发 {w}",
+            region="110100",
+            licences=[_licence()],
+            reports_events=True,
+        )
+        for w in [*WHOLESALERS, LAUNDERER]
+    ]
+    out.append(
+        reg.Party(
+            party_id=QUIET,
+            kind=reg.PARTY_KIND_WHOLESALER,
+            name="医药批发 WHS-Q",
+            region="120100",
+            licences=[_licence()],
+        )
+    )
+    out.append(
+        reg.Party(
+            party_id="WHS-R",
+            kind=reg.PARTY_KIND_WHOLESALER,
+            name="医药批发 WHS-R",
+            region="120100",
+            licences=[_licence(("REVOKED", REVOKED_AT))],
+        )
+    )
+    out.append(
+        reg.Party(
+            party_id="WHS-S",
+            kind=reg.PARTY_KIND_WHOLESALER,
+            name="医药批发 WHS-S",
+            region="120100",
+            licences=[_licence(("SUSPENDED", SUSPENDED_AT))],
+        )
+    )
+    out.append(
+        reg.Party(
+            party_id="WHS-E",
+            kind=reg.PARTY_KIND_WHOLESALER,
+            name="医药批发 WHS-E",
+            region="120100",
+            licences=[_licence(valid_to=EXPIRES_AT)],
+        )
+    )
     for chain, stores in CHAINS.items():
-        out.append(reg.Party(party_id=f"{chain}-DC", kind=reg.PARTY_KIND_CHAIN_HQ, name=f"{chain} 配送中心",
-                             region=REGIONS[chain], chain_id=chain, licences=[_licence()]))
-        out += [reg.Party(party_id=s, kind=reg.PARTY_KIND_PHARMACY, name=f"{chain} 大药房 {s[-2:]}",
-                          region=REGIONS[chain], chain_id=chain, licences=[_licence()]) for s in stores]
-    out += [reg.Party(party_id=p, kind=reg.PARTY_KIND_PHARMACY, name=f"药店 {p}", region="110108",
-                      licences=[_licence()]) for p in INDEPENDENTS]
-    out += [reg.Party(party_id=h, kind=reg.PARTY_KIND_HOSPITAL, name=f"医院 {h}", region="110102",
-                      licences=[_licence()]) for h in HOSPITALS]
+        out.append(
+            reg.Party(
+                party_id=f"{chain}-DC",
+                kind=reg.PARTY_KIND_CHAIN_HQ,
+                name=f"{chain} 配送中心",
+                region=REGIONS[chain],
+                chain_id=chain,
+                licences=[_licence()],
+            )
+        )
+        out += [
+            reg.Party(
+                party_id=s,
+                kind=reg.PARTY_KIND_PHARMACY,
+                name=f"{chain} 大药房 {s[-2:]}",
+                region=REGIONS[chain],
+                chain_id=chain,
+                licences=[_licence()],
+            )
+            for s in stores
+        ]
+    out += [
+        reg.Party(party_id=p, kind=reg.PARTY_KIND_PHARMACY, name=f"药店 {p}", region="110108", licences=[_licence()])
+        for p in INDEPENDENTS
+    ]
+    out += [
+        reg.Party(party_id=h, kind=reg.PARTY_KIND_HOSPITAL, name=f"医院 {h}", region="110102", licences=[_licence()])
+        for h in HOSPITALS
+    ]
     return out
 
 
 def products() -> list[reg.Product]:
-    return [reg.Product(prefix=p.prefix, scheme=reg.CodeScheme.Value(f"CODE_SCHEME_{p.scheme}"),
-                        manufacturer_id=p.maker, name=p.name, pack_units=p.pack,
-                        category=reg.ProductCategory.Value(f"PRODUCT_CATEGORY_{p.category}"),
-                        insurance_code=p.insurance_code) for p in PRODUCTS]
+    return [
+        reg.Product(
+            prefix=p.prefix,
+            scheme=reg.CodeScheme.Value(f"CODE_SCHEME_{p.scheme}"),
+            manufacturer_id=p.maker,
+            name=p.name,
+            pack_units=p.pack,
+            category=reg.ProductCategory.Value(f"PRODUCT_CATEGORY_{p.category}"),
+            insurance_code=p.insurance_code,
+        )
+        for p in PRODUCTS
+    ]
 
 
 def registry_records() -> list[reg.RegistryRecord]:

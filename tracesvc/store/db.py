@@ -33,8 +33,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # No pre-ping: it costs a round trip on every checkout (a third of a VerifyCodes call). A
     # connection broken by a database restart fails one call and is then discarded by the
     # dialect's disconnect detection; recycling keeps idle ones from going stale behind a proxy.
-    return create_async_engine(asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size,
-                               pool_pre_ping=False, pool_recycle=1800)
+    return create_async_engine(
+        asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, pool_recycle=1800
+    )
 
 
 def _alembic_config(connection: Connection) -> Config:

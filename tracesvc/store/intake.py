@@ -38,6 +38,7 @@ class Capture:
 
 # -- GLNs ------------------------------------------------------------------------------------------
 
+
 async def replace_party_glns(conn: AsyncConnection, glns_of: Mapping[str, Iterable[str]]) -> None:
     """Each named party's GLNs become exactly those given; a GLN moves to the party that names it last."""
     if not glns_of:
@@ -46,8 +47,9 @@ async def replace_party_glns(conn: AsyncConnection, glns_of: Mapping[str, Iterab
     rows = [{"gln": g, "party_id": p} for p, glns in glns_of.items() for g in glns]
     if rows:
         stmt = insert(party_glns).values(rows)
-        await conn.execute(stmt.on_conflict_do_update(index_elements=[party_glns.c.gln],
-                                                      set_={"party_id": stmt.excluded.party_id}))
+        await conn.execute(
+            stmt.on_conflict_do_update(index_elements=[party_glns.c.gln], set_={"party_id": stmt.excluded.party_id})
+        )
 
 
 async def load_party_glns(conn: AsyncConnection, ids: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
@@ -72,18 +74,32 @@ async def resolve_glns(engine: AsyncEngine, glns: Iterable[str]) -> dict[str, st
 
 # -- evidence --------------------------------------------------------------------------------------
 
+
 async def store_evidence(engine: AsyncEngine, items: Sequence[EvidenceRow]) -> list[bool]:
     """Insert evidence rows (immutable); per item True when new, False when its id was stored before."""
     if not items:
         return []
     async with engine.begin() as conn:
-        stmt = insert(intake_evidence).values([
-            {"evidence_id": e.evidence_id, "kind": e.kind, "party_id": e.party_id, "occurred_at": e.occurred_at,
-             "target_event_id": e.target_event_id, "codes": list(e.codes), "reason": e.reason,
-             "payload": dict(e.payload or {})}
-            for e in items
-        ]).on_conflict_do_nothing(index_elements=[intake_evidence.c.evidence_id]).returning(
-            intake_evidence.c.evidence_id)
+        stmt = (
+            insert(intake_evidence)
+            .values(
+                [
+                    {
+                        "evidence_id": e.evidence_id,
+                        "kind": e.kind,
+                        "party_id": e.party_id,
+                        "occurred_at": e.occurred_at,
+                        "target_event_id": e.target_event_id,
+                        "codes": list(e.codes),
+                        "reason": e.reason,
+                        "payload": dict(e.payload or {}),
+                    }
+                    for e in items
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=[intake_evidence.c.evidence_id])
+            .returning(intake_evidence.c.evidence_id)
+        )
         new = set((await conn.execute(stmt)).scalars())
     return [e.evidence_id in new for e in items]
 
@@ -100,6 +116,7 @@ async def parties_of_events(engine: AsyncEngine, event_ids: Iterable[str]) -> di
 
 # -- EPCIS captures --------------------------------------------------------------------------------
 
+
 async def create_capture(engine: AsyncEngine, capture_id: str, key_id: str) -> None:
     async with engine.begin() as conn:
         await conn.execute(insert(epcis_captures).values(capture_id=capture_id, key_id=key_id))
@@ -107,8 +124,11 @@ async def create_capture(engine: AsyncEngine, capture_id: str, key_id: str) -> N
 
 async def finish_capture(engine: AsyncEngine, capture_id: str, success: bool, results: dict[str, Any]) -> None:
     async with engine.begin() as conn:
-        await conn.execute(update(epcis_captures).where(epcis_captures.c.capture_id == capture_id).values(
-            finished_at=func.now(), success=success, results=results))
+        await conn.execute(
+            update(epcis_captures)
+            .where(epcis_captures.c.capture_id == capture_id)
+            .values(finished_at=func.now(), success=success, results=results)
+        )
 
 
 async def get_capture(engine: AsyncEngine, capture_id: str) -> Capture | None:

@@ -38,8 +38,15 @@ def split_token(token: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-async def create_key(engine: AsyncEngine, role: str, party_id: str | None = None, *, chain_wide: bool = False,
-                     name: str = "", cert_subject: str | None = None) -> tuple[str, str]:
+async def create_key(
+    engine: AsyncEngine,
+    role: str,
+    party_id: str | None = None,
+    *,
+    chain_wide: bool = False,
+    name: str = "",
+    cert_subject: str | None = None,
+) -> tuple[str, str]:
     """Store a new key; return (key_id, token). The token is not kept anywhere: give it to the caller once."""
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32).replace("_", "-")
@@ -47,17 +54,33 @@ async def create_key(engine: AsyncEngine, role: str, party_id: str | None = None
         await conn.execute(
             """INSERT INTO api_keys (key_id, secret_hash, role, party_id, chain_wide, name, cert_subject)
                VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-            key_id, hash_secret(secret), role, party_id, chain_wide, name, cert_subject)
+            key_id,
+            hash_secret(secret),
+            role,
+            party_id,
+            chain_wide,
+            name,
+            cert_subject,
+        )
     return key_id, f"{PREFIX}_{key_id}_{secret}"
 
 
 def _record(r) -> KeyRecord:
-    return KeyRecord(r["key_id"], bytes(r["secret_hash"]), r["role"], r["party_id"], r["chain_wide"],
-                     r["cert_subject"], r["name"], r["revoked_at"] is not None)
+    return KeyRecord(
+        r["key_id"],
+        bytes(r["secret_hash"]),
+        r["role"],
+        r["party_id"],
+        r["chain_wide"],
+        r["cert_subject"],
+        r["name"],
+        r["revoked_at"] is not None,
+    )
 
 
-async def find_key(engine: AsyncEngine, *, key_id: str | None = None,
-                   cert_subject: str | None = None) -> KeyRecord | None:
+async def find_key(
+    engine: AsyncEngine, *, key_id: str | None = None, cert_subject: str | None = None
+) -> KeyRecord | None:
     async with pg(engine) as conn:
         if key_id is not None:
             r = await conn.fetchrow("SELECT * FROM api_keys WHERE key_id = $1", key_id)
@@ -74,12 +97,19 @@ async def list_keys(engine: AsyncEngine) -> list[KeyRecord]:
 async def revoke_key(engine: AsyncEngine, key_id: str) -> bool:
     async with pg(engine) as conn:
         status = await conn.execute(
-            "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL", key_id)
+            "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL", key_id
+        )
     return status.endswith(" 1")
 
 
 async def audit(engine: AsyncEngine, key_id: str, role: str, method: str, target: str, detail: str = "") -> None:
     """Record one read of evidence (who, what, when). Never pass a clear personal identifier."""
     async with pg(engine) as conn:
-        await conn.execute("INSERT INTO audit_log (key_id, role, method, target, detail) VALUES ($1, $2, $3, $4, $5)",
-                           key_id, role, method, target, detail)
+        await conn.execute(
+            "INSERT INTO audit_log (key_id, role, method, target, detail) VALUES ($1, $2, $3, $4, $5)",
+            key_id,
+            role,
+            method,
+            target,
+            detail,
+        )

@@ -61,16 +61,26 @@ async def upsert_parties(engine: AsyncEngine, items: Sequence[Party]) -> None:
         return
     async with engine.begin() as conn:
         rows = [
-            {"party_id": p.party_id, "kind": p.kind.value, "name": p.name, "region": p.region,
-             "chain_id": p.chain_id, "reports_events": p.reports_events}
+            {
+                "party_id": p.party_id,
+                "kind": p.kind.value,
+                "name": p.name,
+                "region": p.region,
+                "chain_id": p.chain_id,
+                "reports_events": p.reports_events,
+            }
             for p in items
         ]
         stmt = insert(parties).values(rows)
-        await conn.execute(stmt.on_conflict_do_update(
-            index_elements=[parties.c.party_id],
-            set_={**{c: stmt.excluded[c] for c in ("kind", "name", "region", "chain_id", "reports_events")},
-                  "updated_at": func.now()},
-        ))
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[parties.c.party_id],
+                set_={
+                    **{c: stmt.excluded[c] for c in ("kind", "name", "region", "chain_id", "reports_events")},
+                    "updated_at": func.now(),
+                },
+            )
+        )
         ids = [p.party_id for p in items]
         await conn.execute(delete(licences).where(licences.c.party_id.in_(ids)))
         lic_rows = [_licence_row(p.party_id, lic) for p in items for lic in p.licences]
@@ -84,16 +94,28 @@ async def upsert_products(engine: AsyncEngine, items: Sequence[Product]) -> None
         return
     cols = ("scheme", "manufacturer_id", "name", "generic_name", "spec", "pack_units", "category", "insurance_code")
     async with engine.begin() as conn:
-        stmt = insert(products).values([
-            {"prefix": p.prefix, "scheme": p.scheme.value, "manufacturer_id": p.manufacturer_id, "name": p.name,
-             "generic_name": p.generic_name, "spec": p.spec, "pack_units": p.pack_units,
-             "category": p.category.value, "insurance_code": p.insurance_code}
-            for p in items
-        ])
-        await conn.execute(stmt.on_conflict_do_update(
-            index_elements=[products.c.prefix],
-            set_={**{c: stmt.excluded[c] for c in cols}, "updated_at": func.now()},
-        ))
+        stmt = insert(products).values(
+            [
+                {
+                    "prefix": p.prefix,
+                    "scheme": p.scheme.value,
+                    "manufacturer_id": p.manufacturer_id,
+                    "name": p.name,
+                    "generic_name": p.generic_name,
+                    "spec": p.spec,
+                    "pack_units": p.pack_units,
+                    "category": p.category.value,
+                    "insurance_code": p.insurance_code,
+                }
+                for p in items
+            ]
+        )
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[products.c.prefix],
+                set_={**{c: stmt.excluded[c] for c in cols}, "updated_at": func.now()},
+            )
+        )
 
 
 async def add_commissioned_codes(engine: AsyncEngine, prefix: str, canonical_codes: Sequence[str]) -> int:
@@ -102,7 +124,10 @@ async def add_commissioned_codes(engine: AsyncEngine, prefix: str, canonical_cod
         await conn.execute("INSERT INTO commissioned_products (prefix) VALUES ($1) ON CONFLICT DO NOTHING", prefix)
         status = await conn.execute(
             "INSERT INTO commissioned_codes (code, prefix) SELECT c, $2 FROM unnest($1::text[]) c "
-            "ON CONFLICT DO NOTHING", list(dict.fromkeys(canonical_codes)), prefix)
+            "ON CONFLICT DO NOTHING",
+            list(dict.fromkeys(canonical_codes)),
+            prefix,
+        )
     return int(status.split()[-1])
 
 
@@ -120,9 +145,14 @@ async def load_parties(conn: AsyncConnection, ids: Iterable[str] | None = None) 
     glns = await load_party_glns(conn, ids)
     return {
         row.party_id: Party(
-            party_id=row.party_id, kind=PartyKind(row.kind), name=row.name, region=row.region,
-            chain_id=row.chain_id, licences=tuple(by_party.get(row.party_id, ())),
-            reports_events=row.reports_events, glns=glns.get(row.party_id, ()),
+            party_id=row.party_id,
+            kind=PartyKind(row.kind),
+            name=row.name,
+            region=row.region,
+            chain_id=row.chain_id,
+            licences=tuple(by_party.get(row.party_id, ())),
+            reports_events=row.reports_events,
+            glns=glns.get(row.party_id, ()),
         )
         for row in await conn.execute(q)
     }
@@ -225,4 +255,3 @@ class RegistryCache:
         self._manufacturer_prefixes = frozenset(
             p.prefix for p in self._products.values() if p.scheme is CodeScheme.MANUFACTURER
         )
-

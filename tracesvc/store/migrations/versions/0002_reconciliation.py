@@ -18,8 +18,15 @@ depends_on = None
 
 def upgrade() -> None:
     for table in ("events", "event_codes"):
-        op.add_column(table, sa.Column("ingest_xid", sa.BigInteger, nullable=False,
-                                       server_default=sa.text("(pg_current_xact_id()::text::bigint)")))
+        op.add_column(
+            table,
+            sa.Column(
+                "ingest_xid",
+                sa.BigInteger,
+                nullable=False,
+                server_default=sa.text("(pg_current_xact_id()::text::bigint)"),
+            ),
+        )
         op.create_index(f"ix_{table}_ingest_xid", table, ["ingest_xid"], postgresql_using="brin")
     op.create_table(
         "commissioned_products",
