@@ -61,6 +61,7 @@ SELECT ec.code, ec.units, ec.line_no, e.event_seq, e.event_id, e.kind, e.party_i
        CASE WHEN e.kind = 'SALE' THEN (e.payload -> 'lines' -> ec.line_no)::text END AS line
 FROM event_codes ec JOIN events e ON e.event_seq = ec.event_seq
 WHERE ec.code = ANY($1::text[]) AND ec.is_trace
+  AND NOT EXISTS (SELECT 1 FROM intake_evidence r WHERE r.kind = 'RETRACTION' AND r.target_event_id = e.event_id)
 """
 
 
@@ -109,13 +110,25 @@ async def load_sales(conn: asyncpg.Connection, scope: Scope, after_seq: int, lim
     """The next SALE events in storage order within a run's scope."""
     n = len(scope.args)
     rows = await conn.fetch(
-        f"""SELECT event_seq, payload::text AS payload FROM events
+        f"""SELECT event_seq, payload::text AS payload,
+                   EXISTS (SELECT 1 FROM intake_evidence r
+                           WHERE r.kind = 'RETRACTION' AND r.target_event_id = events.event_id) AS retracted
+            FROM events
             WHERE kind = 'SALE' AND {scope.sql} AND event_seq > ${n + 1} ORDER BY event_seq LIMIT ${n + 2}""",
         *scope.args,
         after_seq,
         limit,
     )
-    return [StoredSale(r["event_seq"], Event.from_json(json.loads(r["payload"]))) for r in rows]
+    # A retracted sale (EPCIS errorDeclaration) comes back without lines: it shows no substitution, so
+    # its earlier S flags are resolved by the run like any finding that later evidence undoes.
+    return [
+        StoredSale(r["event_seq"], _unless_retracted(Event.from_json(json.loads(r["payload"])), r["retracted"]))
+        for r in rows
+    ]
+
+
+def _unless_retracted(ev: Event, retracted: bool) -> Event:
+    return ev.evolve(lines=()) if retracted else ev
 
 
 async def commissioned_among(conn: asyncpg.Connection, codes: Iterable[str]) -> frozenset[str]:
@@ -517,7 +530,12 @@ class Scope(NamedTuple):
 def scope_of(run: RunInfo) -> Scope:
     """The codes a run evaluates (each with all its events): touched since the last run, in a window, or all."""
     if run.mode is Mode.INCREMENTAL:
-        return Scope("ingest_xid >= $1", [run.xid_from])
+        # Also what a retraction stored since then names: its codes are evaluated again without it.
+        return Scope(
+            "(ingest_xid >= $1 OR event_seq IN (SELECT rx.event_seq FROM intake_evidence r JOIN events rx "
+            "ON rx.event_id = r.target_event_id WHERE r.kind = 'RETRACTION' AND r.ingest_xid >= $1))",
+            [run.xid_from],
+        )
     if run.window_from is not None or run.window_to is not None:
         return Scope(
             "occurred_at >= coalesce($1, '-infinity'::timestamptz) "

@@ -9,6 +9,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from datetime import timezone
 from pathlib import Path
 
 from google.protobuf import json_format
@@ -42,12 +43,26 @@ class NdjsonReader:
                     return
 
 
-async def _import(args) -> int:
+async def _import(config: Config, args) -> int:
+    if args.format != "ndjson":
+        return await _import_documents(config, args)
+    from tqdm import tqdm
+
     from tracesvc.v1 import ack_pb2, events_pb2
 
-    reader = NdjsonReader(args.file, events_pb2.Event)
+    paths = (
+        [args.file]
+        if args.file == "-" or not Path(args.file).is_dir()
+        else [str(p) for p in sorted(Path(args.file).rglob("*.ndjson"))]
+    )
+    readers = [NdjsonReader(p, events_pb2.Event) for p in paths]
+    if not readers:
+        print(f"no .ndjson files under {args.file}", file=sys.stderr)
+        return 2
+    events = tqdm((e for r in readers for e in r), unit="event", disable=not sys.stderr.isatty(), file=sys.stderr)
     async with client.channel(args.target) as ch:
-        acks = await client.stream_events(ch, reader, args.key)
+        acks = await client.stream_events(ch, events, args.key)
+    reader = next((r for r in readers if r.error), readers[0])
     bad = [a for a in acks if a.status in (ack_pb2.ACK_STATUS_REJECTED, ack_pb2.ACK_STATUS_CONFLICT)]
     for a in bad:
         print(f"event {a.index + 1}: {a.event_id}: {a.error.message}", file=sys.stderr)
@@ -56,6 +71,32 @@ async def _import(args) -> int:
         print(f"stopped at a malformed line: {reader.error}", file=sys.stderr)
         return 2
     return 1 if bad else 0
+
+
+async def _import_documents(config: Config, args) -> int:
+    """NHSA messages or EPCIS documents, straight into the database through the intake use case."""
+    from tracesvc.imports import ImportOptions, import_documents
+    from tracesvc.server import database
+    from tracesvc.service.ingest import Ingestor
+    from tracesvc.service.intake import IntakeService, IntakeSettings
+    from tracesvc.store.registry import RegistryCache
+
+    path = Path(args.file)
+    if not path.exists():
+        print(f"no such file or directory: {path}", file=sys.stderr)
+        return 2
+    async with database(config) as engine:
+        cache = RegistryCache(engine)
+        await cache.refresh(force=True)
+        intake = IntakeService(
+            engine,
+            Ingestor(engine, cache, max_future=config.max_future),
+            cache,
+            IntakeSettings(config.load_hmac_key(), zone=timezone(config.nhsa_utc_offset), max_future=config.max_future),
+        )
+        summary = await import_documents(intake, path, ImportOptions(args.format, args.party or "", args.infno or ""))
+    summary.render(sys.stdout)
+    return 1 if summary.failed else 0
 
 
 async def _registry_load(args) -> int:
@@ -215,8 +256,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--keep", dest="fresh", action="store_false", help="use TRACESVC_DATA_DIR instead of a fresh temporary database"
     )
-    i = sub.add_parser("import", help="send NDJSON events (one proto3-JSON Event a line) to a running service")
-    i.add_argument("file", help="path, or - for standard input")
+    i = sub.add_parser("import", help="import events: NDJSON to a running service; NHSA or EPCIS into the database")
+    i.add_argument("file", help="file or directory (ndjson: also - for standard input)")
+    i.add_argument(
+        "--format",
+        choices=["ndjson", "nhsa", "epcis"],
+        default="ndjson",
+        help="ndjson: proto3-JSON Events sent over gRPC to --target; nhsa (3501-3506 messages) and epcis "
+        "(EPCIS 2.0 documents): mapped and stored through the database (DATABASE_URL or "
+        "TRACESVC_DATA_DIR), like the HTTP intake",
+    )
+    i.add_argument("--party", help="nhsa: fixmedins_code for messages that carry only their input")
+    i.add_argument("--infno", help="nhsa: infno for messages that carry only their input")
     i.add_argument("--target", default=DEFAULT_TARGET)
     i.add_argument("--key", default=os.environ.get("TRACESVC_API_KEY"), help="API key (default: $TRACESVC_API_KEY)")
     e = sub.add_parser("export", help="write every stored event as NDJSON (reads the database directly)")
@@ -269,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         case "demo":
             coro = _demo(config, args)
         case "import":
-            coro = _import(args)
+            coro = _import(config, args)
         case "export":
             coro = _export(config, args)
         case "registry":

@@ -37,6 +37,11 @@ class Config:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
+    # HTTP intake (NHSA 3501–3506, EPCIS 2.0 capture) beside gRPC, e.g. "127.0.0.1:8080"; empty: off.
+    http_listen: str = ""
+    http_max_bytes: int = 16 * 1024 * 1024  # larger bodies are answered 413
+    # NHSA times (sel_retn_time…) are the party's local time at this UTC offset.
+    nhsa_utc_offset: timedelta = timedelta(hours=8)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -59,6 +64,9 @@ class Config:
             tls_cert=Path(e["TRACESVC_TLS_CERT"]) if e.get("TRACESVC_TLS_CERT") else None,
             tls_key=Path(e["TRACESVC_TLS_KEY"]) if e.get("TRACESVC_TLS_KEY") else None,
             tls_client_ca=Path(e["TRACESVC_TLS_CLIENT_CA"]) if e.get("TRACESVC_TLS_CLIENT_CA") else None,
+            http_listen=e.get("TRACESVC_HTTP_LISTEN", ""),
+            http_max_bytes=int(e.get("TRACESVC_HTTP_MAX_BYTES", 16 * 1024 * 1024)),
+            nhsa_utc_offset=_utc_offset(e.get("TRACESVC_NHSA_UTC_OFFSET", "+08:00")),
         )
 
     def server_credentials(self):
@@ -90,3 +98,10 @@ class Config:
         if len(key) < 32:
             raise ValueError(f"HMAC key in {path} is too short (want at least 32 hex characters)")
         return bytes.fromhex(key) if all(c in "0123456789abcdefABCDEF" for c in key) else key.encode()
+
+
+def _utc_offset(text: str) -> timedelta:
+    """'+08:00' → 8 hours; '-05:30' → -5.5 hours."""
+    sign = -1 if text.strip().startswith("-") else 1
+    hours, _, minutes = text.strip().lstrip("+-").partition(":")
+    return sign * timedelta(hours=int(hours), minutes=int(minutes or 0))

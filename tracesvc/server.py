@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timezone
 
 import grpc
 import structlog
@@ -30,6 +31,7 @@ from tracesvc.api.verify import VerifyServicer
 from tracesvc.config import Config
 from tracesvc.service.enforcement import Enforcement
 from tracesvc.service.ingest import Ingestor
+from tracesvc.service.intake import IntakeService, IntakeSettings
 from tracesvc.service.runs import RunControl
 from tracesvc.service.verify import Verifier
 from tracesvc.store.db import EmbeddedPostgres, create_engine, migrate
@@ -64,6 +66,8 @@ class Running:
     engine: AsyncEngine
     health: health_aio.HealthServicer
     reconciler: Reconciler
+    intake: IntakeService | None = None
+    http_port: int = 0  # 0: HTTP intake off
 
 
 @contextlib.asynccontextmanager
@@ -85,16 +89,22 @@ async def database(config: Config) -> AsyncIterator[AsyncEngine]:
 
 
 @contextlib.asynccontextmanager
-async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = None) -> AsyncIterator[Running]:
-    """A started server on `listen` (port 0 picks a free one); stopped gracefully on exit."""
+async def grpc_server(
+    config: Config, engine: AsyncEngine, listen: str | None = None, http_listen: str | None = None
+) -> AsyncIterator[Running]:
+    """A started server on `listen` (port 0 picks a free one); stopped gracefully on exit.
+
+    With `http_listen` (default: config.http_listen; empty: off) the HTTP intake runs beside it.
+    """
     hmac_key = config.load_hmac_key()
     cache = RegistryCache(engine)
     await cache.refresh(force=True)
+    authenticator = Authenticator(engine)  # one key cache for gRPC and HTTP: a revocation reaches both
     server = grpc.aio.server(
         # Logging outermost, so denied calls are logged too; use-case refusals become statuses innermost.
         interceptors=[
             RequestLogInterceptor(),
-            AuthInterceptor(Authenticator(engine), enabled=config.auth),
+            AuthInterceptor(authenticator, enabled=config.auth),
             ServiceErrorInterceptor(),
         ],
         options=[
@@ -105,6 +115,12 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(engine, cache), server)
     ingestor = Ingestor(engine, cache, max_future=config.max_future)
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingestor, hmac_key), server)
+    intake = IntakeService(
+        engine,
+        ingestor,
+        cache,
+        IntakeSettings(hmac_key, zone=timezone(config.nhsa_utc_offset), max_future=config.max_future),
+    )
     verify_pb2_grpc.add_VerifyServiceServicer_to_server(VerifyServicer(Verifier(engine, cache)), server)
     reconciler = Reconciler(engine, skew=config.clock_skew)
     reconcile_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(RunControl(reconciler)), server)
@@ -123,7 +139,11 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", port=port)
     try:
-        yield Running(server, port, engine, health_servicer, reconciler)
+        async with contextlib.AsyncExitStack() as stack:
+            http_port = 0
+            if http_listen if http_listen is not None else config.http_listen:
+                http_port = await stack.enter_async_context(_http(config, authenticator, intake, http_listen))
+            yield Running(server, port, engine, health_servicer, reconciler, intake, http_port)
     finally:
         # Refuse new work, let in-flight calls commit and answer, then close. Background
         # reconciliation runs stop between batches and stay resumable.
@@ -131,6 +151,16 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
         await server.stop(grace=config.shutdown_grace)
         await reconciler.shutdown()
         log.info("stopped")
+
+
+def _http(
+    config: Config, authenticator: Authenticator, intake: IntakeService, listen: str | None
+) -> contextlib.AbstractAsyncContextManager[int]:
+    from tracesvc.http.app import HttpSettings, build_app
+    from tracesvc.http.serve import http_server
+
+    app = build_app(intake, authenticator, HttpSettings(config.auth, config.http_max_bytes))
+    return http_server(app, listen or config.http_listen, grace=min(config.shutdown_grace, 10))
 
 
 async def serve(config: Config) -> None:

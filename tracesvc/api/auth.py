@@ -51,6 +51,18 @@ class Authenticator:
         self._cache[(how, value)] = (time.monotonic(), record)
         return record
 
+    async def from_bearer(self, token: str) -> Principal | None:
+        """The principal of a bearer API key (the gRPC metadata's, or an HTTP Authorization header's)."""
+        parts = key_store.split_token(token)
+        if parts is None:
+            return None
+        record = await self._lookup("id", parts[0])
+        if record is None or record.revoked:
+            return None
+        if not hmac.compare_digest(record.secret_hash, key_store.hash_secret(parts[1])):
+            return None
+        return Principal(record.key_id, Role(record.role), record.party_id, record.chain_wide)
+
     async def principal(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal | None:
         token = ""
         for key, value in context.invocation_metadata() or ():
@@ -58,12 +70,7 @@ class Authenticator:
                 token = value[7:].strip()
         record = None
         if token:
-            parts = key_store.split_token(token)
-            if parts is None:
-                return None
-            record = await self._lookup("id", parts[0])
-            if record is None or not hmac.compare_digest(record.secret_hash, key_store.hash_secret(parts[1])):
-                return None
+            return await self.from_bearer(token)
         else:
             names = list((context.auth_context() or {}).get("x509_common_name") or [])
             if names:

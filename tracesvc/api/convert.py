@@ -173,6 +173,7 @@ def party_from_proto(p: reg_pb.Party) -> tuple[Party | None, list[Violation]]:
         chain_id=p.chain_id.strip(),
         licences=tuple(lics),
         reports_events=p.reports_events,
+        glns=tuple(dict.fromkeys(g.strip() for g in p.glns if g.strip())),
     ), []
 
 
@@ -184,6 +185,7 @@ def party_to_proto(p: Party) -> reg_pb.Party:
         region=p.region,
         chain_id=p.chain_id,
         reports_events=p.reports_events,
+        glns=list(p.glns),
     )
     for lic in p.licences:
         pl = out.licences.add(number=lic.number, scope=lic.scope, valid_from=to_timestamp(lic.valid_from))

@@ -71,6 +71,7 @@ class Party:
     chain_id: str = ""
     licences: tuple[Licence, ...] = ()
     reports_events: bool = False
+    glns: tuple[str, ...] = ()  # GS1 GLNs (13 digits) naming the party or its locations in EPCIS events
 
     def licensed_at(self, when: datetime) -> bool:
         return any(lic.status_at(when) is LicenceStatus.ACTIVE for lic in self.licences)
@@ -107,6 +108,9 @@ def validate_party(party: Party) -> list[Violation]:
         times = [since for _, since in lic.status_history]
         if times != sorted(times):
             out.append(Violation(f"{path}.status_history", "changes must be in effective order"))
+    for n, gln in enumerate(party.glns):
+        if not (len(gln) == 13 and gs1_check_ok(gln)):
+            out.append(Violation(f"glns[{n}]", f"{gln[:20]!r} is not a 13-digit GLN with a valid check digit"))
     return out
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tracesvc.domain.codes import CodeScheme
 from tracesvc.domain.registry import Category, Licence, LicenceStatus, Party, PartyKind, Product
 from tracesvc.store.db import pg
+from tracesvc.store.intake import load_party_glns, replace_party_glns
 from tracesvc.store.schema import licences, parties, products
 
 # Re-read a little before the newest product seen: a row committed late may carry an earlier now().
@@ -85,6 +86,7 @@ async def upsert_parties(engine: AsyncEngine, items: Sequence[Party]) -> None:
         lic_rows = [_licence_row(p.party_id, lic) for p in items for lic in p.licences]
         if lic_rows:
             await conn.execute(insert(licences), lic_rows)
+        await replace_party_glns(conn, {p.party_id: p.glns for p in items})
 
 
 async def upsert_products(engine: AsyncEngine, items: Sequence[Product]) -> None:
@@ -140,6 +142,7 @@ async def load_parties(conn: AsyncConnection, ids: Iterable[str] | None = None) 
     by_party: dict[str, list[Licence]] = {}
     for row in await conn.execute(lq):
         by_party.setdefault(row.party_id, []).append(_licence_from_row(row))
+    glns = await load_party_glns(conn, ids)
     return {
         row.party_id: Party(
             party_id=row.party_id,
@@ -149,6 +152,7 @@ async def load_parties(conn: AsyncConnection, ids: Iterable[str] | None = None) 
             chain_id=row.chain_id,
             licences=tuple(by_party.get(row.party_id, ())),
             reports_events=row.reports_events,
+            glns=glns.get(row.party_id, ()),
         )
         for row in await conn.execute(q)
     }

@@ -244,3 +244,42 @@ audit_log = Table(
     Column("detail", Text, nullable=False, server_default=""),
     Index("ix_audit_log_at", "at"),
 )
+
+# -- intake (issue 11) --------------------------------------------------------------------------
+# EPCIS names parties by GLN (PGLN of a party, SGLN of a location): the registry maps each to a party.
+party_glns = Table(
+    "party_glns",
+    metadata,
+    Column("gln", Text, primary_key=True),  # 13 digits
+    Column("party_id", Text, ForeignKey("parties.party_id", ondelete="CASCADE"), nullable=False, index=True),
+)
+
+# Foreign events that change no custody, kept as evidence: EPCIS decommissioning, and retractions
+# (an errorDeclaration): a retracted event stays stored but takes no part in the rules.
+intake_evidence = Table(
+    "intake_evidence",
+    metadata,
+    Column("evidence_id", Text, primary_key=True),
+    Column("kind", Text, nullable=False),  # DECOMMISSIONING | RETRACTION
+    Column("party_id", Text, nullable=False, server_default=""),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("target_event_id", Text, nullable=False, server_default=""),  # RETRACTION: the retracted event
+    Column("codes", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("payload", JSONB, nullable=False),
+    Column("stored_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("ingest_xid", BigInteger, nullable=False, server_default=text(INGEST_XID_DEFAULT)),
+    Index("ix_intake_evidence_target", "target_event_id"),
+)
+
+# EPCIS capture jobs: POST /epcis/capture answers 202 with their id; GET gives the per-event results.
+epcis_captures = Table(
+    "epcis_captures",
+    metadata,
+    Column("capture_id", Text, primary_key=True),
+    Column("key_id", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("success", Boolean),
+    Column("results", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+)

@@ -88,7 +88,7 @@ class Licence(_message.Message):
     def __init__(self, number: _Optional[str] = ..., scope: _Optional[str] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status_history: _Optional[_Iterable[_Union[LicenceStatusChange, _Mapping]]] = ...) -> None: ...
 
 class Party(_message.Message):
-    __slots__ = ("party_id", "kind", "name", "region", "chain_id", "licences", "reports_events")
+    __slots__ = ("party_id", "kind", "name", "region", "chain_id", "licences", "reports_events", "glns")
     PARTY_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +96,7 @@ class Party(_message.Message):
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     LICENCES_FIELD_NUMBER: _ClassVar[int]
     REPORTS_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    GLNS_FIELD_NUMBER: _ClassVar[int]
     party_id: str
     kind: PartyKind
     name: str
@@ -103,7 +104,8 @@ class Party(_message.Message):
     chain_id: str
     licences: _containers.RepeatedCompositeFieldContainer[Licence]
     reports_events: bool
-    def __init__(self, party_id: _Optional[str] = ..., kind: _Optional[_Union[PartyKind, str]] = ..., name: _Optional[str] = ..., region: _Optional[str] = ..., chain_id: _Optional[str] = ..., licences: _Optional[_Iterable[_Union[Licence, _Mapping]]] = ..., reports_events: _Optional[bool] = ...) -> None: ...
+    glns: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, party_id: _Optional[str] = ..., kind: _Optional[_Union[PartyKind, str]] = ..., name: _Optional[str] = ..., region: _Optional[str] = ..., chain_id: _Optional[str] = ..., licences: _Optional[_Iterable[_Union[Licence, _Mapping]]] = ..., reports_events: _Optional[bool] = ..., glns: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Product(_message.Message):
     __slots__ = ("prefix", "scheme", "manufacturer_id", "name", "generic_name", "spec", "pack_units", "category", "insurance_code")

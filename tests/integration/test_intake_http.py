@@ -1,0 +1,194 @@
+"""HTTP intake beside gRPC: a real server on free ports, a real HTTP client (httpx), real PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import replace
+
+import httpx
+import pytest
+
+from tests.builders import parties, seed_registry
+from tests.conftest import start_service
+from tests.unit.epcis_samples import (
+    CODE_SN1,
+    DIGITAL_LINK,
+    PHARMACY_GLN,
+    SGTIN,
+    WHOLESALER_GLN,
+    document,
+    object_event,
+    receiving,
+    sgln,
+)
+from tests.unit.nhsa_samples import CODE2, envelope, purchase_row, sale_row
+from tracesvc.store.keys import create_key
+from tracesvc.v1 import registry_pb2 as reg
+
+
+@contextlib.asynccontextmanager
+async def running(config):
+    async with start_service(replace(config, http_listen="127.0.0.1:0")) as svc:
+        await seed_registry(svc.registry)
+        with_glns = {p.party_id: p for p in parties()}
+        with_glns["P1"].glns.append(PHARMACY_GLN)
+        with_glns["WHS1"].glns.append(WHOLESALER_GLN)
+        await svc.registry.UpsertParties(reg.UpsertPartiesRequest(parties=list(with_glns.values())))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.running.http_port}") as http:
+            yield svc, http
+
+
+@pytest.fixture
+async def both(config):
+    async with running(config) as pair:
+        yield pair
+
+
+async def test_healthz(both):
+    _, http = both
+    r = await http.get("/healthz")
+    assert r.status_code == 200 and r.json() == {"status": "SERVING"}
+
+
+async def test_nhsa_receipt_then_sale_and_a_resent_message_is_duplicate(both):
+    _, http = both
+    r = await http.post(
+        "/nhsa/v1/3503",
+        json=envelope("3503", {"purcinfo": [purchase_row("PO1"), purchase_row("PO2", [{"drug_trac_codg": CODE2}])]}),
+    )
+    body = r.json()
+    assert r.status_code == 200 and body["infcode"] == 0, body
+    assert [x["status"] for x in body["output"]["result"]] == ["STORED", "STORED"]
+    assert body["inf_refmsgid"]
+    sale = envelope("3505", {"selinfo": sale_row("S1", trdn_flag="1", sel_retn_cnt="7")})
+    assert (await http.post("/nhsa/v1/3505", json=sale)).json()["output"]["counts"] == {"STORED": 1}
+    again = (await http.post("/nhsa/v1/3505", json=sale)).json()
+    assert again["infcode"] == 0 and again["output"]["counts"] == {"DUPLICATE": 1}
+    ret = envelope(
+        "3506", {"selinfo": sale_row("S1", trdn_flag="1", sel_retn_cnt="3", sel_retn_time="2026-10-01 12:00:00")}
+    )
+    assert (await http.post("/nhsa/v1/3506", json=ret)).json()["output"]["counts"] == {"STORED": 1}
+
+
+async def test_nhsa_bad_rows_are_named_and_the_good_rows_stored(both, raw_db):
+    _, http = both
+    body = (
+        await http.post(
+            "/nhsa/v1/3505",
+            json=envelope(
+                "3505",
+                {
+                    "selinfo": [
+                        sale_row("S1"),
+                        sale_row("S2", sel_retn_time="soon"),
+                        sale_row("S3", codes=[{"drug_trac_codg": "123"}]),
+                    ]
+                },
+            ),
+        )
+    ).json()
+    assert body["infcode"] == -1
+    statuses = {x["row"]: (x["status"], x["err_msg"]) for x in body["output"]["result"]}
+    assert statuses[0][0] == "STORED"
+    assert statuses[1][0] == "REJECTED" and "sel_retn_time" in statuses[1][1]
+    assert statuses[2][0] == "REJECTED" and "123" in statuses[2][1]
+    assert await raw_db.fetchval("SELECT count(*) FROM events WHERE kind = 'SALE'") == 1
+    assert await raw_db.fetchval("SELECT count(*) FROM events WHERE payload::text LIKE '%43000012345%'") == 0
+
+
+@pytest.mark.parametrize(("content", "status"), [(b"{not json", 400), (json.dumps({"infno": "3505"}).encode(), 400)])
+async def test_nhsa_unreadable_documents_are_400_with_an_nhsa_envelope(both, content, status):
+    _, http = both
+    r = await http.post("/nhsa/v1/3505", content=content, headers={"content-type": "application/json"})
+    assert r.status_code == status and r.json()["infcode"] == -1 and r.json()["err_msg"]
+
+
+async def test_epcis_capture_proceed_and_per_event_results(both, raw_db):
+    _, http = both
+    doc = document(
+        receiving(),
+        object_event("inspecting", [SGTIN], "urn:uuid:i1"),
+        object_event("receiving", [SGTIN], "urn:uuid:bad", bizLocation={"id": sgln("4012345000016")}),
+    )
+    r = await http.post("/epcis/capture", json=doc, headers={"GS1-Capture-Error-Behaviour": "proceed"})
+    assert r.status_code == 202
+    status = (await http.get(r.headers["location"])).json()
+    assert status["success"] is False and status["running"] is False
+    assert [x["status"] for x in status["results"]] == ["STORED", "SKIPPED", "REJECTED"]
+    assert status["errors"][0]["position"] == "epcisBody.eventList[2]"
+    assert await raw_db.fetchval("SELECT counterparty_id FROM events WHERE event_id = 'urn:uuid:r1'") == "WHS1"
+
+
+async def test_epcis_capture_rollback_stores_nothing(both, raw_db):
+    _, http = both
+    doc = document(receiving(), object_event("receiving", [SGTIN], "urn:uuid:bad", eventTime="no"))
+    r = await http.post("/epcis/capture", json=doc)
+    status = (await http.get(r.headers["location"])).json()
+    assert sorted((x["position"], x["status"]) for x in status["results"]) == [
+        ("epcisBody.eventList[0]", "NOT_STORED"),
+        ("epcisBody.eventList[1]", "REJECTED"),
+    ]
+    assert await raw_db.fetchval("SELECT count(*) FROM events") == 0
+
+
+async def test_epcis_event_201_then_409_and_errors_are_400(both):
+    _, http = both
+    ev = receiving(event_id="urn:uuid:e1", epcs=[DIGITAL_LINK])
+    first = await http.post("/epcis/events", json=ev)
+    assert first.status_code == 201 and first.headers["location"].endswith("urn%3Auuid%3Ae1")
+    assert (await http.post("/epcis/events", json=ev)).status_code == 409
+    bad = await http.post("/epcis/events", json=receiving(event_id="urn:uuid:e2", eventTime="x"))
+    assert bad.status_code == 400 and bad.json()["instance"] == "event"
+
+
+async def test_error_declaration_retracts_and_reconciliation_forgets_the_event(both, raw_db):
+    svc, http = both
+    assert (await http.post("/epcis/events", json=receiving(event_id="urn:uuid:r9"))).status_code == 201
+    retract = receiving(
+        event_id="urn:uuid:r9", errorDeclaration={"declarationTime": "2026-10-02T00:00:00Z", "reason": "incorrect_data"}
+    )
+    r = await http.post("/epcis/events", json=retract)
+    assert r.status_code == 201, r.text
+    row = await raw_db.fetchrow("SELECT kind, party_id FROM intake_evidence WHERE target_event_id = 'urn:uuid:r9'")
+    assert (row["kind"], row["party_id"]) == ("RETRACTION", "P1")
+    from reconciler.store import load_code_events
+
+    events = await load_code_events(raw_db, [CODE_SN1])
+    assert events.get(CODE_SN1, []) == []
+
+
+async def test_413_over_the_limit(config):
+    async with start_service(replace(config, http_listen="127.0.0.1:0", http_max_bytes=1000)) as svc:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.running.http_port}") as http:
+            r = await http.post("/epcis/capture", content=b"{" + b" " * 2000 + b"}")
+            assert r.status_code == 413
+            assert (await http.post("/nhsa/v1/3505", content=b" " * 2000)).json()["infcode"] == -1
+
+
+async def test_auth_denied_and_allowed(config):
+    async with start_service(config) as svc:  # the registry, seeded with authentication off
+        await seed_registry(svc.registry)
+    async with start_service(replace(config, auth=True, http_listen="127.0.0.1:0")) as svc:
+        _, pos = await create_key(svc.engine, "POS", "P1", name="pos")
+        _, other = await create_key(svc.engine, "POS", "P2", name="other")
+        _, inspector = await create_key(svc.engine, "INSPECTOR", name="insp")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.running.http_port}") as http:
+            sale = envelope("3505", {"selinfo": sale_row("S1")})
+            assert (await http.post("/nhsa/v1/3505", json=sale)).status_code == 401
+            r = await http.post("/nhsa/v1/3505", json=sale, headers={"authorization": f"Bearer {inspector}"})
+            assert r.status_code == 403
+            r = await http.post("/nhsa/v1/3505", json=sale, headers={"authorization": f"Bearer {other}"})
+            assert r.json()["output"]["result"][0]["status"] == "DENIED"
+            r = await http.post("/nhsa/v1/3505", json=sale, headers={"authorization": f"Bearer {pos}"})
+            assert r.json()["output"]["result"][0]["status"] == "STORED", r.json()
+            assert (await http.get("/healthz")).status_code == 200
+            cap = await http.post("/epcis/capture", json=document(), headers={"authorization": f"Bearer {pos}"})
+            assert cap.status_code == 202
+            assert (await http.get(cap.headers["location"])).status_code == 401
+            assert (
+                await http.get(cap.headers["location"], headers={"authorization": f"Bearer {other}"})
+            ).status_code == 404
+            assert (
+                await http.get(cap.headers["location"], headers={"authorization": f"Bearer {inspector}"})
+            ).status_code == 200

@@ -1,0 +1,258 @@
+"""NHSA 3501–3506 messages → event drafts (pure mapping, no database)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from tests.unit.nhsa_samples import CODE1, CODE2, PHARMACY, envelope, purchase_row, sale_row
+from tracesvc.domain import privacy
+from tracesvc.domain.events import EventKind
+from tracesvc.intake import nhsa
+from tracesvc.intake.model import DocumentError
+
+KEY = b"k" * 32
+OPTS = nhsa.NhsaOptions(hmac_key=KEY)
+
+
+def one(message, options=OPTS):
+    out = nhsa.map_message(message, options)
+    assert len(out.mapped) == 1, (out.mapped, out.unmapped)
+    return out.mapped[0]
+
+
+@pytest.mark.parametrize(
+    ("infno", "key", "row", "kind"),
+    [
+        (
+            "3501",
+            "invinfo",
+            {"dynt_no": "D1", "invdate": "2026-09-01", "drug_trac_codg": CODE1},
+            EventKind.OPENING_STOCK,
+        ),
+        (
+            "3502",
+            "invinfo",
+            {"purc_invo_no": "I9", "inv_chg_time": "2026-09-01 08:00:00", "drug_trac_codg": CODE1},
+            EventKind.OPENING_STOCK,
+        ),
+        ("3503", "purcinfo", purchase_row(), EventKind.RECEIPT),
+        ("3504", "purcinfo", purchase_row(), EventKind.PURCHASE_RETURN),
+        ("3505", "selinfo", sale_row(), EventKind.SALE),
+        ("3506", "selinfo", sale_row(), EventKind.SALE_RETURN),
+    ],
+)
+@pytest.mark.parametrize("batch", ["", "A"])
+def test_every_infno_and_its_batch_variant_maps_to_its_kind(infno, key, row, kind, batch):
+    rows_key = f"{key}Detail" if batch else key
+    m = one(envelope(infno + batch, {rows_key: [row] if batch else row}))
+    assert m.draft.kind is kind
+    assert m.draft.party_id == PHARMACY
+    assert m.violations == ()
+    assert [c for c, *_ in m.draft.code_rows()] == [CODE1]
+    assert m.draft.event_id.startswith(f"nhsa:{PHARMACY}:{infno}:")
+
+
+def test_batch_and_single_message_of_the_same_rows_give_the_same_event_ids():
+    single = nhsa.map_message(envelope("3503", {"purcinfo": purchase_row()}), OPTS)
+    batch = nhsa.map_message(envelope("3503A", {"purcinfoDetail": [purchase_row()]}, msgid="M2"), OPTS)
+    assert [m.draft.event_id for m in single.mapped] == [m.draft.event_id for m in batch.mapped]
+
+
+def test_receipt_takes_supplier_batch_expiry_and_local_time():
+    d = one(envelope("3503", {"purcinfo": purchase_row()})).draft
+    assert d.counterparty_id == "WHS1"
+    assert d.items[0].batch == "B2026" and d.items[0].expiry == "2028-06-30"
+    assert d.occurred_at == datetime(2026, 9, 30, 8, 0, tzinfo=UTC)  # 16:00 at +08:00
+    assert d.document_no == "PO1"
+
+
+def test_supplier_falls_back_to_its_name():
+    row = purchase_row()
+    del row["spler_pmtno"]
+    assert one(envelope("3503", {"purcinfo": row})).draft.counterparty_id == "某医药公司"
+
+
+def test_time_zone_is_a_setting():
+    opts = nhsa.NhsaOptions(hmac_key=KEY, zone=timezone(timedelta(hours=0)))
+    assert one(envelope("3505", {"selinfo": sale_row()}), opts).draft.occurred_at == datetime(
+        2026, 10, 1, 10, 0, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize(
+    "codes",
+    [
+        [{"drug_trac_codg": CODE1}, {"drug_trac_codg": CODE2}],
+        json.dumps([{"drug_trac_codg": CODE1}, {"drug_trac_codg": CODE2}]),
+    ],
+)
+def test_drugtracinfo_as_array_or_json_string(codes):
+    d = one(envelope("3505", {"selinfo": sale_row(codes=codes)})).draft
+    assert [s.code for s in d.lines[0].scans] == [CODE1, CODE2]
+
+
+@pytest.mark.parametrize("codes", [{"drug_trac_codg": CODE1}, json.dumps({"drug_trac_codg": CODE1})])
+def test_drugtracinfo_as_one_object_or_its_json_string(codes):
+    d = one(envelope("3505", {"selinfo": sale_row(codes=codes)})).draft
+    assert [s.code for s in d.lines[0].scans] == [CODE1]
+
+
+def test_flat_drug_trac_codg_when_no_drugtracinfo():
+    row = sale_row(codes=None)
+    del row["drugtracinfo"]
+    row["drug_trac_codg"] = f"{CODE1},{CODE2}"
+    assert [s.code for s in one(envelope("3505", {"selinfo": row})).draft.lines[0].scans] == [CODE1, CODE2]
+
+
+def test_sale_line_fields_and_the_buyer_is_hashed_never_kept():
+    m = one(envelope("3505", {"selinfo": sale_row(sel_retn_cnt="2", fund_pay_sumamt="30.00")}))
+    d = m.draft
+    assert d.sale_id == "S1"
+    assert d.buyer_token == privacy.buyer_token(KEY, "43000012345")
+    assert "43000012345" not in json.dumps(d.to_json(), ensure_ascii=False)
+    line = d.lines[0]
+    assert (line.insurance_code, line.split, line.quantity, line.amount_fen, line.fund_paid_fen) == (
+        "XC10AAA001",
+        False,
+        2,
+        5100,
+        3000,
+    )
+    assert line.scans[0].units is None  # a whole pack
+
+
+def test_split_sale_takes_its_units_from_sel_retn_cnt():
+    line = one(envelope("3505", {"selinfo": sale_row(trdn_flag="1", sel_retn_cnt="7")})).draft.lines[0]
+    assert line.split and line.quantity == 7 and line.scans[0].units == 7
+
+
+def test_split_row_with_several_codes_is_a_row_error():
+    m = one(
+        envelope(
+            "3505", {"selinfo": sale_row(trdn_flag="1", codes=[{"drug_trac_codg": CODE1}, {"drug_trac_codg": CODE2}])}
+        )
+    )
+    assert any("拆零" in v.description for v in m.violations)
+
+
+def test_rows_of_one_settlement_are_the_lines_of_one_sale():
+    out = nhsa.map_message(
+        envelope(
+            "3505", {"selinfo": [sale_row("S1"), sale_row("S2"), sale_row("S1", codes=[{"drug_trac_codg": CODE2}])]}
+        ),
+        OPTS,
+    )
+    assert [(m.draft.sale_id, m.rows, len(m.draft.lines)) for m in out.mapped] == [("S1", (0, 2), 2), ("S2", (1,), 1)]
+
+
+def test_sale_without_setl_id_is_named_by_medins_prod_sel_no():
+    row = sale_row()
+    del row["setl_id"]
+    assert one(envelope("3505", {"selinfo": row})).draft.sale_id == "SEL-S1"
+
+
+def test_return_links_to_its_sale_and_a_split_return_names_units():
+    d = one(
+        envelope(
+            "3506", {"selinfo": sale_row("S1", trdn_flag="1", sel_retn_cnt="3", sel_retn_time="2026-10-02 09:00:00")}
+        )
+    ).draft
+    assert d.kind is EventKind.SALE_RETURN and d.sale_id == "S1"
+    assert [(r.code, r.units) for r in d.returned] == [(CODE1, 3)]
+
+
+def test_two_returns_of_one_sale_at_different_times_are_two_events():
+    out = nhsa.map_message(
+        envelope(
+            "3506",
+            {
+                "selinfo": [
+                    sale_row("S1", sel_retn_time="2026-10-02 09:00:00"),
+                    sale_row("S1", sel_retn_time="2026-10-03 09:00:00"),
+                ]
+            },
+        ),
+        OPTS,
+    )
+    assert len({m.draft.event_id for m in out.mapped}) == 2
+
+
+def test_resent_message_maps_to_the_same_event_ids():
+    msg = envelope("3505", {"selinfo": [sale_row("S1"), sale_row("S2")]})
+    first = [m.draft for m in nhsa.map_message(msg, OPTS).mapped]
+    again = [m.draft for m in nhsa.map_message(json.loads(json.dumps(msg)) | {"msgid": "M9"}, OPTS).mapped]
+    assert [d.serialized() for d in first] == [d.serialized() for d in again]
+
+
+def test_bare_input_takes_infno_and_party_from_the_caller():
+    opts = nhsa.NhsaOptions(hmac_key=KEY, party_id="P2", infno="3505")
+    assert one({"selinfo": sale_row()}, opts).draft.party_id == "P2"
+
+
+def test_opening_stock_row_without_source_document_is_skipped():
+    out = nhsa.map_message(
+        envelope(
+            "3501",
+            {
+                "invinfo": [
+                    {"invdate": "2026-09-01", "drug_trac_codg": CODE1},
+                    {"dynt_no": "D1", "invdate": "2026-09-01", "drug_trac_codg": CODE2},
+                ]
+            },
+        ),
+        OPTS,
+    )
+    assert [u.position for u in out.skipped] == ["input.invinfo[0]"]
+    assert out.mapped[0].draft.items[0].source_document == "D1"
+
+
+@pytest.mark.parametrize(
+    ("message", "position"),
+    [
+        ([], ""),
+        ({"infno": "9999", "fixmedins_code": "P1", "input": {"selinfo": sale_row()}}, "infno"),
+        ({"infno": "3505", "input": {"selinfo": sale_row()}}, "fixmedins_code"),
+        ({"infno": "3505", "fixmedins_code": "P1", "input": {"other": {}}}, "input"),
+        ({"infno": "3505", "fixmedins_code": "P1", "input": "x"}, "input"),
+        ({"selinfo": sale_row()}, "infno"),
+    ],
+)
+def test_malformed_envelopes_are_document_errors_naming_the_field(message, position):
+    with pytest.raises(DocumentError) as err:
+        nhsa.map_message(message, OPTS)
+    assert err.value.position == position
+
+
+def test_bad_rows_get_their_own_errors_and_the_good_rows_map():
+    out = nhsa.map_message(
+        envelope(
+            "3505",
+            {
+                "selinfo": [
+                    sale_row("S1"),
+                    "not a row",
+                    sale_row("S3", sel_retn_time="yesterday"),
+                    sale_row("S4", sel_retn_cnt="1.5"),
+                    sale_row("S5", drugtracinfo="{oops"),
+                    sale_row(setl_id="", medins_prod_sel_no=""),
+                ]
+            },
+        ),
+        OPTS,
+    )
+    assert [u.position for u in out.rejected] == ["input.selinfo[1]", "input.selinfo[5]"]
+    by_sale = {m.draft.sale_id: [v.field for v in m.violations] for m in out.mapped}
+    assert by_sale == {
+        "S1": [],
+        "S3": ["input.selinfo[2].sel_retn_time"],
+        "S4": ["input.selinfo[3].sel_retn_cnt"],
+        "S5": ["input.selinfo[4].drugtracinfo"],
+    }
+
+
+def test_long_or_unsafe_document_numbers_give_a_digest_id():
+    eid = nhsa.event_id("P1", "3503", "单号/1" * 40, 0)
+    assert eid.startswith("nhsa:") and len(eid) <= 128 and eid == nhsa.event_id("P1", "3503", "单号/1" * 40, 0)

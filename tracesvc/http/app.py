@@ -1,0 +1,243 @@
+"""HTTP intake beside gRPC (Starlette on uvicorn, in the gRPC server's event loop): thin like the servicers.
+
+- `POST /nhsa/v1/{infno}`: an NHSA 3501–3506 request envelope in, the NHSA response envelope out;
+- `POST /epcis/capture`: an EPCIS 2.0 document; 202 + Location, `GET /epcis/capture/{id}` for per-event
+  results; `GS1-Capture-Error-Behaviour: rollback` (the default, all or nothing) or `proceed`;
+- `POST /epcis/events`: one EPCIS event; 201, or 409 when its eventID is already stored;
+- `GET /healthz`.
+Same API keys and roles as gRPC (bearer key in `Authorization`); bodies over the limit get 413 and
+documents that cannot be read get 400 naming the position and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import structlog
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tracesvc.api.auth import Authenticator
+from tracesvc.intake.model import DocumentError
+from tracesvc.service.access import READERS, UNRESTRICTED, WRITERS, Principal, Role
+from tracesvc.service.intake import IntakeService, Report, Status
+
+log = structlog.get_logger(__name__)
+
+EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, title: str, position: str = "") -> None:
+        super().__init__(title)
+        self.status, self.title, self.position = status, title, position
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    auth: bool = True
+    max_bytes: int = 16 * 1024 * 1024
+
+
+class IntakeHttp:
+    def __init__(self, intake: IntakeService, authenticator: Authenticator, settings: HttpSettings) -> None:
+        self._intake, self._auth, self._settings = intake, authenticator, settings
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    async def _principal(self, request: Request, allowed: frozenset[Role]) -> Principal:
+        if not self._settings.auth:
+            return UNRESTRICTED
+        header = request.headers.get("authorization", "")
+        found = await self._auth.from_bearer(header[7:].strip()) if header.lower().startswith("bearer ") else None
+        if found is None:
+            raise HttpError(401, "missing, invalid or revoked credentials")
+        if found.role not in allowed:
+            raise HttpError(403, f"role {found.role.value} may not call {request.method} {request.url.path}")
+        structlog.contextvars.bind_contextvars(key_id=found.key_id)
+        return found
+
+    async def _json(self, request: Request) -> Any:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._settings.max_bytes:
+            raise HttpError(413, f"body of {declared} bytes; at most {self._settings.max_bytes}")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > self._settings.max_bytes:
+                raise HttpError(413, f"body larger than {self._settings.max_bytes} bytes")
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            where = f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+            raise HttpError(400, f"not JSON: {str(exc)[:80]}", where) from None
+
+    # -- NHSA ------------------------------------------------------------------------------------
+
+    async def nhsa(self, request: Request) -> Response:
+        infno = request.path_params["infno"]
+        refmsgid = _now().strftime("%Y%m%d%H%M%S") + secrets.token_hex(4)
+        try:
+            principal = await self._principal(request, WRITERS)
+            message = await self._json(request)
+            report = await self._intake.nhsa(message, principal, infno=infno)
+        except HttpError as exc:
+            return _nhsa_response(exc.status, refmsgid, f"{exc.position}: {exc.title}" if exc.position else exc.title)
+        except DocumentError as exc:
+            return _nhsa_response(400, refmsgid, str(exc))
+        rows = [
+            {"row": row, "position": r.position, "event_id": r.event_id, "status": r.status.value, "err_msg": r.message}
+            for r in report.ordered()
+            for row in (r.rows or (-1,))
+        ]
+        bad = [x for x in rows if x["status"] not in (Status.STORED, Status.DUPLICATE, Status.SKIPPED)]
+        err = (
+            f"{len(bad)} of {len(rows)} rows not stored; first: {bad[0]['position']}: {bad[0]['err_msg']}"
+            if bad
+            else ""
+        )
+        return _nhsa_response(200, refmsgid, err, {"result": rows, "counts": dict(report.counts())})
+
+    # -- EPCIS -----------------------------------------------------------------------------------
+
+    async def capture(self, request: Request) -> Response:
+        principal = await self._principal(request, WRITERS)
+        behaviour = request.headers.get("gs1-capture-error-behaviour", "rollback").strip().lower()
+        if behaviour not in ("rollback", "proceed"):
+            raise HttpError(
+                400, "GS1-Capture-Error-Behaviour must be rollback or proceed", "GS1-Capture-Error-Behaviour"
+            )
+        document = await self._json(request)
+        try:
+            report = await self._intake.epcis(document, principal, rollback=behaviour == "rollback")
+        except DocumentError as exc:
+            raise HttpError(400, exc.reason, exc.position) from None
+        capture_id = await self._intake.record_capture(principal, behaviour, report)
+        location = f"/epcis/capture/{capture_id}"
+        return JSONResponse({"captureID": capture_id}, status_code=202, headers={"Location": location})
+
+    async def capture_status(self, request: Request) -> Response:
+        principal = await self._principal(request, WRITERS | READERS)
+        found = await self._intake.capture(principal, request.path_params["capture_id"])
+        if found is None:
+            raise HttpError(404, "no such capture")
+        results = found.results.get("results", [])
+        return JSONResponse(
+            {
+                "captureID": found.capture_id,
+                "createdAt": found.created_at.isoformat(),
+                "finishedAt": found.finished_at.isoformat() if found.finished_at else None,
+                "running": found.finished_at is None,
+                "success": found.success,
+                "captureErrorBehaviour": found.results.get("captureErrorBehaviour"),
+                "counts": found.results.get("counts", {}),
+                "results": results,
+                "errors": [r for r in results if r["status"] not in ("STORED", "DUPLICATE", "SKIPPED")],
+            }
+        )
+
+    async def event(self, request: Request) -> Response:
+        principal = await self._principal(request, WRITERS)
+        event = await self._json(request)
+        if not isinstance(event, dict):
+            raise HttpError(400, "an EPCIS event is a JSON object")
+        context = event.pop("@context", [EPCIS_CONTEXT])
+        document = {"@context": context, "type": "EPCISDocument", "epcisBody": {"eventList": [event]}}
+        try:
+            report = await self._intake.epcis(document, principal, rollback=True)
+        except DocumentError as exc:
+            raise HttpError(400, exc.reason, exc.position) from None
+        return _event_response(report)
+
+
+def _event_response(report: Report) -> Response:
+    result = report.results[0]
+    body = result.to_json()
+    body["position"] = body["position"].replace("epcisBody.eventList[0]", "event")
+    if result.status is Status.STORED:
+        location = "/epcis/events/" + quote(result.event_id, safe="")
+        return JSONResponse(body, status_code=201, headers={"Location": location})
+    if result.status in (Status.DUPLICATE, Status.CONFLICT):
+        return _problem(409, f"event {result.event_id} already exists", "event.eventID")
+    if result.status is Status.DENIED:
+        return _problem(403, result.message)
+    if result.status is Status.SKIPPED:
+        return JSONResponse(body, status_code=200)
+    return _problem(400, result.message, body["position"])
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _nhsa_response(status: int, refmsgid: str, err_msg: str, output: dict[str, Any] | None = None) -> Response:
+    now = _now().isoformat(timespec="seconds")
+    return JSONResponse(
+        {
+            "infcode": 0 if not err_msg else -1,
+            "inf_refmsgid": refmsgid,
+            "refmsg_time": now,
+            "respond_time": now,
+            "err_msg": err_msg,
+            "output": output or {},
+        },
+        status_code=status,
+    )
+
+
+def _problem(status: int, title: str, position: str = "") -> Response:
+    body = {
+        "type": "epcisException:"
+        + {
+            400: "ValidationException",
+            401: "SecurityException",
+            403: "SecurityException",
+            404: "NoSuchResourceException",
+            409: "ValidationException",
+            413: "CaptureLimitExceededException",
+        }.get(status, "ImplementationException"),
+        "title": title,
+        "status": status,
+    }
+    if position:
+        body["instance"] = position
+    headers = {"WWW-Authenticate": "Bearer"} if status == HTTPStatus.UNAUTHORIZED else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except HttpError as exc:
+            return _problem(exc.status, exc.title, exc.position)
+        finally:
+            structlog.contextvars.unbind_contextvars("key_id")
+
+    return run
+
+
+async def _healthz(request: Request) -> Response:
+    return JSONResponse({"status": "SERVING"})
+
+
+def build_app(intake: IntakeService, authenticator: Authenticator, settings: HttpSettings) -> Starlette:
+    api = IntakeHttp(intake, authenticator, settings)
+    return Starlette(
+        routes=[
+            Route("/healthz", _healthz, methods=["GET"]),
+            Route("/nhsa/v1/{infno}", api.nhsa, methods=["POST"]),
+            Route("/epcis/capture", _guarded(api.capture), methods=["POST"]),
+            Route("/epcis/capture/{capture_id}", _guarded(api.capture_status), methods=["GET"]),
+            Route("/epcis/events", _guarded(api.event), methods=["POST"]),
+        ]
+    )

@@ -1,0 +1,139 @@
+"""SQL for intake (issue 11): GLN → party, intake evidence (decommissioning, retractions), EPCIS captures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tracesvc.store.schema import epcis_captures, events, intake_evidence, party_glns
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRow:
+    evidence_id: str
+    kind: str  # DECOMMISSIONING | RETRACTION
+    party_id: str
+    occurred_at: datetime
+    target_event_id: str = ""
+    codes: tuple[str, ...] = ()
+    reason: str = ""
+    payload: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    capture_id: str
+    key_id: str
+    created_at: datetime
+    finished_at: datetime | None
+    success: bool | None
+    results: dict[str, Any]
+
+
+# -- GLNs ------------------------------------------------------------------------------------------
+
+
+async def replace_party_glns(conn: AsyncConnection, glns_of: Mapping[str, Iterable[str]]) -> None:
+    """Each named party's GLNs become exactly those given; a GLN moves to the party that names it last."""
+    if not glns_of:
+        return
+    await conn.execute(delete(party_glns).where(party_glns.c.party_id.in_(list(glns_of))))
+    rows = [{"gln": g, "party_id": p} for p, glns in glns_of.items() for g in glns]
+    if rows:
+        stmt = insert(party_glns).values(rows)
+        await conn.execute(
+            stmt.on_conflict_do_update(index_elements=[party_glns.c.gln], set_={"party_id": stmt.excluded.party_id})
+        )
+
+
+async def load_party_glns(conn: AsyncConnection, ids: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
+    q = select(party_glns).order_by(party_glns.c.party_id, party_glns.c.gln)
+    if ids is not None:
+        q = q.where(party_glns.c.party_id.in_(list(ids)))
+    out: dict[str, list[str]] = {}
+    for row in await conn.execute(q):
+        out.setdefault(row.party_id, []).append(row.gln)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+async def resolve_glns(engine: AsyncEngine, glns: Iterable[str]) -> dict[str, str]:
+    """GLN → party_id for those of `glns` the registry maps."""
+    wanted = sorted(set(glns))
+    if not wanted:
+        return {}
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(party_glns).where(party_glns.c.gln.in_(wanted)))
+        return {r.gln: r.party_id for r in rows}
+
+
+# -- evidence --------------------------------------------------------------------------------------
+
+
+async def store_evidence(engine: AsyncEngine, items: Sequence[EvidenceRow]) -> list[bool]:
+    """Insert evidence rows (immutable); per item True when new, False when its id was stored before."""
+    if not items:
+        return []
+    async with engine.begin() as conn:
+        stmt = (
+            insert(intake_evidence)
+            .values(
+                [
+                    {
+                        "evidence_id": e.evidence_id,
+                        "kind": e.kind,
+                        "party_id": e.party_id,
+                        "occurred_at": e.occurred_at,
+                        "target_event_id": e.target_event_id,
+                        "codes": list(e.codes),
+                        "reason": e.reason,
+                        "payload": dict(e.payload or {}),
+                    }
+                    for e in items
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=[intake_evidence.c.evidence_id])
+            .returning(intake_evidence.c.evidence_id)
+        )
+        new = set((await conn.execute(stmt)).scalars())
+    return [e.evidence_id in new for e in items]
+
+
+async def parties_of_events(engine: AsyncEngine, event_ids: Iterable[str]) -> dict[str, str]:
+    """event_id → the party that reported it, for the stored ones among `event_ids`."""
+    wanted = sorted(set(event_ids))
+    if not wanted:
+        return {}
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(events.c.event_id, events.c.party_id).where(events.c.event_id.in_(wanted)))
+        return {r.event_id: r.party_id for r in rows}
+
+
+# -- EPCIS captures --------------------------------------------------------------------------------
+
+
+async def create_capture(engine: AsyncEngine, capture_id: str, key_id: str) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(insert(epcis_captures).values(capture_id=capture_id, key_id=key_id))
+
+
+async def finish_capture(engine: AsyncEngine, capture_id: str, success: bool, results: dict[str, Any]) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(epcis_captures)
+            .where(epcis_captures.c.capture_id == capture_id)
+            .values(finished_at=func.now(), success=success, results=results)
+        )
+
+
+async def get_capture(engine: AsyncEngine, capture_id: str) -> Capture | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(epcis_captures).where(epcis_captures.c.capture_id == capture_id))).first()
+    if row is None:
+        return None
+    return Capture(row.capture_id, row.key_id, row.created_at, row.finished_at, row.success, dict(row.results))
