@@ -53,6 +53,11 @@ POLICY: dict[str, frozenset[Role]] = {
     f"{_P}EnforcementService/ReviewFlag": frozenset({Role.REGULATOR}),
     **{f"{_P}EnforcementService/{m}": READERS for m in (
         "GetCodeHistory", "ListFlags", "GetFlag", "ListReturnChains", "RankSuspects", "ExportEvidence")},
+    # cases (issue 16): inspectors and regulators open and work cases; a bulk review is a review
+    **{f"{_P}EnforcementService/{m}": READERS for m in (
+        "CreateCase", "AddToCase", "RemoveFromCase", "UpdateCase", "GetCase", "ListCases", "SuggestCases",
+        "ExportCase")},
+    f"{_P}EnforcementService/ReviewFlags": frozenset({Role.REGULATOR}),
 }
 PUBLIC_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 

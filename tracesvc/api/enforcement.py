@@ -6,6 +6,7 @@ import grpc
 
 from reconciler import queries
 from tracesvc.api import auth, convert, evidence, paging
+from tracesvc.api.cases import CaseMethods
 from tracesvc.api.convert import to_datetime
 from tracesvc.api.enforcement_wire import (
     STATUS_NAME,
@@ -28,7 +29,7 @@ _ROLE = {pb.SUSPECT_ROLE_BUYER: "BUYER", pb.SUSPECT_ROLE_SUPPLIER: "SUPPLIER",
          pb.SUSPECT_ROLE_PHARMACY: "PHARMACY"}
 
 
-class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
+class EnforcementServicer(CaseMethods, enforcement_pb2_grpc.EnforcementServiceServicer):
     """Every read here is evidence: each call is written to the audit log (who, what, when)."""
 
     def __init__(self, engine, hmac_key: bytes, cache: RegistryCache) -> None:
@@ -94,7 +95,9 @@ class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
         async with pg(self._engine) as conn:
             rows = await queries.list_flags(conn, filt, int(position or 0), size + 1)
         token = paging.encode("flag", rows[size - 1]["flag_seq"]) if len(rows) > size else ""
-        return pb.ListFlagsResponse(flags=[flag_to_proto(r) for r in rows[:size]], next_page_token=token)
+        out = pb.ListFlagsResponse(flags=[flag_to_proto(r) for r in rows[:size]], next_page_token=token)
+        await self.mark_cases(out.flags)
+        return out
 
     async def GetFlag(self, request, context):
         await self._audit("GetFlag", f"flag:{request.flag_id.strip()}")
@@ -102,7 +105,9 @@ class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
             row = await queries.get_flag(conn, request.flag_id.strip())
         if row is None:
             await abort(context, grpc.StatusCode.NOT_FOUND, f"no flag {request.flag_id}")
-        return pb.GetFlagResponse(flag=flag_to_proto(row))
+        out = pb.GetFlagResponse(flag=flag_to_proto(row))
+        await self.mark_cases([out.flag])
+        return out
 
     async def ReviewFlag(self, request, context):
         status = _DECISION.get(request.decision)
@@ -123,7 +128,9 @@ class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
                 await abort(context, grpc.StatusCode.NOT_FOUND, f"no flag {request.flag_id}")
             await abort(context, grpc.StatusCode.FAILED_PRECONDITION,
                         f"flag {request.flag_id} was resolved by later evidence: {exists['resolved_reason']}")
-        return pb.ReviewFlagResponse(flag=flag_to_proto(row))
+        out = pb.ReviewFlagResponse(flag=flag_to_proto(row))
+        await self.mark_cases([out.flag])
+        return out
 
     async def ListReturnChains(self, request, context):
         position = await self._position(context, "chain", request.page_token)

@@ -15,6 +15,7 @@ from enum import StrEnum
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from reconciler import queries
 from tracesvc.domain import codes
 from tracesvc.domain.events import Violation
 from tracesvc.domain.registry import Party
@@ -312,6 +313,16 @@ class Cases:
             raise CaseInvalid("unknown status", [Violation("statuses", f"unknown value {bad[0][:40]}")])
         async with pg(self._engine) as conn:
             return await store.list_cases(conn, f, after_seq, limit)
+
+    async def flag_ids_matching(self, f: queries.FlagFilter, limit: int) -> list[str]:
+        """Ids of the flags a ListFlags filter matches, at most `limit`."""
+        out: list[str] = []
+        after = 0
+        async with pg(self._engine) as conn:
+            while len(out) < limit and (page := await queries.list_flags(conn, f, after, min(1000, limit - len(out)))):
+                out += [r["flag_id"] for r in page]
+                after = page[-1]["flag_seq"]
+        return out
 
     async def case_of_flags(self, flag_ids: Sequence[str]) -> dict[str, str]:
         async with pg(self._engine) as conn:

@@ -263,7 +263,8 @@ async def get_case(conn: asyncpg.Connection, case_id: str) -> CaseRow | None:
 
 async def list_cases(conn: asyncpg.Connection, f: CaseFilter, after_seq: int, limit: int) -> list[CaseRow]:
     """Cases in creation order after `after_seq`."""
-    parts, args = ["c.case_seq > $1"], [after_seq]
+    parts: list[str] = ["c.case_seq > $1"]
+    args: list[object] = [after_seq]
     for sql, value in (
         ("c.status = ANY(${}::text[])", list(f.statuses)),
         ("${} = ANY(c.subject_parties)", f.party_id),
