@@ -146,10 +146,13 @@ def _cover(d: Dossier) -> str:
 
 
 def _log(d: Dossier) -> str:
-    rows = [(e.log_seq, _when(e.at), f"{_e(e.actor)} ({_e(e.role)})", _e(e.action),
-             _e(f"{e.from_status or ''} → {e.to_status}" if e.to_status else ""), _e(e.reason), _e(e.detail))
-            for e in d.view.log]
-    return "<h2>案件日志 Case log</h2>" + _table(["#", "When", "Who", "Action", "Status", "Reason", "Detail"], rows)
+    rows = []
+    for e in d.view.log:
+        move = f"<br>{_e(e.from_status or '')} → {_e(e.to_status)}" if e.to_status else ""
+        detail = f"<br><span class='id'>{_e(e.detail)}</span>" if e.detail else ""
+        rows.append((e.log_seq, _when(e.at), f"{_e(e.actor)}<br>{_e(e.role)}", f"{_e(e.action)}{move}{detail}",
+                     _e(e.reason)))
+    return "<h2>案件日志 Case log</h2>" + _table(["#", "When", "Who", "Action", "Reason"], rows, "log")
 
 
 def _findings(d: Dossier) -> str:
@@ -170,7 +173,7 @@ def _box(x: int, y: int, title: str, lines: Sequence[str], fill: str) -> str:
             f"</text>{text}")
 
 
-def chain_svg(d: Dossier, chain: store.ChainRow) -> str:
+def chain_svg(d: Dossier, chain: store.ChainRow, n: int = 0) -> str:
     """Original sale(s) → re-entry → resale(s), left to right."""
     def name(pid: str) -> str:
         party = d.parties.get(pid)
@@ -195,10 +198,11 @@ def chain_svg(d: Dossier, chain: store.ChainRow) -> str:
         parts += [_box(x, 10 + row * 90, *box) for row, box in enumerate(boxes)]
     for (x1, ys1), (x2, ys2) in zip(centres, centres[1:], strict=False):
         parts += [f'<line x1="{x1 + 190}" y1="{y1}" x2="{x2 - 3}" y2="{y2}" stroke="#444" stroke-width="1.2" '
-                  'marker-end="url(#arrow)"/>' for y1 in ys1 for y2 in ys2]
+                  f'marker-end="url(#arrow{n})"/>' for y1 in ys1 for y2 in ys2]
     height = 20 + 90 * max(len(b) for b in columns)
     return (f'<svg class="chain" xmlns="http://www.w3.org/2000/svg" width="680" height="{height}" '
-            f'viewBox="0 0 680 {height}"><defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" '
+            f'viewBox="0 0 680 {height}" font-family="{fonts.FAMILY}"><defs><marker id="arrow{n}" '
+            'viewBox="0 0 10 10" refX="9" refY="5" '
             'markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker>'
             "</defs>" + "".join(parts) + "</svg>")
 
@@ -207,10 +211,10 @@ def _chains(d: Dossier) -> str:
     if not d.chains:
         return ""
     out = ["<h2>回流路径 Return-drug chains</h2>"]
-    for c in d.chains:
+    for n, c in enumerate(d.chains):
         out.append(f"<div class='chain'><p><span class='id'>{_e(c.code)}</span> — flag "
                    f"<span class='id'>{_e(c.flag_id)}</span>, fund paid on the original sale {_yuan(c.money_fen)}"
-                   f"{'' if c.active else ' (resolved)'}</p>{chain_svg(d, c)}</div>")
+                   f"{'' if c.active else ' (resolved)'}</p>{chain_svg(d, c, n)}</div>")
     return "".join(out)
 
 
@@ -262,12 +266,12 @@ def _appendix(entries: Sequence[ManifestEntry]) -> str:
 _CSS = """
 @page{size:A4;margin:16mm 12mm 18mm 12mm;@bottom-center{content:"%(case)s — " counter(page) " / " counter(pages);
 font-size:8pt;color:#555}}
-body{font-family:%(stack)s;font-size:8.5pt;color:#111}
+html{font-family:%(stack)s;font-size:8.5pt;color:#111}
 h1{font-size:16pt}h2{font-size:12pt;border-bottom:1px solid #888;margin-top:14pt}h3{font-size:10pt}
 table{border-collapse:collapse;width:100%%;margin:4pt 0}th,td{border:0.5pt solid #999;padding:2pt 3pt;
 text-align:left;vertical-align:top}th{background:#eee}table.cover th{width:30%%}
 .id,.digest{font-size:7pt;word-break:break-all}.HIGH{color:#b00;font-weight:bold}.MEDIUM{color:#b60}
-.meta{color:#444}div.chain{page-break-inside:avoid}h2.appendix{page-break-before:always}
+.meta{color:#444}table.log td:nth-child(4){width:38%%}table.log td:nth-child(5){width:38%%}div.chain{page-break-inside:avoid}h2.appendix{page-break-before:always}
 """
 
 
