@@ -1,14 +1,14 @@
 """`tracesvc case …` and `tracesvc flags export`: an inspector's commands for cases (issue 16).
 
-    tracesvc case suggest                      candidate cases, most money at risk first
-    tracesvc case open --suggestion 1          open the first one as a case (or --title/--flag/…)
-    tracesvc case show CASE                    the case, its members and its log
-    tracesvc case move CASE INVESTIGATING --reason "…"
-    tracesvc case add|remove CASE --flag F --chain C --code X --buyer TOKEN --reason "…"
-    tracesvc case list [--status S] [--format csv|xlsx --out FILE]
-    tracesvc case file CASE --out case.pdf     the PDF, case.pdf.manifest.json and case.pdf.sha256
-    tracesvc case verify case.pdf [--store]    the file against its manifest (and the store)
-    tracesvc flags export --format xlsx --out flags.xlsx [--rule R --status OPEN …]
+tracesvc case suggest                      candidate cases, most money at risk first
+tracesvc case open --suggestion 1          open the first one as a case (or --title/--flag/…)
+tracesvc case show CASE                    the case, its members and its log
+tracesvc case move CASE INVESTIGATING --reason "…"
+tracesvc case add|remove CASE --flag F --chain C --code X --buyer TOKEN --reason "…"
+tracesvc case list [--status S] [--format csv|xlsx --out FILE]
+tracesvc case file CASE --out case.pdf     the PDF, case.pdf.manifest.json and case.pdf.sha256
+tracesvc case verify case.pdf [--store]    the file against its manifest (and the store)
+tracesvc flags export --format xlsx --out flags.xlsx [--rule R --status OPEN …]
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from tracesvc.v1 import enforcement_pb2 as pb
 from tracesvc.v1 import enforcement_pb2_grpc
 
 DEFAULT_TARGET = "127.0.0.1:50051"
-STATUSES = [n.removeprefix("CASE_STATUS_") for n in pb.CaseStatus.keys() if not n.endswith("UNSPECIFIED")]
+STATUSES = [
+    n.removeprefix("CASE_STATUS_") for n in pb.CaseStatus.DESCRIPTOR.values_by_name if not n.endswith("UNSPECIFIED")
+]
 FLAG_STATUSES = ["OPEN", "CONFIRMED", "DISMISSED", "RESOLVED"]
 
 
@@ -97,8 +99,12 @@ def _stub(ch: grpc.aio.Channel) -> enforcement_pb2_grpc.EnforcementServiceStub:
 
 
 def _refs(args: argparse.Namespace) -> list[pb.CaseMemberRef]:
-    kinds = {"flag": pb.CASE_MEMBER_KIND_FLAG, "chain": pb.CASE_MEMBER_KIND_CHAIN, "code": pb.CASE_MEMBER_KIND_CODE,
-             "buyer": pb.CASE_MEMBER_KIND_BUYER}
+    kinds = {
+        "flag": pb.CASE_MEMBER_KIND_FLAG,
+        "chain": pb.CASE_MEMBER_KIND_CHAIN,
+        "code": pb.CASE_MEMBER_KIND_CODE,
+        "buyer": pb.CASE_MEMBER_KIND_BUYER,
+    }
     return [pb.CaseMemberRef(kind=k, ref=ref) for name, k in kinds.items() for ref in getattr(args, name)]
 
 
@@ -108,20 +114,29 @@ def _yuan(fen: int) -> str:
 
 def print_case(case: pb.Case) -> None:
     print(f"{case.case_id}  {pb.CaseStatus.Name(case.status).removeprefix('CASE_STATUS_')}  {case.title}")
-    print(f"  subjects {' '.join(case.subject_parties) or '-'}  region {case.region or '-'}  "
-          f"assignee {case.assignee or '-'}  flags {case.flag_count}  at risk {_yuan(case.money_fen)}")
+    print(
+        f"  subjects {' '.join(case.subject_parties) or '-'}  region {case.region or '-'}  "
+        f"assignee {case.assignee or '-'}  flags {case.flag_count}  at risk {_yuan(case.money_fen)}"
+    )
     for mem in case.members:
         print(f"  member {pb.CaseMemberKind.Name(mem.kind).removeprefix('CASE_MEMBER_KIND_'):<5} {mem.ref}")
     for e in case.log:
-        move = (f" {pb.CaseStatus.Name(e.from_status).removeprefix('CASE_STATUS_')}"
-                f"→{pb.CaseStatus.Name(e.to_status).removeprefix('CASE_STATUS_')}") if e.to_status else ""
+        move = (
+            (
+                f" {pb.CaseStatus.Name(e.from_status).removeprefix('CASE_STATUS_')}"
+                f"→{pb.CaseStatus.Name(e.to_status).removeprefix('CASE_STATUS_')}"
+            )
+            if e.to_status
+            else ""
+        )
         when = e.at.ToDatetime().isoformat(timespec="seconds")
         print(f"  log #{e.seq} {when}Z {e.actor}/{e.role} {e.action}{move}: {e.reason} {e.detail}".rstrip())
 
 
 async def _suggest(stub: Any, args: argparse.Namespace, md: Any) -> int:
-    found = (await stub.SuggestCases(pb.SuggestCasesRequest(limit=args.limit, min_flags=args.min_flags),
-                                     metadata=md)).suggestions
+    found = (
+        await stub.SuggestCases(pb.SuggestCasesRequest(limit=args.limit, min_flags=args.min_flags), metadata=md)
+    ).suggestions
     for n, s in enumerate(found, 1):
         print(f"{n:>3}. {s.basis:<8} {_yuan(s.money_fen):>12}  {len(s.flag_ids):>4} flags  {s.title}")
     if not found:
@@ -130,8 +145,14 @@ async def _suggest(stub: Any, args: argparse.Namespace, md: Any) -> int:
 
 
 async def _open(stub: Any, args: argparse.Namespace, md: Any) -> int:
-    request = pb.CreateCaseRequest(title=args.title, subject_parties=args.party, region=args.region,
-                                   assignee=args.assignee, reason=args.reason, members=_refs(args))
+    request = pb.CreateCaseRequest(
+        title=args.title,
+        subject_parties=args.party,
+        region=args.region,
+        assignee=args.assignee,
+        reason=args.reason,
+        members=_refs(args),
+    )
     if args.suggestion:
         found = (await stub.SuggestCases(pb.SuggestCasesRequest(), metadata=md)).suggestions
         if not 1 <= args.suggestion <= len(found):
@@ -158,8 +179,12 @@ async def _pages(fetch: Callable[[str], Awaitable[Any]], field: str) -> AsyncIte
 async def _list(stub: Any, args: argparse.Namespace, md: Any) -> int:
     from tracesvc import exports
 
-    request = pb.ListCasesRequest(statuses=[pb.CaseStatus.Value(f"CASE_STATUS_{s}") for s in args.status],
-                                  party_id=args.party, region=args.region, page_size=1000)
+    request = pb.ListCasesRequest(
+        statuses=[pb.CaseStatus.Value(f"CASE_STATUS_{s}") for s in args.status],
+        party_id=args.party,
+        region=args.region,
+        page_size=1000,
+    )
 
     def fetch(token: str) -> Awaitable[Any]:
         request.page_token = token
@@ -178,9 +203,15 @@ async def _list(stub: Any, args: argparse.Namespace, md: Any) -> int:
 async def _flags_export(stub: Any, args: argparse.Namespace, md: Any) -> int:
     from tracesvc import exports
 
-    request = pb.ListFlagsRequest(rule=args.rule, kind=args.kind, party_id=args.party, region=args.region,
-                                  code=args.code, page_size=1000,
-                                  statuses=[pb.FlagStatus.Value(f"FLAG_STATUS_{s}") for s in args.status])
+    request = pb.ListFlagsRequest(
+        rule=args.rule,
+        kind=args.kind,
+        party_id=args.party,
+        region=args.region,
+        code=args.code,
+        page_size=1000,
+        statuses=[pb.FlagStatus.Value(f"FLAG_STATUS_{s}") for s in args.status],
+    )
 
     def fetch(token: str) -> Awaitable[Any]:
         request.page_token = token
@@ -207,10 +238,14 @@ async def _file(stub: Any, args: argparse.Namespace, md: Any) -> int:
         return 1
     partial.replace(out)
     Path(f"{out}.manifest.json").write_text(
-        json_format.MessageToJson(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        json_format.MessageToJson(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     Path(f"{out}.sha256").write_text(f"{manifest.file_sha256}  {out.name}\n", encoding="utf-8")
-    print(f"wrote {out} ({manifest.file_bytes} bytes, SHA-256 {manifest.file_sha256}), "
-          f"{out}.manifest.json ({len(manifest.entries)} records) and {out}.sha256", file=sys.stderr)
+    print(
+        f"wrote {out} ({manifest.file_bytes} bytes, SHA-256 {manifest.file_sha256}), "
+        f"{out}.manifest.json ({len(manifest.entries)} records) and {out}.sha256",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -219,8 +254,9 @@ async def verify(config: Config, args: argparse.Namespace) -> int:
     from tracesvc.service import casefile
 
     pdf_path = Path(args.pdf)
-    manifest = json_format.Parse(Path(args.manifest or f"{pdf_path}.manifest.json").read_text(encoding="utf-8"),
-                                 pb.CaseFileManifest())
+    manifest = json_format.Parse(
+        Path(args.manifest or f"{pdf_path}.manifest.json").read_text(encoding="utf-8"), pb.CaseFileManifest()
+    )
     problems = casefile.verify_file(pdf_path.read_bytes(), manifest.file_sha256, manifest.file_bytes)
     entries = [casefile.ManifestEntry(e.kind, e.id, e.sha256) for e in manifest.entries]
     if args.store:
@@ -229,8 +265,10 @@ async def verify(config: Config, args: argparse.Namespace) -> int:
         print(f"MISMATCH {p}")
     if problems:
         return 1
-    print(f"verified {pdf_path}: SHA-256 {manifest.file_sha256}, {len(entries)} cited records"
-          + (" match the store" if args.store else " listed (use --store to re-check them)"))
+    print(
+        f"verified {pdf_path}: SHA-256 {manifest.file_sha256}, {len(entries)} cited records"
+        + (" match the store" if args.store else " listed (use --store to re-check them)")
+    )
     return 0
 
 
@@ -249,7 +287,10 @@ async def _verify_store(config: Config, case_id: str, entries: list[Any]) -> lis
 
 
 _REMOTE: dict[str, Callable[[Any, argparse.Namespace, Any], Awaitable[int]]] = {
-    "suggest": _suggest, "open": _open, "list": _list, "file": _file,
+    "suggest": _suggest,
+    "open": _open,
+    "list": _list,
+    "file": _file,
 }
 
 
@@ -258,9 +299,12 @@ async def _simple(stub: Any, args: argparse.Namespace, md: Any) -> int:
     if cmd == "show":
         response = await stub.GetCase(pb.GetCaseRequest(case_id=args.case_id), metadata=md)
     elif cmd == "move":
-        response = await stub.UpdateCase(pb.UpdateCaseRequest(
-            case_id=args.case_id, status=pb.CaseStatus.Value(f"CASE_STATUS_{args.status}"), reason=args.reason),
-            metadata=md)
+        response = await stub.UpdateCase(
+            pb.UpdateCaseRequest(
+                case_id=args.case_id, status=pb.CaseStatus.Value(f"CASE_STATUS_{args.status}"), reason=args.reason
+            ),
+            metadata=md,
+        )
     else:
         request = pb.ChangeCaseMembersRequest(case_id=args.case_id, members=_refs(args), reason=args.reason)
         call = stub.AddToCase if cmd == "add" else stub.RemoveFromCase

@@ -83,10 +83,12 @@ def font_face_css(text: str) -> str:
     """@font-face rules (regular and, when installed, bold) embedding the subset `text` needs."""
     chars = frozenset(ch for ch in text if ch.isprintable()) | frozenset(" ")
     rules = []
-    for weight in FILES:
-        if weight != "normal" and not (font_dir() / FILES[weight]).is_file():
+    for weight, name in FILES.items():
+        if weight != "normal" and not (font_dir() / name).is_file():
             continue
         data = base64.b64encode(subset_otf(weight, chars)).decode()
-        rules.append(f'@font-face{{font-family:"{FAMILY}";font-weight:{weight};font-style:normal;'
-                     f"src:url(data:font/otf;base64,{data}) format(\"opentype\")}}")
+        rules.append(
+            f'@font-face{{font-family:"{FAMILY}";font-weight:{weight};font-style:normal;'
+            f'src:url(data:font/otf;base64,{data}) format("opentype")}}'
+        )
     return "\n".join(rules)

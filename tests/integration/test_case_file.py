@@ -32,8 +32,10 @@ async def closed_ring_case(service) -> str:
     proposal.CopyFrom(ring.proposal)
     proposal.title = "回流药团伙 DEALER → 药店 P2"
     cid = (await stub.CreateCase(proposal)).case.case_id
-    for status, reason in [(en.CASE_STATUS_INVESTIGATING, "现场检查 site inspection"),
-                           (en.CASE_STATUS_CLOSED_CONFIRMED, "供货商无证，药品回流属实")]:
+    for status, reason in [
+        (en.CASE_STATUS_INVESTIGATING, "现场检查 site inspection"),
+        (en.CASE_STATUS_CLOSED_CONFIRMED, "供货商无证，药品回流属实"),
+    ]:
         await stub.UpdateCase(en.UpdateCaseRequest(case_id=cid, status=status, reason=reason))
     return cid
 
@@ -68,8 +70,20 @@ async def test_case_file_renders_chinese_and_its_manifest_verifies(service, raw_
     path = tmp_path / f"{cid}.pdf"
     path.write_bytes(pdf)
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
-    for phrase in ("药品追溯码稽查案卷", "案件日志", "供货商无证，药品回流属实", "回流药团伙", "回流路径", "REENTRY",
-                   "Custody timeline", "Buyer timeline", "Licence standing", "Appendix A", cid, manifest.entries[-1].sha256[:16]):
+    for phrase in (
+        "药品追溯码稽查案卷",
+        "案件日志",
+        "供货商无证，药品回流属实",
+        "回流药团伙",
+        "回流路径",
+        "REENTRY",
+        "Custody timeline",
+        "Buyer timeline",
+        "Licence standing",
+        "Appendix A",
+        cid,
+        manifest.entries[-1].sha256[:16],
+    ):
         assert re.sub(r"\s+", "", phrase) in re.sub(r"\s+", "", text), phrase
     fonts_used = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
     embedded = [line.split()[0] for line in fonts_used.splitlines()[2:]]
@@ -88,10 +102,13 @@ async def test_case_file_cli_writes_and_verifies_and_catches_tampering(service, 
     done = await cli("case", "file", cid, "--target", service.target, "--out", str(out))
     assert done.returncode == 0, done.stderr
     manifest = Path(f"{out}.manifest.json")
-    assert manifest.is_file() and Path(f"{out}.sha256").read_text().split()[0] == hashlib.sha256(
-        out.read_bytes()).hexdigest()
-    sha = await asyncio.to_thread(subprocess.run, ["sha256sum", "-c", f"{out.name}.sha256"], cwd=tmp_path,
-                                  capture_output=True, text=True)
+    assert (
+        manifest.is_file()
+        and Path(f"{out}.sha256").read_text().split()[0] == hashlib.sha256(out.read_bytes()).hexdigest()
+    )
+    sha = await asyncio.to_thread(
+        subprocess.run, ["sha256sum", "-c", f"{out.name}.sha256"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert sha.returncode == 0, sha.stdout + sha.stderr
     env = {"DATABASE_URL": config.database_url}
     ok = await cli("case", "verify", str(out), "--store", env=env)
@@ -102,9 +119,10 @@ async def test_case_file_cli_writes_and_verifies_and_catches_tampering(service, 
     bad = await cli("case", "verify", str(tampered), "--manifest", str(manifest))
     assert bad.returncode == 1 and "SHA-256" in bad.stdout
     stub = enf(service)
-    case = (await stub.GetCase(en.GetCaseRequest(case_id=cid)))
-    await stub.ReviewFlags(en.ReviewFlagsRequest(flag_ids=[case.flags[0].flag_id], decision=en.REVIEW_DECISION_DISMISS,
-                                                 note="later"))
+    case = await stub.GetCase(en.GetCaseRequest(case_id=cid))
+    await stub.ReviewFlags(
+        en.ReviewFlagsRequest(flag_ids=[case.flags[0].flag_id], decision=en.REVIEW_DECISION_DISMISS, note="later")
+    )
     changed = await cli("case", "verify", str(out), "--store", env=env)
     assert changed.returncode == 1 and f"flag {case.flags[0].flag_id}" in changed.stdout
 
@@ -115,3 +133,13 @@ async def test_export_of_an_unknown_case_is_not_found(service):
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await export(service, "CASE-nope")
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.skipif(shutil.which("fc-list") is None, reason="fontconfig not installed")
+async def test_the_html_report_carries_the_same_font(service):
+    from tests.test_report import reentry_flag
+    from tracesvc import report
+
+    html = await report.build(service.channel, (), flag_id=await reentry_flag(service))
+    assert f'@font-face{{font-family:"{fonts.FAMILY}"' in html and "data:font/otf;base64," in html
+    assert fonts.FONT_STACK in html  # the page asks for the embedded face first

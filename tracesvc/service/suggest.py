@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 from tracesvc.store.cases import ChainRow, StandingFlag
 
+# On a tie, the group that explains most comes first: a ring over a pharmacy's pattern over a batch.
+_BASIS_ORDER = {"RING": 0, "PHARMACY": 1, "BATCH": 2}
+
 
 @dataclass(frozen=True)
 class Suggestion:
@@ -194,7 +197,7 @@ def suggest(
         + _pharmacy_patterns(flags, min_flags)
         + _batches(flags, batches, product_of, min_flags)
     )
-    candidates.sort(key=lambda s: (-s.money_fen, -len(s.flag_ids), s.basis, s.key))
+    candidates.sort(key=lambda s: (-s.money_fen, -len(s.flag_ids), _BASIS_ORDER[s.basis], s.key))
     chosen: list[Suggestion] = []
     for s in candidates:
         if any(set(s.flag_ids) <= set(c.flag_ids) for c in chosen):
