@@ -86,3 +86,20 @@ async def test_inspectors_and_regulators_work_cases_pos_and_suppliers_see_none(s
         ("ListCases", "cases"),
         ("SuggestCases", "flags"),
     ]
+
+
+async def test_the_readme_walk_through_on_the_command_line(service):
+    await two_rings(service)
+    target = ("--target", service.target)
+    listed = await cli("case", "suggest", *target)
+    assert listed.returncode == 0 and "  1. RING" in listed.stdout, listed.stdout + listed.stderr
+    opened = await cli("case", "open", "--suggestion", "1", "--title", "回流药团伙", "--assignee", "王", *target)
+    assert opened.returncode == 0, opened.stderr
+    case_id = opened.stdout.split()[0]
+    assert case_id.startswith("CASE-") and "OPEN  回流药团伙" in opened.stdout and "assignee 王" in opened.stdout
+    moved = await cli("case", "move", case_id, "INVESTIGATING", "--reason", "现场检查", *target)
+    assert moved.returncode == 0 and "OPEN→INVESTIGATING: 现场检查" in moved.stdout, moved.stdout + moved.stderr
+    refused = await cli("case", "move", case_id, "OPEN", "--reason", "x", *target)
+    assert refused.returncode == 1 and "FAILED_PRECONDITION" in refused.stderr
+    shown = await cli("case", "show", case_id, *target)
+    assert shown.returncode == 0 and "INVESTIGATING  回流药团伙" in shown.stdout
