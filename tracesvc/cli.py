@@ -14,7 +14,7 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from tracesvc import client, logs
+from tracesvc import case_cli, client, logs
 from tracesvc.config import Config
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -307,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     ksub.add_parser("list", help="keys and their roles (never the secrets)")
     kr = ksub.add_parser("revoke", help="revoke a key by its id")
     kr.add_argument("key_id")
+    case_cli.register(sub)  # `case …` and `flags export` (issue 16)
     return parser
 
 
@@ -333,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
             return _simulate(args)
         case "quality":
             coro = _quality(config, args)
+        case "case" | "flags":
+            coro = case_cli.run(config, args)
     try:
         return asyncio.run(coro)
     except KeyboardInterrupt:

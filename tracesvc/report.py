@@ -11,10 +11,15 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from html import escape
 
+import structlog
+
+from tracesvc import fonts
 from tracesvc.v1 import enforcement_pb2 as en
 
+log = structlog.get_logger(__name__)
+
 _CSS = """
-body{font-family:"Noto Sans CJK SC","Microsoft YaHei",Arial,sans-serif;margin:2em;color:#222}
+body{font-family:%(stack)s;margin:2em;color:#222}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #999}
 table{border-collapse:collapse;width:100%;font-size:.85em;margin:.6em 0}
 th,td{border:1px solid #bbb;padding:3px 6px;text-align:left;vertical-align:top}
@@ -125,7 +130,7 @@ def render(
     status = {1: "OPEN", 2: "CONFIRMED", 3: "DISMISSED", 4: "RESOLVED"}
     out = [
         f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'><title>Evidence: {escape(subject)}</title>"
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{_CSS.replace('%(stack)s', fonts.FONT_STACK)}</style></head><body>",
         f"<h1>追溯码稽查证据 Evidence report — {escape(subject)}</h1>",
         f"<p class='meta'>Generated {escape((generated_at or datetime.now(UTC)).isoformat(timespec='seconds'))} "
         "by tracesvc from the stored scan events. Buyers appear as keyed tokens only.</p>",
@@ -174,7 +179,17 @@ def render(
             )
         out.append("</table>")
     out.append("</body></html>")
-    return "\n".join(out)
+    return _with_font("\n".join(out))
+
+
+def _with_font(html: str) -> str:
+    """Embed the CJK font subset the page needs (tracesvc.fonts), so it reads the same everywhere."""
+    try:
+        face = fonts.font_face_css(html)
+    except fonts.FontMissing as exc:  # still a usable report, in whatever font the reader has
+        log.warning("report_without_embedded_font", reason=str(exc))
+        face = ""
+    return html.replace("<style>", f"<style>{face}\n", 1)
 
 
 async def build(channel, metadata, *, flag_id: str = "", party_id: str = "") -> str:

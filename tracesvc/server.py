@@ -29,6 +29,7 @@ from tracesvc.api.reconcile import ReconcileServicer
 from tracesvc.api.registry import RegistryServicer
 from tracesvc.api.verify import VerifyServicer
 from tracesvc.config import Config
+from tracesvc.service.cases import Cases
 from tracesvc.service.enforcement import Enforcement
 from tracesvc.service.ingest import Ingestor
 from tracesvc.service.intake import IntakeService, IntakeSettings
@@ -125,7 +126,8 @@ async def grpc_server(
     reconciler = Reconciler(engine, skew=config.clock_skew)
     reconcile_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(RunControl(reconciler)), server)
     enforcement = Enforcement(engine, hmac_key, cache)
-    enforcement_pb2_grpc.add_EnforcementServiceServicer_to_server(EnforcementServicer(enforcement), server)
+    cases = Cases(engine, cache)
+    enforcement_pb2_grpc.add_EnforcementServiceServicer_to_server(EnforcementServicer(enforcement, cases), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

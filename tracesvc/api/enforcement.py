@@ -9,6 +9,7 @@ import grpc
 
 from reconciler.store import FlagFilter, SuspectRole
 from tracesvc.api import auth, convert, paging
+from tracesvc.api.cases import CaseMethods
 from tracesvc.api.enforcement_wire import (
     STATUS_NAME,
     chain_to_proto,
@@ -18,6 +19,7 @@ from tracesvc.api.enforcement_wire import (
 )
 from tracesvc.api.errors import abort
 from tracesvc.domain.events import Violation
+from tracesvc.service.cases import Cases
 from tracesvc.service.enforcement import Decision, Enforcement, Subject
 from tracesvc.v1 import enforcement_pb2 as pb
 from tracesvc.v1 import enforcement_pb2_grpc
@@ -34,7 +36,7 @@ _ROLE = {
 _SUBJECT = {"flag_id": Subject.FLAG, "party_id": Subject.PARTY}
 
 
-async def _position(context: Context, kind: str, token: str) -> str:
+async def _decode_position(context: Context, kind: str, token: str) -> str:
     position = paging.decode(kind, token)
     if position is None:
         await abort(
@@ -59,9 +61,16 @@ def _flag_filter(request: pb.ListFlagsRequest) -> FlagFilter:
     )
 
 
-class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
-    def __init__(self, enforcement: Enforcement) -> None:
+class EnforcementServicer(CaseMethods, enforcement_pb2_grpc.EnforcementServiceServicer):
+    def __init__(self, enforcement: Enforcement, cases: Cases) -> None:
         self._enforcement = enforcement
+        self._cases = cases
+
+    async def _audit(self, method: str, target: str, detail: str = "") -> None:
+        await self._enforcement.audit(auth.current(), method, target, detail)
+
+    async def _position(self, context: Context, kind: str, token: str) -> str:
+        return await _decode_position(context, kind, token)
 
     async def GetCodeHistory(self, request: pb.GetCodeHistoryRequest, context: Context) -> pb.GetCodeHistoryResponse:
         found = await self._enforcement.code_history(auth.current(), request.code)
@@ -88,7 +97,7 @@ class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
             yield evidence_to_proto(item)
 
     async def ListFlags(self, request: pb.ListFlagsRequest, context: Context) -> pb.ListFlagsResponse:
-        position = await _position(context, "flag", request.page_token)
+        position = await _decode_position(context, "flag", request.page_token)
         bad = [s for s in request.statuses if s not in STATUS_NAME]
         if bad:
             await abort(
@@ -100,22 +109,28 @@ class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
         size = paging.page_size(request.page_size)
         rows = await self._enforcement.list_flags(auth.current(), _flag_filter(request), int(position or 0), size + 1)
         token = paging.encode("flag", rows[size - 1].flag_seq) if len(rows) > size else ""
-        return pb.ListFlagsResponse(flags=[flag_to_proto(r) for r in rows[:size]], next_page_token=token)
+        out = pb.ListFlagsResponse(flags=[flag_to_proto(r) for r in rows[:size]], next_page_token=token)
+        await self.mark_cases(out.flags)
+        return out
 
     async def GetFlag(self, request: pb.GetFlagRequest, context: Context) -> pb.GetFlagResponse:
         flag = await self._enforcement.get_flag(auth.current(), request.flag_id.strip())
-        return pb.GetFlagResponse(flag=flag_to_proto(flag))
+        out = pb.GetFlagResponse(flag=flag_to_proto(flag))
+        await self.mark_cases([out.flag])
+        return out
 
     async def ReviewFlag(self, request: pb.ReviewFlagRequest, context: Context) -> pb.ReviewFlagResponse:
         flag = await self._enforcement.review_flag(
             auth.current(), request.flag_id.strip(), _DECISION.get(request.decision), request.note.strip()
         )
-        return pb.ReviewFlagResponse(flag=flag_to_proto(flag))
+        out = pb.ReviewFlagResponse(flag=flag_to_proto(flag))
+        await self.mark_cases([out.flag])
+        return out
 
     async def ListReturnChains(
         self, request: pb.ListReturnChainsRequest, context: Context
     ) -> pb.ListReturnChainsResponse:
-        position = await _position(context, "chain", request.page_token)
+        position = await _decode_position(context, "chain", request.page_token)
         size = paging.page_size(request.page_size)
         rows = await self._enforcement.list_chains(
             auth.current(),

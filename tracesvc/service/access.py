@@ -57,6 +57,21 @@ POLICY: dict[str, frozenset[Role]] = {
         f"{_SERVICES}EnforcementService/{m}": READERS
         for m in ("GetCodeHistory", "ListFlags", "GetFlag", "ListReturnChains", "RankSuspects", "ExportEvidence")
     },
+    # cases: inspectors and regulators open and work cases; a bulk review is a review (REGULATOR)
+    **{
+        f"{_SERVICES}EnforcementService/{m}": READERS
+        for m in (
+            "CreateCase",
+            "AddToCase",
+            "RemoveFromCase",
+            "UpdateCase",
+            "GetCase",
+            "ListCases",
+            "SuggestCases",
+            "ExportCase",
+        )
+    },
+    f"{_SERVICES}EnforcementService/ReviewFlags": frozenset({Role.REGULATOR}),
 }
 PUBLIC_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 

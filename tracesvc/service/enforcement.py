@@ -80,7 +80,8 @@ class Enforcement:
         self._key = hmac_key
         self._registry = registry
 
-    async def _audit(self, who: Principal, method: str, target: str, detail: str = "") -> None:
+    async def audit(self, who: Principal, method: str, target: str, detail: str = "") -> None:
+        """Record one read of evidence (who, what, when); targets are ids and tokens, never clear identifiers."""
         await key_store.audit(self._engine, who.key_id, who.role.value, method, target[:500], detail=detail[:2000])
 
     async def code_history(self, who: Principal, raw_code: str) -> CodeHistory:
@@ -89,7 +90,7 @@ class Enforcement:
             parsed = codes.parse(raw_code, self._registry.manufacturer_prefixes)
         except codes.CodeError as exc:
             raise InvalidArgument(str(exc), [Violation("code", exc.reason)]) from exc
-        await self._audit(who, "GetCodeHistory", f"code:{parsed.canonical}")
+        await self.audit(who, "GetCodeHistory", f"code:{parsed.canonical}")
         async with pg(self._engine) as conn:
             entries = await history.code_history(conn, parsed.canonical)
             parties = await history.party_summaries(conn, {p for e in entries for p in (e.party_id, e.counterparty_id)})
@@ -98,12 +99,12 @@ class Enforcement:
 
     async def list_flags(self, who: Principal, filt: FlagFilter, after_seq: int, limit: int) -> list[FlagRow]:
         """Up to `limit` flags after `after_seq` (ask for one more than a page to know if another follows)."""
-        await self._audit(who, "ListFlags", "flags", str(filt))
+        await self.audit(who, "ListFlags", "flags", str(filt))
         async with pg(self._engine) as conn:
             return await findings.list_flags(conn, filt, after_seq, limit)
 
     async def get_flag(self, who: Principal, flag_id: str) -> FlagRow:
-        await self._audit(who, "GetFlag", f"flag:{flag_id}")
+        await self.audit(who, "GetFlag", f"flag:{flag_id}")
         async with pg(self._engine) as conn:
             row = await findings.get_flag(conn, flag_id)
         if row is None:
@@ -146,7 +147,7 @@ class Enforcement:
         target = (
             ", ".join(f"{k}:{v}" for k, v in (("code", code), ("party", party_id), ("buyer", token)) if v) or "chains"
         )
-        await self._audit(who, "ListReturnChains", target, "person lookup by number" if buyer_id else "")
+        await self.audit(who, "ListReturnChains", target, "person lookup by number" if buyer_id else "")
         async with pg(self._engine) as conn:
             return await findings.list_chains(
                 conn,
@@ -159,14 +160,14 @@ class Enforcement:
             )
 
     async def rank_suspects(self, who: Principal, role: SuspectRole, limit: int) -> list[SuspectRow]:
-        await self._audit(who, "RankSuspects", f"role:{role.value}")
+        await self.audit(who, "RankSuspects", f"role:{role.value}")
         async with pg(self._engine) as conn:
             return await findings.rank_suspects(conn, role, limit)
 
     async def export_evidence(self, who: Principal, subject: Subject, subject_id: str) -> AsyncIterator[EvidenceItem]:
         """Everything behind a flag or a party, in the order an inspector files it: flags, chains,
         events (occurred_at order), parties, licence standing at each event, products."""
-        await self._audit(who, "ExportEvidence", f"{subject.value}:{subject_id}")
+        await self.audit(who, "ExportEvidence", f"{subject.value}:{subject_id}")
         collected = _Collected()
         async with pg(self._engine) as conn:
             if subject is Subject.FLAG:

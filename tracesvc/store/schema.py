@@ -9,6 +9,7 @@ sit together and the rules can shard by code.
 from __future__ import annotations
 
 from sqlalchemy import (
+    DDL,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     SmallInteger,
     Table,
     Text,
+    event,
     func,
     text,
 )
@@ -283,3 +285,69 @@ epcis_captures = Table(
     Column("success", Boolean),
     Column("results", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
 )
+# -- enforcement cases (issue 16) --------------------------------------------------------------
+cases = Table(
+    "cases",
+    metadata,
+    Column("case_seq", BigInteger, Identity(), nullable=False, unique=True),  # stable paging order
+    Column("case_id", Text, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("subject_parties", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("region", Text, nullable=False, server_default=""),
+    Column("assignee", Text, nullable=False, server_default=""),
+    # OPEN, INVESTIGATING, ESCALATED, CLOSED_CONFIRMED, CLOSED_DISMISSED; changed only with a case_log line
+    Column("status", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_cases_status", "status"),
+)
+
+case_members = Table(
+    "case_members",
+    metadata,
+    Column("case_id", Text, ForeignKey("cases.case_id"), primary_key=True),
+    Column("kind", Text, primary_key=True),  # FLAG, CHAIN, CODE, BUYER (a keyed token, never a number)
+    Column("ref", Text, primary_key=True),
+    Column("added_by", Text, nullable=False),
+    Column("added_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # A flag sits in one case at most, so it can show its case.
+    Index("uq_case_members_flag", "ref", unique=True, postgresql_where=text("kind = 'FLAG'")),
+    Index("ix_case_members_ref", "kind", "ref"),
+)
+
+case_log = Table(
+    "case_log",
+    metadata,
+    Column("log_seq", BigInteger, Identity(), primary_key=True),
+    Column("case_id", Text, ForeignKey("cases.case_id"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()")),
+    Column("actor", Text, nullable=False),  # key id
+    Column("role", Text, nullable=False),
+    Column("action", Text, nullable=False),  # CREATED, STATUS, ADDED, REMOVED, EXPORTED
+    Column("from_status", Text),
+    Column("to_status", Text),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("detail", Text, nullable=False, server_default=""),
+    Index("ix_case_log_case", "case_id", "log_seq"),
+)
+
+# The case log is append-only in the database itself, not just by convention: any UPDATE,
+# DELETE or TRUNCATE raises, whoever connects (a trigger, which a table owner cannot bypass
+# by accident the way it could a revoked privilege).
+CASE_LOG_APPEND_ONLY_DDL = (
+    """CREATE FUNCTION case_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'case_log is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+       END $$""",
+    """CREATE TRIGGER case_log_no_update_delete BEFORE UPDATE OR DELETE ON case_log
+       FOR EACH ROW EXECUTE FUNCTION case_log_append_only()""",
+    """CREATE TRIGGER case_log_no_truncate BEFORE TRUNCATE ON case_log
+       FOR EACH STATEMENT EXECUTE FUNCTION case_log_append_only()""",
+)
+CASE_LOG_APPEND_ONLY_DROP = (
+    "DROP TRIGGER IF EXISTS case_log_no_truncate ON case_log",
+    "DROP TRIGGER IF EXISTS case_log_no_update_delete ON case_log",
+    "DROP FUNCTION IF EXISTS case_log_append_only()",
+)
+for _ddl in CASE_LOG_APPEND_ONLY_DDL:
+    event.listen(case_log, "after_create", DDL(_ddl))

@@ -1,1 +1,1 @@
-"""Generated protobuf and gRPC code for package tracesvc.v1 (see tracesvc/protogen.py). Do not edit."""
+"""Generated protobuf and gRPC code for package tracesvc.v1 (see scripts/gen_protos.py). Do not edit."""

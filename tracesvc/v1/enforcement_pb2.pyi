@@ -39,6 +39,23 @@ class SuspectRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SUSPECT_ROLE_BUYER: _ClassVar[SuspectRole]
     SUSPECT_ROLE_SUPPLIER: _ClassVar[SuspectRole]
     SUSPECT_ROLE_PHARMACY: _ClassVar[SuspectRole]
+
+class CaseStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CASE_STATUS_UNSPECIFIED: _ClassVar[CaseStatus]
+    CASE_STATUS_OPEN: _ClassVar[CaseStatus]
+    CASE_STATUS_INVESTIGATING: _ClassVar[CaseStatus]
+    CASE_STATUS_ESCALATED: _ClassVar[CaseStatus]
+    CASE_STATUS_CLOSED_CONFIRMED: _ClassVar[CaseStatus]
+    CASE_STATUS_CLOSED_DISMISSED: _ClassVar[CaseStatus]
+
+class CaseMemberKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CASE_MEMBER_KIND_UNSPECIFIED: _ClassVar[CaseMemberKind]
+    CASE_MEMBER_KIND_FLAG: _ClassVar[CaseMemberKind]
+    CASE_MEMBER_KIND_CHAIN: _ClassVar[CaseMemberKind]
+    CASE_MEMBER_KIND_CODE: _ClassVar[CaseMemberKind]
+    CASE_MEMBER_KIND_BUYER: _ClassVar[CaseMemberKind]
 SEVERITY_UNSPECIFIED: Severity
 SEVERITY_LOW: Severity
 SEVERITY_MEDIUM: Severity
@@ -55,6 +72,17 @@ SUSPECT_ROLE_UNSPECIFIED: SuspectRole
 SUSPECT_ROLE_BUYER: SuspectRole
 SUSPECT_ROLE_SUPPLIER: SuspectRole
 SUSPECT_ROLE_PHARMACY: SuspectRole
+CASE_STATUS_UNSPECIFIED: CaseStatus
+CASE_STATUS_OPEN: CaseStatus
+CASE_STATUS_INVESTIGATING: CaseStatus
+CASE_STATUS_ESCALATED: CaseStatus
+CASE_STATUS_CLOSED_CONFIRMED: CaseStatus
+CASE_STATUS_CLOSED_DISMISSED: CaseStatus
+CASE_MEMBER_KIND_UNSPECIFIED: CaseMemberKind
+CASE_MEMBER_KIND_FLAG: CaseMemberKind
+CASE_MEMBER_KIND_CHAIN: CaseMemberKind
+CASE_MEMBER_KIND_CODE: CaseMemberKind
+CASE_MEMBER_KIND_BUYER: CaseMemberKind
 
 class PartyRef(_message.Message):
     __slots__ = ("party_id", "name", "region", "kind")
@@ -151,7 +179,7 @@ class ExportEvidenceResponse(_message.Message):
     def __init__(self, flag: _Optional[_Union[Flag, _Mapping]] = ..., event: _Optional[_Union[_events_pb2.Event, _Mapping]] = ..., party: _Optional[_Union[_registry_pb2.Party, _Mapping]] = ..., product: _Optional[_Union[_registry_pb2.Product, _Mapping]] = ..., chain: _Optional[_Union[ReturnChain, _Mapping]] = ..., standing: _Optional[_Union[PartyStanding, _Mapping]] = ..., history: _Optional[_Union[HistoryEntry, _Mapping]] = ...) -> None: ...
 
 class Flag(_message.Message):
-    __slots__ = ("flag_id", "rule", "kind", "severity", "code", "decisive_event_id", "decisive_at", "subject_party", "subject_region", "related_parties", "evidence_event_ids", "money_fen", "detail", "status", "detected_at", "detected_run", "resolved_at", "resolved_reason", "reviewed_by", "reviewed_at", "review_note")
+    __slots__ = ("flag_id", "rule", "kind", "severity", "code", "decisive_event_id", "decisive_at", "subject_party", "subject_region", "related_parties", "evidence_event_ids", "money_fen", "detail", "status", "detected_at", "detected_run", "resolved_at", "resolved_reason", "reviewed_by", "reviewed_at", "review_note", "case_id")
     FLAG_ID_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +201,7 @@ class Flag(_message.Message):
     REVIEWED_BY_FIELD_NUMBER: _ClassVar[int]
     REVIEWED_AT_FIELD_NUMBER: _ClassVar[int]
     REVIEW_NOTE_FIELD_NUMBER: _ClassVar[int]
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
     flag_id: str
     rule: str
     kind: str
@@ -194,7 +223,8 @@ class Flag(_message.Message):
     reviewed_by: str
     reviewed_at: _timestamp_pb2.Timestamp
     review_note: str
-    def __init__(self, flag_id: _Optional[str] = ..., rule: _Optional[str] = ..., kind: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., code: _Optional[str] = ..., decisive_event_id: _Optional[str] = ..., decisive_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject_party: _Optional[str] = ..., subject_region: _Optional[str] = ..., related_parties: _Optional[_Iterable[str]] = ..., evidence_event_ids: _Optional[_Iterable[str]] = ..., money_fen: _Optional[int] = ..., detail: _Optional[str] = ..., status: _Optional[_Union[FlagStatus, str]] = ..., detected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detected_run: _Optional[int] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_reason: _Optional[str] = ..., reviewed_by: _Optional[str] = ..., reviewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., review_note: _Optional[str] = ...) -> None: ...
+    case_id: str
+    def __init__(self, flag_id: _Optional[str] = ..., rule: _Optional[str] = ..., kind: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., code: _Optional[str] = ..., decisive_event_id: _Optional[str] = ..., decisive_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject_party: _Optional[str] = ..., subject_region: _Optional[str] = ..., related_parties: _Optional[_Iterable[str]] = ..., evidence_event_ids: _Optional[_Iterable[str]] = ..., money_fen: _Optional[int] = ..., detail: _Optional[str] = ..., status: _Optional[_Union[FlagStatus, str]] = ..., detected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detected_run: _Optional[int] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_reason: _Optional[str] = ..., reviewed_by: _Optional[str] = ..., reviewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., review_note: _Optional[str] = ..., case_id: _Optional[str] = ...) -> None: ...
 
 class ListFlagsRequest(_message.Message):
     __slots__ = ("rule", "kind", "party_id", "region", "occurred_from", "occurred_to", "statuses", "code", "page_size", "page_token")
@@ -355,3 +385,257 @@ class RankSuspectsResponse(_message.Message):
     SUSPECTS_FIELD_NUMBER: _ClassVar[int]
     suspects: _containers.RepeatedCompositeFieldContainer[Suspect]
     def __init__(self, suspects: _Optional[_Iterable[_Union[Suspect, _Mapping]]] = ...) -> None: ...
+
+class CaseMemberRef(_message.Message):
+    __slots__ = ("kind", "ref")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REF_FIELD_NUMBER: _ClassVar[int]
+    kind: CaseMemberKind
+    ref: str
+    def __init__(self, kind: _Optional[_Union[CaseMemberKind, str]] = ..., ref: _Optional[str] = ...) -> None: ...
+
+class CaseMember(_message.Message):
+    __slots__ = ("kind", "ref", "added_by", "added_at")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REF_FIELD_NUMBER: _ClassVar[int]
+    ADDED_BY_FIELD_NUMBER: _ClassVar[int]
+    ADDED_AT_FIELD_NUMBER: _ClassVar[int]
+    kind: CaseMemberKind
+    ref: str
+    added_by: str
+    added_at: _timestamp_pb2.Timestamp
+    def __init__(self, kind: _Optional[_Union[CaseMemberKind, str]] = ..., ref: _Optional[str] = ..., added_by: _Optional[str] = ..., added_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CaseLogEntry(_message.Message):
+    __slots__ = ("seq", "at", "actor", "role", "action", "from_status", "to_status", "reason", "detail")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    FROM_STATUS_FIELD_NUMBER: _ClassVar[int]
+    TO_STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    at: _timestamp_pb2.Timestamp
+    actor: str
+    role: str
+    action: str
+    from_status: CaseStatus
+    to_status: CaseStatus
+    reason: str
+    detail: str
+    def __init__(self, seq: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., role: _Optional[str] = ..., action: _Optional[str] = ..., from_status: _Optional[_Union[CaseStatus, str]] = ..., to_status: _Optional[_Union[CaseStatus, str]] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class Case(_message.Message):
+    __slots__ = ("case_id", "title", "subject_parties", "region", "assignee", "status", "created_by", "created_at", "updated_at", "flag_count", "money_fen", "members", "log")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_PARTIES_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNEE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FLAG_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MONEY_FEN_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    title: str
+    subject_parties: _containers.RepeatedScalarFieldContainer[str]
+    region: str
+    assignee: str
+    status: CaseStatus
+    created_by: str
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    flag_count: int
+    money_fen: int
+    members: _containers.RepeatedCompositeFieldContainer[CaseMember]
+    log: _containers.RepeatedCompositeFieldContainer[CaseLogEntry]
+    def __init__(self, case_id: _Optional[str] = ..., title: _Optional[str] = ..., subject_parties: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., assignee: _Optional[str] = ..., status: _Optional[_Union[CaseStatus, str]] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., flag_count: _Optional[int] = ..., money_fen: _Optional[int] = ..., members: _Optional[_Iterable[_Union[CaseMember, _Mapping]]] = ..., log: _Optional[_Iterable[_Union[CaseLogEntry, _Mapping]]] = ...) -> None: ...
+
+class CreateCaseRequest(_message.Message):
+    __slots__ = ("title", "subject_parties", "region", "assignee", "reason", "members")
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_PARTIES_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNEE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    subject_parties: _containers.RepeatedScalarFieldContainer[str]
+    region: str
+    assignee: str
+    reason: str
+    members: _containers.RepeatedCompositeFieldContainer[CaseMemberRef]
+    def __init__(self, title: _Optional[str] = ..., subject_parties: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., assignee: _Optional[str] = ..., reason: _Optional[str] = ..., members: _Optional[_Iterable[_Union[CaseMemberRef, _Mapping]]] = ...) -> None: ...
+
+class ChangeCaseMembersRequest(_message.Message):
+    __slots__ = ("case_id", "members", "reason")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    members: _containers.RepeatedCompositeFieldContainer[CaseMemberRef]
+    reason: str
+    def __init__(self, case_id: _Optional[str] = ..., members: _Optional[_Iterable[_Union[CaseMemberRef, _Mapping]]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class UpdateCaseRequest(_message.Message):
+    __slots__ = ("case_id", "status", "reason")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    status: CaseStatus
+    reason: str
+    def __init__(self, case_id: _Optional[str] = ..., status: _Optional[_Union[CaseStatus, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class GetCaseRequest(_message.Message):
+    __slots__ = ("case_id",)
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    def __init__(self, case_id: _Optional[str] = ...) -> None: ...
+
+class CaseResponse(_message.Message):
+    __slots__ = ("case", "flags")
+    CASE_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    case: Case
+    flags: _containers.RepeatedCompositeFieldContainer[Flag]
+    def __init__(self, case: _Optional[_Union[Case, _Mapping]] = ..., flags: _Optional[_Iterable[_Union[Flag, _Mapping]]] = ...) -> None: ...
+
+class ListCasesRequest(_message.Message):
+    __slots__ = ("statuses", "party_id", "region", "assignee", "page_size", "page_token")
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNEE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    statuses: _containers.RepeatedScalarFieldContainer[CaseStatus]
+    party_id: str
+    region: str
+    assignee: str
+    page_size: int
+    page_token: str
+    def __init__(self, statuses: _Optional[_Iterable[_Union[CaseStatus, str]]] = ..., party_id: _Optional[str] = ..., region: _Optional[str] = ..., assignee: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListCasesResponse(_message.Message):
+    __slots__ = ("cases", "next_page_token")
+    CASES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    cases: _containers.RepeatedCompositeFieldContainer[Case]
+    next_page_token: str
+    def __init__(self, cases: _Optional[_Iterable[_Union[Case, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ReviewFlagsRequest(_message.Message):
+    __slots__ = ("flag_ids", "filter", "decision", "note")
+    FLAG_IDS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    flag_ids: _containers.RepeatedScalarFieldContainer[str]
+    filter: ListFlagsRequest
+    decision: ReviewDecision
+    note: str
+    def __init__(self, flag_ids: _Optional[_Iterable[str]] = ..., filter: _Optional[_Union[ListFlagsRequest, _Mapping]] = ..., decision: _Optional[_Union[ReviewDecision, str]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class ReviewFailure(_message.Message):
+    __slots__ = ("flag_id", "reason")
+    FLAG_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    flag_id: str
+    reason: str
+    def __init__(self, flag_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ReviewFlagsResponse(_message.Message):
+    __slots__ = ("reviewed", "skipped")
+    REVIEWED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    reviewed: _containers.RepeatedScalarFieldContainer[str]
+    skipped: _containers.RepeatedCompositeFieldContainer[ReviewFailure]
+    def __init__(self, reviewed: _Optional[_Iterable[str]] = ..., skipped: _Optional[_Iterable[_Union[ReviewFailure, _Mapping]]] = ...) -> None: ...
+
+class SuggestCasesRequest(_message.Message):
+    __slots__ = ("limit", "min_flags")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    MIN_FLAGS_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    min_flags: int
+    def __init__(self, limit: _Optional[int] = ..., min_flags: _Optional[int] = ...) -> None: ...
+
+class SuggestedCase(_message.Message):
+    __slots__ = ("basis", "key", "title", "flag_ids", "parties", "buyer_tokens", "codes", "money_fen", "chains", "proposal")
+    BASIS_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    FLAG_IDS_FIELD_NUMBER: _ClassVar[int]
+    PARTIES_FIELD_NUMBER: _ClassVar[int]
+    BUYER_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CODES_FIELD_NUMBER: _ClassVar[int]
+    MONEY_FEN_FIELD_NUMBER: _ClassVar[int]
+    CHAINS_FIELD_NUMBER: _ClassVar[int]
+    PROPOSAL_FIELD_NUMBER: _ClassVar[int]
+    basis: str
+    key: str
+    title: str
+    flag_ids: _containers.RepeatedScalarFieldContainer[str]
+    parties: _containers.RepeatedScalarFieldContainer[str]
+    buyer_tokens: _containers.RepeatedScalarFieldContainer[str]
+    codes: _containers.RepeatedScalarFieldContainer[str]
+    money_fen: int
+    chains: int
+    proposal: CreateCaseRequest
+    def __init__(self, basis: _Optional[str] = ..., key: _Optional[str] = ..., title: _Optional[str] = ..., flag_ids: _Optional[_Iterable[str]] = ..., parties: _Optional[_Iterable[str]] = ..., buyer_tokens: _Optional[_Iterable[str]] = ..., codes: _Optional[_Iterable[str]] = ..., money_fen: _Optional[int] = ..., chains: _Optional[int] = ..., proposal: _Optional[_Union[CreateCaseRequest, _Mapping]] = ...) -> None: ...
+
+class SuggestCasesResponse(_message.Message):
+    __slots__ = ("suggestions",)
+    SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    suggestions: _containers.RepeatedCompositeFieldContainer[SuggestedCase]
+    def __init__(self, suggestions: _Optional[_Iterable[_Union[SuggestedCase, _Mapping]]] = ...) -> None: ...
+
+class ExportCaseRequest(_message.Message):
+    __slots__ = ("case_id",)
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    def __init__(self, case_id: _Optional[str] = ...) -> None: ...
+
+class ManifestEntry(_message.Message):
+    __slots__ = ("kind", "id", "sha256")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    id: str
+    sha256: str
+    def __init__(self, kind: _Optional[str] = ..., id: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class CaseFileManifest(_message.Message):
+    __slots__ = ("case_id", "file_name", "file_bytes", "file_sha256", "generated_at", "generated_by", "entries")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    FILE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FILE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_BY_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    file_name: str
+    file_bytes: int
+    file_sha256: str
+    generated_at: _timestamp_pb2.Timestamp
+    generated_by: str
+    entries: _containers.RepeatedCompositeFieldContainer[ManifestEntry]
+    def __init__(self, case_id: _Optional[str] = ..., file_name: _Optional[str] = ..., file_bytes: _Optional[int] = ..., file_sha256: _Optional[str] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., generated_by: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[ManifestEntry, _Mapping]]] = ...) -> None: ...
+
+class ExportCaseResponse(_message.Message):
+    __slots__ = ("chunk", "manifest")
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    chunk: bytes
+    manifest: CaseFileManifest
+    def __init__(self, chunk: _Optional[bytes] = ..., manifest: _Optional[_Union[CaseFileManifest, _Mapping]] = ...) -> None: ...

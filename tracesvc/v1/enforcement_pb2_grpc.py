@@ -71,6 +71,51 @@ class EnforcementServiceStub:
                 request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ExportEvidenceRequest.SerializeToString,
                 response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ExportEvidenceResponse.FromString,
                 _registered_method=True)
+        self.CreateCase = channel.unary_unary(
+                '/tracesvc.v1.EnforcementService/CreateCase',
+                request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.CreateCaseRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.FromString,
+                _registered_method=True)
+        self.AddToCase = channel.unary_unary(
+                '/tracesvc.v1.EnforcementService/AddToCase',
+                request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ChangeCaseMembersRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.FromString,
+                _registered_method=True)
+        self.RemoveFromCase = channel.unary_unary(
+                '/tracesvc.v1.EnforcementService/RemoveFromCase',
+                request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ChangeCaseMembersRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.FromString,
+                _registered_method=True)
+        self.UpdateCase = channel.unary_unary(
+                '/tracesvc.v1.EnforcementService/UpdateCase',
+                request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.UpdateCaseRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.FromString,
+                _registered_method=True)
+        self.GetCase = channel.unary_unary(
+                '/tracesvc.v1.EnforcementService/GetCase',
+                request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.GetCaseRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.FromString,
+                _registered_method=True)
+        self.ListCases = channel.unary_unary(
+                '/tracesvc.v1.EnforcementService/ListCases',
+                request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ListCasesRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ListCasesResponse.FromString,
+                _registered_method=True)
+        self.ReviewFlags = channel.unary_unary(
+                '/tracesvc.v1.EnforcementService/ReviewFlags',
+                request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ReviewFlagsRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ReviewFlagsResponse.FromString,
+                _registered_method=True)
+        self.SuggestCases = channel.unary_unary(
+                '/tracesvc.v1.EnforcementService/SuggestCases',
+                request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.SuggestCasesRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.SuggestCasesResponse.FromString,
+                _registered_method=True)
+        self.ExportCase = channel.unary_stream(
+                '/tracesvc.v1.EnforcementService/ExportCase',
+                request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ExportCaseRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ExportCaseResponse.FromString,
+                _registered_method=True)
 
 
 class EnforcementServiceServicer:
@@ -127,6 +172,67 @@ class EnforcementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCase(self, request, context):
+        """-- Cases (issue 16): an investigation gathers flags, chains, codes and buyers, moves
+        OPEN -> INVESTIGATING -> ESCALATED -> CLOSED_CONFIRMED | CLOSED_DISMISSED with a reason
+        at each step, and every change lands in an append-only case log.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddToCase(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveFromCase(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCase(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCase(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCases(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReviewFlags(self, request, context):
+        """Confirm or dismiss many flags with one note: the listed ones, or those a filter matches.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SuggestCases(self, request, context):
+        """Standing flags no case holds yet, grouped by what connects them, most money first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportCase(self, request, context):
+        """The case file: a PDF in chunks, then its manifest (every cited record's SHA-256 and the
+        file's own). The export is written to the case log with the file's digest.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EnforcementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -164,6 +270,51 @@ def add_EnforcementServiceServicer_to_server(servicer, server):
                     servicer.ExportEvidence,
                     request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ExportEvidenceRequest.FromString,
                     response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ExportEvidenceResponse.SerializeToString,
+            ),
+            'CreateCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCase,
+                    request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.CreateCaseRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.SerializeToString,
+            ),
+            'AddToCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddToCase,
+                    request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ChangeCaseMembersRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.SerializeToString,
+            ),
+            'RemoveFromCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveFromCase,
+                    request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ChangeCaseMembersRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.SerializeToString,
+            ),
+            'UpdateCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCase,
+                    request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.UpdateCaseRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.SerializeToString,
+            ),
+            'GetCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCase,
+                    request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.GetCaseRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.SerializeToString,
+            ),
+            'ListCases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCases,
+                    request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ListCasesRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ListCasesResponse.SerializeToString,
+            ),
+            'ReviewFlags': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReviewFlags,
+                    request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ReviewFlagsRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ReviewFlagsResponse.SerializeToString,
+            ),
+            'SuggestCases': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuggestCases,
+                    request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.SuggestCasesRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.SuggestCasesResponse.SerializeToString,
+            ),
+            'ExportCase': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportCase,
+                    request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ExportCaseRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ExportCaseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -357,6 +508,249 @@ class EnforcementService:
             '/tracesvc.v1.EnforcementService/ExportEvidence',
             tracesvc_dot_v1_dot_enforcement__pb2.ExportEvidenceRequest.SerializeToString,
             tracesvc_dot_v1_dot_enforcement__pb2.ExportEvidenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracesvc.v1.EnforcementService/CreateCase',
+            tracesvc_dot_v1_dot_enforcement__pb2.CreateCaseRequest.SerializeToString,
+            tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddToCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracesvc.v1.EnforcementService/AddToCase',
+            tracesvc_dot_v1_dot_enforcement__pb2.ChangeCaseMembersRequest.SerializeToString,
+            tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveFromCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracesvc.v1.EnforcementService/RemoveFromCase',
+            tracesvc_dot_v1_dot_enforcement__pb2.ChangeCaseMembersRequest.SerializeToString,
+            tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracesvc.v1.EnforcementService/UpdateCase',
+            tracesvc_dot_v1_dot_enforcement__pb2.UpdateCaseRequest.SerializeToString,
+            tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracesvc.v1.EnforcementService/GetCase',
+            tracesvc_dot_v1_dot_enforcement__pb2.GetCaseRequest.SerializeToString,
+            tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracesvc.v1.EnforcementService/ListCases',
+            tracesvc_dot_v1_dot_enforcement__pb2.ListCasesRequest.SerializeToString,
+            tracesvc_dot_v1_dot_enforcement__pb2.ListCasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReviewFlags(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracesvc.v1.EnforcementService/ReviewFlags',
+            tracesvc_dot_v1_dot_enforcement__pb2.ReviewFlagsRequest.SerializeToString,
+            tracesvc_dot_v1_dot_enforcement__pb2.ReviewFlagsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuggestCases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracesvc.v1.EnforcementService/SuggestCases',
+            tracesvc_dot_v1_dot_enforcement__pb2.SuggestCasesRequest.SerializeToString,
+            tracesvc_dot_v1_dot_enforcement__pb2.SuggestCasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tracesvc.v1.EnforcementService/ExportCase',
+            tracesvc_dot_v1_dot_enforcement__pb2.ExportCaseRequest.SerializeToString,
+            tracesvc_dot_v1_dot_enforcement__pb2.ExportCaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

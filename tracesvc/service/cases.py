@@ -1,0 +1,399 @@
+"""Enforcement cases as a use case (no gRPC): open a case, gather flags, chains, codes and buyers,
+move it through investigation with a reason at every step, review flags in bulk, suggest cases,
+and gather what a case file cites. Every change writes a line to the append-only case log in the
+same transaction as the change itself."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from reconciler import store as findings
+from reconciler.store import FlagFilter
+from tracesvc.domain import codes
+from tracesvc.domain.events import Violation
+from tracesvc.domain.registry import Party
+from tracesvc.service.suggest import Suggestion, suggest
+from tracesvc.store import cases as store
+from tracesvc.store.db import pg
+from tracesvc.store.registry import RegistryCache, load_parties
+
+MAX_TEXT, MAX_TITLE, MAX_MEMBERS, MAX_BULK = 2000, 200, 10_000, 10_000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TOKEN = re.compile(r"[0-9a-f]{64}")
+
+
+class CaseStatus(StrEnum):
+    OPEN = "OPEN"
+    INVESTIGATING = "INVESTIGATING"
+    ESCALATED = "ESCALATED"
+    CLOSED_CONFIRMED = "CLOSED_CONFIRMED"
+    CLOSED_DISMISSED = "CLOSED_DISMISSED"
+
+
+class MemberKind(StrEnum):
+    FLAG = "FLAG"
+    CHAIN = "CHAIN"
+    CODE = "CODE"
+    BUYER = "BUYER"
+
+
+# Where a case may go from each status. A closed case is final: new evidence opens a new case.
+TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
+    CaseStatus.OPEN: frozenset({CaseStatus.INVESTIGATING, CaseStatus.CLOSED_DISMISSED}),
+    CaseStatus.INVESTIGATING: frozenset(
+        {CaseStatus.ESCALATED, CaseStatus.CLOSED_CONFIRMED, CaseStatus.CLOSED_DISMISSED}
+    ),
+    CaseStatus.ESCALATED: frozenset(
+        {CaseStatus.INVESTIGATING, CaseStatus.CLOSED_CONFIRMED, CaseStatus.CLOSED_DISMISSED}
+    ),
+    CaseStatus.CLOSED_CONFIRMED: frozenset(),
+    CaseStatus.CLOSED_DISMISSED: frozenset(),
+}
+
+
+class CaseError(Exception):
+    """A refusal the caller can act on; the servicer maps `kind` to a status code."""
+
+    kind = "INVALID"
+
+    def __init__(self, message: str, violations: Sequence[Violation] = ()) -> None:
+        super().__init__(message)
+        self.violations = list(violations)
+
+
+class CaseInvalid(CaseError):
+    kind = "INVALID"
+
+
+class CaseNotFound(CaseError):
+    kind = "NOT_FOUND"
+
+
+class CaseRefused(CaseError):
+    """The request is well formed but the case's state forbids it."""
+
+    kind = "FAILED_PRECONDITION"
+
+
+@dataclass(frozen=True)
+class Actor:
+    key_id: str
+    role: str
+
+
+@dataclass(frozen=True)
+class CaseView:
+    case: store.CaseRow
+    members: list[store.MemberRow]
+    log: list[store.LogRow]
+    flags: list[store.FlagRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Dossier:
+    """Everything a case file shows and cites."""
+
+    view: CaseView
+    chains: list[store.ChainRow]
+    events: list[store.EventRecord]
+    code_timelines: dict[str, list[store.TimelineRow]]
+    buyer_timelines: dict[str, list[store.TimelineRow]]
+    parties: dict[str, Party]
+    generated_at: datetime
+    generated_by: str
+
+
+def transition_refusal(current: str, target: str) -> str | None:
+    """Why a case may not go from `current` to `target`, or None when it may."""
+    if target not in CaseStatus.__members__:
+        return f"unknown status {target[:40]!r}"
+    if CaseStatus(target) in TRANSITIONS[CaseStatus(current)]:
+        return None
+    allowed = ", ".join(sorted(TRANSITIONS[CaseStatus(current)])) or "none: a closed case is final"
+    return f"a case {current} cannot become {target} (allowed: {allowed})"
+
+
+def clean_text(value: str, name: str, limit: int = MAX_TEXT, *, required: bool = False) -> str:
+    """Trimmed text, or CaseInvalid naming the field."""
+    text = value.strip()
+    problem = ""
+    if required and not text:
+        problem = "required"
+    elif len(text) > limit:
+        problem = f"at most {limit} characters"
+    elif _CONTROL.search(text.replace("\n", "")):
+        problem = "control characters are not allowed"
+    if problem:
+        raise CaseInvalid(f"invalid {name}: {problem}", [Violation(name, problem)])
+    return text
+
+
+class Cases:
+    def __init__(self, engine: AsyncEngine, registry: RegistryCache) -> None:
+        self._engine = engine
+        self._registry = registry
+
+    # -- members ---------------------------------------------------------------------------------
+    async def _normalise(self, refs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """(kind, ref) pairs checked and in canonical form: codes canonical, tokens lower-case."""
+        if len(refs) > MAX_MEMBERS:
+            raise CaseInvalid(f"at most {MAX_MEMBERS} members a call", [Violation("members", "too many")])
+        await self._registry.refresh()
+        out: list[tuple[str, str]] = []
+        for n, (kind, raw) in enumerate(refs):
+            where = f"members[{n}]"
+            ref = clean_text(raw, f"{where}.ref", 200, required=True)
+            if kind not in MemberKind.__members__:
+                raise CaseInvalid("unknown member kind", [Violation(f"{where}.kind", "FLAG, CHAIN, CODE or BUYER")])
+            if kind == MemberKind.CODE:
+                try:
+                    ref = codes.parse_trace(ref, self._registry.manufacturer_prefixes).canonical
+                except codes.CodeError as exc:
+                    raise CaseInvalid(str(exc), [Violation(f"{where}.ref", exc.reason)]) from exc
+            elif kind == MemberKind.BUYER:
+                ref = ref.lower()
+                if not _TOKEN.fullmatch(ref):
+                    raise CaseInvalid(
+                        "a buyer is named by its 64-hex keyed token, never its number",
+                        [Violation(f"{where}.ref", "not a buyer token")],
+                    )
+            out.append((kind, ref))
+        return list(dict.fromkeys(out))
+
+    async def _check_exist(self, conn: asyncpg.Connection, refs: Sequence[tuple[str, str]]) -> None:
+        for kind in (MemberKind.FLAG, MemberKind.CHAIN, MemberKind.CODE):
+            wanted = [r for k, r in refs if k == kind]
+            missing = sorted(set(wanted) - await store.existing(conn, kind, wanted)) if wanted else []
+            if missing:
+                raise CaseNotFound(
+                    f"no {kind.lower()} {missing[0][:80]}"
+                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                )
+
+    async def _check_flags_free(self, conn: asyncpg.Connection, case_id: str, refs: Sequence[tuple[str, str]]) -> None:
+        held = await store.case_of_flags(conn, [r for k, r in refs if k == MemberKind.FLAG])
+        elsewhere = {f: c for f, c in held.items() if c != case_id}
+        if elsewhere:
+            flag, other = next(iter(sorted(elsewhere.items())))
+            raise CaseRefused(f"flag {flag} is already in case {other}: remove it there first")
+
+    # -- commands ----------------------------------------------------------------------------------
+    async def create(
+        self,
+        actor: Actor,
+        *,
+        title: str,
+        subject_parties: Sequence[str],
+        region: str,
+        assignee: str,
+        reason: str,
+        refs: Sequence[tuple[str, str]],
+    ) -> CaseView:
+        title = clean_text(title, "title", MAX_TITLE, required=True)
+        reason = clean_text(reason, "reason", required=True)
+        parties = [clean_text(p, f"subject_parties[{n}]", 64, required=True) for n, p in enumerate(subject_parties)]
+        region = clean_text(region, "region", 12)
+        if region and not (region.isascii() and region.isdigit()):
+            raise CaseInvalid("invalid region", [Violation("region", "ASCII digits only")])
+        assignee = clean_text(assignee, "assignee", 100)
+        members = await self._normalise(refs)
+        case_id = f"CASE-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4)}"
+        async with pg(self._engine) as conn, conn.transaction():
+            await self._check_exist(conn, members)
+            await self._check_flags_free(conn, case_id, members)
+            await store.insert_case(
+                conn,
+                case_id,
+                title=title,
+                subject_parties=parties,
+                region=region,
+                assignee=assignee,
+                status=CaseStatus.OPEN,
+                created_by=actor.key_id,
+            )
+            await store.append_log(
+                conn,
+                case_id,
+                actor.key_id,
+                actor.role,
+                "CREATED",
+                to_status=CaseStatus.OPEN,
+                reason=reason,
+                detail=title,
+            )
+            await self._add(conn, actor, case_id, members, reason)
+        return await self.get(case_id)
+
+    async def _add(
+        self, conn: asyncpg.Connection, actor: Actor, case_id: str, members: Sequence[tuple[str, str]], reason: str
+    ) -> None:
+        for kind, ref in await store.add_members(conn, case_id, members, actor.key_id):
+            await store.append_log(
+                conn, case_id, actor.key_id, actor.role, "ADDED", reason=reason, detail=f"{kind} {ref}"
+            )
+
+    async def _open_case(self, conn: asyncpg.Connection, case_id: str) -> str:
+        status = await store.lock_case(conn, case_id)
+        if status is None:
+            raise CaseNotFound(f"no case {case_id[:80]}")
+        return status
+
+    async def add(self, actor: Actor, case_id: str, refs: Sequence[tuple[str, str]], reason: str) -> CaseView:
+        reason = clean_text(reason, "reason", required=True)
+        members = await self._normalise(refs)
+        async with pg(self._engine) as conn, conn.transaction():
+            if await self._open_case(conn, case_id) in store.CLOSED:
+                raise CaseRefused(f"case {case_id} is closed: nothing can be added")
+            await self._check_exist(conn, members)
+            await self._check_flags_free(conn, case_id, members)
+            await self._add(conn, actor, case_id, members, reason)
+            await store.touch(conn, case_id)
+        return await self.get(case_id)
+
+    async def remove(self, actor: Actor, case_id: str, refs: Sequence[tuple[str, str]], reason: str) -> CaseView:
+        reason = clean_text(reason, "reason", required=True)
+        members = await self._normalise(refs)
+        async with pg(self._engine) as conn, conn.transaction():
+            if await self._open_case(conn, case_id) in store.CLOSED:
+                raise CaseRefused(f"case {case_id} is closed: nothing can be removed")
+            for kind, ref in await store.remove_members(conn, case_id, members):
+                await store.append_log(
+                    conn, case_id, actor.key_id, actor.role, "REMOVED", reason=reason, detail=f"{kind} {ref}"
+                )
+            await store.touch(conn, case_id)
+        return await self.get(case_id)
+
+    async def update_status(self, actor: Actor, case_id: str, target: str, reason: str) -> CaseView:
+        reason = clean_text(reason, "reason", required=True)
+        async with pg(self._engine) as conn, conn.transaction():
+            current = await self._open_case(conn, case_id)
+            refusal = transition_refusal(current, target)
+            if refusal is not None:
+                raise CaseRefused(refusal)
+            await store.set_status(conn, case_id, target)
+            await store.append_log(
+                conn, case_id, actor.key_id, actor.role, "STATUS", from_status=current, to_status=target, reason=reason
+            )
+        return await self.get(case_id)
+
+    async def record_export(self, actor: Actor, case_id: str, sha256: str, size: int) -> None:
+        """The case file handed out, in the case log: a court can match a file's digest to it."""
+        async with pg(self._engine) as conn, conn.transaction():
+            await store.append_log(
+                conn,
+                case_id,
+                actor.key_id,
+                actor.role,
+                "EXPORTED",
+                reason="case file exported",
+                detail=f"sha256:{sha256} bytes:{size}",
+            )
+
+    # -- reads -------------------------------------------------------------------------------------
+    async def get(self, case_id: str) -> CaseView:
+        async with pg(self._engine) as conn:
+            case = await store.get_case(conn, case_id)
+            if case is None:
+                raise CaseNotFound(f"no case {case_id[:80]}")
+            members = await store.members(conn, case_id)
+            log = await store.case_log(conn, case_id)
+            flags = await store.flags_by_id(conn, [m.ref for m in members if m.kind == MemberKind.FLAG])
+        return CaseView(case, members, log, flags)
+
+    async def list_cases(self, f: store.CaseFilter, after_seq: int, limit: int) -> list[store.CaseRow]:
+        bad = [s for s in f.statuses if s not in CaseStatus.__members__]
+        if bad:
+            raise CaseInvalid("unknown status", [Violation("statuses", f"unknown value {bad[0][:40]}")])
+        async with pg(self._engine) as conn:
+            return await store.list_cases(conn, f, after_seq, limit)
+
+    async def flag_ids_matching(self, f: FlagFilter, limit: int) -> list[str]:
+        """Ids of the flags a ListFlags filter matches, at most `limit`."""
+        out: list[str] = []
+        after = 0
+        async with pg(self._engine) as conn:
+            while len(out) < limit and (page := await findings.list_flags(conn, f, after, min(1000, limit - len(out)))):
+                out += [r.flag_id for r in page]
+                after = page[-1].flag_seq
+        return out
+
+    async def case_of_flags(self, flag_ids: Sequence[str]) -> dict[str, str]:
+        async with pg(self._engine) as conn:
+            return await store.case_of_flags(conn, flag_ids)
+
+    async def review_flags(
+        self, actor: Actor, flag_ids: Sequence[str], status: str, note: str
+    ) -> tuple[list[str], list[tuple[str, str]]]:
+        """Review many flags with one note; (reviewed, [(skipped flag, why)]). One audit line per flag."""
+        note = clean_text(note, "note", required=True)
+        ids = list(dict.fromkeys(i.strip() for i in flag_ids if i.strip()))
+        if not ids:
+            raise CaseInvalid("no flags to review", [Violation("flag_ids", "name flags or give a filter")])
+        if len(ids) > MAX_BULK:
+            raise CaseInvalid(
+                f"at most {MAX_BULK} flags a call: narrow the filter",
+                [Violation("filter", f"matches more than {MAX_BULK} flags")],
+            )
+        async with pg(self._engine) as conn, conn.transaction():
+            found = {f.flag_id: f for f in await store.flags_by_id(conn, ids)}
+            reviewed = await store.review_flags(
+                conn, [i for i in ids if i in found], status=status, note=note, reviewer=actor.key_id, role=actor.role
+            )
+        done = set(reviewed)
+        skipped = [
+            (i, "no such flag" if i not in found else f"resolved by later evidence: {found[i].resolved_reason or ''}")
+            for i in ids
+            if i not in done
+        ]
+        return reviewed, skipped
+
+    async def suggest(self, *, limit: int = 20, min_flags: int = 3) -> list[Suggestion]:
+        await self._registry.refresh()
+        prefixes = self._registry.manufacturer_prefixes
+        async with pg(self._engine) as conn:
+            flags = await store.standing_flags(conn)
+            chains = await store.chains(conn)
+            batches = await store.batches_of_codes(conn, sorted({f.code for f in flags if f.rule != "S"}))
+        return suggest(
+            flags, chains, batches, lambda code: codes.product_key_of(code, prefixes), min_flags=min_flags, limit=limit
+        )
+
+    async def dossier(self, case_id: str, generated_by: str) -> Dossier:
+        """What the case file holds: the case and its log, flags, chains, the custody timelines of its
+        codes, the purchases of its buyers, every event they cite, and the parties involved."""
+        view = await self.get(case_id)
+        wanted = {k: [m.ref for m in view.members if m.kind == k] for k in MemberKind}
+        async with pg(self._engine) as conn:
+            chains = await store.chains(conn, sorted({*wanted[MemberKind.CHAIN], *(f.flag_id for f in view.flags)}))
+            code_list = sorted(
+                {*wanted[MemberKind.CODE], *(f.code for f in view.flags if f.rule != "S"), *(c.code for c in chains)}
+            )
+            timelines = await store.code_timelines(conn, code_list)
+            buyers = await store.buyer_timelines(conn, sorted(set(wanted[MemberKind.BUYER])))
+            event_ids = {e for f in view.flags for e in f.evidence} | {t.event_id for t in timelines + buyers}
+            events = await store.events_with_digests(conn, sorted(event_ids))
+        party_ids = (
+            {p for f in view.flags for p in (f.subject_party, *f.related_parties)}
+            | {p for e in events for p in (e.party_id, e.counterparty_id)}
+            | set(view.case.subject_parties)
+        )
+        async with self._engine.connect() as sa_conn:
+            parties = await load_parties(sa_conn, sorted(p for p in party_ids if p))
+        return Dossier(
+            view, chains, events, _by_subject(timelines), _by_subject(buyers), parties, datetime.now(UTC), generated_by
+        )
+
+
+def _by_subject(rows: Sequence[store.TimelineRow]) -> dict[str, list[store.TimelineRow]]:
+    out: dict[str, list[store.TimelineRow]] = {}
+    for r in rows:
+        out.setdefault(r.subject, []).append(r)
+    return out

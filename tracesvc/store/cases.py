@@ -1,0 +1,533 @@
+"""SQL for enforcement cases: cases, members, the append-only case log, bulk review, and what
+suggested cases and case files read (flags, chains, batches, timelines). Typed rows out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+CLOSED = ("CLOSED_CONFIRMED", "CLOSED_DISMISSED")
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    case_seq: int
+    case_id: str
+    title: str
+    subject_parties: tuple[str, ...]
+    region: str
+    assignee: str
+    status: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    flag_count: int
+    money_fen: int
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    kind: str
+    ref: str
+    added_by: str
+    added_at: datetime
+
+
+@dataclass(frozen=True)
+class LogRow:
+    log_seq: int
+    case_id: str
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    from_status: str | None
+    to_status: str | None
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class FlagRow:
+    """A whole flags row. Reads like a record too (row["rule"]), so the wire converters take it."""
+
+    flag_seq: int
+    flag_id: str
+    rule: str
+    kind: str
+    severity: str
+    code: str
+    decisive_event_id: str
+    decisive_at: datetime
+    subject_party: str
+    subject_region: str
+    related_parties: list[str]
+    evidence: list[str]
+    money_fen: int
+    detail: str
+    content_hash: bytes
+    status: str
+    detected_at: datetime
+    detected_run: int
+    updated_at: datetime
+    resolved_at: datetime | None
+    resolved_reason: str | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    review_note: str | None
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self, name)
+
+
+_FLAG_COLUMNS = tuple(f.name for f in fields(FlagRow))
+
+
+@dataclass(frozen=True)
+class ChainRow:
+    """A return chain as stored; `originals` and `resales` are lists of sale dicts, `reentry` a dict or None."""
+
+    flag_id: str
+    code: str
+    active: bool
+    originals: list[dict[str, Any]]
+    reentry: dict[str, Any] | None
+    resales: list[dict[str, Any]]
+    reentry_party: str | None
+    reentry_supplier: str | None
+    resale_parties: list[str]
+    money_fen: int
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class StandingFlag:
+    """What suggested cases need of a flag that stands (OPEN or CONFIRMED) and no case holds."""
+
+    flag_id: str
+    rule: str
+    kind: str
+    code: str
+    decisive_event_id: str
+    subject_party: str
+    subject_region: str
+    money_fen: int
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One cited event: its canonical stored JSON and the SHA-256 computed when it arrived."""
+
+    event_id: str
+    kind: str
+    occurred_at: datetime
+    party_id: str
+    counterparty_id: str
+    document_no: str
+    sha256: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One event of a code's custody timeline, or of a buyer's purchases."""
+
+    subject: str  # the code, or the buyer token
+    event_id: str
+    kind: str
+    occurred_at: datetime
+    party_id: str
+    counterparty_id: str
+    document_no: str
+    sale_id: str
+    units: int | None  # None: the whole pack
+    fund_paid_fen: int
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    statuses: tuple[str, ...] = ()
+    party_id: str = ""
+    region: str = ""
+    assignee: str = ""
+
+
+# -- cases -------------------------------------------------------------------------------------
+
+_CASE_SELECT = """
+SELECT c.*, coalesce(m.flag_count, 0) AS flag_count, coalesce(m.money_fen, 0) AS money_fen
+FROM cases c
+LEFT JOIN LATERAL (
+    SELECT sum(d.n)::int AS flag_count, sum(d.money)::bigint AS money_fen
+    FROM (SELECT count(*) AS n, max(f.money_fen) AS money
+          FROM case_members cm JOIN flags f ON f.flag_id = cm.ref
+          WHERE cm.case_id = c.case_id AND cm.kind = 'FLAG'
+          GROUP BY f.decisive_event_id) d
+) m ON true
+"""
+
+
+def _case(r: asyncpg.Record) -> CaseRow:
+    return CaseRow(
+        r["case_seq"],
+        r["case_id"],
+        r["title"],
+        tuple(r["subject_parties"]),
+        r["region"],
+        r["assignee"],
+        r["status"],
+        r["created_by"],
+        r["created_at"],
+        r["updated_at"],
+        r["flag_count"],
+        r["money_fen"],
+    )
+
+
+async def insert_case(
+    conn: asyncpg.Connection,
+    case_id: str,
+    *,
+    title: str,
+    subject_parties: Sequence[str],
+    region: str,
+    assignee: str,
+    status: str,
+    created_by: str,
+) -> None:
+    await conn.execute(
+        """INSERT INTO cases (case_id, title, subject_parties, region, assignee, status, created_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        case_id,
+        title,
+        list(subject_parties),
+        region,
+        assignee,
+        status,
+        created_by,
+    )
+
+
+async def lock_case(conn: asyncpg.Connection, case_id: str) -> str | None:
+    """Lock the case row for this transaction; its status, or None when there is no such case."""
+    return await conn.fetchval("SELECT status FROM cases WHERE case_id = $1 FOR UPDATE", case_id)
+
+
+async def set_status(conn: asyncpg.Connection, case_id: str, status: str) -> None:
+    await conn.execute(
+        "UPDATE cases SET status = $2, updated_at = clock_timestamp() WHERE case_id = $1", case_id, status
+    )
+
+
+async def touch(conn: asyncpg.Connection, case_id: str) -> None:
+    await conn.execute("UPDATE cases SET updated_at = clock_timestamp() WHERE case_id = $1", case_id)
+
+
+async def append_log(
+    conn: asyncpg.Connection,
+    case_id: str,
+    actor: str,
+    role: str,
+    action: str,
+    *,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    reason: str = "",
+    detail: str = "",
+) -> None:
+    await conn.execute(
+        """INSERT INTO case_log (case_id, actor, role, action, from_status, to_status, reason, detail)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        case_id,
+        actor,
+        role,
+        action,
+        from_status,
+        to_status,
+        reason,
+        detail,
+    )
+
+
+async def get_case(conn: asyncpg.Connection, case_id: str) -> CaseRow | None:
+    r = await conn.fetchrow(_CASE_SELECT + " WHERE c.case_id = $1", case_id)
+    return _case(r) if r else None
+
+
+async def list_cases(conn: asyncpg.Connection, f: CaseFilter, after_seq: int, limit: int) -> list[CaseRow]:
+    """Cases in creation order after `after_seq`."""
+    parts: list[str] = ["c.case_seq > $1"]
+    args: list[object] = [after_seq]
+    for sql, value in (
+        ("c.status = ANY(${}::text[])", list(f.statuses)),
+        ("${} = ANY(c.subject_parties)", f.party_id),
+        ("c.region LIKE ${}", f.region + "%" if f.region else ""),
+        ("c.assignee = ${}", f.assignee),
+    ):
+        if value:
+            args.append(value)
+            parts.append(sql.format(len(args)))
+    rows = await conn.fetch(f"{_CASE_SELECT} WHERE {' AND '.join(parts)} ORDER BY c.case_seq LIMIT {int(limit)}", *args)
+    return [_case(r) for r in rows]
+
+
+async def members(conn: asyncpg.Connection, case_id: str) -> list[MemberRow]:
+    rows = await conn.fetch(
+        "SELECT kind, ref, added_by, added_at FROM case_members WHERE case_id = $1 ORDER BY added_at, kind, ref",
+        case_id,
+    )
+    return [MemberRow(r["kind"], r["ref"], r["added_by"], r["added_at"]) for r in rows]
+
+
+async def case_log(conn: asyncpg.Connection, case_id: str) -> list[LogRow]:
+    rows = await conn.fetch("SELECT * FROM case_log WHERE case_id = $1 ORDER BY log_seq", case_id)
+    return [
+        LogRow(
+            r["log_seq"],
+            r["case_id"],
+            r["at"],
+            r["actor"],
+            r["role"],
+            r["action"],
+            r["from_status"],
+            r["to_status"],
+            r["reason"],
+            r["detail"],
+        )
+        for r in rows
+    ]
+
+
+async def add_members(
+    conn: asyncpg.Connection, case_id: str, refs: Sequence[tuple[str, str]], added_by: str
+) -> list[tuple[str, str]]:
+    """Add (kind, ref) members; return those that were not there already."""
+    rows = await conn.fetch(
+        """INSERT INTO case_members (case_id, kind, ref, added_by)
+           SELECT $1, k, r, $4 FROM unnest($2::text[], $3::text[]) AS u(k, r)
+           ON CONFLICT DO NOTHING RETURNING kind, ref""",
+        case_id,
+        [k for k, _ in refs],
+        [r for _, r in refs],
+        added_by,
+    )
+    return [(r["kind"], r["ref"]) for r in rows]
+
+
+async def remove_members(
+    conn: asyncpg.Connection, case_id: str, refs: Sequence[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    rows = await conn.fetch(
+        """DELETE FROM case_members cm USING unnest($2::text[], $3::text[]) AS u(k, r)
+           WHERE cm.case_id = $1 AND cm.kind = u.k AND cm.ref = u.r RETURNING cm.kind, cm.ref""",
+        case_id,
+        [k for k, _ in refs],
+        [r for _, r in refs],
+    )
+    return [(r["kind"], r["ref"]) for r in rows]
+
+
+async def case_of_flags(conn: asyncpg.Connection, flag_ids: Sequence[str]) -> dict[str, str]:
+    """flag_id → the case holding it, for those a case holds."""
+    rows = await conn.fetch(
+        "SELECT ref, case_id FROM case_members WHERE kind = 'FLAG' AND ref = ANY($1::text[])", list(flag_ids)
+    )
+    return {r["ref"]: r["case_id"] for r in rows}
+
+
+async def existing(conn: asyncpg.Connection, kind: str, refs: Sequence[str]) -> set[str]:
+    """Which of these flags (FLAG), chains (CHAIN) or codes (CODE) exist."""
+    sql = {
+        "FLAG": "SELECT flag_id AS v FROM flags WHERE flag_id = ANY($1::text[])",
+        "CHAIN": "SELECT flag_id AS v FROM return_chains WHERE flag_id = ANY($1::text[])",
+        "CODE": "SELECT DISTINCT code AS v FROM event_codes WHERE code = ANY($1::text[])",
+    }[kind]
+    return {r["v"] for r in await conn.fetch(sql, list(refs))}
+
+
+# -- flags -------------------------------------------------------------------------------------
+
+
+def _flag(r: asyncpg.Record) -> FlagRow:
+    return FlagRow(**{c: r[c] for c in _FLAG_COLUMNS})
+
+
+async def flags_by_id(conn: asyncpg.Connection, flag_ids: Sequence[str]) -> list[FlagRow]:
+    rows = await conn.fetch(
+        f"SELECT {', '.join(_FLAG_COLUMNS)} FROM flags WHERE flag_id = ANY($1::text[]) ORDER BY flag_seq",
+        list(flag_ids),
+    )
+    return [_flag(r) for r in rows]
+
+
+async def review_flags(
+    conn: asyncpg.Connection, flag_ids: Sequence[str], *, status: str, note: str, reviewer: str, role: str
+) -> list[str]:
+    """Review the flags not resolved by the reconciler, and write one audit line per flag reviewed.
+
+    Run it inside a transaction: the reviews and their audit lines commit together.
+    """
+    rows = await conn.fetch(
+        """UPDATE flags SET status = $2, review_note = $3, reviewed_by = $4, reviewed_at = clock_timestamp(),
+                  updated_at = clock_timestamp()
+           WHERE flag_id = ANY($1::text[]) AND status <> 'RESOLVED' RETURNING flag_id""",
+        list(flag_ids),
+        status,
+        note,
+        reviewer,
+    )
+    reviewed = sorted(r["flag_id"] for r in rows)
+    await conn.execute(
+        """INSERT INTO audit_log (key_id, role, method, target, detail)
+           SELECT $1, $2, 'ReviewFlags', 'flag:' || f, $4 FROM unnest($3::text[]) AS f""",
+        reviewer,
+        role,
+        reviewed,
+        f"{status}: {note}"[:2000],
+    )
+    return reviewed
+
+
+async def standing_flags(conn: asyncpg.Connection) -> list[StandingFlag]:
+    """Flags that stand (OPEN or CONFIRMED) and no case holds yet."""
+    rows = await conn.fetch(
+        """SELECT f.flag_id, f.rule, f.kind, f.code, f.decisive_event_id, f.subject_party, f.subject_region,
+                  f.money_fen
+           FROM flags f
+           WHERE f.status IN ('OPEN', 'CONFIRMED')
+             AND NOT EXISTS (SELECT 1 FROM case_members cm WHERE cm.kind = 'FLAG' AND cm.ref = f.flag_id)
+           ORDER BY f.flag_seq"""
+    )
+    return [
+        StandingFlag(
+            r["flag_id"],
+            r["rule"],
+            r["kind"],
+            r["code"],
+            r["decisive_event_id"],
+            r["subject_party"],
+            r["subject_region"],
+            r["money_fen"],
+        )
+        for r in rows
+    ]
+
+
+def _load(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _chain(r: asyncpg.Record) -> ChainRow:
+    return ChainRow(
+        r["flag_id"],
+        r["code"],
+        r["active"],
+        _load(r["originals"]),
+        _load(r["reentry"]),
+        _load(r["resales"]),
+        r["reentry_party"],
+        r["reentry_supplier"],
+        list(r["resale_parties"]),
+        r["money_fen"],
+    )
+
+
+async def chains(conn: asyncpg.Connection, flag_ids: Sequence[str] | None = None) -> list[ChainRow]:
+    """The named chains (any state), or every active chain when `flag_ids` is None."""
+    if flag_ids is None:
+        rows = await conn.fetch("SELECT * FROM return_chains WHERE active ORDER BY flag_id")
+    else:
+        rows = await conn.fetch(
+            "SELECT * FROM return_chains WHERE flag_id = ANY($1::text[]) ORDER BY flag_id", list(flag_ids)
+        )
+    return [_chain(r) for r in rows]
+
+
+async def batches_of_codes(conn: asyncpg.Connection, codes: Sequence[str]) -> list[tuple[str, str]]:
+    """(code, batch) for each batch number any custody event declared for these codes."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ec.code, item->>1 AS batch
+           FROM event_codes ec JOIN events e ON e.event_seq = ec.event_seq,
+                jsonb_array_elements(e.payload->'items') AS item
+           WHERE ec.code = ANY($1::text[]) AND item->>0 = ec.code AND coalesce(item->>1, '') <> ''""",
+        list(codes),
+    )
+    return [(r["code"], r["batch"]) for r in rows]
+
+
+# -- what a case file cites ----------------------------------------------------------------------
+
+
+async def events_with_digests(conn: asyncpg.Connection, event_ids: Sequence[str]) -> list[EventRecord]:
+    rows = await conn.fetch(
+        """SELECT event_id, kind, occurred_at, party_id, counterparty_id, document_no, content_hash,
+                  payload::text AS payload
+           FROM events WHERE event_id = ANY($1::text[]) ORDER BY occurred_at, event_id""",
+        list(event_ids),
+    )
+    return [
+        EventRecord(
+            r["event_id"],
+            r["kind"],
+            r["occurred_at"],
+            r["party_id"],
+            r["counterparty_id"],
+            r["document_no"],
+            bytes(r["content_hash"]).hex(),
+            r["payload"],
+        )
+        for r in rows
+    ]
+
+
+_FUND = "(SELECT coalesce(sum((l->>5)::bigint), 0) FROM jsonb_array_elements(e.payload->'lines') l)"
+
+
+async def code_timelines(conn: asyncpg.Connection, codes: Sequence[str]) -> list[TimelineRow]:
+    """Every event of these codes (a sale's lines summed), by code, in (occurred_at, event_id) order."""
+    rows = await conn.fetch(
+        f"""SELECT ec.code AS subject, e.event_id, e.kind, e.occurred_at, e.party_id, e.counterparty_id,
+                   e.document_no, coalesce(e.sale_id, '') AS sale_id,
+                   CASE WHEN bool_or(ec.units IS NULL) THEN NULL ELSE sum(ec.units) END AS units,
+                   CASE WHEN e.kind = 'SALE' THEN {_FUND} ELSE 0 END AS fund
+            FROM event_codes ec JOIN events e ON e.event_seq = ec.event_seq
+            WHERE ec.code = ANY($1::text[])
+            GROUP BY ec.code, e.event_seq
+            ORDER BY ec.code, e.occurred_at, e.event_id""",
+        list(codes),
+    )
+    return [_timeline(r) for r in rows]
+
+
+async def buyer_timelines(conn: asyncpg.Connection, tokens: Sequence[str]) -> list[TimelineRow]:
+    """Every sale to these buyer tokens, by token, in (occurred_at, event_id) order."""
+    rows = await conn.fetch(
+        f"""SELECT e.buyer_token AS subject, e.event_id, e.kind, e.occurred_at, e.party_id, e.counterparty_id,
+                   e.document_no, coalesce(e.sale_id, '') AS sale_id, NULL::int AS units, {_FUND} AS fund
+            FROM events e WHERE e.kind = 'SALE' AND e.buyer_token = ANY($1::text[])
+            ORDER BY e.buyer_token, e.occurred_at, e.event_id""",
+        list(tokens),
+    )
+    return [_timeline(r) for r in rows]
+
+
+def _timeline(r: asyncpg.Record) -> TimelineRow:
+    return TimelineRow(
+        r["subject"],
+        r["event_id"],
+        r["kind"],
+        r["occurred_at"],
+        r["party_id"],
+        r["counterparty_id"],
+        r["document_no"],
+        r["sale_id"],
+        r["units"],
+        int(r["fund"] or 0),
+    )
