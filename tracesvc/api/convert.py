@@ -192,6 +192,7 @@ def product_from_proto(p: reg_pb.Product) -> tuple[Product | None, list[Violatio
         prefix=prefix.upper() if scheme == "MANUFACTURER" else prefix, scheme=CodeScheme(scheme),
         pack_units=p.pack_units, category=Category(category), manufacturer_id=p.manufacturer_id.strip(),
         name=p.name, generic_name=p.generic_name, spec=p.spec, insurance_code=p.insurance_code.strip(),
+        daily_units=p.daily_units,
     ), []
 
 
@@ -200,5 +201,5 @@ def product_to_proto(p: Product) -> reg_pb.Product:
         prefix=p.prefix, scheme=reg_pb.CodeScheme.Value(f"CODE_SCHEME_{p.scheme.value}"),
         manufacturer_id=p.manufacturer_id, name=p.name, generic_name=p.generic_name, spec=p.spec,
         pack_units=p.pack_units, category=reg_pb.ProductCategory.Value(f"PRODUCT_CATEGORY_{p.category.value}"),
-        insurance_code=p.insurance_code,
+        insurance_code=p.insurance_code, daily_units=p.daily_units,
     )

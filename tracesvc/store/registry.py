@@ -51,6 +51,7 @@ def _product_from_row(row) -> Product:
         generic_name=row.generic_name,
         spec=row.spec,
         insurance_code=row.insurance_code,
+        daily_units=row.daily_units,
     )
 
 
@@ -80,12 +81,13 @@ async def upsert_parties(engine: AsyncEngine, items: Sequence[Party]) -> None:
 async def upsert_products(engine: AsyncEngine, items: Sequence[Product]) -> None:
     if not items:
         return
-    cols = ("scheme", "manufacturer_id", "name", "generic_name", "spec", "pack_units", "category", "insurance_code")
+    cols = ("scheme", "manufacturer_id", "name", "generic_name", "spec", "pack_units", "category", "insurance_code",
+            "daily_units")
     async with engine.begin() as conn:
         stmt = insert(products).values([
             {"prefix": p.prefix, "scheme": p.scheme.value, "manufacturer_id": p.manufacturer_id, "name": p.name,
              "generic_name": p.generic_name, "spec": p.spec, "pack_units": p.pack_units,
-             "category": p.category.value, "insurance_code": p.insurance_code}
+             "category": p.category.value, "insurance_code": p.insurance_code, "daily_units": p.daily_units}
             for p in items
         ])
         await conn.execute(stmt.on_conflict_do_update(

@@ -26,21 +26,21 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from tracesvc.v1 import ack_pb2 as tracesvc_dot_v1_dot_ack__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atracesvc/v1/registry.proto\x12\x0btracesvc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tracesvc/v1/ack.proto\"u\n\x13LicenceStatusChange\x12*\n\x06status\x18\x01 \x01(\x0e\x32\x1a.tracesvc.v1.LicenceStatus\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc0\x01\n\x07Licence\x12\x0e\n\x06number\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12.\n\nvalid_from\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08valid_to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x38\n\x0estatus_history\x18\x05 \x03(\x0b\x32 .tracesvc.v1.LicenceStatusChange\"\xaf\x01\n\x05Party\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.tracesvc.v1.PartyKind\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06region\x18\x04 \x01(\t\x12\x10\n\x08\x63hain_id\x18\x05 \x01(\t\x12&\n\x08licences\x18\x06 \x03(\x0b\x32\x14.tracesvc.v1.Licence\x12\x16\n\x0ereports_events\x18\x07 \x01(\x08\"\xe9\x01\n\x07Product\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\'\n\x06scheme\x18\x02 \x01(\x0e\x32\x17.tracesvc.v1.CodeScheme\x12\x17\n\x0fmanufacturer_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x14\n\x0cgeneric_name\x18\x05 \x01(\t\x12\x0c\n\x04spec\x18\x06 \x01(\t\x12\x12\n\npack_units\x18\x07 \x01(\x05\x12.\n\x08\x63\x61tegory\x18\x08 \x01(\x0e\x32\x1c.tracesvc.v1.ProductCategory\x12\x16\n\x0einsurance_code\x18\t \x01(\t\";\n\x14UpsertPartiesRequest\x12#\n\x07parties\x18\x01 \x03(\x0b\x32\x12.tracesvc.v1.Party\"A\n\x15UpsertPartiesResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.tracesvc.v1.ItemResult\"?\n\x15UpsertProductsRequest\x12&\n\x08products\x18\x01 \x03(\x0b\x32\x14.tracesvc.v1.Product\"B\n\x16UpsertProductsResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.tracesvc.v1.ItemResult\"#\n\x0fGetPartyRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\"5\n\x10GetPartyResponse\x12!\n\x05party\x18\x01 \x01(\x0b\x32\x12.tracesvc.v1.Party\"<\n\x11GetProductRequest\x12\x10\n\x06prefix\x18\x01 \x01(\tH\x00\x12\x0e\n\x04\x63ode\x18\x02 \x01(\tH\x00\x42\x05\n\x03key\"S\n\x12GetProductResponse\x12%\n\x07product\x18\x01 \x01(\x0b\x32\x14.tracesvc.v1.Product\x12\x16\n\x0e\x63\x61nonical_code\x18\x02 \x01(\t\"h\n\x0eRegistryRecord\x12#\n\x05party\x18\x01 \x01(\x0b\x32\x12.tracesvc.v1.PartyH\x00\x12\'\n\x07product\x18\x02 \x01(\x0b\x32\x14.tracesvc.v1.ProductH\x00\x42\x08\n\x06record\"?\n\x1eUpsertCommissionedCodesRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\r\n\x05\x63odes\x18\x02 \x03(\t\"0\n\x1fUpsertCommissionedCodesResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\x05*\xaa\x01\n\tPartyKind\x12\x1a\n\x16PARTY_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17PARTY_KIND_MANUFACTURER\x10\x01\x12\x19\n\x15PARTY_KIND_WHOLESALER\x10\x02\x12\x17\n\x13PARTY_KIND_PHARMACY\x10\x03\x12\x17\n\x13PARTY_KIND_CHAIN_HQ\x10\x04\x12\x17\n\x13PARTY_KIND_HOSPITAL\x10\x05*\x84\x01\n\rLicenceStatus\x12\x1e\n\x1aLICENCE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15LICENCE_STATUS_ACTIVE\x10\x01\x12\x1c\n\x18LICENCE_STATUS_SUSPENDED\x10\x02\x12\x1a\n\x16LICENCE_STATUS_REVOKED\x10\x03*\xe9\x01\n\x0fProductCategory\x12 \n\x1cPRODUCT_CATEGORY_UNSPECIFIED\x10\x00\x12\x19\n\x15PRODUCT_CATEGORY_DRUG\x10\x01\x12 \n\x1cPRODUCT_CATEGORY_HEALTH_FOOD\x10\x02\x12\x19\n\x15PRODUCT_CATEGORY_FOOD\x10\x03\x12\x1d\n\x19PRODUCT_CATEGORY_COSMETIC\x10\x04\x12 \n\x1cPRODUCT_CATEGORY_DAILY_GOODS\x10\x05\x12\x1b\n\x17PRODUCT_CATEGORY_DEVICE\x10\x06*r\n\nCodeScheme\x12\x1b\n\x17\x43ODE_SCHEME_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43ODE_SCHEME_MSFX\x10\x01\x12\x13\n\x0f\x43ODE_SCHEME_GS1\x10\x02\x12\x1c\n\x18\x43ODE_SCHEME_MANUFACTURER\x10\x03\x32\xd2\x03\n\x0fRegistryService\x12V\n\rUpsertParties\x12!.tracesvc.v1.UpsertPartiesRequest\x1a\".tracesvc.v1.UpsertPartiesResponse\x12Y\n\x0eUpsertProducts\x12\".tracesvc.v1.UpsertProductsRequest\x1a#.tracesvc.v1.UpsertProductsResponse\x12G\n\x08GetParty\x12\x1c.tracesvc.v1.GetPartyRequest\x1a\x1d.tracesvc.v1.GetPartyResponse\x12M\n\nGetProduct\x12\x1e.tracesvc.v1.GetProductRequest\x1a\x1f.tracesvc.v1.GetProductResponse\x12t\n\x17UpsertCommissionedCodes\x12+.tracesvc.v1.UpsertCommissionedCodesRequest\x1a,.tracesvc.v1.UpsertCommissionedCodesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atracesvc/v1/registry.proto\x12\x0btracesvc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tracesvc/v1/ack.proto\"u\n\x13LicenceStatusChange\x12*\n\x06status\x18\x01 \x01(\x0e\x32\x1a.tracesvc.v1.LicenceStatus\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc0\x01\n\x07Licence\x12\x0e\n\x06number\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12.\n\nvalid_from\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08valid_to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x38\n\x0estatus_history\x18\x05 \x03(\x0b\x32 .tracesvc.v1.LicenceStatusChange\"\xaf\x01\n\x05Party\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.tracesvc.v1.PartyKind\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06region\x18\x04 \x01(\t\x12\x10\n\x08\x63hain_id\x18\x05 \x01(\t\x12&\n\x08licences\x18\x06 \x03(\x0b\x32\x14.tracesvc.v1.Licence\x12\x16\n\x0ereports_events\x18\x07 \x01(\x08\"\xfe\x01\n\x07Product\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\'\n\x06scheme\x18\x02 \x01(\x0e\x32\x17.tracesvc.v1.CodeScheme\x12\x17\n\x0fmanufacturer_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x14\n\x0cgeneric_name\x18\x05 \x01(\t\x12\x0c\n\x04spec\x18\x06 \x01(\t\x12\x12\n\npack_units\x18\x07 \x01(\x05\x12.\n\x08\x63\x61tegory\x18\x08 \x01(\x0e\x32\x1c.tracesvc.v1.ProductCategory\x12\x16\n\x0einsurance_code\x18\t \x01(\t\x12\x13\n\x0b\x64\x61ily_units\x18\n \x01(\x05\";\n\x14UpsertPartiesRequest\x12#\n\x07parties\x18\x01 \x03(\x0b\x32\x12.tracesvc.v1.Party\"A\n\x15UpsertPartiesResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.tracesvc.v1.ItemResult\"?\n\x15UpsertProductsRequest\x12&\n\x08products\x18\x01 \x03(\x0b\x32\x14.tracesvc.v1.Product\"B\n\x16UpsertProductsResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.tracesvc.v1.ItemResult\"#\n\x0fGetPartyRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\"5\n\x10GetPartyResponse\x12!\n\x05party\x18\x01 \x01(\x0b\x32\x12.tracesvc.v1.Party\"<\n\x11GetProductRequest\x12\x10\n\x06prefix\x18\x01 \x01(\tH\x00\x12\x0e\n\x04\x63ode\x18\x02 \x01(\tH\x00\x42\x05\n\x03key\"S\n\x12GetProductResponse\x12%\n\x07product\x18\x01 \x01(\x0b\x32\x14.tracesvc.v1.Product\x12\x16\n\x0e\x63\x61nonical_code\x18\x02 \x01(\t\"h\n\x0eRegistryRecord\x12#\n\x05party\x18\x01 \x01(\x0b\x32\x12.tracesvc.v1.PartyH\x00\x12\'\n\x07product\x18\x02 \x01(\x0b\x32\x14.tracesvc.v1.ProductH\x00\x42\x08\n\x06record\"?\n\x1eUpsertCommissionedCodesRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\r\n\x05\x63odes\x18\x02 \x03(\t\"0\n\x1fUpsertCommissionedCodesResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\x05*\xaa\x01\n\tPartyKind\x12\x1a\n\x16PARTY_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17PARTY_KIND_MANUFACTURER\x10\x01\x12\x19\n\x15PARTY_KIND_WHOLESALER\x10\x02\x12\x17\n\x13PARTY_KIND_PHARMACY\x10\x03\x12\x17\n\x13PARTY_KIND_CHAIN_HQ\x10\x04\x12\x17\n\x13PARTY_KIND_HOSPITAL\x10\x05*\x84\x01\n\rLicenceStatus\x12\x1e\n\x1aLICENCE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15LICENCE_STATUS_ACTIVE\x10\x01\x12\x1c\n\x18LICENCE_STATUS_SUSPENDED\x10\x02\x12\x1a\n\x16LICENCE_STATUS_REVOKED\x10\x03*\xe9\x01\n\x0fProductCategory\x12 \n\x1cPRODUCT_CATEGORY_UNSPECIFIED\x10\x00\x12\x19\n\x15PRODUCT_CATEGORY_DRUG\x10\x01\x12 \n\x1cPRODUCT_CATEGORY_HEALTH_FOOD\x10\x02\x12\x19\n\x15PRODUCT_CATEGORY_FOOD\x10\x03\x12\x1d\n\x19PRODUCT_CATEGORY_COSMETIC\x10\x04\x12 \n\x1cPRODUCT_CATEGORY_DAILY_GOODS\x10\x05\x12\x1b\n\x17PRODUCT_CATEGORY_DEVICE\x10\x06*r\n\nCodeScheme\x12\x1b\n\x17\x43ODE_SCHEME_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43ODE_SCHEME_MSFX\x10\x01\x12\x13\n\x0f\x43ODE_SCHEME_GS1\x10\x02\x12\x1c\n\x18\x43ODE_SCHEME_MANUFACTURER\x10\x03\x32\xd2\x03\n\x0fRegistryService\x12V\n\rUpsertParties\x12!.tracesvc.v1.UpsertPartiesRequest\x1a\".tracesvc.v1.UpsertPartiesResponse\x12Y\n\x0eUpsertProducts\x12\".tracesvc.v1.UpsertProductsRequest\x1a#.tracesvc.v1.UpsertProductsResponse\x12G\n\x08GetParty\x12\x1c.tracesvc.v1.GetPartyRequest\x1a\x1d.tracesvc.v1.GetPartyResponse\x12M\n\nGetProduct\x12\x1e.tracesvc.v1.GetProductRequest\x1a\x1f.tracesvc.v1.GetProductResponse\x12t\n\x17UpsertCommissionedCodes\x12+.tracesvc.v1.UpsertCommissionedCodesRequest\x1a,.tracesvc.v1.UpsertCommissionedCodesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tracesvc.v1.registry_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PARTYKIND']._serialized_start=1549
-  _globals['_PARTYKIND']._serialized_end=1719
-  _globals['_LICENCESTATUS']._serialized_start=1722
-  _globals['_LICENCESTATUS']._serialized_end=1854
-  _globals['_PRODUCTCATEGORY']._serialized_start=1857
-  _globals['_PRODUCTCATEGORY']._serialized_end=2090
-  _globals['_CODESCHEME']._serialized_start=2092
-  _globals['_CODESCHEME']._serialized_end=2206
+  _globals['_PARTYKIND']._serialized_start=1570
+  _globals['_PARTYKIND']._serialized_end=1740
+  _globals['_LICENCESTATUS']._serialized_start=1743
+  _globals['_LICENCESTATUS']._serialized_end=1875
+  _globals['_PRODUCTCATEGORY']._serialized_start=1878
+  _globals['_PRODUCTCATEGORY']._serialized_end=2111
+  _globals['_CODESCHEME']._serialized_start=2113
+  _globals['_CODESCHEME']._serialized_end=2227
   _globals['_LICENCESTATUSCHANGE']._serialized_start=99
   _globals['_LICENCESTATUSCHANGE']._serialized_end=216
   _globals['_LICENCE']._serialized_start=219
@@ -48,29 +48,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PARTY']._serialized_start=414
   _globals['_PARTY']._serialized_end=589
   _globals['_PRODUCT']._serialized_start=592
-  _globals['_PRODUCT']._serialized_end=825
-  _globals['_UPSERTPARTIESREQUEST']._serialized_start=827
-  _globals['_UPSERTPARTIESREQUEST']._serialized_end=886
-  _globals['_UPSERTPARTIESRESPONSE']._serialized_start=888
-  _globals['_UPSERTPARTIESRESPONSE']._serialized_end=953
-  _globals['_UPSERTPRODUCTSREQUEST']._serialized_start=955
-  _globals['_UPSERTPRODUCTSREQUEST']._serialized_end=1018
-  _globals['_UPSERTPRODUCTSRESPONSE']._serialized_start=1020
-  _globals['_UPSERTPRODUCTSRESPONSE']._serialized_end=1086
-  _globals['_GETPARTYREQUEST']._serialized_start=1088
-  _globals['_GETPARTYREQUEST']._serialized_end=1123
-  _globals['_GETPARTYRESPONSE']._serialized_start=1125
-  _globals['_GETPARTYRESPONSE']._serialized_end=1178
-  _globals['_GETPRODUCTREQUEST']._serialized_start=1180
-  _globals['_GETPRODUCTREQUEST']._serialized_end=1240
-  _globals['_GETPRODUCTRESPONSE']._serialized_start=1242
-  _globals['_GETPRODUCTRESPONSE']._serialized_end=1325
-  _globals['_REGISTRYRECORD']._serialized_start=1327
-  _globals['_REGISTRYRECORD']._serialized_end=1431
-  _globals['_UPSERTCOMMISSIONEDCODESREQUEST']._serialized_start=1433
-  _globals['_UPSERTCOMMISSIONEDCODESREQUEST']._serialized_end=1496
-  _globals['_UPSERTCOMMISSIONEDCODESRESPONSE']._serialized_start=1498
-  _globals['_UPSERTCOMMISSIONEDCODESRESPONSE']._serialized_end=1546
-  _globals['_REGISTRYSERVICE']._serialized_start=2209
-  _globals['_REGISTRYSERVICE']._serialized_end=2675
+  _globals['_PRODUCT']._serialized_end=846
+  _globals['_UPSERTPARTIESREQUEST']._serialized_start=848
+  _globals['_UPSERTPARTIESREQUEST']._serialized_end=907
+  _globals['_UPSERTPARTIESRESPONSE']._serialized_start=909
+  _globals['_UPSERTPARTIESRESPONSE']._serialized_end=974
+  _globals['_UPSERTPRODUCTSREQUEST']._serialized_start=976
+  _globals['_UPSERTPRODUCTSREQUEST']._serialized_end=1039
+  _globals['_UPSERTPRODUCTSRESPONSE']._serialized_start=1041
+  _globals['_UPSERTPRODUCTSRESPONSE']._serialized_end=1107
+  _globals['_GETPARTYREQUEST']._serialized_start=1109
+  _globals['_GETPARTYREQUEST']._serialized_end=1144
+  _globals['_GETPARTYRESPONSE']._serialized_start=1146
+  _globals['_GETPARTYRESPONSE']._serialized_end=1199
+  _globals['_GETPRODUCTREQUEST']._serialized_start=1201
+  _globals['_GETPRODUCTREQUEST']._serialized_end=1261
+  _globals['_GETPRODUCTRESPONSE']._serialized_start=1263
+  _globals['_GETPRODUCTRESPONSE']._serialized_end=1346
+  _globals['_REGISTRYRECORD']._serialized_start=1348
+  _globals['_REGISTRYRECORD']._serialized_end=1452
+  _globals['_UPSERTCOMMISSIONEDCODESREQUEST']._serialized_start=1454
+  _globals['_UPSERTCOMMISSIONEDCODESREQUEST']._serialized_end=1517
+  _globals['_UPSERTCOMMISSIONEDCODESRESPONSE']._serialized_start=1519
+  _globals['_UPSERTCOMMISSIONEDCODESRESPONSE']._serialized_end=1567
+  _globals['_REGISTRYSERVICE']._serialized_start=2230
+  _globals['_REGISTRYSERVICE']._serialized_end=2696
 # @@protoc_insertion_point(module_scope)
