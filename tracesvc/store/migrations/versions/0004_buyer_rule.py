@@ -19,17 +19,26 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("products", sa.Column("daily_units", sa.Integer, nullable=False, server_default=sa.text("0")))
     op.create_check_constraint("daily_units_not_negative", "products", "daily_units >= 0")
-    op.create_index("ix_events_buyer_token", "events", ["buyer_token", "occurred_at"],
-                    postgresql_where=sa.text("kind = 'SALE' AND buyer_token IS NOT NULL"))
-    op.create_index("ix_events_refunded_sale", "events", ["party_id", "sale_id"],
-                    postgresql_where=sa.text("kind = 'SALE_RETURN'"))
+    op.create_index(
+        "ix_events_buyer_token",
+        "events",
+        ["buyer_token", "occurred_at"],
+        postgresql_where=sa.text("kind = 'SALE' AND buyer_token IS NOT NULL"),
+    )
+    op.create_index(
+        "ix_events_refunded_sale", "events", ["party_id", "sale_id"], postgresql_where=sa.text("kind = 'SALE_RETURN'")
+    )
     op.add_column("flags", sa.Column("buyer_token", sa.Text))
-    op.create_index("ix_flags_buyer_token", "flags", ["buyer_token"], postgresql_where=sa.text("buyer_token IS NOT NULL"))
+    op.create_index(
+        "ix_flags_buyer_token", "flags", ["buyer_token"], postgresql_where=sa.text("buyer_token IS NOT NULL")
+    )
     op.add_column("reconcile_runs", sa.Column("buyer_cursor", sa.Text, nullable=False, server_default=""))
-    op.add_column("reconcile_runs", sa.Column("buyers_done", sa.BigInteger, nullable=False,
-                                              server_default=sa.text("0")))
-    op.add_column("reconcile_runs", sa.Column("rule_params", JSONB, nullable=False,
-                                              server_default=sa.text("'{}'::jsonb")))
+    op.add_column(
+        "reconcile_runs", sa.Column("buyers_done", sa.BigInteger, nullable=False, server_default=sa.text("0"))
+    )
+    op.add_column(
+        "reconcile_runs", sa.Column("rule_params", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb"))
+    )
 
 
 def downgrade() -> None:
