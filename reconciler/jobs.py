@@ -24,8 +24,8 @@ from enum import StrEnum
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reconciler import persist
-from reconciler.rules import Reference, evaluate_code, evaluate_sale
+from reconciler import buyer_store, persist
+from reconciler.rules import BuyerParams, Reference, evaluate_buyer, evaluate_code, evaluate_sale
 from reconciler.rules.model import Finding, ReturnChain
 from tracesvc.store.db import pg
 
@@ -59,6 +59,8 @@ class RunInfo:
     finished_at: datetime | None
     heartbeat_at: datetime
     error: str | None
+    buyers_done: int = 0  # buyer tokens evaluated by rule B
+    buyer_params: BuyerParams | None = None  # rule B's parameters, as recorded on the run
 
     @property
     def seconds(self) -> float:
@@ -67,13 +69,14 @@ class RunInfo:
 
 
 _RUN_COLUMNS = ("run_id, mode, status, window_from, window_to, codes_total, codes_done, sales_done, flags_new, "
-                "flags_resolved, started_at, finished_at, heartbeat_at, error")
+                "flags_resolved, started_at, finished_at, heartbeat_at, error, buyers_done, rule_params")
 
 
 def _info(r) -> RunInfo:
     return RunInfo(r["run_id"], Mode(r["mode"]), Status(r["status"]), r["window_from"], r["window_to"],
                    r["codes_total"], r["codes_done"], r["sales_done"], r["flags_new"], r["flags_resolved"],
-                   r["started_at"], r["finished_at"], r["heartbeat_at"], r["error"])
+                   r["started_at"], r["finished_at"], r["heartbeat_at"], r["error"], r["buyers_done"],
+                   BuyerParams.from_json(buyer_store.rule_params_of(r)))
 
 
 Progress = Callable[[RunInfo], None]
@@ -85,11 +88,13 @@ class Reconciler:
     skew: timedelta = timedelta(minutes=10)
     code_batch: int = 2000
     sale_batch: int = 2000
+    buyer_batch: int = 2000
+    buyer_params: BuyerParams = field(default_factory=BuyerParams)  # rule B; a run may override them
     _tasks: dict[int, asyncio.Task] = field(default_factory=dict)
 
     # -- run records ---------------------------------------------------------------------------
     async def start(self, mode: Mode, window_from: datetime | None = None,
-                    window_to: datetime | None = None) -> RunInfo:
+                    window_to: datetime | None = None, buyer_params: BuyerParams | None = None) -> RunInfo:
         """Record a new run: its snapshot horizon, and for incremental runs where the last one ended."""
         async with pg(self.engine) as conn:
             xid_from = None
@@ -102,7 +107,9 @@ class Reconciler:
                     VALUES ($1, 'RUNNING', $2, $3, $4, pg_snapshot_xmin(pg_current_snapshot())::text::bigint)
                     RETURNING {_RUN_COLUMNS}""",
                 mode.value, window_from, window_to, xid_from)
-        return _info(row)
+            params = {**(buyer_params or self.buyer_params).to_json(), "clock_skew_seconds": self.skew.total_seconds()}
+            await buyer_store.record_rule_params(conn, row["run_id"], params)
+        return _info({**dict(row), "rule_params": params})
 
     async def get(self, run_id: int) -> RunInfo | None:
         async with pg(self.engine) as conn:
@@ -118,8 +125,8 @@ class Reconciler:
 
     # -- execution -----------------------------------------------------------------------------
     async def run(self, mode: Mode, window_from: datetime | None = None, window_to: datetime | None = None,
-                  progress: Progress | None = None) -> RunInfo:
-        info = await self.start(mode, window_from, window_to)
+                  progress: Progress | None = None, buyer_params: BuyerParams | None = None) -> RunInfo:
+        info = await self.start(mode, window_from, window_to, buyer_params)
         return await self.execute(info.run_id, progress)
 
     def launch(self, run_id: int) -> asyncio.Task:
@@ -158,6 +165,7 @@ class Reconciler:
             ref = await persist.load_reference(self.engine)
             await self._codes(run, ref, progress)
             await self._sales(run, ref, progress)
+            await self._buyers(run, ref, progress)
         except BaseException as exc:
             reason = "interrupted" if isinstance(exc, asyncio.CancelledError) else f"{type(exc).__name__}: {exc}"
             async with pg(self.engine) as conn:
@@ -202,7 +210,7 @@ class Reconciler:
                         chains += result.chains
                     existing = await conn.fetch(
                         "SELECT flag_id, status, content_hash, rule, decisive_event_id, code FROM flags "
-                        "WHERE code = ANY($1::text[]) AND rule <> 'S'", codes)
+                        "WHERE code = ANY($1::text[]) AND rule NOT IN ('S', 'B')", codes)
                     new, resolved = await persist.sync_flags(
                         conn, existing, findings, chains, run_id=run_id, now=datetime.now(UTC), parties=ref.parties)
                     cursor = codes[-1]
@@ -233,6 +241,32 @@ class Reconciler:
                         conn, existing, findings, [], run_id=run_id, now=datetime.now(UTC), parties=ref.parties)
                     cursor = sales[-1][0]
                     row = await _advance(conn, run_id, "sale", cursor, len(sales), new, resolved)
+            if progress:
+                progress(_info(row))
+            await asyncio.sleep(0)
+
+    async def _buyers(self, run, ref: Reference, progress: Progress | None) -> None:
+        """Rule B, one batch of buyer tokens at a time (each token with all its sales and their refunds)."""
+        run_id, cursor = run["run_id"], run["buyer_cursor"]
+        scope = buyer_store.BuyerScope.of_run(run)
+        params = BuyerParams.from_json(buyer_store.rule_params_of(run), base=self.buyer_params)
+        while True:
+            async with pg(self.engine) as conn:
+                tokens = await buyer_store.next_buyer_tokens(conn, scope, cursor, self.buyer_batch)
+                if not tokens:
+                    return
+                async with conn.transaction():
+                    await buyer_store.lock_buyer_shards(conn, tokens)
+                    events = await buyer_store.load_buyer_events(conn, tokens)
+                    findings = [(token, f) for token in tokens
+                                for f in evaluate_buyer(events[token].sales, events[token].refunds, ref, params,
+                                                        self.skew)]
+                    new, resolved = await buyer_store.sync_buyer_flags(
+                        conn, buyer_store.BuyerBatch(tokens, findings), run_id=run_id, now=datetime.now(UTC),
+                        parties=ref.parties)
+                    cursor = tokens[-1]
+                    row = await buyer_store.advance_buyers(
+                        conn, run_id, buyer_store.BatchDone(cursor, len(tokens), new, resolved))
             if progress:
                 progress(_info(row))
             await asyncio.sleep(0)

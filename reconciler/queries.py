@@ -21,6 +21,7 @@ class FlagFilter:
     occurred_to: datetime | None = None
     statuses: tuple[str, ...] = ()  # none: all but RESOLVED
     code: str = ""
+    buyer_token: str = ""  # rule B flags of one buyer
 
 
 class _Where:
@@ -62,6 +63,8 @@ async def list_flags(conn: asyncpg.Connection, f: FlagFilter, after_seq: int, li
         w.add("status <> 'RESOLVED'")
     if f.code:
         w.add("code = ?", f.code)
+    if f.buyer_token:
+        w.add("buyer_token = ?", f.buyer_token)
     return await conn.fetch(f"SELECT * FROM flags WHERE {w.sql()} ORDER BY flag_seq LIMIT {int(limit)}", *w.args)
 
 

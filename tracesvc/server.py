@@ -18,6 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler.jobs import Reconciler
+from reconciler.rules import BuyerParams
 from tracesvc.api.auth import Authenticator, AuthInterceptor
 from tracesvc.api.enforcement import EnforcementServicer
 from tracesvc.api.ingest import IngestServicer
@@ -95,7 +96,7 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
     ingestor = Ingestor(engine, cache, max_future=config.max_future)
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingestor, hmac_key), server)
     verify_pb2_grpc.add_VerifyServiceServicer_to_server(VerifyServicer(engine, cache), server)
-    reconciler = Reconciler(engine, skew=config.clock_skew)
+    reconciler = Reconciler(engine, skew=config.clock_skew, buyer_params=BuyerParams.from_env(os.environ))
     reconcile_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(reconciler), server)
     enforcement_pb2_grpc.add_EnforcementServiceServicer_to_server(EnforcementServicer(engine, hmac_key, cache), server)
     health_servicer = health.aio.HealthServicer()

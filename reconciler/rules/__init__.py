@@ -5,6 +5,7 @@ nothing here knows of gRPC or SQL, so the rules shard by code and unit tests dri
 them without a database.
 """
 
+from reconciler.rules.buyer import BuyerParams, evaluate_buyer
 from reconciler.rules.model import (
     CodeEvent,
     CodeFindings,
@@ -14,7 +15,6 @@ from reconciler.rules.model import (
     Rule,
     Severity,
 )
-from reconciler.rules.buyer import BuyerParams, evaluate_buyer
 from reconciler.rules.per_code import evaluate_code
 from reconciler.rules.substitution import evaluate_sale
 

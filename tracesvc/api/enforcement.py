@@ -88,6 +88,7 @@ class EnforcementServicer(enforcement_pb2_grpc.EnforcementServiceServicer):
             occurred_from=to_datetime(request.occurred_from) if request.HasField("occurred_from") else None,
             occurred_to=to_datetime(request.occurred_to) if request.HasField("occurred_to") else None,
             statuses=tuple(STATUS_NAME[s] for s in request.statuses), code=request.code.strip(),
+            buyer_token=request.buyer_token.strip().lower(),
         )
         size = paging.page_size(request.page_size)
         await self._audit("ListFlags", "flags", str(filt))

@@ -21,7 +21,7 @@ def flag_to_proto(r) -> pb.Flag:
         related_parties=r["related_parties"], evidence_event_ids=r["evidence"], money_fen=r["money_fen"],
         detail=r["detail"], status=_STATUS_PB[r["status"]], detected_at=to_timestamp(r["detected_at"]),
         detected_run=r["detected_run"], resolved_reason=r["resolved_reason"] or "",
-        reviewed_by=r["reviewed_by"] or "", review_note=r["review_note"] or "",
+        reviewed_by=r["reviewed_by"] or "", review_note=r["review_note"] or "", buyer_token=r["buyer_token"] or "",
     )
     if r["resolved_at"]:
         out.resolved_at.CopyFrom(to_timestamp(r["resolved_at"]))

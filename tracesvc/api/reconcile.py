@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from reconciler.jobs import Mode, Reconciler, RunInfo, Status
+from reconciler.rules import BuyerParams
 from tracesvc.api import paging
 from tracesvc.api.convert import to_datetime, to_timestamp
 from tracesvc.api.errors import abort
@@ -29,7 +30,15 @@ def run_to_proto(info: RunInfo) -> pb.Run:
         out.window_from.CopyFrom(to_timestamp(info.window_from))
     if info.window_to:
         out.window_to.CopyFrom(to_timestamp(info.window_to))
+    out.buyers_done = info.buyers_done
+    if info.buyer_params is not None:
+        out.buyer_params.CopyFrom(pb.BuyerRuleParams(**info.buyer_params.to_json()))
     return out
+
+
+def buyer_params_from_proto(msg: pb.BuyerRuleParams, base: BuyerParams) -> BuyerParams:
+    """A request's rule B parameters over the server's: a field left 0 keeps the server's value."""
+    return BuyerParams.from_json({f.name: value for f, value in msg.ListFields()}, base=base)
 
 
 class ReconcileServicer(reconcile_pb2_grpc.ReconcileServiceServicer):
@@ -59,7 +68,12 @@ class ReconcileServicer(reconcile_pb2_grpc.ReconcileServiceServicer):
             if wf and wt and wf >= wt:
                 await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "empty window",
                             [Violation("window_to", "must be after window_from")])
-            info = await self._reconciler.start(mode, wf, wt)
+            try:
+                params = buyer_params_from_proto(request.buyer_params, self._reconciler.buyer_params)
+            except ValueError as exc:
+                await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "bad rule B parameters",
+                            [Violation("buyer_params", str(exc))])
+            info = await self._reconciler.start(mode, wf, wt, params)
         task = self._reconciler.launch(info.run_id)
         if request.wait:
             info = await task
