@@ -322,8 +322,10 @@ class Simulation:
         if kind == "drug_farmer":  # 一方多购: K or more pharmacies in a week, each one new
             product = rng.choice(FRAUD_DRUGS)
             places = rng.sample(world.SELLERS, rng.choice([3, 3, 4]))
+            when = t
             for k, party in enumerate(places):
-                eid = buy(k, party, t + k * timedelta(days=rng.uniform(1.0, 1.9)), product)
+                eid = buy(k, party, when, product)
+                when += timedelta(days=rng.uniform(1.0, 1.9))  # a day or more apart: no card travel
                 if k >= 2:
                     labels.append(Label("B", "MULTI_PHARMACY", product.insurance_code, party, eid, fund(product), kind))
         elif kind == "card_seller":  # 卡贩子: the card in Beijing and Shanghai within the hour
