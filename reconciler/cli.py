@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from datetime import datetime
 
 from tqdm import tqdm
 
 from reconciler.jobs import Mode, Reconciler, RunInfo
+from reconciler.rules import BuyerParams
 from tracesvc import logs
 from tracesvc.config import Config
 
@@ -24,10 +26,20 @@ def _when(value: str) -> datetime:
     return dt
 
 
+def _buyer_param(value: str) -> tuple[str, int]:
+    name, _, number = value.partition("=")
+    if name not in BuyerParams().to_json() or not number.isdigit() or int(number) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{value}: want NAME=N (N >= 1), NAME one of " + ", ".join(BuyerParams().to_json())
+        )
+    return name, int(number)
+
+
 def _summary(info: RunInfo) -> str:
     return (
         f"run {info.run_id} {info.mode.value} {info.status.value}: {info.codes_done} codes, "
-        f"{info.sales_done} sales, {info.flags_new} new flags, {info.flags_resolved} resolved, "
+        f"{info.sales_done} sales, {info.buyers_done} buyers, {info.flags_new} new flags, "
+        f"{info.flags_resolved} resolved, "
         f"{info.seconds:.1f} s" + (f" — {info.error}" if info.error else "")
     )
 
@@ -36,12 +48,13 @@ async def _run(config: Config, args) -> int:
     from tracesvc.server import database
 
     async with database(config) as engine:
-        reconciler = Reconciler(engine, skew=config.clock_skew)
+        reconciler = Reconciler(engine, skew=config.clock_skew, buyer_params=BuyerParams.from_env(os.environ))
         if args.resume:
             run_id = args.resume
         else:
             mode = Mode.FULL if args.full else Mode.INCREMENTAL
-            run_id = (await reconciler.start(mode, args.window_from, args.window_to)).run_id
+            params = BuyerParams.from_json(dict(args.buyer_param), base=reconciler.buyer_params)
+            run_id = (await reconciler.start(mode, args.window_from, args.window_to, params)).run_id
         bar = tqdm(desc=f"run {run_id}", unit="code", disable=args.quiet, file=sys.stderr)
 
         def progress(info: RunInfo) -> None:
@@ -82,7 +95,7 @@ async def _suspects(config: Config, args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reconciler", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="evaluate rules D, L, S, R and update flags and chains")
+    run = sub.add_parser("run", help="evaluate rules D, L, S, R, B and update flags and chains")
     which = run.add_mutually_exclusive_group(required=True)
     which.add_argument("--full", action="store_true", help="every code (or those with events in the window)")
     which.add_argument("--incremental", action="store_true", help="only codes touched since the last run")
@@ -90,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--window-from", type=_when)
     run.add_argument("--window-to", type=_when)
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--buyer-param",
+        type=_buyer_param,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a rule B parameter for this run: "
+        + ", ".join(BuyerParams().to_json())
+        + " (default: TRACESVC_B_<NAME> or DESIGN's)",
+    )
     runs = sub.add_parser("runs", help="recent runs, newest first")
     runs.add_argument("--limit", type=int, default=20)
     sus = sub.add_parser("suspects", help="who recurs across return-drug chains")

@@ -24,9 +24,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler import store
-from reconciler.rules import Reference, evaluate_code, evaluate_sale
+from reconciler.rules import BuyerParams, Reference, evaluate_buyer, evaluate_code, evaluate_sale
 from reconciler.rules.model import Finding, ReturnChain
-from reconciler.store import Mode, Phase, RunInfo, Status
+from reconciler.store import BuyerFinding, Mode, Phase, RunInfo, Status
 from tracesvc.store.db import pg
 
 __all__ = ["Mode", "Progress", "Reconciler", "RunInfo", "Status"]
@@ -42,15 +42,23 @@ class Reconciler:
     skew: timedelta = timedelta(minutes=10)
     code_batch: int = 2000
     sale_batch: int = 2000
+    buyer_batch: int = 2000
+    buyer_params: BuyerParams = field(default_factory=BuyerParams)  # rule B; a run may override them
     _tasks: dict[int, asyncio.Task[RunInfo]] = field(default_factory=dict)
 
     # -- run records ---------------------------------------------------------------------------
     async def start(
-        self, mode: Mode, window_from: datetime | None = None, window_to: datetime | None = None
+        self,
+        mode: Mode,
+        window_from: datetime | None = None,
+        window_to: datetime | None = None,
+        buyer_params: BuyerParams | None = None,
     ) -> RunInfo:
-        """Record a new run: its snapshot horizon, and for incremental runs where the last one ended."""
+        """Record a new run: its snapshot horizon, the rule parameters it applies (a resumed run reads
+        them back), and for incremental runs where the last one ended."""
+        params = {**(buyer_params or self.buyer_params).to_json(), "clock_skew_seconds": self.skew.total_seconds()}
         async with pg(self.engine) as conn:
-            return await store.create_run(conn, mode, window_from, window_to)
+            return await store.create_run(conn, mode, window_from, window_to, params)
 
     async def get(self, run_id: int) -> RunInfo | None:
         async with pg(self.engine) as conn:
@@ -67,8 +75,9 @@ class Reconciler:
         window_from: datetime | None = None,
         window_to: datetime | None = None,
         progress: Progress | None = None,
+        buyer_params: BuyerParams | None = None,
     ) -> RunInfo:
-        info = await self.start(mode, window_from, window_to)
+        info = await self.start(mode, window_from, window_to, buyer_params)
         return await self.execute(info.run_id, progress)
 
     def launch(self, run_id: int) -> asyncio.Task[RunInfo]:
@@ -107,6 +116,7 @@ class Reconciler:
             ref = await store.load_reference(self.engine)
             await self._codes(run, ref, progress)
             await self._sales(run, ref, progress)
+            await self._buyers(run, ref, progress)
         except BaseException as exc:
             reason = "interrupted" if isinstance(exc, asyncio.CancelledError) else f"{type(exc).__name__}: {exc}"
             async with pg(self.engine) as conn:
@@ -192,6 +202,35 @@ class Reconciler:
                     cursor = sales[-1].event_seq
                     info = await store.advance(
                         conn, run.run_id, Phase.SALES, cursor=cursor, done=len(sales), new=new, resolved=resolved
+                    )
+            if progress:
+                progress(info)
+            await asyncio.sleep(0)
+
+    async def _buyers(self, run: RunInfo, ref: Reference, progress: Progress | None) -> None:
+        """Rule B, a batch of buyer tokens per transaction (each token with all its sales and the refunds
+        naming them), each batch locking its tokens' shards."""
+        cursor = run.buyer_cursor
+        params = BuyerParams.from_json(run.rule_params, base=self.buyer_params)
+        while True:
+            async with pg(self.engine) as conn:
+                tokens = await store.next_buyer_tokens(conn, run, cursor, self.buyer_batch)
+                if not tokens:
+                    return
+                async with conn.transaction():
+                    await store.lock_buyer_shards(conn, tokens)
+                    events = await store.load_buyer_events(conn, tokens)
+                    found = [
+                        BuyerFinding(token, f)
+                        for token in tokens
+                        for f in evaluate_buyer(events[token].sales, events[token].refunds, ref, params, self.skew)
+                    ]
+                    new, resolved = await store.sync_buyer_flags(
+                        conn, tokens, found, run_id=run.run_id, now=datetime.now(UTC), parties=ref.parties
+                    )
+                    cursor = tokens[-1]
+                    info = await store.advance(
+                        conn, run.run_id, Phase.BUYERS, cursor=cursor, done=len(tokens), new=new, resolved=resolved
                     )
             if progress:
                 progress(info)

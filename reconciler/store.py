@@ -13,7 +13,7 @@ import json
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -21,13 +21,14 @@ from typing import Any, NamedTuple
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from reconciler.rules.buyer import BuyerParams
 from reconciler.rules.model import ChainEntry, ChainSale, CodeEvent, Finding, Reference, ReturnChain
 from tracesvc.domain.events import Event, EventKind
 from tracesvc.domain.registry import Party
 from tracesvc.store.registry import load_parties, load_products
 
 SHARDS = 1024
-_LOCK_CODES, _LOCK_SALES = 74311, 74312  # advisory-lock namespaces
+_LOCK_CODES, _LOCK_SALES, _LOCK_BUYERS = 74311, 74312, 74313  # advisory-lock namespaces
 
 
 def shard_of(key: str) -> int:
@@ -359,8 +360,8 @@ _EXISTING = "SELECT flag_id, status, content_hash, rule, decisive_event_id, code
 
 
 async def flags_of_codes(conn: asyncpg.Connection, codes: Sequence[str]) -> list[ExistingFlag]:
-    """The per-code flags (D, L, R) of these codes."""
-    rows = await conn.fetch(_EXISTING + "code = ANY($1::text[]) AND rule <> 'S'", list(codes))
+    """The per-code flags (D, L, R) of these codes (S and B flags carry an insurance code there)."""
+    rows = await conn.fetch(_EXISTING + "code = ANY($1::text[]) AND rule NOT IN ('S', 'B')", list(codes))
     return [ExistingFlag(*r) for r in rows]
 
 
@@ -385,10 +386,14 @@ class Status(StrEnum):
 
 
 class Phase(StrEnum):
-    """A run's two passes; each keeps its own cursor and counter on the run row."""
+    """A run's passes; each keeps its own cursor and counter on the run row."""
 
     CODES = "code"
     SALES = "sale"
+    BUYERS = "buyer"
+
+
+_DONE_COUNTER = {Phase.CODES: "codes_done", Phase.SALES: "sales_done", Phase.BUYERS: "buyers_done"}
 
 
 @dataclass(frozen=True)
@@ -411,6 +416,14 @@ class RunInfo:
     code_cursor: str = ""
     sale_cursor: int = 0
     xid_from: int | None = None
+    buyers_done: int = 0  # buyer tokens evaluated by rule B
+    buyer_cursor: str = ""
+    # The rule parameters the run applies, recorded at its start (rule B's and the clock skew).
+    rule_params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def buyer_params(self) -> BuyerParams | None:
+        return BuyerParams.from_json(self.rule_params) if self.rule_params else None
 
     @property
     def seconds(self) -> float:
@@ -420,7 +433,8 @@ class RunInfo:
 
 _RUN_COLUMNS = (
     "run_id, mode, status, window_from, window_to, codes_total, codes_done, sales_done, flags_new, "
-    "flags_resolved, started_at, finished_at, heartbeat_at, error, code_cursor, sale_cursor, xid_from"
+    "flags_resolved, started_at, finished_at, heartbeat_at, error, code_cursor, sale_cursor, xid_from, "
+    "buyers_done, buyer_cursor, rule_params"
 )
 
 
@@ -445,26 +459,35 @@ def _run(r: asyncpg.Record | None) -> RunInfo:
         r["code_cursor"],
         r["sale_cursor"],
         r["xid_from"],
+        r["buyers_done"],
+        r["buyer_cursor"],
+        _json(r["rule_params"]) or {},
     )
 
 
 async def create_run(
-    conn: asyncpg.Connection, mode: Mode, window_from: datetime | None, window_to: datetime | None
+    conn: asyncpg.Connection,
+    mode: Mode,
+    window_from: datetime | None,
+    window_to: datetime | None,
+    rule_params: Mapping[str, Any],
 ) -> RunInfo:
-    """Record a new run: its snapshot horizon, and for incremental runs where the last one ended."""
+    """Record a new run: its snapshot horizon, the rule parameters it applies, and for incremental
+    runs where the last one ended."""
     xid_from = None
     if mode is Mode.INCREMENTAL:
         xid_from = await conn.fetchval("SELECT max(xid_to) FROM reconcile_runs WHERE status = 'DONE'")
         if xid_from is None:
             xid_from = 0  # no run yet: every row counts as touched
     row = await conn.fetchrow(
-        f"""INSERT INTO reconcile_runs (mode, status, window_from, window_to, xid_from, xid_to)
-            VALUES ($1, 'RUNNING', $2, $3, $4, pg_snapshot_xmin(pg_current_snapshot())::text::bigint)
+        f"""INSERT INTO reconcile_runs (mode, status, window_from, window_to, xid_from, xid_to, rule_params)
+            VALUES ($1, 'RUNNING', $2, $3, $4, pg_snapshot_xmin(pg_current_snapshot())::text::bigint, $5::jsonb)
             RETURNING {_RUN_COLUMNS}""",
         mode.value,
         window_from,
         window_to,
         xid_from,
+        json.dumps(dict(rule_params)),
     )
     return _run(row)
 
@@ -506,7 +529,7 @@ async def advance(
     conn: asyncpg.Connection, run_id: int, phase: Phase, *, cursor: str | int, done: int, new: int, resolved: int
 ) -> RunInfo:
     """Record a committed batch on the run (in the batch's transaction): its cursor moves only with its flags."""
-    counter = "codes_done" if phase is Phase.CODES else "sales_done"
+    counter = _DONE_COUNTER[phase]
     row = await conn.fetchrow(
         f"""UPDATE reconcile_runs SET {phase.value}_cursor = $2, {counter} = {counter} + $3,
                flags_new = flags_new + $4, flags_resolved = flags_resolved + $5, heartbeat_at = clock_timestamp()
@@ -598,13 +621,14 @@ class FlagRow:
     reviewed_by: str
     reviewed_at: datetime | None
     review_note: str
+    buyer_token: str  # rule B: the buyer's keyed hash ("" on other rules)
 
 
 _FLAG_COLUMNS = (
     "flag_id, flag_seq, rule, kind, severity, code, decisive_event_id, decisive_at, subject_party, subject_region, "
     "related_parties, evidence, money_fen, detail, status, detected_at, detected_run, resolved_at, "
     "coalesce(resolved_reason, '') AS resolved_reason, coalesce(reviewed_by, '') AS reviewed_by, reviewed_at, "
-    "coalesce(review_note, '') AS review_note"
+    "coalesce(review_note, '') AS review_note, coalesce(buyer_token, '') AS buyer_token"
 )
 
 
@@ -625,6 +649,7 @@ class FlagFilter:
     occurred_to: datetime | None = None
     statuses: tuple[str, ...] = ()  # none: all but RESOLVED
     code: str = ""
+    buyer_token: str = ""  # rule B flags of one buyer
 
 
 class _Where:
@@ -647,7 +672,7 @@ class _Where:
 def _flag_where(f: FlagFilter, after_seq: int) -> _Where:
     w = _Where()
     w.add("flag_seq > ?", after_seq)
-    for column, value in (("rule", f.rule), ("kind", f.kind), ("code", f.code)):
+    for column, value in (("rule", f.rule), ("kind", f.kind), ("code", f.code), ("buyer_token", f.buyer_token)):
         if value:
             w.add(f"{column} = ?", value)
     if f.party_id:
@@ -833,3 +858,106 @@ async def rank_suspects(conn: asyncpg.Connection, role: SuspectRole, limit: int)
         limit,
     )
     return [SuspectRow(r["id"], r["chains"], r["codes"], r["money_fen"] or 0) for r in rows]
+
+
+# -- rule B: per buyer token --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerEvents:
+    """One token's SALE events and the SALE_RETURN events that name them."""
+
+    sales: list[Event] = field(default_factory=list)
+    refunds: list[Event] = field(default_factory=list)
+
+
+async def lock_buyer_shards(conn: asyncpg.Connection, tokens: Sequence[str]) -> None:
+    """Transaction-scoped locks on the shards of `tokens`, taken in one order so runs cannot deadlock."""
+    shards = sorted({shard_of(t) for t in tokens})
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, s) FROM (SELECT unnest($2::int[]) AS s ORDER BY 1) q", _LOCK_BUYERS, shards
+    )
+
+
+_TOKENS_ALL = """
+SELECT DISTINCT buyer_token FROM events
+WHERE kind = 'SALE' AND buyer_token IS NOT NULL AND buyer_token > $1
+  AND occurred_at >= coalesce($3, '-infinity'::timestamptz) AND occurred_at < coalesce($4, 'infinity'::timestamptz)
+ORDER BY 1 LIMIT $2
+"""
+# Touched since the last run: a new sale of the buyer, or a new refund of one of the buyer's sales.
+_TOKENS_TOUCHED = """
+SELECT tok FROM (
+    SELECT buyer_token AS tok FROM events
+    WHERE kind = 'SALE' AND buyer_token IS NOT NULL AND ingest_xid >= $3
+    UNION
+    SELECT s.buyer_token FROM events r
+    JOIN events s ON s.kind = 'SALE' AND s.party_id = r.party_id AND s.sale_id = r.sale_id
+    WHERE r.kind = 'SALE_RETURN' AND r.ingest_xid >= $3 AND s.buyer_token IS NOT NULL
+) q
+WHERE tok > $1 ORDER BY tok LIMIT $2
+"""
+
+
+async def next_buyer_tokens(conn: asyncpg.Connection, run: RunInfo, after: str, limit: int) -> list[str]:
+    """The next `limit` buyer tokens a run evaluates after `after`, in token order (its resumable cursor):
+    incremental, those touched since the last run; full, those with a sale in the window (or all)."""
+    if run.mode is Mode.INCREMENTAL:
+        rows = await conn.fetch(_TOKENS_TOUCHED, after, limit, run.xid_from or 0)
+    else:
+        rows = await conn.fetch(_TOKENS_ALL, after, limit, run.window_from, run.window_to)
+    return [r[0] for r in rows]
+
+
+_BUYER_SALES = """
+SELECT buyer_token, payload::text AS payload FROM events
+WHERE kind = 'SALE' AND buyer_token IS NOT NULL AND buyer_token = ANY($1::text[])
+"""
+_BUYER_REFUNDS = """
+SELECT s.buyer_token, r.payload::text AS payload FROM events s
+JOIN events r ON r.kind = 'SALE_RETURN' AND r.party_id = s.party_id AND r.sale_id = s.sale_id
+WHERE s.kind = 'SALE' AND s.buyer_token IS NOT NULL AND s.buyer_token = ANY($1::text[])
+"""
+
+
+async def load_buyer_events(conn: asyncpg.Connection, tokens: Sequence[str]) -> dict[str, BuyerEvents]:
+    """Every sale of each token, with every refund naming one of them (whatever their time)."""
+    out = {t: BuyerEvents() for t in tokens}
+    for r in await conn.fetch(_BUYER_SALES, list(tokens)):
+        out[r["buyer_token"]].sales.append(Event.from_json(json.loads(r["payload"])))
+    for r in await conn.fetch(_BUYER_REFUNDS, list(tokens)):
+        out[r["buyer_token"]].refunds.append(Event.from_json(json.loads(r["payload"])))
+    return out
+
+
+class BuyerFinding(NamedTuple):
+    token: str
+    finding: Finding
+
+
+_TAG_BUYERS = """
+UPDATE flags f SET buyer_token = u.token
+FROM unnest($1::text[], $2::text[]) AS u(flag_id, token)
+WHERE f.flag_id = u.flag_id AND f.buyer_token IS DISTINCT FROM u.token
+"""
+
+
+async def sync_buyer_flags(
+    conn: asyncpg.Connection,
+    tokens: Sequence[str],
+    found: Sequence[BuyerFinding],
+    *,
+    run_id: int,
+    now: datetime,
+    parties: Mapping[str, Party],
+) -> tuple[int, int]:
+    """Make the B flags of these tokens match their findings; return (new, resolved). The same review
+    rules as every flag (sync_flags); each flag also carries its buyer's token."""
+    rows = await conn.fetch(_EXISTING + "rule = 'B' AND buyer_token = ANY($1::text[])", list(tokens))
+    existing = [ExistingFlag(*r) for r in rows]
+    new, resolved = await sync_flags(
+        conn, existing, [b.finding for b in found], [], run_id=run_id, now=now, parties=parties
+    )
+    if found:
+        await conn.execute(_TAG_BUYERS, [flag_id(b.finding.identity) for b in found], [b.token for b in found])
+    return new, resolved

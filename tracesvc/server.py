@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler.jobs import Reconciler
+from reconciler.rules import BuyerParams
 from tracesvc.api.auth import Authenticator, AuthInterceptor
 from tracesvc.api.enforcement import EnforcementServicer
 from tracesvc.api.errors import ServiceErrorInterceptor
@@ -123,7 +124,7 @@ async def grpc_server(
         IntakeSettings(hmac_key, zone=timezone(config.nhsa_utc_offset), max_future=config.max_future),
     )
     verify_pb2_grpc.add_VerifyServiceServicer_to_server(VerifyServicer(Verifier(engine, cache)), server)
-    reconciler = Reconciler(engine, skew=config.clock_skew)
+    reconciler = Reconciler(engine, skew=config.clock_skew, buyer_params=BuyerParams.from_env(os.environ))
     reconcile_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(RunControl(reconciler)), server)
     enforcement = Enforcement(engine, hmac_key, cache)
     cases = Cases(engine, cache)

@@ -1,10 +1,11 @@
-"""Rules D, L, R (per trace code) and S (per sale) as pure functions.
+"""Rules D, L, R (per trace code), S (per sale) and B (per buyer token) as pure functions.
 
 Each takes one code's events (or one sale) plus reference data and returns findings;
 nothing here knows of gRPC or SQL, so the rules shard by code and unit tests drive
 them without a database.
 """
 
+from reconciler.rules.buyer import BuyerParams, evaluate_buyer
 from reconciler.rules.model import (
     CodeEvent,
     CodeFindings,
@@ -18,6 +19,7 @@ from reconciler.rules.per_code import evaluate_code
 from reconciler.rules.substitution import evaluate_sale
 
 __all__ = [
+    "BuyerParams",
     "CodeEvent",
     "CodeFindings",
     "Finding",
@@ -25,6 +27,7 @@ __all__ = [
     "ReturnChain",
     "Rule",
     "Severity",
+    "evaluate_buyer",
     "evaluate_code",
     "evaluate_sale",
 ]

@@ -18,6 +18,7 @@ class Rule(StrEnum):
     L = "L"  # no legal purchase source
     S = "S"  # substitution
     R = "R"  # return-drug re-entry
+    B = "B"  # buyer anomalies (per buyer token)
 
 
 class Severity(StrEnum):
@@ -52,7 +53,7 @@ class Finding:
     rule: Rule
     kind: str
     severity: Severity
-    code: str  # the trace code; for S UNSCANNED_UNITS the billed insurance code
+    code: str  # the trace code; for S UNSCANNED_UNITS and B the billed insurance code ("" for CARD_TRAVEL)
     decisive_event_id: str
     decisive_at: datetime
     subject_party: str

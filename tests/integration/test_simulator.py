@@ -44,6 +44,6 @@ async def test_precision_and_recall_of_every_rule_family(service, seed):
     q = await measure(service.target, None, seed=seed, scale=3000)
     assert not q.ack_errors
     families = q.by(1)
-    assert set(families) == {("D",), ("L",), ("R",), ("S",)}
+    assert set(families) == {("B",), ("D",), ("L",), ("R",), ("S",)}
     for family, g in families.items():
         assert g["precision"] >= 0.99 and g["recall"] >= 0.99, (family, q.render())

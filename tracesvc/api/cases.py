@@ -250,6 +250,7 @@ class CaseMethods:
             occurred_to=to_datetime(f.occurred_to) if f.HasField("occurred_to") else None,
             statuses=tuple(STATUS_NAME[s] for s in f.statuses),
             code=f.code.strip(),
+            buyer_token=f.buyer_token.strip().lower(),
         )
         return await self._cases.flag_ids_matching(filt, MAX_BULK + 1)
 

@@ -217,6 +217,7 @@ def product_from_proto(p: reg_pb.Product) -> tuple[Product | None, list[Violatio
         generic_name=p.generic_name,
         spec=p.spec,
         insurance_code=p.insurance_code.strip(),
+        daily_units=p.daily_units,
     ), []
 
 
@@ -231,4 +232,5 @@ def product_to_proto(p: Product) -> reg_pb.Product:
         pack_units=p.pack_units,
         category=f"PRODUCT_CATEGORY_{p.category.value}",
         insurance_code=p.insurance_code,
+        daily_units=p.daily_units,
     )

@@ -58,6 +58,7 @@ def _flag_filter(request: pb.ListFlagsRequest) -> FlagFilter:
         occurred_to=to_datetime(request.occurred_to) if request.HasField("occurred_to") else None,
         statuses=tuple(STATUS_NAME[s] for s in request.statuses),
         code=request.code.strip(),
+        buyer_token=request.buyer_token.strip().lower(),
     )
 
 

@@ -64,6 +64,8 @@ class FlagLike(Protocol):
     def reviewed_at(self) -> datetime | None: ...
     @property
     def review_note(self) -> str | None: ...
+    @property
+    def buyer_token(self) -> str | None: ...
 
 
 def flag_to_proto(r: FlagLike) -> pb.Flag:
@@ -87,6 +89,7 @@ def flag_to_proto(r: FlagLike) -> pb.Flag:
         resolved_reason=r.resolved_reason or "",
         reviewed_by=r.reviewed_by or "",
         review_note=r.review_note or "",
+        buyer_token=r.buyer_token or "",
     )
     if r.resolved_at:
         out.resolved_at.CopyFrom(to_timestamp(r.resolved_at))

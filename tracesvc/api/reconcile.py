@@ -39,6 +39,7 @@ def run_to_proto(info: RunInfo) -> pb.Run:
         started_at=to_timestamp(info.started_at),
         seconds=info.seconds,
         error=info.error or "",
+        buyers_done=info.buyers_done,
     )
     if info.finished_at:
         out.finished_at.CopyFrom(to_timestamp(info.finished_at))
@@ -46,7 +47,14 @@ def run_to_proto(info: RunInfo) -> pb.Run:
         out.window_from.CopyFrom(to_timestamp(info.window_from))
     if info.window_to:
         out.window_to.CopyFrom(to_timestamp(info.window_to))
+    if info.buyer_params is not None:
+        out.buyer_params.CopyFrom(pb.BuyerRuleParams(**info.buyer_params.to_json()))
     return out
+
+
+def buyer_params_of(msg: pb.BuyerRuleParams) -> dict[str, int]:
+    """A request's rule B parameters: only the fields it sets (0 keeps the server's value)."""
+    return {f.name: value for f, value in msg.ListFields()}
 
 
 class ReconcileServicer(reconcile_pb2_grpc.ReconcileServiceServicer):
@@ -64,6 +72,7 @@ class ReconcileServicer(reconcile_pb2_grpc.ReconcileServiceServicer):
                 to_datetime(request.window_from) if request.HasField("window_from") else None,
                 to_datetime(request.window_to) if request.HasField("window_to") else None,
                 wait=request.wait,
+                buyer_params=buyer_params_of(request.buyer_params),
             )
         return pb.RunReconciliationResponse(run=run_to_proto(info))
 

@@ -37,6 +37,7 @@ class Category(StrEnum):
     DEVICE = "DEVICE"
 
 
+MAX_DAILY_UNITS = 10_000  # units a day; far above any labelled dose, below any column limit
 NON_DRUG_CATEGORIES = frozenset({Category.FOOD, Category.HEALTH_FOOD, Category.COSMETIC, Category.DAILY_GOODS})
 
 
@@ -91,6 +92,7 @@ class Product:
     generic_name: str = ""
     spec: str = ""
     insurance_code: str = ""
+    daily_units: int = 0  # units a day at the highest labelled dose; 0: no supply limit (rule B)
 
 
 def validate_party(party: Party) -> list[Violation]:
@@ -125,6 +127,8 @@ def validate_product(product: Product) -> list[Violation]:
         out.append(Violation("prefix", f"{p!r}: a manufacturer prefix is 2-20 upper-case letters or digits"))
     if product.pack_units < 1:
         out.append(Violation("pack_units", f"must be at least 1, got {product.pack_units}"))
+    if not 0 <= product.daily_units <= MAX_DAILY_UNITS:
+        out.append(Violation("daily_units", f"must be 0 (no limit) to {MAX_DAILY_UNITS}, got {product.daily_units}"))
     if product.category is not Category.DRUG and product.insurance_code:
         out.append(Violation("insurance_code", "only drugs carry an insurance list code"))
     return out

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from reconciler.jobs import Mode, Reconciler, RunInfo, Status
+from reconciler.rules import BuyerParams
 from tracesvc.domain.events import Violation
 from tracesvc.service.errors import FailedPrecondition, InvalidArgument, NotFound
 
@@ -14,7 +16,13 @@ class RunControl:
         self._reconciler = reconciler
 
     async def start(
-        self, mode: Mode | None, window_from: datetime | None, window_to: datetime | None, *, wait: bool
+        self,
+        mode: Mode | None,
+        window_from: datetime | None,
+        window_to: datetime | None,
+        *,
+        wait: bool,
+        buyer_params: Mapping[str, int] | None = None,
     ) -> RunInfo:
         """Record a run and execute it in the background; with `wait`, return when it has ended."""
         if mode is None:
@@ -25,7 +33,11 @@ class RunControl:
             )
         if window_from and window_to and window_from >= window_to:
             raise InvalidArgument("empty window", [Violation("window_to", "must be after window_from")])
-        info = await self._reconciler.start(mode, window_from, window_to)
+        try:  # rule B's parameters for this run over the server's
+            params = BuyerParams.from_json(buyer_params or {}, base=self._reconciler.buyer_params)
+        except ValueError as exc:
+            raise InvalidArgument("bad rule B parameters", [Violation("buyer_params", str(exc))]) from exc
+        info = await self._reconciler.start(mode, window_from, window_to, params)
         return await self._launch(info.run_id, wait=wait)
 
     async def resume(self, run_id: int, *, wait: bool) -> RunInfo:

@@ -37,10 +37,18 @@ FRAUDS = (
     "backfilled_receipt",
     "outside_transfer",
     "fake_box",
+    "drug_farmer",
+    "card_seller",
+    "over_supply",
 )
+# Buyers' legitimate habits that look like rule B's findings and must not raise one.
+LOOKALIKES = ("chronic_refills", "two_pharmacies", "refund_elsewhere", "travel_next_day")
+LOOKALIKE_RATE = 0.03
 # Drugs whose boxes fraud stories move: not the listed product (its made-up serials would add
 # UNKNOWN_CODE findings to stories about something else), nor the cheap twins.
 FRAUD_DRUGS = [p for p in DRUGS if p.prefix != LISTED and p.prefix not in world.CHEAP_FOR_DEAR]
+SUPPLY_DRUGS = [p for p in FRAUD_DRUGS if p.daily]  # drugs with a supply limit (rule B OVER_SUPPLY)
+DAY = timedelta(days=1)
 H = timedelta(hours=1)
 
 
@@ -83,7 +91,6 @@ class Simulation:
         everyone = [p.party_id for p in world.parties()]
         # Small clock errors between parties, well inside the 10-minute tolerance.
         self.offset = {p: timedelta(seconds=rng.randint(-180, 180)) for p in everyone}
-        self.ring_buyers = [f"1101011960{n:08d}" for n in range(12)]  # 药农 whose boxes come back
 
     # -- event builders ------------------------------------------------------------------------
     def _header(self, eid: str, party: str, t: datetime, doc: str = "") -> ev.EventHeader:
@@ -171,7 +178,8 @@ class Simulation:
         if route < 0.7:
             return [self.receipt(f"{b}-rec", holder, world.QUIET, code, t - 2 * H)], t
         if route < 0.8:
-            return [self.opening(f"{b}-open", holder, code, START - 24 * H)], t
+            # declared when the pharmacy joined (a chronic patient's refills may go back before it)
+            return [self.opening(f"{b}-open", holder, code, min(START, t) - 24 * H)], t
         if route < 0.9:  # from a wholesaler whose licence changes later in the run, while it still held
             supplier = rng.choice(sorted(world.LICENCE_CHANGES))
             when = min(t - 2 * H, world.LICENCE_CHANGES[supplier] - 24 * H)
@@ -267,7 +275,8 @@ class Simulation:
             # The reseller must never have held the box legally (a purchase-return path may have
             # passed it through an independent pharmacy), or its resale has a legal source.
             other = rng.choice([s for s in world.SELLERS if s not in _holders(events)])
-            buyer = rng.choice(self.ring_buyers) if kind.startswith("ring_") else self._buyer(rng)
+            # One buyer per story: a buyer recurring across stories would add rule B findings no label names.
+            buyer = self._buyer(rng)
             events.append(self.sale(f"{b}-s", a, t + 3 * H, buyer, [self._line(product, code)]))
             if kind == "card_swipe":  # the box never left the shelf: sold again
                 events.append(self.sale(f"{b}-s2", a, t + 50 * H, self._buyer(rng), [self._line(product, code)]))
@@ -292,6 +301,8 @@ class Simulation:
                 fund,
             )
             return events, labels
+        if kind in ("drug_farmer", "card_seller", "over_supply"):
+            return self.buyer_fraud(rng, n, kind, t)
         if kind in ("food_as_drug", "cheap_as_dear"):
             stocked = (
                 BY_PREFIX[rng.choice(["8690001", "8690002"])]
@@ -392,6 +403,124 @@ class Simulation:
             return events, labels
         raise ValueError(kind)
 
+    # -- rule B: buyers ---------------------------------------------------------------------------
+    def _purchase(
+        self,
+        rng,
+        n: int,
+        k: int,
+        party: str,
+        t: datetime,
+        buyer: str,
+        product: SimProduct,  # noqa: PLR0913, PLR0917
+        packs: int = 1,
+    ) -> tuple[list, str]:
+        """Purchase k (< 100) of story n: `packs` (< 10) whole packs, each box with a legal path to `party`.
+        Returns (events, the sale's event id)."""
+        box = f"{n}-{k}"
+        events, codes = [], []
+        for pk in range(packs):
+            serial = 3 * 10**8 + n * 1000 + k * 10 + pk  # apart from legit (n) and fraud (10**8 + n) serials
+            code = product.code(serial, rng)
+            supply, _ = self._supply(rng, f"{box}-{pk}", product, code, party, t)
+            events += supply
+            codes.append((code, None))
+        eid = f"b{box}-s"
+        events.append(
+            self.sale(
+                eid,
+                party,
+                t,
+                buyer,
+                [(product.insurance_code, product.name, False, packs, product.price_fen * packs, codes)],
+            )
+        )
+        return events, eid
+
+    def buyer_fraud(self, rng, n, kind, t) -> tuple[list, list[Label]]:
+        """药农 buying one prescription at several pharmacies, a card used in two provinces at once, and
+        repeated bulk buying beyond any dose. Each story has a buyer of its own; its sales are a day or
+        more apart unless the story is about time, so no other B finding arises."""
+        buyer, events, labels = self._buyer(rng), [], []
+
+        def fund(product: SimProduct, packs: int = 1) -> int:
+            return product.price_fen * packs * 7 // 10
+
+        def buy(k: int, party: str, when: datetime, product: SimProduct, packs: int = 1) -> str:
+            evs, eid = self._purchase(rng, n, k, party, when, buyer, product, packs)
+            events.extend(evs)
+            return eid
+
+        if kind == "drug_farmer":  # 一方多购: K or more pharmacies in a week, each one new
+            product = rng.choice(FRAUD_DRUGS)
+            places = rng.sample(world.SELLERS, rng.choice([3, 3, 4]))
+            when = t
+            for k, party in enumerate(places):
+                eid = buy(k, party, when, product)
+                when += timedelta(days=rng.uniform(1.0, 1.9))  # a day or more apart: no card travel
+                if k >= 2:
+                    labels.append(Label("B", "MULTI_PHARMACY", product.insurance_code, party, eid, fund(product), kind))
+        elif kind == "card_seller":  # 卡贩子: the card in Beijing and Shanghai within the hour
+            first, second = rng.choice(world.BEIJING), rng.choice(world.SHANGHAI)
+            if rng.random() < 0.5:
+                first, second = second, first
+            p1, p2 = rng.sample(FRAUD_DRUGS, 2)
+            buy(0, first, t, p1)
+            # 10-90 min apart: parties' clocks (±3 min) keep the order and stay inside T_travel − skew
+            eid = buy(1, second, t + timedelta(minutes=rng.uniform(10, 90)), p2)
+            labels.append(Label("B", "CARD_TRAVEL", "", second, eid, fund(p2), kind))
+        else:  # over_supply: bulk buying at one pharmacy, far beyond the labelled dose
+            product = rng.choice(SUPPLY_DRUGS)
+            party = rng.choice(world.SELLERS)
+            limit = 120 * product.daily  # units in W_supply 90 days + 30 days' allowance
+            total = 0
+            for k in range(rng.randint(3, 4)):
+                packs = max(1, -(-limit // product.pack) // 2)  # about half the limit a sale
+                total += packs * product.pack
+                eid = buy(k, party, t + k * DAY * 2, product, packs)
+                if total > limit:
+                    labels.append(
+                        Label("B", "OVER_SUPPLY", product.insurance_code, party, eid, fund(product, packs), kind)
+                    )
+        return events, labels
+
+    def lookalike(self, rng, n, kind) -> list:
+        """A buyer's legitimate habit that resembles a B finding; no label."""
+        buyer, events = self._buyer(rng), []
+        t = START + timedelta(days=rng.uniform(2, world.DAYS - 8))
+        product = rng.choice(SUPPLY_DRUGS)
+
+        def buy(k: int, party: str, when: datetime) -> str:
+            evs, eid = self._purchase(rng, n, 50 + k, party, when, buyer, product)  # apart from a fraud story's
+            events.extend(evs)
+            return eid
+
+        if kind == "chronic_refills":  # a pack a month for half a year, at one of two pharmacies
+            pharmacies = rng.sample(world.SELLERS, 2)
+            when = t
+            for k in range(6):
+                buy(k, rng.choice(pharmacies), when)
+                when -= timedelta(days=rng.uniform(28, 31))
+        elif kind == "two_pharmacies":  # K − 1 places in a week
+            a, b = rng.sample(world.SELLERS, 2)
+            buy(0, a, t)
+            buy(1, b, t + timedelta(days=rng.uniform(1, 5)))
+        elif kind == "refund_elsewhere":  # bought, refunded, bought at another place
+            a, b, c = rng.sample(world.BEIJING, 3)
+            buy(0, a, t)
+            eid = buy(1, b, t + DAY)
+            code = next(
+                e.sale.lines[0].scanned[0].code
+                for e in events
+                if e.WhichOneof("kind") == "sale" and e.sale.header.event_id == eid
+            )
+            events.append(self.refund(f"b{n}-51-ret", b, eid, code, t + DAY + 2 * H))
+            buy(2, c, t + DAY * 2)
+        else:  # travel_next_day: Beijing, then Shanghai a day later
+            buy(0, rng.choice(world.BEIJING), t)
+            buy(1, rng.choice(world.SHANGHAI), t + timedelta(hours=rng.uniform(24, 40)))
+        return events
+
     # -- output -------------------------------------------------------------------------------
     def commissioned(self) -> Iterator[str]:
         """The listed product's legitimate codes, as its maker would upload them."""
@@ -416,6 +545,8 @@ class Simulation:
                 events, labels = self.fraud(rng, n, rng.choice(FRAUDS))
             else:
                 events, labels = self.legit(rng, n, product, n)
+            if rng.random() < LOOKALIKE_RATE:
+                events = events + self.lookalike(rng, n, rng.choice(LOOKALIKES))
             for lab in labels:
                 yield "label", lab
             block += events

@@ -28,6 +28,7 @@ class SimProduct:
     maker: str
     price_fen: int
     scheme: str = "MSFX"
+    daily: int = 0  # units a day at the highest labelled dose (rule B); 0: no supply limit
 
     def code(self, serial: int, rng: random.Random) -> str:
         """A code of this product, in one of the forms scanners send."""
@@ -49,13 +50,33 @@ def _gtin(body: str) -> str:
 
 
 DRUGS = [
-    SimProduct("8610001", "阿托伐他汀钙片 20mg×28", 28, "DRUG", "XC10AAA001", "MFR-01", 3850),
-    SimProduct("8610002", "二甲双胍片 0.5g×60", 60, "DRUG", "XA10BAA001", "MFR-01", 1800),
-    SimProduct("8610003", "硝苯地平控释片 30mg×30", 30, "DRUG", "XC08CAA001", "MFR-02", 4200),  # maker's list loaded
-    SimProduct("8610004", "氨氯地平片 5mg×28", 28, "DRUG", "XC08CAA002", "MFR-02", 900),  # cheap twin of 8610001
+    SimProduct("8610001", "阿托伐他汀钙片 20mg×28", 28, "DRUG", "XC10AAA001", "MFR-01", 3850, daily=1),
+    SimProduct("8610002", "二甲双胍片 0.5g×60", 60, "DRUG", "XA10BAA001", "MFR-01", 1800, daily=4),
+    SimProduct(
+        "8610003",
+        "硝苯地平控释片 30mg×30",
+        30,
+        "DRUG",
+        "XC08CAA001",
+        "MFR-02",
+        4200,  # maker's list loaded
+        daily=2,
+    ),
+    SimProduct(
+        "8610004", "氨氯地平片 5mg×28", 28, "DRUG", "XC08CAA002", "MFR-02", 900, daily=2
+    ),  # cheap twin of 8610001
     SimProduct("8610005", "复方甘草口服液 100ml", 1, "DRUG", "XR05DAA001", "MFR-01", 1500),
-    SimProduct("8610006", "布洛芬缓释胶囊 0.3g×24", 24, "DRUG", "XM01AEA001", "MFR-02", 2600),
-    SimProduct("8610007", "阿莫西林胶囊 0.25g×24", 24, "DRUG", "XJ01CAA001", "MFR-01", 800),  # cheap twin of 8610006
+    SimProduct("8610006", "布洛芬缓释胶囊 0.3g×24", 24, "DRUG", "XM01AEA001", "MFR-02", 2600, daily=2),
+    SimProduct(
+        "8610007",
+        "阿莫西林胶囊 0.25g×24",
+        24,
+        "DRUG",
+        "XJ01CAA001",
+        "MFR-01",
+        800,  # cheap twin of 8610006
+        daily=6,
+    ),
     SimProduct(_gtin("0690123400001"), "门冬胰岛素注射液 3ml×5", 5, "DRUG", "XA10ABA001", "MFR-02", 21000, "GS1"),
 ]
 NON_DRUGS = [
@@ -79,6 +100,9 @@ INDEPENDENTS = ["IND-01", "IND-02", "IND-03"]
 HOSPITALS = ["HOSP-01"]
 SELLERS = [s for stores in CHAINS.values() for s in stores] + INDEPENDENTS + HOSPITALS
 REGIONS = {"RX": "110105", "KY": "310101"}
+# Sellers by province (first two digits of the region): KY's stores are in Shanghai, the rest in Beijing.
+SHANGHAI = CHAINS["KY"]
+BEIJING = [s for s in SELLERS if s not in SHANGHAI]
 
 
 def _licence(status_change: tuple[str, datetime] | None = None, valid_to: datetime | None = None) -> reg.Licence:
@@ -195,6 +219,7 @@ def products() -> list[reg.Product]:
             pack_units=p.pack,
             category=f"PRODUCT_CATEGORY_{p.category}",
             insurance_code=p.insurance_code,
+            daily_units=p.daily,
         )
         for p in PRODUCTS
     ]

@@ -80,6 +80,7 @@ class FlagRow:
     reviewed_by: str | None
     reviewed_at: datetime | None
     review_note: str | None
+    buyer_token: str | None
 
     def __getitem__(self, name: str) -> Any:
         return getattr(self, name)

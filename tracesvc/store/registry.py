@@ -52,6 +52,7 @@ def _product_from_row(row) -> Product:
         generic_name=row.generic_name,
         spec=row.spec,
         insurance_code=row.insurance_code,
+        daily_units=row.daily_units,
     )
 
 
@@ -92,7 +93,17 @@ async def upsert_parties(engine: AsyncEngine, items: Sequence[Party]) -> None:
 async def upsert_products(engine: AsyncEngine, items: Sequence[Product]) -> None:
     if not items:
         return
-    cols = ("scheme", "manufacturer_id", "name", "generic_name", "spec", "pack_units", "category", "insurance_code")
+    cols = (
+        "scheme",
+        "manufacturer_id",
+        "name",
+        "generic_name",
+        "spec",
+        "pack_units",
+        "category",
+        "insurance_code",
+        "daily_units",
+    )
     async with engine.begin() as conn:
         stmt = insert(products).values(
             [
@@ -106,6 +117,7 @@ async def upsert_products(engine: AsyncEngine, items: Sequence[Product]) -> None
                     "pack_units": p.pack_units,
                     "category": p.category.value,
                     "insurance_code": p.insurance_code,
+                    "daily_units": p.daily_units,
                 }
                 for p in items
             ]

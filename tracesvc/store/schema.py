@@ -71,6 +71,14 @@ products = Table(
     Column("insurance_code", Text, nullable=False, server_default=""),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_products_insurance_code", "insurance_code"),
+    # Rule B (0008): units a day at the highest labelled dose; 0: no supply limit.
+    Column(
+        "daily_units",
+        Integer,
+        CheckConstraint("daily_units >= 0", name="daily_units_not_negative"),
+        nullable=False,
+        server_default=text("0"),
+    ),
 )
 
 events = Table(
@@ -203,6 +211,24 @@ reconcile_runs = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("error", Text),
 )
+
+# -- rule B, buyer anomalies (migration 0008) ----------------------------------------------------
+# B shards by buyer token: a run loads one token's sales, and the refunds that name them.
+Index(
+    "ix_events_buyer_token",
+    events.c.buyer_token,
+    events.c.occurred_at,
+    postgresql_where=text("kind = 'SALE' AND buyer_token IS NOT NULL"),
+)
+Index("ix_events_refunded_sale", events.c.party_id, events.c.sale_id, postgresql_where=text("kind = 'SALE_RETURN'"))
+flags.append_column(Column("buyer_token", Text))  # rule B: the keyed hash, never the clear number
+Index("ix_flags_buyer_token", flags.c.buyer_token, postgresql_where=text("buyer_token IS NOT NULL"))
+for _column in (
+    Column("buyer_cursor", Text, nullable=False, server_default=""),  # last buyer token done, to resume
+    Column("buyers_done", BigInteger, nullable=False, server_default=text("0")),
+    Column("rule_params", JSONB, nullable=False, server_default=text("'{}'::jsonb")),  # B's parameters, recorded
+):
+    reconcile_runs.append_column(_column)
 
 # -- verification, access, audit ---------------------------------------------------------------
 # Per-code current state for VerifyCodes, kept in the ingest transaction. Counters only, so

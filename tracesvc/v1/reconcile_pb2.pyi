@@ -31,7 +31,7 @@ RUN_STATUS_DONE: RunStatus
 RUN_STATUS_FAILED: RunStatus
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "mode", "status", "window_from", "window_to", "codes_total", "codes_done", "sales_done", "flags_new", "flags_resolved", "started_at", "finished_at", "seconds", "error")
+    __slots__ = ("run_id", "mode", "status", "window_from", "window_to", "codes_total", "codes_done", "sales_done", "flags_new", "flags_resolved", "started_at", "finished_at", "seconds", "error", "buyers_done", "buyer_params")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,8 @@ class Run(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    BUYERS_DONE_FIELD_NUMBER: _ClassVar[int]
+    BUYER_PARAMS_FIELD_NUMBER: _ClassVar[int]
     run_id: int
     mode: RunMode
     status: RunStatus
@@ -60,21 +62,39 @@ class Run(_message.Message):
     finished_at: _timestamp_pb2.Timestamp
     seconds: float
     error: str
-    def __init__(self, run_id: _Optional[int] = ..., mode: _Optional[_Union[RunMode, str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., window_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., codes_total: _Optional[int] = ..., codes_done: _Optional[int] = ..., sales_done: _Optional[int] = ..., flags_new: _Optional[int] = ..., flags_resolved: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds: _Optional[float] = ..., error: _Optional[str] = ...) -> None: ...
+    buyers_done: int
+    buyer_params: BuyerRuleParams
+    def __init__(self, run_id: _Optional[int] = ..., mode: _Optional[_Union[RunMode, str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., window_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., codes_total: _Optional[int] = ..., codes_done: _Optional[int] = ..., sales_done: _Optional[int] = ..., flags_new: _Optional[int] = ..., flags_resolved: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds: _Optional[float] = ..., error: _Optional[str] = ..., buyers_done: _Optional[int] = ..., buyer_params: _Optional[_Union[BuyerRuleParams, _Mapping]] = ...) -> None: ...
+
+class BuyerRuleParams(_message.Message):
+    __slots__ = ("supply_window_days", "supply_allowance_days", "multi_window_days", "multi_pharmacies", "travel_minutes")
+    SUPPLY_WINDOW_DAYS_FIELD_NUMBER: _ClassVar[int]
+    SUPPLY_ALLOWANCE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    MULTI_WINDOW_DAYS_FIELD_NUMBER: _ClassVar[int]
+    MULTI_PHARMACIES_FIELD_NUMBER: _ClassVar[int]
+    TRAVEL_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    supply_window_days: int
+    supply_allowance_days: int
+    multi_window_days: int
+    multi_pharmacies: int
+    travel_minutes: int
+    def __init__(self, supply_window_days: _Optional[int] = ..., supply_allowance_days: _Optional[int] = ..., multi_window_days: _Optional[int] = ..., multi_pharmacies: _Optional[int] = ..., travel_minutes: _Optional[int] = ...) -> None: ...
 
 class RunReconciliationRequest(_message.Message):
-    __slots__ = ("mode", "window_from", "window_to", "resume_run_id", "wait")
+    __slots__ = ("mode", "window_from", "window_to", "resume_run_id", "wait", "buyer_params")
     MODE_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FROM_FIELD_NUMBER: _ClassVar[int]
     WINDOW_TO_FIELD_NUMBER: _ClassVar[int]
     RESUME_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     WAIT_FIELD_NUMBER: _ClassVar[int]
+    BUYER_PARAMS_FIELD_NUMBER: _ClassVar[int]
     mode: RunMode
     window_from: _timestamp_pb2.Timestamp
     window_to: _timestamp_pb2.Timestamp
     resume_run_id: int
     wait: bool
-    def __init__(self, mode: _Optional[_Union[RunMode, str]] = ..., window_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resume_run_id: _Optional[int] = ..., wait: _Optional[bool] = ...) -> None: ...
+    buyer_params: BuyerRuleParams
+    def __init__(self, mode: _Optional[_Union[RunMode, str]] = ..., window_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resume_run_id: _Optional[int] = ..., wait: _Optional[bool] = ..., buyer_params: _Optional[_Union[BuyerRuleParams, _Mapping]] = ...) -> None: ...
 
 class RunReconciliationResponse(_message.Message):
     __slots__ = ("run",)

@@ -26,21 +26,21 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from tracesvc.v1 import ack_pb2 as tracesvc_dot_v1_dot_ack__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atracesvc/v1/registry.proto\x12\x0btracesvc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tracesvc/v1/ack.proto\"u\n\x13LicenceStatusChange\x12*\n\x06status\x18\x01 \x01(\x0e\x32\x1a.tracesvc.v1.LicenceStatus\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc0\x01\n\x07Licence\x12\x0e\n\x06number\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12.\n\nvalid_from\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08valid_to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x38\n\x0estatus_history\x18\x05 \x03(\x0b\x32 .tracesvc.v1.LicenceStatusChange\"\xbd\x01\n\x05Party\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.tracesvc.v1.PartyKind\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06region\x18\x04 \x01(\t\x12\x10\n\x08\x63hain_id\x18\x05 \x01(\t\x12&\n\x08licences\x18\x06 \x03(\x0b\x32\x14.tracesvc.v1.Licence\x12\x16\n\x0ereports_events\x18\x07 \x01(\x08\x12\x0c\n\x04glns\x18\x08 \x03(\t\"\xe9\x01\n\x07Product\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\'\n\x06scheme\x18\x02 \x01(\x0e\x32\x17.tracesvc.v1.CodeScheme\x12\x17\n\x0fmanufacturer_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x14\n\x0cgeneric_name\x18\x05 \x01(\t\x12\x0c\n\x04spec\x18\x06 \x01(\t\x12\x12\n\npack_units\x18\x07 \x01(\x05\x12.\n\x08\x63\x61tegory\x18\x08 \x01(\x0e\x32\x1c.tracesvc.v1.ProductCategory\x12\x16\n\x0einsurance_code\x18\t \x01(\t\";\n\x14UpsertPartiesRequest\x12#\n\x07parties\x18\x01 \x03(\x0b\x32\x12.tracesvc.v1.Party\"A\n\x15UpsertPartiesResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.tracesvc.v1.ItemResult\"?\n\x15UpsertProductsRequest\x12&\n\x08products\x18\x01 \x03(\x0b\x32\x14.tracesvc.v1.Product\"B\n\x16UpsertProductsResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.tracesvc.v1.ItemResult\"#\n\x0fGetPartyRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\"5\n\x10GetPartyResponse\x12!\n\x05party\x18\x01 \x01(\x0b\x32\x12.tracesvc.v1.Party\"<\n\x11GetProductRequest\x12\x10\n\x06prefix\x18\x01 \x01(\tH\x00\x12\x0e\n\x04\x63ode\x18\x02 \x01(\tH\x00\x42\x05\n\x03key\"S\n\x12GetProductResponse\x12%\n\x07product\x18\x01 \x01(\x0b\x32\x14.tracesvc.v1.Product\x12\x16\n\x0e\x63\x61nonical_code\x18\x02 \x01(\t\"h\n\x0eRegistryRecord\x12#\n\x05party\x18\x01 \x01(\x0b\x32\x12.tracesvc.v1.PartyH\x00\x12\'\n\x07product\x18\x02 \x01(\x0b\x32\x14.tracesvc.v1.ProductH\x00\x42\x08\n\x06record\"?\n\x1eUpsertCommissionedCodesRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\r\n\x05\x63odes\x18\x02 \x03(\t\"0\n\x1fUpsertCommissionedCodesResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\x05*\xaa\x01\n\tPartyKind\x12\x1a\n\x16PARTY_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17PARTY_KIND_MANUFACTURER\x10\x01\x12\x19\n\x15PARTY_KIND_WHOLESALER\x10\x02\x12\x17\n\x13PARTY_KIND_PHARMACY\x10\x03\x12\x17\n\x13PARTY_KIND_CHAIN_HQ\x10\x04\x12\x17\n\x13PARTY_KIND_HOSPITAL\x10\x05*\x84\x01\n\rLicenceStatus\x12\x1e\n\x1aLICENCE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15LICENCE_STATUS_ACTIVE\x10\x01\x12\x1c\n\x18LICENCE_STATUS_SUSPENDED\x10\x02\x12\x1a\n\x16LICENCE_STATUS_REVOKED\x10\x03*\xe9\x01\n\x0fProductCategory\x12 \n\x1cPRODUCT_CATEGORY_UNSPECIFIED\x10\x00\x12\x19\n\x15PRODUCT_CATEGORY_DRUG\x10\x01\x12 \n\x1cPRODUCT_CATEGORY_HEALTH_FOOD\x10\x02\x12\x19\n\x15PRODUCT_CATEGORY_FOOD\x10\x03\x12\x1d\n\x19PRODUCT_CATEGORY_COSMETIC\x10\x04\x12 \n\x1cPRODUCT_CATEGORY_DAILY_GOODS\x10\x05\x12\x1b\n\x17PRODUCT_CATEGORY_DEVICE\x10\x06*r\n\nCodeScheme\x12\x1b\n\x17\x43ODE_SCHEME_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43ODE_SCHEME_MSFX\x10\x01\x12\x13\n\x0f\x43ODE_SCHEME_GS1\x10\x02\x12\x1c\n\x18\x43ODE_SCHEME_MANUFACTURER\x10\x03\x32\xd2\x03\n\x0fRegistryService\x12V\n\rUpsertParties\x12!.tracesvc.v1.UpsertPartiesRequest\x1a\".tracesvc.v1.UpsertPartiesResponse\x12Y\n\x0eUpsertProducts\x12\".tracesvc.v1.UpsertProductsRequest\x1a#.tracesvc.v1.UpsertProductsResponse\x12G\n\x08GetParty\x12\x1c.tracesvc.v1.GetPartyRequest\x1a\x1d.tracesvc.v1.GetPartyResponse\x12M\n\nGetProduct\x12\x1e.tracesvc.v1.GetProductRequest\x1a\x1f.tracesvc.v1.GetProductResponse\x12t\n\x17UpsertCommissionedCodes\x12+.tracesvc.v1.UpsertCommissionedCodesRequest\x1a,.tracesvc.v1.UpsertCommissionedCodesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atracesvc/v1/registry.proto\x12\x0btracesvc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tracesvc/v1/ack.proto\"u\n\x13LicenceStatusChange\x12*\n\x06status\x18\x01 \x01(\x0e\x32\x1a.tracesvc.v1.LicenceStatus\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc0\x01\n\x07Licence\x12\x0e\n\x06number\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12.\n\nvalid_from\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08valid_to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x38\n\x0estatus_history\x18\x05 \x03(\x0b\x32 .tracesvc.v1.LicenceStatusChange\"\xbd\x01\n\x05Party\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.tracesvc.v1.PartyKind\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06region\x18\x04 \x01(\t\x12\x10\n\x08\x63hain_id\x18\x05 \x01(\t\x12&\n\x08licences\x18\x06 \x03(\x0b\x32\x14.tracesvc.v1.Licence\x12\x16\n\x0ereports_events\x18\x07 \x01(\x08\x12\x0c\n\x04glns\x18\x08 \x03(\t\"\xfe\x01\n\x07Product\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\'\n\x06scheme\x18\x02 \x01(\x0e\x32\x17.tracesvc.v1.CodeScheme\x12\x17\n\x0fmanufacturer_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x14\n\x0cgeneric_name\x18\x05 \x01(\t\x12\x0c\n\x04spec\x18\x06 \x01(\t\x12\x12\n\npack_units\x18\x07 \x01(\x05\x12.\n\x08\x63\x61tegory\x18\x08 \x01(\x0e\x32\x1c.tracesvc.v1.ProductCategory\x12\x16\n\x0einsurance_code\x18\t \x01(\t\x12\x13\n\x0b\x64\x61ily_units\x18\n \x01(\x05\";\n\x14UpsertPartiesRequest\x12#\n\x07parties\x18\x01 \x03(\x0b\x32\x12.tracesvc.v1.Party\"A\n\x15UpsertPartiesResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.tracesvc.v1.ItemResult\"?\n\x15UpsertProductsRequest\x12&\n\x08products\x18\x01 \x03(\x0b\x32\x14.tracesvc.v1.Product\"B\n\x16UpsertProductsResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.tracesvc.v1.ItemResult\"#\n\x0fGetPartyRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\"5\n\x10GetPartyResponse\x12!\n\x05party\x18\x01 \x01(\x0b\x32\x12.tracesvc.v1.Party\"<\n\x11GetProductRequest\x12\x10\n\x06prefix\x18\x01 \x01(\tH\x00\x12\x0e\n\x04\x63ode\x18\x02 \x01(\tH\x00\x42\x05\n\x03key\"S\n\x12GetProductResponse\x12%\n\x07product\x18\x01 \x01(\x0b\x32\x14.tracesvc.v1.Product\x12\x16\n\x0e\x63\x61nonical_code\x18\x02 \x01(\t\"h\n\x0eRegistryRecord\x12#\n\x05party\x18\x01 \x01(\x0b\x32\x12.tracesvc.v1.PartyH\x00\x12\'\n\x07product\x18\x02 \x01(\x0b\x32\x14.tracesvc.v1.ProductH\x00\x42\x08\n\x06record\"?\n\x1eUpsertCommissionedCodesRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\r\n\x05\x63odes\x18\x02 \x03(\t\"0\n\x1fUpsertCommissionedCodesResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\x05*\xaa\x01\n\tPartyKind\x12\x1a\n\x16PARTY_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17PARTY_KIND_MANUFACTURER\x10\x01\x12\x19\n\x15PARTY_KIND_WHOLESALER\x10\x02\x12\x17\n\x13PARTY_KIND_PHARMACY\x10\x03\x12\x17\n\x13PARTY_KIND_CHAIN_HQ\x10\x04\x12\x17\n\x13PARTY_KIND_HOSPITAL\x10\x05*\x84\x01\n\rLicenceStatus\x12\x1e\n\x1aLICENCE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15LICENCE_STATUS_ACTIVE\x10\x01\x12\x1c\n\x18LICENCE_STATUS_SUSPENDED\x10\x02\x12\x1a\n\x16LICENCE_STATUS_REVOKED\x10\x03*\xe9\x01\n\x0fProductCategory\x12 \n\x1cPRODUCT_CATEGORY_UNSPECIFIED\x10\x00\x12\x19\n\x15PRODUCT_CATEGORY_DRUG\x10\x01\x12 \n\x1cPRODUCT_CATEGORY_HEALTH_FOOD\x10\x02\x12\x19\n\x15PRODUCT_CATEGORY_FOOD\x10\x03\x12\x1d\n\x19PRODUCT_CATEGORY_COSMETIC\x10\x04\x12 \n\x1cPRODUCT_CATEGORY_DAILY_GOODS\x10\x05\x12\x1b\n\x17PRODUCT_CATEGORY_DEVICE\x10\x06*r\n\nCodeScheme\x12\x1b\n\x17\x43ODE_SCHEME_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43ODE_SCHEME_MSFX\x10\x01\x12\x13\n\x0f\x43ODE_SCHEME_GS1\x10\x02\x12\x1c\n\x18\x43ODE_SCHEME_MANUFACTURER\x10\x03\x32\xd2\x03\n\x0fRegistryService\x12V\n\rUpsertParties\x12!.tracesvc.v1.UpsertPartiesRequest\x1a\".tracesvc.v1.UpsertPartiesResponse\x12Y\n\x0eUpsertProducts\x12\".tracesvc.v1.UpsertProductsRequest\x1a#.tracesvc.v1.UpsertProductsResponse\x12G\n\x08GetParty\x12\x1c.tracesvc.v1.GetPartyRequest\x1a\x1d.tracesvc.v1.GetPartyResponse\x12M\n\nGetProduct\x12\x1e.tracesvc.v1.GetProductRequest\x1a\x1f.tracesvc.v1.GetProductResponse\x12t\n\x17UpsertCommissionedCodes\x12+.tracesvc.v1.UpsertCommissionedCodesRequest\x1a,.tracesvc.v1.UpsertCommissionedCodesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tracesvc.v1.registry_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PARTYKIND']._serialized_start=1563
-  _globals['_PARTYKIND']._serialized_end=1733
-  _globals['_LICENCESTATUS']._serialized_start=1736
-  _globals['_LICENCESTATUS']._serialized_end=1868
-  _globals['_PRODUCTCATEGORY']._serialized_start=1871
-  _globals['_PRODUCTCATEGORY']._serialized_end=2104
-  _globals['_CODESCHEME']._serialized_start=2106
-  _globals['_CODESCHEME']._serialized_end=2220
+  _globals['_PARTYKIND']._serialized_start=1584
+  _globals['_PARTYKIND']._serialized_end=1754
+  _globals['_LICENCESTATUS']._serialized_start=1757
+  _globals['_LICENCESTATUS']._serialized_end=1889
+  _globals['_PRODUCTCATEGORY']._serialized_start=1892
+  _globals['_PRODUCTCATEGORY']._serialized_end=2125
+  _globals['_CODESCHEME']._serialized_start=2127
+  _globals['_CODESCHEME']._serialized_end=2241
   _globals['_LICENCESTATUSCHANGE']._serialized_start=99
   _globals['_LICENCESTATUSCHANGE']._serialized_end=216
   _globals['_LICENCE']._serialized_start=219
@@ -48,29 +48,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PARTY']._serialized_start=414
   _globals['_PARTY']._serialized_end=603
   _globals['_PRODUCT']._serialized_start=606
-  _globals['_PRODUCT']._serialized_end=839
-  _globals['_UPSERTPARTIESREQUEST']._serialized_start=841
-  _globals['_UPSERTPARTIESREQUEST']._serialized_end=900
-  _globals['_UPSERTPARTIESRESPONSE']._serialized_start=902
-  _globals['_UPSERTPARTIESRESPONSE']._serialized_end=967
-  _globals['_UPSERTPRODUCTSREQUEST']._serialized_start=969
-  _globals['_UPSERTPRODUCTSREQUEST']._serialized_end=1032
-  _globals['_UPSERTPRODUCTSRESPONSE']._serialized_start=1034
-  _globals['_UPSERTPRODUCTSRESPONSE']._serialized_end=1100
-  _globals['_GETPARTYREQUEST']._serialized_start=1102
-  _globals['_GETPARTYREQUEST']._serialized_end=1137
-  _globals['_GETPARTYRESPONSE']._serialized_start=1139
-  _globals['_GETPARTYRESPONSE']._serialized_end=1192
-  _globals['_GETPRODUCTREQUEST']._serialized_start=1194
-  _globals['_GETPRODUCTREQUEST']._serialized_end=1254
-  _globals['_GETPRODUCTRESPONSE']._serialized_start=1256
-  _globals['_GETPRODUCTRESPONSE']._serialized_end=1339
-  _globals['_REGISTRYRECORD']._serialized_start=1341
-  _globals['_REGISTRYRECORD']._serialized_end=1445
-  _globals['_UPSERTCOMMISSIONEDCODESREQUEST']._serialized_start=1447
-  _globals['_UPSERTCOMMISSIONEDCODESREQUEST']._serialized_end=1510
-  _globals['_UPSERTCOMMISSIONEDCODESRESPONSE']._serialized_start=1512
-  _globals['_UPSERTCOMMISSIONEDCODESRESPONSE']._serialized_end=1560
-  _globals['_REGISTRYSERVICE']._serialized_start=2223
-  _globals['_REGISTRYSERVICE']._serialized_end=2689
+  _globals['_PRODUCT']._serialized_end=860
+  _globals['_UPSERTPARTIESREQUEST']._serialized_start=862
+  _globals['_UPSERTPARTIESREQUEST']._serialized_end=921
+  _globals['_UPSERTPARTIESRESPONSE']._serialized_start=923
+  _globals['_UPSERTPARTIESRESPONSE']._serialized_end=988
+  _globals['_UPSERTPRODUCTSREQUEST']._serialized_start=990
+  _globals['_UPSERTPRODUCTSREQUEST']._serialized_end=1053
+  _globals['_UPSERTPRODUCTSRESPONSE']._serialized_start=1055
+  _globals['_UPSERTPRODUCTSRESPONSE']._serialized_end=1121
+  _globals['_GETPARTYREQUEST']._serialized_start=1123
+  _globals['_GETPARTYREQUEST']._serialized_end=1158
+  _globals['_GETPARTYRESPONSE']._serialized_start=1160
+  _globals['_GETPARTYRESPONSE']._serialized_end=1213
+  _globals['_GETPRODUCTREQUEST']._serialized_start=1215
+  _globals['_GETPRODUCTREQUEST']._serialized_end=1275
+  _globals['_GETPRODUCTRESPONSE']._serialized_start=1277
+  _globals['_GETPRODUCTRESPONSE']._serialized_end=1360
+  _globals['_REGISTRYRECORD']._serialized_start=1362
+  _globals['_REGISTRYRECORD']._serialized_end=1466
+  _globals['_UPSERTCOMMISSIONEDCODESREQUEST']._serialized_start=1468
+  _globals['_UPSERTCOMMISSIONEDCODESREQUEST']._serialized_end=1531
+  _globals['_UPSERTCOMMISSIONEDCODESRESPONSE']._serialized_start=1533
+  _globals['_UPSERTCOMMISSIONEDCODESRESPONSE']._serialized_end=1581
+  _globals['_REGISTRYSERVICE']._serialized_start=2244
+  _globals['_REGISTRYSERVICE']._serialized_end=2710
 # @@protoc_insertion_point(module_scope)

@@ -108,7 +108,7 @@ class Party(_message.Message):
     def __init__(self, party_id: _Optional[str] = ..., kind: _Optional[_Union[PartyKind, str]] = ..., name: _Optional[str] = ..., region: _Optional[str] = ..., chain_id: _Optional[str] = ..., licences: _Optional[_Iterable[_Union[Licence, _Mapping]]] = ..., reports_events: _Optional[bool] = ..., glns: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Product(_message.Message):
-    __slots__ = ("prefix", "scheme", "manufacturer_id", "name", "generic_name", "spec", "pack_units", "category", "insurance_code")
+    __slots__ = ("prefix", "scheme", "manufacturer_id", "name", "generic_name", "spec", "pack_units", "category", "insurance_code", "daily_units")
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     SCHEME_FIELD_NUMBER: _ClassVar[int]
     MANUFACTURER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -118,6 +118,7 @@ class Product(_message.Message):
     PACK_UNITS_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     INSURANCE_CODE_FIELD_NUMBER: _ClassVar[int]
+    DAILY_UNITS_FIELD_NUMBER: _ClassVar[int]
     prefix: str
     scheme: CodeScheme
     manufacturer_id: str
@@ -127,7 +128,8 @@ class Product(_message.Message):
     pack_units: int
     category: ProductCategory
     insurance_code: str
-    def __init__(self, prefix: _Optional[str] = ..., scheme: _Optional[_Union[CodeScheme, str]] = ..., manufacturer_id: _Optional[str] = ..., name: _Optional[str] = ..., generic_name: _Optional[str] = ..., spec: _Optional[str] = ..., pack_units: _Optional[int] = ..., category: _Optional[_Union[ProductCategory, str]] = ..., insurance_code: _Optional[str] = ...) -> None: ...
+    daily_units: int
+    def __init__(self, prefix: _Optional[str] = ..., scheme: _Optional[_Union[CodeScheme, str]] = ..., manufacturer_id: _Optional[str] = ..., name: _Optional[str] = ..., generic_name: _Optional[str] = ..., spec: _Optional[str] = ..., pack_units: _Optional[int] = ..., category: _Optional[_Union[ProductCategory, str]] = ..., insurance_code: _Optional[str] = ..., daily_units: _Optional[int] = ...) -> None: ...
 
 class UpsertPartiesRequest(_message.Message):
     __slots__ = ("parties",)
