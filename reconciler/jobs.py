@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from reconciler import persist
 from reconciler.rules import Reference, evaluate_code, evaluate_sale
 from reconciler.rules.model import Finding, ReturnChain
+from tracesvc import metrics
 from tracesvc.store.db import pg
 
 log = structlog.get_logger(__name__)
@@ -164,12 +165,14 @@ class Reconciler:
                 await conn.execute("UPDATE reconcile_runs SET status = 'FAILED', error = $2 WHERE run_id = $1",
                                    run_id, reason[:2000])
             log.warning("run_failed", run_id=run_id, error=reason)
+            metrics.run_finished(run["mode"], Status.FAILED, time.perf_counter() - started)
             raise
         async with pg(self.engine) as conn:
             row = await conn.fetchrow(
                 f"""UPDATE reconcile_runs SET status = 'DONE', finished_at = clock_timestamp(),
                            heartbeat_at = clock_timestamp() WHERE run_id = $1 RETURNING {_RUN_COLUMNS}""", run_id)
         info = _info(row)
+        metrics.run_finished(info.mode, info.status, time.perf_counter() - started, info)
         log.info("run_done", run_id=run_id, mode=info.mode.value, codes=info.codes_done, sales=info.sales_done,
                  flags_new=info.flags_new, flags_resolved=info.flags_resolved,
                  seconds=round(time.perf_counter() - started, 3))

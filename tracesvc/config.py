@@ -37,6 +37,11 @@ class Config:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
+    # Prometheus /metrics on its own HTTP port (host:port); empty: no metrics at all.
+    metrics_listen: str = ""
+    # OpenTelemetry traces, exported as the standard OTEL_* variables say; on when
+    # OTEL_TRACES_EXPORTER names an exporter (otlp, console), off by default.
+    tracing: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -59,6 +64,9 @@ class Config:
             tls_cert=Path(e["TRACESVC_TLS_CERT"]) if e.get("TRACESVC_TLS_CERT") else None,
             tls_key=Path(e["TRACESVC_TLS_KEY"]) if e.get("TRACESVC_TLS_KEY") else None,
             tls_client_ca=Path(e["TRACESVC_TLS_CLIENT_CA"]) if e.get("TRACESVC_TLS_CLIENT_CA") else None,
+            metrics_listen=e.get("TRACESVC_METRICS_LISTEN", "").strip(),
+            tracing=e.get("OTEL_TRACES_EXPORTER", "none").strip().lower() not in ("", "none")
+            and e.get("OTEL_SDK_DISABLED", "").lower() != "true",
         )
 
     def server_credentials(self):

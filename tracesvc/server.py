@@ -18,6 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler.jobs import Reconciler
+from tracesvc import metrics, telemetry
 from tracesvc.api.auth import Authenticator, AuthInterceptor
 from tracesvc.api.enforcement import EnforcementServicer
 from tracesvc.api.ingest import IngestServicer
@@ -59,6 +60,7 @@ class Running:
     engine: AsyncEngine
     health: health.aio.HealthServicer
     reconciler: Reconciler
+    metrics_port: int | None = None
 
 
 @contextlib.asynccontextmanager
@@ -85,9 +87,11 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
     hmac_key = config.load_hmac_key()
     cache = RegistryCache(engine)
     await cache.refresh(force=True)
+    tel = telemetry.start(config, engine)
     server = grpc.aio.server(
-        # Logging outermost, so denied calls are logged too.
-        interceptors=[RequestLogInterceptor(), AuthInterceptor(Authenticator(engine), enabled=config.auth)],
+        # Logging outside authentication, so denied calls are logged too (and traced and counted).
+        interceptors=[*tel.interceptors, RequestLogInterceptor(),
+                      AuthInterceptor(Authenticator(engine), enabled=config.auth)],
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
     )
@@ -111,13 +115,14 @@ async def grpc_server(config: Config, engine: AsyncEngine, listen: str | None = 
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", port=port)
     try:
-        yield Running(server, port, engine, health_servicer, reconciler)
+        yield Running(server, port, engine, health_servicer, reconciler, tel.metrics_port)
     finally:
         # Refuse new work, let in-flight calls commit and answer, then close. Background
         # reconciliation runs stop between batches and stay resumable.
         await health_servicer.enter_graceful_shutdown()
         await server.stop(grace=config.shutdown_grace)
         await reconciler.shutdown()
+        tel.close()
         log.info("stopped")
 
 
@@ -132,6 +137,8 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if config.metrics_listen:  # before metrics are created: the workers inherit the directory
+        metrics.prepare_multiprocess(config.workers, str(config.data_dir))
     async with database(config) as engine:
         workers = _start_workers(config, engine) if config.workers > 1 else []
         try:
@@ -143,13 +150,14 @@ async def serve(config: Config) -> None:
                 proc.terminate()
             for proc in workers:
                 await asyncio.to_thread(proc.wait, config.shutdown_grace + 15)
+                metrics.process_dead(proc.pid)
 
 
 def _start_workers(config: Config, engine: AsyncEngine) -> list[subprocess.Popen]:
     if config.listen.rsplit(":", 1)[-1] == "0":
         raise ValueError("TRACESVC_WORKERS > 1 needs a fixed port in TRACESVC_LISTEN")
     env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False), "TRACESVC_WORKERS": "1",
-           "TRACESVC_DATA_DIR": str(config.data_dir)}
+           "TRACESVC_DATA_DIR": str(config.data_dir), "TRACESVC_METRICS_LISTEN": ""}  # the parent serves /metrics
     if config.hmac_key_file is None:  # every worker must hash buyers with the same key
         config.load_hmac_key()
         env["TRACESVC_HMAC_KEY_FILE"] = str(config.data_dir / "hmac.key")

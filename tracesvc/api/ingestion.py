@@ -12,6 +12,7 @@ from enum import StrEnum
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tracesvc import metrics
 from tracesvc.api.auth import UNRESTRICTED, Principal
 from tracesvc.domain.events import Event, EventKind, InvalidEvent, Violation, normalize_event
 from tracesvc.domain.verify import CodeCheck, CodeState, check, fold
@@ -82,7 +83,7 @@ class Ingestor:
                     valid_at.append(i)
                     continue
             acks[i] = Ack(draft.event_id, AckKind.REJECTED, _describe(draft.event_id, violations), tuple(violations))
-        written = await write_events(self._engine, valid)
+        written = await metrics.timed_commit(write_events(self._engine, valid))
         states = dict(written.states_before)
         for i, event, result in zip(valid_at, valid, written.results, strict=True):
             checks: tuple[CodeCheck, ...] = ()
@@ -97,6 +98,7 @@ class Ingestor:
             assert a is not None
             counts[a.kind] = counts.get(a.kind, 0) + 1
         log.info("ingested", events=len(drafts), **{k.lower(): v for k, v in counts.items()})
+        metrics.ingested(drafts, acks)  # type: ignore[arg-type]  # every ack is set by now
         return [a for a in acks if a is not None]
 
 

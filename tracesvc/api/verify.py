@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from tracesvc import metrics
 from tracesvc.api import auth
 from tracesvc.api.convert import to_timestamp
 from tracesvc.api.errors import abort
@@ -70,4 +71,5 @@ class VerifyServicer(verify_pb2_grpc.VerifyServiceServicer):
                         manufacturer_prefixes=prefixes, billed_insurance_code=c.insurance_code.strip(),
                         units=c.units if c.HasField("units") else None)
                   for c, key in zip(request.codes, keys, strict=True)]
+        metrics.verdicts(checks)
         return pb.VerifyCodesResponse(verdicts=[verdict_to_proto(c, self._cache.region_of) for c in checks])
