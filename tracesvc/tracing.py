@@ -77,6 +77,11 @@ def _provider_once(exporters: list[SpanExporter], batch: bool) -> TracerProvider
     return _provider
 
 
+def export_to(exporter: SpanExporter) -> None:
+    """Also send every span to `exporter` as it ends (tests keep them in memory)."""
+    _provider_once([exporter], batch=False)
+
+
 @dataclass
 class Tracing:
     """Tracing for a server: its interceptor; `close` flushes and stops the database spans."""
@@ -93,9 +98,8 @@ class Tracing:
         self.provider.force_flush()
 
 
-def setup(exporter: SpanExporter | None = None) -> Tracing:
-    """Start tracing: spans to the exporters of OTEL_TRACES_EXPORTER, or to `exporter` as each
-    span ends (tests keep them in memory).
+def setup() -> Tracing:
+    """Start tracing: spans to the exporters of OTEL_TRACES_EXPORTER, in batches.
 
     Database spans come from the asyncpg instrumentation alone: it sees every statement, both
     those sent through asyncpg directly (tracesvc.store.db.pg, the hot paths) and SQLAlchemy's,
@@ -106,7 +110,7 @@ def setup(exporter: SpanExporter | None = None) -> Tracing:
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-    provider = _provider_once([exporter] if exporter else _exporters(os.environ), batch=exporter is None)
+    provider = _provider_once(_exporters(os.environ) if _provider is None else [], batch=True)  # once a process
     AsyncPGInstrumentor().instrument(tracer_provider=provider)
     _active = True
     return Tracing(provider, aio_server_interceptor(tracer_provider=provider))

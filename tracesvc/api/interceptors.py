@@ -14,6 +14,7 @@ import grpc
 import structlog
 
 from tracesvc import tracing
+
 log = structlog.get_logger("tracesvc.rpc")
 
 Around = Callable[[grpc.aio.ServicerContext], AbstractAsyncContextManager]
