@@ -28,7 +28,8 @@ async def test_each_rpc_is_a_span_with_its_database_calls_and_its_trace_id_is_th
         logs.configure("info", "json", lines)
         try:
             stub = verify_pb2_grpc.VerifyServiceStub(svc.channel)
-            await stub.VerifyCodes(vf.VerifyCodesRequest(party_id="P1", codes=[vf.CodeToVerify(code=b.code(b.STATIN, 1))]),
+            request = vf.VerifyCodesRequest(party_id="P1", codes=[vf.CodeToVerify(code=b.code(b.STATIN, 1))])
+            await stub.VerifyCodes(request,
                                    metadata=[("x-request-id", "client-chosen-id")])
         finally:
             logs.configure("warning", "json")
