@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections import Counter
+from pathlib import Path
 
 import grpc
 import pytest
@@ -12,7 +14,7 @@ import pytest
 from reconciler.jobs import Mode
 from tests import builders as b
 from tests.conftest import start_service
-from tests.metrics_helpers import delta, scrape, value
+from tests.metrics_helpers import delta, names, scrape, value
 from tests.test_reconcile_runs import send
 from tracesvc import demo, metrics
 from tracesvc.store.db import create_engine
@@ -65,8 +67,11 @@ async def test_metrics_count_every_call_the_acks_the_verdicts_and_the_run(metric
         assert delta(after, before, "tracesvc_verify_verdicts_total", verdict=verdict, source="verify") == n
 
     # The demo's three streams: one message in and one ack out per event.
-    acks = summary["first_pass"] + summary["retry"] + Counter(s.removeprefix("ACK_STATUS_")
-                                                              for _, s, _ in summary["troubles"])
+    acks = (
+        summary["first_pass"]
+        + summary["retry"]
+        + Counter(s.removeprefix("ACK_STATUS_") for _, s, _ in summary["troubles"])
+    )
     events = sum(acks.values())
     assert delta(after, before, "grpc_server_handled_total", grpc_code="OK", **STREAM) == 3
     assert delta(after, before, "grpc_server_msg_received_total", **STREAM) == events
@@ -94,11 +99,22 @@ async def test_metrics_count_every_call_the_acks_the_verdicts_and_the_run(metric
     assert value(after, "tracesvc_reconcile_last_success_timestamp_seconds", mode="FULL") > 0
     assert value(after, "tracesvc_flags") == sum(summary["flags"].values())
     assert value(after, "tracesvc_flags", rule="D", status="OPEN") == sum(
-        n for name, n in summary["flags"].items() if name.startswith("D "))
+        n for name, n in summary["flags"].items() if name.startswith("D ")
+    )
     assert value(after, "tracesvc_standing_query_ok") == 1
     # Nothing was stored after the run started: no lag.
     assert value(after, "tracesvc_reconcile_lag_seconds") == 0
     assert value(after, "tracesvc_db_pool_capacity") == 2 * metrics_config.db_pool_size
+    # Every series the dashboard and the alerts query is one the service exports.
+    used = deploy_metric_names()
+    assert len(used) > 15 and used <= names(after), used - names(after)
+
+
+def deploy_metric_names() -> set[str]:
+    deploy = Path(__file__).resolve().parents[2] / "deploy"
+    text = (deploy / "grafana" / "tracesvc-dashboard.json").read_text()
+    text += (deploy / "prometheus" / "alerts.yml").read_text()
+    return set(re.findall(r"\b(?:grpc_server|tracesvc)_[a-z_]+\b", text)) - {"tracesvc_local"}
 
 
 async def test_reconcile_lag_is_the_age_of_the_oldest_event_no_run_has_reconciled(metrics_config):

@@ -29,8 +29,7 @@ async def test_each_rpc_is_a_span_with_its_database_calls_and_its_trace_id_is_th
         try:
             stub = verify_pb2_grpc.VerifyServiceStub(svc.channel)
             request = vf.VerifyCodesRequest(party_id="P1", codes=[vf.CodeToVerify(code=b.code(b.STATIN, 1))])
-            await stub.VerifyCodes(request,
-                                   metadata=[("x-request-id", "client-chosen-id")])
+            await stub.VerifyCodes(request, metadata=[("x-request-id", "client-chosen-id")])
         finally:
             logs.configure("warning", "json")
     done = spans.get_finished_spans()
@@ -43,8 +42,9 @@ async def test_each_rpc_is_a_span_with_its_database_calls_and_its_trace_id_is_th
     db = [s for s in children if s.instrumentation_scope.name.endswith("asyncpg")]
     assert db, [(s.name, s.instrumentation_scope.name) for s in done]
     assert all(s.context.trace_id == server.trace_id for s in db)
-    assert any("code_state" in (s.attributes.get("db.statement") or s.attributes.get("db.query.text") or "")
-               for s in db)
+    assert any(
+        "code_state" in (s.attributes.get("db.statement") or s.attributes.get("db.query.text") or "") for s in db
+    )
     logged = [json.loads(line) for line in lines.getvalue().splitlines() if line.startswith("{")]
     call = [r for r in logged if r.get("event") == "rpc" and r.get("method") == METHOD]
     assert len(call) == 1

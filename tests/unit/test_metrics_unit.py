@@ -54,11 +54,13 @@ def test_two_worker_processes_are_summed_by_the_multiprocess_collector(tmp_path)
 
 
 def test_metrics_and_tracing_off_load_neither_library():
-    code = ("import sys, tracesvc.server, tracesvc.metrics as m, tracesvc.tracing as t; "
-            "from types import SimpleNamespace as NS; "
-            "m.verdicts([NS(verdict='SELLABLE')]); m.run_finished('FULL', 'DONE', 1.0); "
-            "assert m.rpc('unary', '/a.B/C') is None and t.current_trace_id() is None; "
-            "print(sorted(k for k in sys.modules if k.startswith(('prometheus_client', 'opentelemetry'))))")
+    code = (
+        "import sys, tracesvc.server, tracesvc.metrics as m, tracesvc.tracing as t; "
+        "from types import SimpleNamespace as NS; "
+        "m.verdicts([NS(verdict='SELLABLE')]); m.run_finished('FULL', 'DONE', 1.0); "
+        "assert m.rpc('unary', '/a.B/C') is None and t.current_trace_id() is None; "
+        "print(sorted(k for k in sys.modules if k.startswith(('prometheus_client', 'opentelemetry'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
 
