@@ -26,7 +26,7 @@ def panel(title, exprs, unit="short", kind="timeseries", w=8, h=8, x=0, desc="")
         "gridPos": {"h": h, "w": w, "x": x, "y": y},
         "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
         "targets": [
-            {"refId": chr(65 + i), "datasource": DS, "expr": e, "legendFormat": l} for i, (e, l) in enumerate(exprs)
+            {"refId": chr(65 + i), "datasource": DS, "expr": e, "legendFormat": legend} for i, (e, legend) in enumerate(exprs)
         ],
     }
     if kind == "timeseries":
