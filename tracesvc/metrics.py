@@ -25,9 +25,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -226,6 +225,18 @@ def enable() -> None:
     _registry = reg
 
 
+_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    """metric.labels(*labels), remembered: prometheus_client's look-up costs ~3 us (bounded label sets)."""
+    key = (id(metric), labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 # -- domain hooks ---------------------------------------------------------------------------------------
 def ingested(drafts: Sequence[tuple[_Draft, Any]], acks: Sequence[_Kinded]) -> None:
     """One ingest batch: its size, and per event its kind and ack status; codes of the stored ones."""
@@ -233,14 +244,15 @@ def ingested(drafts: Sequence[tuple[_Draft, Any]], acks: Sequence[_Kinded]) -> N
     if m is None:
         return
     m.batch.observe(len(drafts))
-    tally = Tally((str(d.kind), str(a.kind)) for (d, _), a in zip(drafts, acks, strict=True))
+    tally: dict[tuple[Any, Any], int] = {}
+    stored = 0
+    for (draft, _), ack in zip(drafts, acks, strict=True):
+        key = (draft.kind, ack.kind)
+        tally[key] = tally.get(key, 0) + 1
+        if ack.kind == "STORED":
+            stored += sum(1 for row in draft.code_rows() if row[3])
     for (kind, status), n in tally.items():
-        m.events.labels(kind, status).inc(n)
-    stored = sum(
-        sum(1 for row in d.code_rows() if row[3])
-        for (d, _), a in zip(drafts, acks, strict=True)
-        if str(a.kind) == "STORED"
-    )
+        _child(m.events, str(kind), str(status)).inc(n)
     if stored:
         m.codes.inc(stored)
     verdicts((c for a in acks for c in getattr(a, "checks", ())), "sale")  # a stored sale's verdicts
@@ -262,8 +274,11 @@ def verdicts(checks: Iterable[_Check], source: str = "verify") -> None:
     m = _m
     if m is None:
         return
-    for verdict, n in Tally(str(c.verdict) for c in checks).items():
-        m.verdicts.labels(verdict, source).inc(n)
+    tally: dict[Any, int] = {}
+    for c in checks:
+        tally[c.verdict] = tally.get(c.verdict, 0) + 1
+    for verdict, n in tally.items():
+        _child(m.verdicts, str(verdict), source).inc(n)
 
 
 def run_finished(
@@ -324,19 +339,25 @@ def instrument_pool(engine: AsyncEngine, every: float = 5.0) -> asyncio.Task | N
 # -- gRPC ------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Rpc:
-    """One method's series, bound once per call (the interceptor's view)."""
+    """One method's series, bound once per method: label look-ups cost microseconds each."""
 
     labels: tuple[str, str, str]
     started: Any
     handling: Any
     received: Any
     sent: Any
+    _handled: dict[str, Any] = field(default_factory=dict)  # grpc_code -> its child
 
     def handled(self, code: str, seconds: float) -> None:
-        m = _m
-        assert m is not None
-        m.handled.labels(*self.labels, code).inc()
+        child = self._handled.get(code)
+        if child is None:
+            assert _m is not None
+            child = self._handled[code] = _m.handled.labels(*self.labels, code)
+        child.inc()
         self.handling.observe(seconds)
+
+
+_rpcs: dict[tuple[str, str], Rpc] = {}
 
 
 def rpc(grpc_type: str, full_method: str) -> Rpc | None:
@@ -344,15 +365,19 @@ def rpc(grpc_type: str, full_method: str) -> Rpc | None:
     m = _m
     if m is None:
         return None
-    service, _, method = full_method.lstrip("/").partition("/")
-    labels = (grpc_type, service, method)
-    return Rpc(
-        labels,
-        m.started.labels(*labels),
-        m.handling.labels(*labels),
-        m.received.labels(*labels),
-        m.sent.labels(*labels),
-    )
+    found = _rpcs.get((grpc_type, full_method))
+    if found is None:
+        service, _, method = full_method.lstrip("/").partition("/")
+        labels = (grpc_type, service, method)
+        found = Rpc(
+            labels,
+            m.started.labels(*labels),
+            m.handling.labels(*labels),
+            m.received.labels(*labels),
+            m.sent.labels(*labels),
+        )
+        _rpcs[(grpc_type, full_method)] = found  # one per method of the service: bounded
+    return found
 
 
 # -- the endpoint ----------------------------------------------------------------------------------------------
