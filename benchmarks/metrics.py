@@ -1,16 +1,19 @@
-"""What metrics cost: the hooks' own cost off and on (per call), and the service's VerifyCodes
-throughput and streaming ingest rate with TRACESVC_METRICS_LISTEN empty (off) and set (on),
-alternating off/on rounds so drift falls on both alike.
+"""What metrics cost: the hooks' own cost off and on (per call), and the server's CPU time per
+1,000 VerifyCodes calls and per 1,000 streamed events with TRACESVC_METRICS_LISTEN empty (off)
+and set (on), in alternating off/on rounds so drift falls on both alike. CPU time of the server
+process, not throughput, is the measure: other work on the machine moves it far less.
 
-    python benchmarks/metrics.py [--seconds 5] [--rounds 2]
+    python benchmarks/metrics.py [--calls 3000] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
+import time
 import timeit
 import urllib.request
 from pathlib import Path
@@ -19,10 +22,11 @@ from types import SimpleNamespace as NS
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import Bench, free_port, save, server, table  # noqa: E402
-from benchmarks.ingest import unique_events  # noqa: E402
-from benchmarks.verify import ingest_forever, verify_load  # noqa: E402
+from benchmarks.ingest import bulk_receipts, stream, unique_events  # noqa: E402
 from tracesvc import client, metrics  # noqa: E402
 from tracesvc.sim import world  # noqa: E402
+from tracesvc.v1 import verify_pb2 as vf  # noqa: E402
+from tracesvc.v1 import verify_pb2_grpc  # noqa: E402
 
 GROUP = 200  # events per ingest batch, as the stream groups them
 
@@ -47,69 +51,75 @@ def hook_costs() -> dict[str, float]:
     return out
 
 
-async def service_round(url: str, codes: list[tuple[str, str]], on: bool, seconds: float) -> tuple[float, float]:
-    """(VerifyCodes calls/s at 16 clients, ingest codes/s streamed alone) for one server."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux): what the server spent, whatever else runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def service_round(url: str, codes: list[tuple[str, str]], on: bool, calls: int, round_: int) -> dict[str, float]:
+    """Server CPU per 1,000 VerifyCodes calls (16 clients) and per 1,000 streamed events, and the rates."""
     env = {"TRACESVC_METRICS_LISTEN": f"127.0.0.1:{free_port()}"} if on else {}
-    async with server(url, **env) as (target, _):
-        lat = await verify_load(target, codes, 16, seconds)
-        stop, written = asyncio.Event(), [0]
-        writer = asyncio.create_task(ingest_forever(target, stop, written))
-        await asyncio.sleep(1)  # warm
-        start = written[0]
-        await asyncio.sleep(seconds)
-        stop.set()
-        await writer
+    async with server(url, **env) as (target, pid):
+        await verify_calls(target, codes, 200)  # warm: connections, pool, caches
+        cpu, t = cpu_seconds(pid), time.perf_counter()
+        await verify_calls(target, codes, calls)
+        verify_cpu, verify_wall = cpu_seconds(pid) - cpu, time.perf_counter() - t
+        events = bulk_receipts(calls, 10)
+        for e in events:  # fresh ids and codes every round
+            e.receipt.header.event_id += f"-m{round_}-{int(on)}"
+            for item in e.receipt.items:
+                item.code = item.code[:8] + f"{2 * round_ + on}" + item.code[9:]
+        cpu, t = cpu_seconds(pid), time.perf_counter()
+        await stream(target, events, 4)
+        ingest_cpu, ingest_wall = cpu_seconds(pid) - cpu, time.perf_counter() - t
         if on:  # the endpoint answers, with the counts
             port = env["TRACESVC_METRICS_LISTEN"].rsplit(":", 1)[1]
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
                 assert b"grpc_server_handled_total" in r.read()
-        return len(lat) / seconds, (written[0] - start) / seconds
+    return {"verify_cpu_ms_per_1k": verify_cpu / calls * 1e6, "verify_calls_per_s": calls / verify_wall,
+            "ingest_cpu_ms_per_1k_events": ingest_cpu / calls * 1e6, "ingest_events_per_s": calls / ingest_wall}
 
 
-async def main(seconds: float, rounds: int) -> None:
+async def verify_calls(target: str, codes: list[tuple[str, str]], calls: int, clients: int = 16) -> None:
+    async with client.channel(target) as ch:
+        stub = verify_pb2_grpc.VerifyServiceStub(ch)
+
+        async def one(n: int) -> None:
+            for i in range(n, calls, clients):
+                code, party = codes[i % len(codes)]
+                await stub.VerifyCodes(vf.VerifyCodesRequest(party_id=party, codes=[vf.CodeToVerify(code=code)]))
+
+        await asyncio.gather(*(one(n) for n in range(clients)))
+
+
+async def main(calls: int, rounds: int) -> None:
     hooks = hook_costs()
     print(table("Hook cost per call", ["hook", "ns"], [[k, f"{v:,.0f}"] for k, v in hooks.items()]))
     events = unique_events(2000)
-    codes = [
-        (s.code, e.sale.header.party_id)
-        for e in events
-        if e.WhichOneof("kind") == "sale"
-        for line in e.sale.lines
-        for s in line.scanned
-    ]
-    results: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
+    codes = [(s.code, e.sale.header.party_id) for e in events if e.WhichOneof("kind") == "sale"
+             for line in e.sale.lines for s in line.scanned]
+    results: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
     with Bench() as bench:
         url = await bench.fresh_db()
         async with server(url) as (target, _), client.channel(target) as ch:
             await client.upsert_registry(ch, world.registry_records())
             await client.stream_events(ch, events)
-        for _ in range(rounds):
+        for n in range(rounds):
             for state in ("off", "on"):
-                results[state].append(await service_round(url, codes, state == "on", seconds))
-    rows = []
-    for state, got in results.items():
-        verify = statistics.median(v for v, _ in got)
-        ingest = statistics.median(i for _, i in got)
-        rows.append([state, f"{verify:,.0f}", f"{ingest:,.0f}", " / ".join(f"{v:,.0f}" for v, _ in got)])
-    print(
-        table(
-            f"Service with metrics off and on ({rounds} alternating rounds of {seconds:.0f} s; medians)",
-            ["metrics", "VerifyCodes calls/s (16 clients)", "ingest codes/s (streamed)", "verify rounds"],
-            rows,
-        )
-    )
-    print(
-        "saved",
-        save(
-            "metrics",
-            {"seconds": seconds, "rounds": rounds, "hooks_ns": hooks, "service": {k: v for k, v in results.items()}},
-        ),
-    )
+                results[state].append(await service_round(url, codes, state == "on", calls, n))
+    keys = ["verify_cpu_ms_per_1k", "verify_calls_per_s", "ingest_cpu_ms_per_1k_events", "ingest_events_per_s"]
+    rows = [[state] + [f"{statistics.median(r[k] for r in got):,.0f}" for k in keys] for state, got in results.items()]
+    print(table(f"Server with metrics off and on ({rounds} alternating rounds; medians; {calls} calls and "
+                f"{calls} 10-code receipts a round)",
+                ["metrics", "verify CPU ms/1k calls", "verify calls/s", "ingest CPU ms/1k events",
+                 "ingest events/s"], rows))
+    print("saved", save("metrics", {"calls": calls, "rounds": rounds, "hooks_ns": hooks, "service": results}))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.rounds))
+    asyncio.run(main(args.calls, args.rounds))

@@ -105,9 +105,13 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         if rpc is None:
             return handler
 
+        unary_in, unary_out = not handler.request_streaming, not handler.response_streaming
+
         @contextlib.asynccontextmanager
         async def measured(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
             rpc.started.inc()
+            if unary_in:
+                rpc.received.inc()
             started = time.perf_counter()
             exc: BaseException | None = None
             try:
@@ -116,6 +120,10 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 exc = e
                 raise
             finally:
-                rpc.handled(code_label(_status(context, exc)), time.perf_counter() - started)
+                status = _status(context, exc)
+                if unary_out and status is grpc.StatusCode.OK:
+                    rpc.sent.inc()
+                rpc.handled(code_label(status), time.perf_counter() - started)
 
-        return wrap(_counting(handler, rpc), measured)
+        # Unary calls are counted above; streams message by message, in one more wrapping layer.
+        return wrap(handler if unary_in and unary_out else _counting(handler, rpc), measured)
