@@ -107,8 +107,11 @@ def setup() -> Tracing:
     would add a second span for each of those.
     """
     global _active
-    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+    try:
+        from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+        from opentelemetry.instrumentation.grpc import aio_server_interceptor
+    except ImportError as exc:
+        raise RuntimeError("OTEL_TRACES_EXPORTER is set: tracing needs pip install 'tracesvc[otel]'") from exc
 
     provider = _provider_once(_exporters(os.environ) if _provider is None else [], batch=True)  # once a process
     AsyncPGInstrumentor().instrument(tracer_provider=provider)

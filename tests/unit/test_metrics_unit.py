@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import grpc
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -66,8 +67,6 @@ def test_metrics_and_tracing_off_load_neither_library():
 
 
 def test_status_codes_are_named_as_in_the_other_grpc_languages():
-    import grpc
-
     assert code_label(grpc.StatusCode.OK) == "OK"
     assert code_label(grpc.StatusCode.INVALID_ARGUMENT) == "InvalidArgument"
     assert code_label(grpc.StatusCode.DEADLINE_EXCEEDED) == "DeadlineExceeded"
