@@ -27,6 +27,7 @@ from reconciler import store
 from reconciler.rules import BuyerParams, Reference, evaluate_buyer, evaluate_code, evaluate_sale
 from reconciler.rules.model import Finding, ReturnChain
 from reconciler.store import BuyerFinding, Mode, Phase, RunInfo, Status
+from tracesvc import metrics
 from tracesvc.store.db import pg
 
 __all__ = ["Mode", "Progress", "Reconciler", "RunInfo", "Status"]
@@ -122,9 +123,11 @@ class Reconciler:
             async with pg(self.engine) as conn:
                 await store.mark_failed(conn, run_id, reason)
             log.warning("run_failed", run_id=run_id, error=reason)
+            metrics.run_finished(run.mode, Status.FAILED, time.perf_counter() - started)
             raise
         async with pg(self.engine) as conn:
             info = await store.mark_done(conn, run_id)
+        metrics.run_finished(info.mode, info.status, time.perf_counter() - started, info)
         log.info(
             "run_done",
             run_id=run_id,

@@ -42,6 +42,11 @@ class Config:
     http_max_bytes: int = 16 * 1024 * 1024  # larger bodies are answered 413
     # NHSA times (sel_retn_time…) are the party's local time at this UTC offset.
     nhsa_utc_offset: timedelta = timedelta(hours=8)
+    # Prometheus /metrics on its own HTTP port (host:port); empty: no metrics at all.
+    metrics_listen: str = ""
+    # OpenTelemetry traces, exported as the standard OTEL_* variables say; on when
+    # OTEL_TRACES_EXPORTER names an exporter (otlp, console), off by default.
+    tracing: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -67,6 +72,9 @@ class Config:
             http_listen=e.get("TRACESVC_HTTP_LISTEN", ""),
             http_max_bytes=int(e.get("TRACESVC_HTTP_MAX_BYTES", 16 * 1024 * 1024)),
             nhsa_utc_offset=_utc_offset(e.get("TRACESVC_NHSA_UTC_OFFSET", "+08:00")),
+            metrics_listen=e.get("TRACESVC_METRICS_LISTEN", "").strip(),
+            tracing=e.get("OTEL_TRACES_EXPORTER", "none").strip().lower() not in ("", "none")
+            and e.get("OTEL_SDK_DISABLED", "").lower() != "true",
         )
 
     def server_credentials(self):

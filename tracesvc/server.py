@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler.jobs import Reconciler
 from reconciler.rules import BuyerParams
+from tracesvc import metrics, telemetry
 from tracesvc.api.auth import Authenticator, AuthInterceptor
 from tracesvc.api.enforcement import EnforcementServicer
 from tracesvc.api.errors import ServiceErrorInterceptor
@@ -70,6 +71,7 @@ class Running:
     reconciler: Reconciler
     intake: IntakeService | None = None
     http_port: int = 0  # 0: HTTP intake off
+    metrics_port: int | None = None
 
 
 @contextlib.asynccontextmanager
@@ -102,9 +104,12 @@ async def grpc_server(
     cache = RegistryCache(engine)
     await cache.refresh(force=True)
     authenticator = Authenticator(engine)  # one key cache for gRPC and HTTP: a revocation reaches both
+    tel = telemetry.start(config, engine)
     server = grpc.aio.server(
-        # Logging outermost, so denied calls are logged too; use-case refusals become statuses innermost.
+        # Metrics and traces outermost, then logging, so denied calls are counted, traced and logged too;
+        # use-case refusals become statuses innermost.
         interceptors=[
+            *tel.interceptors,
             RequestLogInterceptor(),
             AuthInterceptor(authenticator, enabled=config.auth),
             ServiceErrorInterceptor(),
@@ -146,13 +151,14 @@ async def grpc_server(
             http_port = 0
             if http_listen if http_listen is not None else config.http_listen:
                 http_port = await stack.enter_async_context(_http(config, authenticator, intake, http_listen))
-            yield Running(server, port, engine, health_servicer, reconciler, intake, http_port)
+            yield Running(server, port, engine, health_servicer, reconciler, intake, http_port, tel.metrics_port)
     finally:
         # Refuse new work, let in-flight calls commit and answer, then close. Background
         # reconciliation runs stop between batches and stay resumable.
         await health_servicer.enter_graceful_shutdown()
         await server.stop(grace=config.shutdown_grace)
         await reconciler.shutdown()
+        tel.close()
         log.info("stopped")
 
 
@@ -177,6 +183,8 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if config.metrics_listen:  # before metrics are created: the workers inherit the directory
+        metrics.prepare_multiprocess(config.workers, str(config.data_dir))
     async with database(config) as engine:
         workers = _start_workers(config, engine) if config.workers > 1 else []
         try:
@@ -188,6 +196,7 @@ async def serve(config: Config) -> None:
                 proc.terminate()
             for proc in workers:
                 await asyncio.to_thread(proc.wait, config.shutdown_grace + 15)
+                metrics.process_dead(proc.pid)
 
 
 def _start_workers(config: Config, engine: AsyncEngine) -> list[subprocess.Popen]:
@@ -198,6 +207,7 @@ def _start_workers(config: Config, engine: AsyncEngine) -> list[subprocess.Popen
         "DATABASE_URL": engine.url.render_as_string(hide_password=False),
         "TRACESVC_WORKERS": "1",
         "TRACESVC_DATA_DIR": str(config.data_dir),
+        "TRACESVC_METRICS_LISTEN": "",  # the parent serves /metrics for all (multiprocess mode)
     }
     if config.hmac_key_file is None:  # every worker must hash buyers with the same key
         config.load_hmac_key()

@@ -13,6 +13,8 @@ from contextlib import AbstractAsyncContextManager
 import grpc
 import structlog
 
+from tracesvc import tracing
+
 log = structlog.get_logger("tracesvc.rpc")
 
 Around = Callable[[grpc.aio.ServicerContext], AbstractAsyncContextManager]
@@ -64,7 +66,7 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
         @contextlib.asynccontextmanager
         async def logged(context):
             structlog.contextvars.clear_contextvars()
-            structlog.contextvars.bind_contextvars(request_id=request_id, method=method)
+            structlog.contextvars.bind_contextvars(request_id=tracing.current_trace_id() or request_id, method=method)
             started = time.perf_counter()
             exc: BaseException | None = None
             try:

@@ -12,6 +12,7 @@ from enum import StrEnum
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tracesvc import metrics
 from tracesvc.domain.events import Draft, Event, EventKind, InvalidEvent, Violation, normalize_event
 from tracesvc.domain.verify import CodeCheck, CodeState, check, fold
 from tracesvc.service.access import UNRESTRICTED, Principal
@@ -75,7 +76,7 @@ class Ingestor:
             else:
                 valid.append(result)
                 valid_at.append(i)
-        written = await write_events(self._engine, valid)
+        written = await metrics.timed_commit(write_events(self._engine, valid))
         states = dict(written.states_before)
         for i, event, outcome in zip(valid_at, valid, written.results, strict=True):
             checks: tuple[CodeCheck, ...] = ()
@@ -89,6 +90,7 @@ class Ingestor:
         counts: dict[str, int] = {}
         for a in done:
             counts[a.kind] = counts.get(a.kind, 0) + 1
+        metrics.ingested(drafts, done)
         log.info("ingested", events=len(drafts), **{k.lower(): v for k, v in counts.items()})
         return done
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tracesvc import metrics
 from tracesvc.domain import codes
 from tracesvc.domain.events import Violation
 from tracesvc.domain.verify import CodeCheck, check
@@ -55,7 +56,7 @@ class Verifier:
         prefixes = self._registry.manufacturer_prefixes
         keys = [_canonical(q.code, prefixes) for q in queries]
         states = await load_code_states(self._engine, [k for k in keys if k])
-        return [
+        checks = [
             check(
                 q.code,
                 party_id=party_id,
@@ -67,6 +68,8 @@ class Verifier:
             )
             for q, key in zip(queries, keys, strict=True)
         ]
+        metrics.verdicts(checks)
+        return checks
 
 
 def _canonical(raw: str, prefixes: frozenset[str]) -> str:
