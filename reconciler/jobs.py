@@ -37,6 +37,11 @@ class Mode(StrEnum):
     INCREMENTAL = "INCREMENTAL"
 
 
+class Engine(StrEnum):
+    IN_PROCESS = "IN_PROCESS"  # batches of codes in this process (DESIGN §6): incremental and regional runs
+    SPARK = "SPARK"  # reconciler.spark: national full runs
+
+
 class Status(StrEnum):
     RUNNING = "RUNNING"
     DONE = "DONE"
@@ -59,6 +64,7 @@ class RunInfo:
     finished_at: datetime | None
     heartbeat_at: datetime
     error: str | None
+    engine: Engine = Engine.IN_PROCESS
 
     @property
     def seconds(self) -> float:
@@ -67,13 +73,13 @@ class RunInfo:
 
 
 _RUN_COLUMNS = ("run_id, mode, status, window_from, window_to, codes_total, codes_done, sales_done, flags_new, "
-                "flags_resolved, started_at, finished_at, heartbeat_at, error")
+                "flags_resolved, started_at, finished_at, heartbeat_at, error, engine")
 
 
 def _info(r) -> RunInfo:
     return RunInfo(r["run_id"], Mode(r["mode"]), Status(r["status"]), r["window_from"], r["window_to"],
                    r["codes_total"], r["codes_done"], r["sales_done"], r["flags_new"], r["flags_resolved"],
-                   r["started_at"], r["finished_at"], r["heartbeat_at"], r["error"])
+                   r["started_at"], r["finished_at"], r["heartbeat_at"], r["error"], Engine(r["engine"]))
 
 
 Progress = Callable[[RunInfo], None]
@@ -89,7 +95,7 @@ class Reconciler:
 
     # -- run records ---------------------------------------------------------------------------
     async def start(self, mode: Mode, window_from: datetime | None = None,
-                    window_to: datetime | None = None) -> RunInfo:
+                    window_to: datetime | None = None, engine: Engine = Engine.IN_PROCESS) -> RunInfo:
         """Record a new run: its snapshot horizon, and for incremental runs where the last one ended."""
         async with pg(self.engine) as conn:
             xid_from = None
@@ -98,10 +104,10 @@ class Reconciler:
                 if xid_from is None:
                     xid_from = 0  # no run yet: every row counts as touched
             row = await conn.fetchrow(
-                f"""INSERT INTO reconcile_runs (mode, status, window_from, window_to, xid_from, xid_to)
-                    VALUES ($1, 'RUNNING', $2, $3, $4, pg_snapshot_xmin(pg_current_snapshot())::text::bigint)
+                f"""INSERT INTO reconcile_runs (mode, status, window_from, window_to, xid_from, xid_to, engine)
+                    VALUES ($1, 'RUNNING', $2, $3, $4, pg_snapshot_xmin(pg_current_snapshot())::text::bigint, $5)
                     RETURNING {_RUN_COLUMNS}""",
-                mode.value, window_from, window_to, xid_from)
+                mode.value, window_from, window_to, xid_from, engine.value)
         return _info(row)
 
     async def get(self, run_id: int) -> RunInfo | None:

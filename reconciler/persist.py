@@ -11,8 +11,9 @@ import hashlib
 import json
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -58,8 +59,13 @@ WHERE ec.code = ANY($1::text[]) AND ec.is_trace
 
 async def load_code_events(conn: asyncpg.Connection, codes: Sequence[str]) -> dict[str, list[CodeEvent]]:
     """Every event of each code, one CodeEvent per (code, event) with a sale's lines summed."""
+    return code_events_from_rows(await conn.fetch(_CODE_EVENTS, list(codes)))
+
+
+def code_events_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[CodeEvent]]:
+    """Rows of `_CODE_EVENTS` (from asyncpg, or Arrow in the Spark engine) as CodeEvents per code."""
     merged: dict[tuple[str, int], dict] = {}
-    for r in await conn.fetch(_CODE_EVENTS, list(codes)):
+    for r in rows:
         key = (r["code"], r["event_seq"])
         share = 0
         if r["line"] is not None:  # the code's share of the line's fund paid, by scans
