@@ -80,6 +80,7 @@ def session(master: str = "local[2]", jdbc_jar: Path | None = None, app: str = "
             .config("spark.jars", str(found.jdbc_jar))
             .config("spark.sql.session.timeZone", "UTC")  # timestamps reach the rules as UTC, as from asyncpg
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", "8")
             .getOrCreate())
 
