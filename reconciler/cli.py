@@ -13,7 +13,8 @@ from datetime import datetime
 from tqdm import tqdm
 
 from reconciler import queries
-from reconciler.jobs import Mode, Reconciler, RunInfo
+from reconciler.jobs import Engine, Mode, Reconciler, RunInfo
+from reconciler.spark import SparkUnavailable
 from tracesvc import logs
 from tracesvc.config import Config
 
@@ -40,7 +41,15 @@ async def _run(config: Config, args) -> int:
             run_id = args.resume
         else:
             mode = Mode.FULL if args.full else Mode.INCREMENTAL
-            run_id = (await reconciler.start(mode, args.window_from, args.window_to)).run_id
+            engine_kind = Engine(args.engine.upper().replace("-", "_"))
+            run_id = (await reconciler.start(mode, args.window_from, args.window_to, engine=engine_kind)).run_id
+        recorded = await reconciler.get(run_id)
+        if recorded is not None and recorded.engine is Engine.SPARK:
+            from reconciler.spark import cli as spark_cli
+
+            info = await spark_cli.execute(engine, run_id, args, config.clock_skew)
+            print(_summary(info))
+            return 0
         bar = tqdm(desc=f"run {run_id}", unit="code", disable=args.quiet, file=sys.stderr)
 
         def progress(info: RunInfo) -> None:
@@ -88,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--window-from", type=_when)
     run.add_argument("--window-to", type=_when)
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--engine", choices=["in-process", "spark"], default="in-process",
+                     help="spark: a national full run on Apache Spark (needs '.[spark]', Java, the JDBC jar)")
+    from reconciler.spark.cli import add_arguments, add_export
+
+    add_arguments(run)
+    add_export(sub)
     runs = sub.add_parser("runs", help="recent runs, newest first")
     runs.add_argument("--limit", type=int, default=20)
     sus = sub.add_parser("suspects", help="who recurs across return-drug chains")
@@ -101,11 +116,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run" and (args.window_from or args.window_to) and not args.full:
         parser.error("--window-from/--window-to go with --full")
+    if args.command == "run" and args.engine == "spark" and (args.incremental or args.window_from or args.window_to):
+        parser.error("--engine spark does full runs over every code: incremental and windowed runs are in-process")
     config = Config.from_env()
     logs.configure("warning", config.log_format)
-    handler = {"run": _run, "runs": _runs, "suspects": _suspects}[args.command]
+    if args.command == "export-parquet":
+        from reconciler.spark.cli import export
+
+        handler = export
+    else:
+        handler = {"run": _run, "runs": _runs, "suspects": _suspects}[args.command]
     try:
         return asyncio.run(handler(config, args))
+    except SparkUnavailable as exc:
+        print(f"reconciler: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted: resume with `reconciler run --resume RUN_ID`", file=sys.stderr)
         return 130

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -128,9 +129,9 @@ class Reconciler:
         info = await self.start(mode, window_from, window_to)
         return await self.execute(info.run_id, progress)
 
-    def launch(self, run_id: int) -> asyncio.Task:
-        """Execute a run in the background (the server's RunReconciliation)."""
-        task = asyncio.create_task(self.execute(run_id), name=f"reconcile-run-{run_id}")
+    def launch(self, run_id: int, work: Coroutine[Any, Any, RunInfo] | None = None) -> asyncio.Task:
+        """Execute a run in the background (the server's RunReconciliation); `work` runs it another way."""
+        task = asyncio.create_task(work or self.execute(run_id), name=f"reconcile-run-{run_id}")
         self._tasks[run_id] = task
         task.add_done_callback(lambda t: self._forget(run_id, t))
         return task

@@ -163,9 +163,10 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(lines)[:1000]}"
 
 
-async def execute(engine: AsyncEngine, database_url: str, run_id: int, settings: SparkSettings,
+async def execute(engine: AsyncEngine, run_id: int, settings: SparkSettings,
                   spark: SparkSession | None = None) -> RunInfo:
     """Do a recorded run on Spark to its end; a failure leaves it FAILED with the reason, and raises."""
+    database_url = engine.url.render_as_string(hide_password=False)
     async with pg(engine) as conn:
         scope = await sink.begin_run(conn, run_id)
     if scope.status == Status.DONE:

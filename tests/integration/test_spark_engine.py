@@ -9,10 +9,11 @@ import asyncio
 import threading
 from datetime import timedelta
 
+import grpc
 import pytest
 
 from reconciler.jobs import Engine, Mode, Reconciler, RunInfo, Status
-from reconciler.spark.job import SparkSettings, execute, job_group
+from reconciler.spark.job import SparkSettings, execute, export_parquet, job_group
 from tests import builders as b
 from tests.reconcile_helpers import run
 from tests.stories import dataset
@@ -21,6 +22,7 @@ from tracesvc.sim import world
 from tracesvc.sim.generate import Simulation
 from tracesvc.sim.quality import measure
 from tracesvc.v1 import events_pb2 as ev
+from tracesvc.v1 import reconcile_pb2, reconcile_pb2_grpc
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +41,7 @@ async def snapshot(raw_db) -> tuple[dict[str, tuple], dict[str, tuple]]:
 
 async def spark_run(service, db_url: str, spark, buckets: int = 4, chunk: int = 2000) -> RunInfo:
     info = await Reconciler(service.engine).start(Mode.FULL, engine=Engine.SPARK)
-    return await execute(service.engine, db_url, info.run_id, SparkSettings(buckets=buckets, chunk=chunk), spark)
+    return await execute(service.engine, info.run_id, SparkSettings(buckets=buckets, chunk=chunk), spark)
 
 
 async def _clear_findings(raw_db) -> None:
@@ -171,3 +173,34 @@ async def test_a_run_killed_midway_is_failed_and_a_new_run_completes(service, ra
     done = await spark_run(service, db_url, spark)
     assert done.status is Status.DONE
     assert await snapshot(raw_db) == expected
+
+
+async def test_parquet_export_gives_the_same_flags(service, raw_db, spark, tmp_path):
+    await _load_stories(service, 17)
+    await run(service.engine, Mode.FULL)
+    expected = await snapshot(raw_db)
+    await _clear_findings(raw_db)
+    url = service.engine.url.render_as_string(hide_password=False)
+    await asyncio.to_thread(export_parquet, spark, url, tmp_path / "lake", 3)
+    info = await Reconciler(service.engine).start(Mode.FULL, engine=Engine.SPARK)
+    done = await execute(service.engine, info.run_id, SparkSettings(buckets=5, from_parquet=tmp_path / "lake"), spark)
+    assert done.status is Status.DONE and done.codes_total == done.codes_done > 0
+    assert await snapshot(raw_db) == expected
+
+
+async def test_grpc_runs_spark_in_its_own_process(service, raw_db):
+    """RunReconciliation with engine SPARK: the `reconciler` command in a child process, recorded as a run."""
+    await _load_stories(service, 19)
+    await run(service.engine, Mode.FULL)
+    expected = await snapshot(raw_db)
+    await _clear_findings(raw_db)
+    stub = reconcile_pb2_grpc.ReconcileServiceStub(service.channel)
+    done = (await stub.RunReconciliation(reconcile_pb2.RunReconciliationRequest(
+        mode=reconcile_pb2.RUN_MODE_FULL, engine=reconcile_pb2.RUN_ENGINE_SPARK, buckets=2, wait=True))).run
+    assert done.status == reconcile_pb2.RUN_STATUS_DONE, done.error
+    assert done.engine == reconcile_pb2.RUN_ENGINE_SPARK and done.flags_new == len(expected[0])
+    assert await snapshot(raw_db) == expected
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.RunReconciliation(reconcile_pb2.RunReconciliationRequest(
+            mode=reconcile_pb2.RUN_MODE_INCREMENTAL, engine=reconcile_pb2.RUN_ENGINE_SPARK))
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
