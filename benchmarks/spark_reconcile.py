@@ -74,10 +74,24 @@ async def main(events: int, cores: list[int]) -> None:
         rows.append(["in-process", "1", f"{seconds:.1f}", f"{stored / seconds:,.0f}", peak["driver"], "-", "-"])
         for n in cores:
             seconds, peak = _sampled([*base, "--engine", "spark", "--master", f"local[{n}]"], env)
-            rows.append([f"spark local[{n}]", str(n), f"{seconds:.1f}", f"{stored / seconds:,.0f}", peak["driver"],
-                         peak["jvm"], peak["workers"]])
-    print(table(f"full run over {stored:,} events (process start included)",
-                ["engine", "cores", "seconds", "events/s", "driver RSS MiB", "JVM RSS MiB", "py workers MiB"], rows))
+            rows.append(
+                [
+                    f"spark local[{n}]",
+                    str(n),
+                    f"{seconds:.1f}",
+                    f"{stored / seconds:,.0f}",
+                    peak["driver"],
+                    peak["jvm"],
+                    peak["workers"],
+                ]
+            )
+    print(
+        table(
+            f"full run over {stored:,} events (process start included)",
+            ["engine", "cores", "seconds", "events/s", "driver RSS MiB", "JVM RSS MiB", "py workers MiB"],
+            rows,
+        )
+    )
     print("saved", save("spark_reconcile", {"events": stored, "rows": rows}))
 
 

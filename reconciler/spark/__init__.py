@@ -40,14 +40,16 @@ class Requirements:
         if not self.pyspark or not self.pyarrow:
             out.append("pyspark and pyarrow (`pip install 'tracesvc[spark]'`)")
         if self.jdbc_jar is None:
-            out.append(f"the PostgreSQL JDBC driver (`apt-get install libpostgresql-jdbc-java` for {DEFAULT_JDBC_JAR}, "
-                       "or TRACESVC_JDBC_JAR)")
+            out.append(
+                f"the PostgreSQL JDBC driver (`apt-get install libpostgresql-jdbc-java` for {DEFAULT_JDBC_JAR}, "
+                "or TRACESVC_JDBC_JAR)"
+            )
         return out
 
 
 def requirements(jdbc_jar: Path | None = None, *, need_jdbc: bool = True) -> Requirements:
     """What this machine has of what the engine needs (no import of pyspark: it starts nothing)."""
-    import os
+    import os  # noqa: PLC0415 (optional dependency: loaded only when used)
 
     java_home = os.environ.get("JAVA_HOME")
     java = shutil.which("java") or (str(Path(java_home) / "bin" / "java") if java_home else None)

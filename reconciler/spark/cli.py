@@ -36,22 +36,28 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 
 async def execute(engine: AsyncEngine, run_id: int, args: argparse.Namespace, skew: timedelta) -> RunInfo:
     """Run a recorded Spark run; SIGTERM cancels it, which leaves it FAILED ("interrupted")."""
-    from reconciler.spark import require
-    from reconciler.spark.job import SparkSettings
-    from reconciler.spark.job import execute as run_spark
+    from reconciler.spark import require  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from reconciler.spark.job import SparkSettings  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from reconciler.spark.job import execute as run_spark  # noqa: PLC0415 (optional dependency: loaded only when used)
 
     require(args.jdbc_jar)
-    settings = SparkSettings(master=args.master, buckets=args.buckets, chunk=args.chunk,
-                             from_parquet=args.from_parquet, jdbc_jar=args.jdbc_jar, skew=skew)
+    settings = SparkSettings(
+        master=args.master,
+        buckets=args.buckets,
+        chunk=args.chunk,
+        from_parquet=args.from_parquet,
+        jdbc_jar=args.jdbc_jar,
+        skew=skew,
+    )
     task = asyncio.ensure_future(run_spark(engine, run_id, settings))
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     return await task
 
 
 async def export(config, args: argparse.Namespace) -> int:
-    from reconciler.spark import require
-    from reconciler.spark.job import export_parquet, session
-    from tracesvc.server import database
+    from reconciler.spark import require  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from reconciler.spark.job import export_parquet, session  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from tracesvc.server import database  # noqa: PLC0415 (optional dependency: loaded only when used)
 
     require(args.jdbc_jar)
     async with database(config) as engine:

@@ -74,15 +74,18 @@ def session(master: str = "local[2]", jdbc_jar: Path | None = None, app: str = "
     found = require(jdbc_jar)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
+    from pyspark.sql import SparkSession  # noqa: PLC0415 (optional dependency: loaded only when used)
 
-    return (SparkSession.builder.master(master).appName(app)
-            .config("spark.jars", str(found.jdbc_jar))
-            .config("spark.sql.session.timeZone", "UTC")  # timestamps reach the rules as UTC, as from asyncpg
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.shuffle.partitions", "8")
-            .getOrCreate())
+    return (
+        SparkSession.builder.master(master)
+        .appName(app)
+        .config("spark.jars", str(found.jdbc_jar))
+        .config("spark.sql.session.timeZone", "UTC")  # timestamps reach the rules as UTC, as from asyncpg
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "8")
+        .getOrCreate()
+    )
 
 
 @contextlib.contextmanager
@@ -98,8 +101,7 @@ def _reachable(target: Target, master: str) -> Iterator[Target]:
 
 
 def _jdbc(spark: SparkSession, target: Target, query: str, buckets: int) -> DataFrame:
-    props = {"user": target.user, "password": target.password, "driver": "org.postgresql.Driver",
-             "fetchsize": "10000"}
+    props = {"user": target.user, "password": target.password, "driver": "org.postgresql.Driver", "fetchsize": "10000"}
     return spark.read.jdbc(target.jdbc_url, query, predicates=sink.bucket_predicates(buckets), properties=props)
 
 
@@ -128,7 +130,7 @@ class Totals(NamedTuple):
 
 
 def _sum(df: DataFrame) -> tuple[int, int, int]:
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
 
     row = df.agg(F.sum("done"), F.sum("flags_new"), F.sum("flags_resolved")).collect()[0]
     return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
@@ -136,7 +138,7 @@ def _sum(df: DataFrame) -> tuple[int, int, int]:
 
 def run_buckets(spark: SparkSession, target: Target, run_id: int, reference: Any, settings: SparkSettings) -> Totals:
     """The two Spark jobs of a run (codes, then sales); only counts come back."""
-    from reconciler.spark.tasks import COUNTS_SCHEMA, CodeBucket, SaleBucket
+    from reconciler.spark.tasks import COUNTS_SCHEMA, CodeBucket, SaleBucket  # noqa: PLC0415 (optional dependency: loaded only when used)
 
     sc = spark.sparkContext
     buckets = settings.buckets or 4 * sc.defaultParallelism
@@ -144,10 +146,12 @@ def run_buckets(spark: SparkSession, target: Target, run_id: int, reference: Any
     ref = sc.broadcast(reference)
     try:
         codes = code_frame(spark, target, buckets, settings.from_parquet).mapInArrow(
-            CodeBucket(target.dsn, run_id, ref, settings.chunk, settings.skew.total_seconds()), COUNTS_SCHEMA)
+            CodeBucket(target.dsn, run_id, ref, settings.chunk, settings.skew.total_seconds()), COUNTS_SCHEMA
+        )
         c = _sum(codes)
         sales = sale_frame(spark, target, buckets, settings.from_parquet).mapInArrow(
-            SaleBucket(target.dsn, run_id, ref, settings.chunk), COUNTS_SCHEMA)
+            SaleBucket(target.dsn, run_id, ref, settings.chunk), COUNTS_SCHEMA
+        )
         s = _sum(sales)
     finally:
         ref.destroy()
@@ -163,8 +167,9 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(lines)[:1000]}"
 
 
-async def execute(engine: AsyncEngine, run_id: int, settings: SparkSettings,
-                  spark: SparkSession | None = None) -> RunInfo:
+async def execute(
+    engine: AsyncEngine, run_id: int, settings: SparkSettings, spark: SparkSession | None = None
+) -> RunInfo:
     """Do a recorded run on Spark to its end; a failure leaves it FAILED with the reason, and raises."""
     database_url = engine.url.render_as_string(hide_password=False)
     async with pg(engine) as conn:
@@ -174,14 +179,16 @@ async def execute(engine: AsyncEngine, run_id: int, settings: SparkSettings,
     started = time.perf_counter()
     try:
         if scope.mode != Mode.FULL or scope.window_from or scope.window_to:
-            raise ValueError("the Spark engine does full runs over all codes; incremental and windowed runs are "
-                             "the in-process engine's")
+            raise ValueError(
+                "the Spark engine does full runs over all codes; incremental and windowed runs are "
+                "the in-process engine's"
+            )
         reference = await persist.load_reference(engine)
         if settings.from_parquet is None:
             async with pg(engine) as conn:
                 await sink.count_codes(conn, run_id)
         own = spark is None
-        active = spark or await asyncio.to_thread(session, settings.master, settings.jdbc_jar)
+        active = spark if spark is not None else await asyncio.to_thread(session, settings.master, settings.jdbc_jar)
         try:
             with _reachable(target_of(database_url), settings.master) as target:
                 totals = await asyncio.to_thread(run_buckets, active, target, run_id, reference, settings)
@@ -199,8 +206,15 @@ async def execute(engine: AsyncEngine, run_id: int, settings: SparkSettings,
         log.warning("spark_run_failed", run_id=run_id, error=reason)
         raise
     info = await _info(engine, run_id)
-    log.info("spark_run_done", run_id=run_id, codes=info.codes_done, sales=info.sales_done, flags_new=info.flags_new,
-             flags_resolved=info.flags_resolved, seconds=round(time.perf_counter() - started, 3))
+    log.info(
+        "spark_run_done",
+        run_id=run_id,
+        codes=info.codes_done,
+        sales=info.sales_done,
+        flags_new=info.flags_new,
+        flags_resolved=info.flags_resolved,
+        seconds=round(time.perf_counter() - started, 3),
+    )
     return info
 
 
@@ -213,7 +227,9 @@ async def _info(engine: AsyncEngine, run_id: int) -> RunInfo:
 def export_parquet(spark: SparkSession, database_url: str, out: Path, buckets: int, master: str = "local[2]") -> None:
     """Write the events as Parquet partitioned by bucket (`--from-parquet` reads it; a lake keeps it)."""
     with _reachable(target_of(database_url), master) as target:
-        _jdbc(spark, target, sink.code_events_query(buckets), buckets).write.mode("overwrite") \
-            .partitionBy("bucket").parquet(str(out / "code_events"))
-        _jdbc(spark, target, sink.sales_query(buckets), buckets).write.mode("overwrite") \
-            .partitionBy("bucket").parquet(str(out / "sales"))
+        _jdbc(spark, target, sink.code_events_query(buckets), buckets).write.mode("overwrite").partitionBy(
+            "bucket"
+        ).parquet(str(out / "code_events"))
+        _jdbc(spark, target, sink.sales_query(buckets), buckets).write.mode("overwrite").partitionBy("bucket").parquet(
+            str(out / "sales")
+        )

@@ -27,8 +27,9 @@ def command(run_id: int, master: str, buckets: int) -> list[str]:
 async def run_detached(engine: AsyncEngine, run_id: int, buckets: int = 0) -> RunInfo:
     master = os.environ.get(MASTER_ENV, "local[2]")
     env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
-    proc = await asyncio.create_subprocess_exec(*command(run_id, master, buckets), env=env,
-                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *command(run_id, master, buckets), env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
     try:
         _, err = await proc.communicate()
     except asyncio.CancelledError:

@@ -51,8 +51,9 @@ async def serve(socket_path: str) -> None:
 @contextlib.contextmanager
 def relay(socket_path: Path) -> Iterator[int]:
     """Run a relay process for the life of the block; yields its port."""
-    proc = subprocess.Popen([sys.executable, "-m", "reconciler.spark.relay", str(socket_path)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler.spark.relay", str(socket_path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()

@@ -53,6 +53,14 @@ class ChunkCounts(NamedTuple):
     flags_resolved: int
 
 
+class Chunk(NamedTuple):
+    """What one chunk of a bucket found: its keys (codes, or sale event ids) and findings."""
+
+    keys: Sequence[str]
+    findings: Sequence[Finding]
+    chains: Sequence[ReturnChain] = ()
+
+
 class RunScope(NamedTuple):
     mode: str
     engine: str
@@ -61,46 +69,61 @@ class RunScope(NamedTuple):
     window_to: datetime | None
 
 
-_EXISTING_CODE_FLAGS = ("SELECT flag_id, status, content_hash, rule, decisive_event_id, code FROM flags "
-                        "WHERE code = ANY($1::text[]) AND rule <> 'S'")
-_EXISTING_SALE_FLAGS = ("SELECT flag_id, status, content_hash, rule, decisive_event_id, code FROM flags "
-                        "WHERE decisive_event_id = ANY($1::text[]) AND rule = 'S'")
+_EXISTING_CODE_FLAGS = (
+    "SELECT flag_id, status, content_hash, rule, decisive_event_id, code FROM flags "
+    "WHERE code = ANY($1::text[]) AND rule <> 'S'"
+)
+_EXISTING_SALE_FLAGS = (
+    "SELECT flag_id, status, content_hash, rule, decisive_event_id, code FROM flags "
+    "WHERE decisive_event_id = ANY($1::text[]) AND rule = 'S'"
+)
 
 
-async def sync_code_chunk(conn: asyncpg.Connection, run_id: int, codes: Sequence[str], findings: Sequence[Finding],
-                          chains: Sequence[ReturnChain], parties: dict[str, Party]) -> ChunkCounts:
+async def sync_code_chunk(
+    conn: asyncpg.Connection, run_id: int, chunk: Chunk, parties: dict[str, Party]
+) -> ChunkCounts:
     """Make the D/L/R flags of these codes match their findings, in one transaction on their shards."""
+    codes, findings, chains = chunk
     async with conn.transaction():
         await persist.lock_shards(conn, codes)
         existing = await conn.fetch(_EXISTING_CODE_FLAGS, list(codes))
-        new, resolved = await persist.sync_flags(conn, existing, findings, chains, run_id=run_id,
-                                                 now=datetime.now(UTC), parties=parties)
-        await _count(conn, run_id, "codes_done", len(codes), new, resolved)
-    return ChunkCounts(len(codes), new, resolved)
+        new, resolved = await persist.sync_flags(
+            conn, existing, findings, chains, run_id=run_id, now=datetime.now(UTC), parties=parties
+        )
+        counts = ChunkCounts(len(codes), new, resolved)
+        await _count(conn, run_id, "codes_done", counts)
+    return counts
 
 
-async def sync_sale_chunk(conn: asyncpg.Connection, run_id: int, sale_ids: Sequence[str],
-                          findings: Sequence[Finding], parties: dict[str, Party]) -> ChunkCounts:
+async def sync_sale_chunk(
+    conn: asyncpg.Connection, run_id: int, chunk: Chunk, parties: dict[str, Party]
+) -> ChunkCounts:
     """The same for rule S over these sales (keyed by the sale's event id)."""
+    sale_ids, findings, _ = chunk
     async with conn.transaction():
         await persist.lock_shards(conn, sale_ids, sales=True)
         existing = await conn.fetch(_EXISTING_SALE_FLAGS, list(sale_ids))
-        new, resolved = await persist.sync_flags(conn, existing, findings, [], run_id=run_id,
-                                                 now=datetime.now(UTC), parties=parties)
-        await _count(conn, run_id, "sales_done", len(sale_ids), new, resolved)
-    return ChunkCounts(len(sale_ids), new, resolved)
+        new, resolved = await persist.sync_flags(
+            conn, existing, findings, [], run_id=run_id, now=datetime.now(UTC), parties=parties
+        )
+        counts = ChunkCounts(len(sale_ids), new, resolved)
+        await _count(conn, run_id, "sales_done", counts)
+    return counts
 
 
-async def _count(conn: asyncpg.Connection, run_id: int, counter: str, done: int, new: int, resolved: int) -> None:
+async def _count(conn: asyncpg.Connection, run_id: int, counter: str, counts: ChunkCounts) -> None:
     """Progress on the run row, last in the chunk's transaction so the row lock is held only to commit."""
     assert counter in ("codes_done", "sales_done")
     await conn.execute(
         f"""UPDATE reconcile_runs SET {counter} = {counter} + $2, flags_new = flags_new + $3,
                flags_resolved = flags_resolved + $4, heartbeat_at = clock_timestamp() WHERE run_id = $1""",
-        run_id, done, new, resolved)
+        run_id,
+        *counts,
+    )
 
 
 # -- the run record -----------------------------------------------------------------------------
+
 
 async def begin_run(conn: asyncpg.Connection, run_id: int) -> RunScope:
     """Mark a recorded run RUNNING from scratch: a Spark run redoes all its buckets (syncing is idempotent)."""
@@ -108,10 +131,13 @@ async def begin_run(conn: asyncpg.Connection, run_id: int) -> RunScope:
         """UPDATE reconcile_runs SET status = 'RUNNING', error = NULL, codes_done = 0, sales_done = 0,
                   flags_new = 0, flags_resolved = 0, heartbeat_at = clock_timestamp()
            WHERE run_id = $1 AND status <> 'DONE'
-           RETURNING mode, engine, status, window_from, window_to""", run_id)
+           RETURNING mode, engine, status, window_from, window_to""",
+        run_id,
+    )
     if row is None:
         row = await conn.fetchrow(
-            "SELECT mode, engine, status, window_from, window_to FROM reconcile_runs WHERE run_id = $1", run_id)
+            "SELECT mode, engine, status, window_from, window_to FROM reconcile_runs WHERE run_id = $1", run_id
+        )
         if row is None:
             raise LookupError(f"no run {run_id}")
     return RunScope(row["mode"], row["engine"], row["status"], row["window_from"], row["window_to"])
@@ -131,9 +157,14 @@ async def set_codes_total(conn: asyncpg.Connection, run_id: int, total: int) -> 
 async def finish_run(conn: asyncpg.Connection, run_id: int) -> None:
     await conn.execute(
         """UPDATE reconcile_runs SET status = 'DONE', finished_at = clock_timestamp(), heartbeat_at = clock_timestamp()
-           WHERE run_id = $1""", run_id)
+           WHERE run_id = $1""",
+        run_id,
+    )
 
 
 async def fail_run(conn: asyncpg.Connection, run_id: int, reason: str) -> None:
-    await conn.execute("UPDATE reconcile_runs SET status = 'FAILED', error = $2 WHERE run_id = $1 AND status <> 'DONE'",
-                       run_id, reason[:2000])
+    await conn.execute(
+        "UPDATE reconcile_runs SET status = 'FAILED', error = $2 WHERE run_id = $1 AND status <> 'DONE'",
+        run_id,
+        reason[:2000],
+    )

@@ -13,6 +13,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -29,8 +30,9 @@ Row = dict[str, Any]
 
 
 def _counts(c: sink.ChunkCounts) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pydict({"done": [c.done], "flags_new": [c.flags_new],
-                                       "flags_resolved": [c.flags_resolved]})
+    return pa.RecordBatch.from_pydict(
+        {"done": [c.done], "flags_new": [c.flags_new], "flags_resolved": [c.flags_resolved]}
+    )
 
 
 def chunks_by_key(batches: Iterator[pa.RecordBatch], key: str, size: int) -> Iterator[tuple[list[str], list[Row]]]:
@@ -57,8 +59,12 @@ class _Task:
     reference: Any  # a Broadcast[Reference]
     chunk: int
 
-    def _sync(self, loop: asyncio.AbstractEventLoop, conns: list[asyncpg.Connection],
-              work: Callable[[asyncpg.Connection], Awaitable[sink.ChunkCounts]]) -> pa.RecordBatch:
+    def _sync(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        conns: list[asyncpg.Connection],
+        work: Callable[[asyncpg.Connection], Awaitable[sink.ChunkCounts]],
+    ) -> pa.RecordBatch:
         """Run one chunk's sync on the bucket's connection (opened at its first chunk: empty buckets cost none)."""
         if not conns:
             conns.append(loop.run_until_complete(asyncpg.connect(self.dsn)))
@@ -80,7 +86,7 @@ class CodeBucket(_Task):
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         ref: Reference = self.reference.value
         skew = timedelta(seconds=self.skew_seconds)
-        loop, conns = asyncio.new_event_loop(), []
+        loop, conns = asyncio.new_event_loop(), list[asyncpg.Connection]()
         try:
             for codes, rows in chunks_by_key(batches, "code", self.chunk):
                 events = persist.code_events_from_rows(rows)
@@ -90,8 +96,12 @@ class CodeBucket(_Task):
                     result = evaluate_code(code, events.get(code, ()), ref, skew)
                     findings += result.findings
                     chains += result.chains
-                yield self._sync(loop, conns, lambda conn, c=codes, f=findings, ch=chains: sink.sync_code_chunk(
-                    conn, self.run_id, c, f, ch, dict(ref.parties)))
+                chunk = sink.Chunk(codes, findings, chains)
+                yield self._sync(
+                    loop,
+                    conns,
+                    partial(sink.sync_code_chunk, run_id=self.run_id, chunk=chunk, parties=dict(ref.parties)),
+                )
         finally:
             self._close(loop, conns)
 
@@ -102,15 +112,23 @@ class SaleBucket(_Task):
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         ref: Reference = self.reference.value
-        loop, conns = asyncio.new_event_loop(), []
+        loop, conns = asyncio.new_event_loop(), list[asyncpg.Connection]()
         try:
             for ids, rows in chunks_by_key(batches, "event_id", self.chunk):
-                listed = frozenset(c for r in rows for c in (r["commissioned"] or ())) if ref.listed_products \
+                listed = (
+                    frozenset(c for r in rows for c in (r["commissioned"] or ()))
+                    if ref.listed_products
                     else frozenset()
+                )
                 batch_ref = Reference(ref.parties, ref.products, ref.listed_products, listed)
-                findings = [f for r in rows for f in evaluate_sale(Event.from_json(json.loads(r["payload"])),
-                                                                      batch_ref)]
-                yield self._sync(loop, conns, lambda conn, i=ids, f=findings: sink.sync_sale_chunk(
-                    conn, self.run_id, i, f, dict(ref.parties)))
+                findings = [
+                    f for r in rows for f in evaluate_sale(Event.from_json(json.loads(r["payload"])), batch_ref)
+                ]
+                chunk = sink.Chunk(ids, findings)
+                yield self._sync(
+                    loop,
+                    conns,
+                    partial(sink.sync_sale_chunk, run_id=self.run_id, chunk=chunk, parties=dict(ref.parties)),
+                )
         finally:
             self._close(loop, conns)

@@ -12,7 +12,7 @@ def spark():
     missing = requirements().missing()
     if missing:
         pytest.skip("Spark engine unavailable: needs " + "; ".join(missing))
-    from reconciler.spark.job import session
+    from reconciler.spark.job import session  # noqa: PLC0415 (optional dependency: loaded only when used)
 
     s = session("local[2]")
     yield s

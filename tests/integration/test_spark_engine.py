@@ -26,10 +26,14 @@ from tracesvc.v1 import reconcile_pb2, reconcile_pb2_grpc
 
 pytestmark = pytest.mark.slow
 
-_FLAG_COLUMNS = ("flag_id, rule, kind, severity, code, decisive_event_id, decisive_at, subject_party, subject_region, "
-                 "related_parties, evidence, money_fen, detail, status, review_note, resolved_reason")
-_CHAIN_COLUMNS = ("flag_id, code, active, originals::text, reentry::text, resales::text, buyer_tokens, "
-                  "original_sellers, reentry_party, reentry_supplier, resale_parties, money_fen")
+_FLAG_COLUMNS = (
+    "flag_id, rule, kind, severity, code, decisive_event_id, decisive_at, subject_party, subject_region, "
+    "related_parties, evidence, money_fen, detail, status, review_note, resolved_reason"
+)
+_CHAIN_COLUMNS = (
+    "flag_id, code, active, originals::text, reentry::text, resales::text, buyer_tokens, "
+    "original_sellers, reentry_party, reentry_supplier, resale_parties, money_fen"
+)
 
 
 async def snapshot(raw_db) -> tuple[dict[str, tuple], dict[str, tuple]]:
@@ -73,11 +77,23 @@ async def test_stories_give_the_in_process_flags_with_any_bucket_count(service, 
 
 # Every kind the rules have, so "identical" is tested on each (the simulator's two seeds at this
 # scale and fraud rate produce them all).
-_ALL_KINDS = {("D", "CROSS_PARTY"), ("D", "SAME_PARTY"), ("R", "REENTRY"),
-              *(("L", k) for k in ("UNLICENSED_SUPPLIER", "SUPPLIER_NEVER_HELD", "NOT_IN_CHAIN",
-                                   "RECEIVED_AFTER_SALE", "RECEIVED_ELSEWHERE", "NEVER_RECEIVED")),
-              *(("S", k) for k in ("NON_DRUG", "PRODUCT_MISMATCH", "UNKNOWN_PRODUCT", "UNKNOWN_CODE",
-                                   "UNSCANNED_UNITS"))}
+_ALL_KINDS = {
+    ("D", "CROSS_PARTY"),
+    ("D", "SAME_PARTY"),
+    ("R", "REENTRY"),
+    *(
+        ("L", k)
+        for k in (
+            "UNLICENSED_SUPPLIER",
+            "SUPPLIER_NEVER_HELD",
+            "NOT_IN_CHAIN",
+            "RECEIVED_AFTER_SALE",
+            "RECEIVED_ELSEWHERE",
+            "NEVER_RECEIVED",
+        )
+    ),
+    *(("S", k) for k in ("NON_DRUG", "PRODUCT_MISMATCH", "UNKNOWN_PRODUCT", "UNKNOWN_CODE", "UNSCANNED_UNITS")),
+}
 _seen_kinds: set[tuple[str, str]] = set()
 
 
@@ -88,11 +104,15 @@ async def test_simulated_world_gives_the_in_process_flags_and_chains(service, ra
     # the two kinds the simulator's stories never make: an unregistered product, a box sold twice by one seller
     sim, t = Simulation(seed, 1), world.START + timedelta(days=3)
     box = world.DRUGS[0].canonical(9_000_000_001)
-    extra = [sim.sale("x-unknown", "IND-01", t, "", [("XC10AAA001", "drug", False, 1, 3850,
-                                                     [("8619999" + "0" * 12 + "1", None)])]),
-             sim.sale("x-twice-1", "IND-02", t, "", [("XC10AAA001", "drug", False, 1, 3850, [(box, None)])]),
-             sim.sale("x-twice-2", "IND-02", t + timedelta(hours=1), "",
-                      [("XC10AAA001", "drug", False, 1, 3850, [(box, None)])])]
+    extra = [
+        sim.sale(
+            "x-unknown", "IND-01", t, "", [("XC10AAA001", "drug", False, 1, 3850, [("8619999" + "0" * 12 + "1", None)])]
+        ),
+        sim.sale("x-twice-1", "IND-02", t, "", [("XC10AAA001", "drug", False, 1, 3850, [(box, None)])]),
+        sim.sale(
+            "x-twice-2", "IND-02", t + timedelta(hours=1), "", [("XC10AAA001", "drug", False, 1, 3850, [(box, None)])]
+        ),
+    ]
     assert all(a.status == 1 for a in await client.stream_events(service.channel, extra))
     await run(service.engine, Mode.FULL)
     expected = await snapshot(raw_db)
@@ -128,7 +148,8 @@ async def test_rerunning_keeps_reviews_and_resolves_what_no_longer_holds(service
     assert {k: v for k, v in after[0].items() if k != reviewed} == {k: v for k, v in before[0].items() if k != reviewed}
 
     # the receipt turns up (back-dated, as offline uploads are): the finding no longer holds
-    await client.stream_events(service.channel, [ev.Event(receipt=b.receipt("late-paper", [never], supplier="MFR1", minutes=400))])
+    paper = ev.Event(receipt=b.receipt("late-paper", [never], supplier="MFR1", minutes=400))
+    await client.stream_events(service.channel, [paper])
     third = await spark_run(service, db_url, spark)
     assert third.flags_resolved == 1
     row = await raw_db.fetchrow("SELECT status, resolved_reason FROM flags WHERE code = $1 AND rule = 'L'", never)
@@ -142,7 +163,7 @@ async def test_rerunning_keeps_reviews_and_resolves_what_no_longer_holds(service
 async def test_a_spark_run_after_incremental_runs_agrees(service, raw_db, db_url, spark):
     await b.seed_registry(service.registry)
     events = dataset(5)
-    for part in (events[: len(events) // 2], events[len(events) // 2:]):
+    for part in (events[: len(events) // 2], events[len(events) // 2 :]):
         await client.stream_events(service.channel, part)
         await run(service.engine, Mode.INCREMENTAL)
     expected = await snapshot(raw_db)
@@ -195,12 +216,20 @@ async def test_grpc_runs_spark_in_its_own_process(service, raw_db):
     expected = await snapshot(raw_db)
     await _clear_findings(raw_db)
     stub = reconcile_pb2_grpc.ReconcileServiceStub(service.channel)
-    done = (await stub.RunReconciliation(reconcile_pb2.RunReconciliationRequest(
-        mode=reconcile_pb2.RUN_MODE_FULL, engine=reconcile_pb2.RUN_ENGINE_SPARK, buckets=2, wait=True))).run
+    done = (
+        await stub.RunReconciliation(
+            reconcile_pb2.RunReconciliationRequest(
+                mode=reconcile_pb2.RUN_MODE_FULL, engine=reconcile_pb2.RUN_ENGINE_SPARK, buckets=2, wait=True
+            )
+        )
+    ).run
     assert done.status == reconcile_pb2.RUN_STATUS_DONE, done.error
     assert done.engine == reconcile_pb2.RUN_ENGINE_SPARK and done.flags_new == len(expected[0])
     assert await snapshot(raw_db) == expected
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.RunReconciliation(reconcile_pb2.RunReconciliationRequest(
-            mode=reconcile_pb2.RUN_MODE_INCREMENTAL, engine=reconcile_pb2.RUN_ENGINE_SPARK))
+        await stub.RunReconciliation(
+            reconcile_pb2.RunReconciliationRequest(
+                mode=reconcile_pb2.RUN_MODE_INCREMENTAL, engine=reconcile_pb2.RUN_ENGINE_SPARK
+            )
+        )
     assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT

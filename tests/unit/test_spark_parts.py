@@ -26,8 +26,11 @@ def test_a_unix_socket_url_is_relayed_and_a_tcp_url_is_used_as_is():
     assert local.socket == Path("/tmp/pg/.s.PGSQL.5432") and local.dsn.startswith("postgresql://")
     remote = target_of("postgresql://rec:secret@pg.example:6543/tracesvc")
     assert remote.socket is None
-    assert (remote.jdbc_url, remote.user, remote.password) == ("jdbc:postgresql://pg.example:6543/tracesvc", "rec",
-                                                                "secret")
+    assert (remote.jdbc_url, remote.user, remote.password) == (
+        "jdbc:postgresql://pg.example:6543/tracesvc",
+        "rec",
+        "secret",
+    )
 
 
 def test_the_error_names_everything_missing(tmp_path, monkeypatch):
