@@ -13,8 +13,9 @@ from datetime import datetime
 
 from tqdm import tqdm
 
-from reconciler.jobs import Mode, Reconciler, RunInfo
+from reconciler.jobs import Engine, Mode, Reconciler, RunInfo
 from reconciler.rules import BuyerParams
+from reconciler.spark import SparkUnavailable
 from tracesvc import logs
 from tracesvc.config import Config
 
@@ -54,7 +55,15 @@ async def _run(config: Config, args) -> int:
         else:
             mode = Mode.FULL if args.full else Mode.INCREMENTAL
             params = BuyerParams.from_json(dict(args.buyer_param), base=reconciler.buyer_params)
-            run_id = (await reconciler.start(mode, args.window_from, args.window_to, params)).run_id
+            engine_kind = Engine(args.engine.upper().replace("-", "_"))
+            run_id = (await reconciler.start(mode, args.window_from, args.window_to, params, engine=engine_kind)).run_id
+        recorded = await reconciler.get(run_id)
+        if recorded is not None and recorded.engine is Engine.SPARK:
+            from reconciler.spark import cli as spark_cli
+
+            info = await spark_cli.execute(engine, run_id, args, config.clock_skew)
+            print(_summary(info))
+            return 0
         bar = tqdm(desc=f"run {run_id}", unit="code", disable=args.quiet, file=sys.stderr)
 
         def progress(info: RunInfo) -> None:
@@ -113,6 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
         + ", ".join(BuyerParams().to_json())
         + " (default: TRACESVC_B_<NAME> or DESIGN's)",
     )
+    run.add_argument(
+        "--engine",
+        choices=["in-process", "spark"],
+        default="in-process",
+        help="spark: a national full run on Apache Spark (needs '.[spark]', Java, the JDBC jar)",
+    )
+    from reconciler.spark.cli import add_arguments, add_export
+
+    add_arguments(run)
+    add_export(sub)
     runs = sub.add_parser("runs", help="recent runs, newest first")
     runs.add_argument("--limit", type=int, default=20)
     sus = sub.add_parser("suspects", help="who recurs across return-drug chains")
@@ -126,11 +145,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run" and (args.window_from or args.window_to) and not args.full:
         parser.error("--window-from/--window-to go with --full")
+    if args.command == "run" and args.engine == "spark" and (args.incremental or args.window_from or args.window_to):
+        parser.error("--engine spark does full runs over every code: incremental and windowed runs are in-process")
     config = Config.from_env()
     logs.configure("warning", config.log_format)
-    handler = {"run": _run, "runs": _runs, "suspects": _suspects}[args.command]
+    if args.command == "export-parquet":
+        from reconciler.spark.cli import export
+
+        handler = export
+    else:
+        handler = {"run": _run, "runs": _runs, "suspects": _suspects}[args.command]
     try:
         return asyncio.run(handler(config, args))
+    except SparkUnavailable as exc:
+        print(f"reconciler: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted: resume with `reconciler run --resume RUN_ID`", file=sys.stderr)
         return 130

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,11 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from reconciler import store
 from reconciler.rules import BuyerParams, Reference, evaluate_buyer, evaluate_code, evaluate_sale
 from reconciler.rules.model import Finding, ReturnChain
-from reconciler.store import BuyerFinding, Mode, Phase, RunInfo, Status
+from reconciler.store import BuyerFinding, Engine, Mode, Phase, RunInfo, Status
 from tracesvc import metrics
 from tracesvc.store.db import pg
 
-__all__ = ["Mode", "Progress", "Reconciler", "RunInfo", "Status"]
+__all__ = ["Engine", "Mode", "Progress", "Reconciler", "RunInfo", "Status"]
 
 log = structlog.get_logger(__name__)
 
@@ -54,12 +55,14 @@ class Reconciler:
         window_from: datetime | None = None,
         window_to: datetime | None = None,
         buyer_params: BuyerParams | None = None,
+        *,
+        engine: Engine = Engine.IN_PROCESS,
     ) -> RunInfo:
         """Record a new run: its snapshot horizon, the rule parameters it applies (a resumed run reads
         them back), and for incremental runs where the last one ended."""
         params = {**(buyer_params or self.buyer_params).to_json(), "clock_skew_seconds": self.skew.total_seconds()}
         async with pg(self.engine) as conn:
-            return await store.create_run(conn, mode, window_from, window_to, params)
+            return await store.create_run(conn, mode, window_from, window_to, rule_params=params, engine=engine)
 
     async def get(self, run_id: int) -> RunInfo | None:
         async with pg(self.engine) as conn:
@@ -81,9 +84,10 @@ class Reconciler:
         info = await self.start(mode, window_from, window_to, buyer_params)
         return await self.execute(info.run_id, progress)
 
-    def launch(self, run_id: int) -> asyncio.Task[RunInfo]:
-        """Execute a run in the background (the server's RunReconciliation)."""
-        task = asyncio.create_task(self.execute(run_id), name=f"reconcile-run-{run_id}")
+    def launch(self, run_id: int, work: Coroutine[Any, Any, RunInfo] | None = None) -> asyncio.Task[RunInfo]:
+        """Execute a run in the background (the server's RunReconciliation); `work` runs it another way
+        (the Spark engine in a child process)."""
+        task = asyncio.create_task(work or self.execute(run_id), name=f"reconcile-run-{run_id}")
         self._tasks[run_id] = task
         task.add_done_callback(lambda t: self._forget(run_id, t))
         return task

@@ -56,20 +56,30 @@ async def load_reference(engine: AsyncEngine) -> Reference:
     return Reference(parties, products, listed_products=listed)
 
 
-_CODE_EVENTS = """
-SELECT ec.code, ec.units, ec.line_no, e.event_seq, e.event_id, e.kind, e.party_id, e.occurred_at,
+# What the rules see of a code's events, shared with the Spark engine's partitioned reads so both
+# engines judge the same rows: trace codes only, retracted events (EPCIS errorDeclaration) left out.
+CODE_EVENT_COLUMNS = """ec.code, ec.units, ec.line_no, e.event_seq, e.event_id, e.kind, e.party_id, e.occurred_at,
        e.counterparty_id, coalesce(e.sale_id, '') AS sale_id, coalesce(e.buyer_token, '') AS buyer_token,
-       CASE WHEN e.kind = 'SALE' THEN (e.payload -> 'lines' -> ec.line_no)::text END AS line
-FROM event_codes ec JOIN events e ON e.event_seq = ec.event_seq
-WHERE ec.code = ANY($1::text[]) AND ec.is_trace
-  AND NOT EXISTS (SELECT 1 FROM intake_evidence r WHERE r.kind = 'RETRACTION' AND r.target_event_id = e.event_id)
-"""
+       CASE WHEN e.kind = 'SALE' THEN (e.payload -> 'lines' -> ec.line_no)::text END AS line"""
+CODE_EVENT_SOURCE = """FROM event_codes ec JOIN events e ON e.event_seq = ec.event_seq
+WHERE ec.is_trace
+  AND NOT EXISTS (SELECT 1 FROM intake_evidence r WHERE r.kind = 'RETRACTION' AND r.target_event_id = e.event_id)"""
+# Whether a sale was retracted, as a column of a query over `events`.
+SALE_RETRACTED = """EXISTS (SELECT 1 FROM intake_evidence r
+                           WHERE r.kind = 'RETRACTION' AND r.target_event_id = events.event_id) AS retracted"""
+
+_CODE_EVENTS = f"SELECT {CODE_EVENT_COLUMNS}\n{CODE_EVENT_SOURCE} AND ec.code = ANY($1::text[])"
 
 
 async def load_code_events(conn: asyncpg.Connection, codes: Sequence[str]) -> dict[str, list[CodeEvent]]:
     """Every event of each code, one CodeEvent per (code, event) with a sale's lines summed."""
+    return code_events_from_rows(await conn.fetch(_CODE_EVENTS, list(codes)))
+
+
+def code_events_from_rows(rows: Iterable[Any]) -> dict[str, list[CodeEvent]]:
+    """Rows of CODE_EVENT_COLUMNS (from asyncpg, or from Arrow in the Spark engine) as CodeEvents per code."""
     merged: dict[tuple[str, int], dict[str, Any]] = {}
-    for r in await conn.fetch(_CODE_EVENTS, list(codes)):
+    for r in rows:
         key = (r["code"], r["event_seq"])
         share = 0
         if r["line"] is not None:  # the code's share of the line's fund paid, by scans
@@ -111,9 +121,7 @@ async def load_sales(conn: asyncpg.Connection, scope: Scope, after_seq: int, lim
     """The next SALE events in storage order within a run's scope."""
     n = len(scope.args)
     rows = await conn.fetch(
-        f"""SELECT event_seq, payload::text AS payload,
-                   EXISTS (SELECT 1 FROM intake_evidence r
-                           WHERE r.kind = 'RETRACTION' AND r.target_event_id = events.event_id) AS retracted
+        f"""SELECT event_seq, payload::text AS payload, {SALE_RETRACTED}
             FROM events
             WHERE kind = 'SALE' AND {scope.sql} AND event_seq > ${n + 1} ORDER BY event_seq LIMIT ${n + 2}""",
         *scope.args,
@@ -126,6 +134,11 @@ async def load_sales(conn: asyncpg.Connection, scope: Scope, after_seq: int, lim
         StoredSale(r["event_seq"], _unless_retracted(Event.from_json(json.loads(r["payload"])), r["retracted"]))
         for r in rows
     ]
+
+
+def sale_as_judged(payload: str, retracted: bool) -> Event:
+    """A stored sale as rule S judges it: a retracted sale (EPCIS errorDeclaration) has no lines."""
+    return _unless_retracted(Event.from_json(json.loads(payload)), retracted)
 
 
 def _unless_retracted(ev: Event, retracted: bool) -> Event:
@@ -385,6 +398,13 @@ class Status(StrEnum):
     FAILED = "FAILED"
 
 
+class Engine(StrEnum):
+    """Which engine runs the rules (DESIGN §6); both give identical flags."""
+
+    IN_PROCESS = "IN_PROCESS"  # batches of codes in this process: incremental and regional runs
+    SPARK = "SPARK"  # reconciler.spark: national full runs
+
+
 class Phase(StrEnum):
     """A run's passes; each keeps its own cursor and counter on the run row."""
 
@@ -420,6 +440,7 @@ class RunInfo:
     buyer_cursor: str = ""
     # The rule parameters the run applies, recorded at its start (rule B's and the clock skew).
     rule_params: dict[str, Any] = field(default_factory=dict)
+    engine: Engine = Engine.IN_PROCESS
 
     @property
     def buyer_params(self) -> BuyerParams | None:
@@ -434,7 +455,7 @@ class RunInfo:
 _RUN_COLUMNS = (
     "run_id, mode, status, window_from, window_to, codes_total, codes_done, sales_done, flags_new, "
     "flags_resolved, started_at, finished_at, heartbeat_at, error, code_cursor, sale_cursor, xid_from, "
-    "buyers_done, buyer_cursor, rule_params"
+    "buyers_done, buyer_cursor, rule_params, engine"
 )
 
 
@@ -462,6 +483,7 @@ def _run(r: asyncpg.Record | None) -> RunInfo:
         r["buyers_done"],
         r["buyer_cursor"],
         _json(r["rule_params"]) or {},
+        Engine(r["engine"]),
     )
 
 
@@ -470,7 +492,9 @@ async def create_run(
     mode: Mode,
     window_from: datetime | None,
     window_to: datetime | None,
+    *,
     rule_params: Mapping[str, Any],
+    engine: Engine = Engine.IN_PROCESS,
 ) -> RunInfo:
     """Record a new run: its snapshot horizon, the rule parameters it applies, and for incremental
     runs where the last one ended."""
@@ -480,14 +504,15 @@ async def create_run(
         if xid_from is None:
             xid_from = 0  # no run yet: every row counts as touched
     row = await conn.fetchrow(
-        f"""INSERT INTO reconcile_runs (mode, status, window_from, window_to, xid_from, xid_to, rule_params)
-            VALUES ($1, 'RUNNING', $2, $3, $4, pg_snapshot_xmin(pg_current_snapshot())::text::bigint, $5::jsonb)
+        f"""INSERT INTO reconcile_runs (mode, status, window_from, window_to, xid_from, xid_to, rule_params, engine)
+            VALUES ($1, 'RUNNING', $2, $3, $4, pg_snapshot_xmin(pg_current_snapshot())::text::bigint, $5::jsonb, $6)
             RETURNING {_RUN_COLUMNS}""",
         mode.value,
         window_from,
         window_to,
         xid_from,
         json.dumps(dict(rule_params)),
+        engine.value,
     )
     return _run(row)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import grpc
 
-from reconciler.jobs import Mode, RunInfo, Status
+from reconciler.jobs import Engine, Mode, RunInfo, Status
 from tracesvc.api import paging
 from tracesvc.api.errors import abort
 from tracesvc.domain.events import Violation
@@ -19,6 +19,12 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 _MODE = {pb.RUN_MODE_FULL: Mode.FULL, pb.RUN_MODE_INCREMENTAL: Mode.INCREMENTAL}
 _MODE_PB = {v: k for k, v in _MODE.items()}
+_ENGINE = {
+    pb.RUN_ENGINE_UNSPECIFIED: Engine.IN_PROCESS,
+    pb.RUN_ENGINE_IN_PROCESS: Engine.IN_PROCESS,
+    pb.RUN_ENGINE_SPARK: Engine.SPARK,
+}
+_ENGINE_PB = {Engine.IN_PROCESS: pb.RUN_ENGINE_IN_PROCESS, Engine.SPARK: pb.RUN_ENGINE_SPARK}
 _STATUS_PB = {
     Status.RUNNING: pb.RUN_STATUS_RUNNING,
     Status.DONE: pb.RUN_STATUS_DONE,
@@ -40,6 +46,7 @@ def run_to_proto(info: RunInfo) -> pb.Run:
         seconds=info.seconds,
         error=info.error or "",
         buyers_done=info.buyers_done,
+        engine=_ENGINE_PB[info.engine],
     )
     if info.finished_at:
         out.finished_at.CopyFrom(to_timestamp(info.finished_at))
@@ -55,6 +62,15 @@ def run_to_proto(info: RunInfo) -> pb.Run:
 def buyer_params_of(msg: pb.BuyerRuleParams) -> dict[str, int]:
     """A request's rule B parameters: only the fields it sets (0 keeps the server's value)."""
     return {f.name: value for f, value in msg.ListFields()}
+
+
+async def _engine(context: Context, value: pb.RunEngine) -> Engine:
+    engine = _ENGINE.get(value)
+    if engine is None:
+        await abort(
+            context, grpc.StatusCode.INVALID_ARGUMENT, "unknown engine", [Violation("engine", "IN_PROCESS or SPARK")]
+        )
+    return engine
 
 
 class ReconcileServicer(reconcile_pb2_grpc.ReconcileServiceServicer):
@@ -73,6 +89,8 @@ class ReconcileServicer(reconcile_pb2_grpc.ReconcileServiceServicer):
                 to_datetime(request.window_to) if request.HasField("window_to") else None,
                 wait=request.wait,
                 buyer_params=buyer_params_of(request.buyer_params),
+                engine=await _engine(context, request.engine),
+                buckets=request.buckets,
             )
         return pb.RunReconciliationResponse(run=run_to_proto(info))
 

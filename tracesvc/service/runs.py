@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from reconciler.jobs import Mode, Reconciler, RunInfo, Status
+from reconciler import spark
+from reconciler.jobs import Engine, Mode, Reconciler, RunInfo, Status
 from reconciler.rules import BuyerParams
+from reconciler.spark.launch import run_detached
 from tracesvc.domain.events import Violation
 from tracesvc.service.errors import FailedPrecondition, InvalidArgument, NotFound
 
@@ -23,6 +25,8 @@ class RunControl:
         *,
         wait: bool,
         buyer_params: Mapping[str, int] | None = None,
+        engine: Engine = Engine.IN_PROCESS,
+        buckets: int = 0,
     ) -> RunInfo:
         """Record a run and execute it in the background; with `wait`, return when it has ended."""
         if mode is None:
@@ -37,8 +41,10 @@ class RunControl:
             params = BuyerParams.from_json(buyer_params or {}, base=self._reconciler.buyer_params)
         except ValueError as exc:
             raise InvalidArgument("bad rule B parameters", [Violation("buyer_params", str(exc))]) from exc
-        info = await self._reconciler.start(mode, window_from, window_to, params)
-        return await self._launch(info.run_id, wait=wait)
+        if engine is Engine.SPARK:
+            _check_spark(mode, window_from or window_to)
+        info = await self._reconciler.start(mode, window_from, window_to, params, engine=engine)
+        return await self._launch(info, wait=wait, buckets=buckets)
 
     async def resume(self, run_id: int, *, wait: bool) -> RunInfo:
         """Finish an interrupted run where it stopped (a finished run is returned as it is)."""
@@ -47,13 +53,15 @@ class RunControl:
             return info
         if self._reconciler.is_active(run_id):
             raise FailedPrecondition(f"run {run_id} is still running here")
-        return await self._launch(run_id, wait=wait)
+        return await self._launch(info, wait=wait)
 
-    async def _launch(self, run_id: int, *, wait: bool) -> RunInfo:
-        task = self._reconciler.launch(run_id)
+    async def _launch(self, info: RunInfo, *, wait: bool, buckets: int = 0) -> RunInfo:
+        # A Spark run goes to a child process: the service never hosts a JVM.
+        work = run_detached(self._reconciler.engine, info.run_id, buckets) if info.engine is Engine.SPARK else None
+        task = self._reconciler.launch(info.run_id, work)
         if wait:
             return await task
-        return await self.get(run_id)
+        return await self.get(info.run_id)
 
     async def get(self, run_id: int) -> RunInfo:
         info = await self._reconciler.get(run_id)
@@ -63,3 +71,15 @@ class RunControl:
 
     async def list(self, limit: int, before_id: int | None) -> list[RunInfo]:
         return await self._reconciler.list(limit, before_id)
+
+
+def _check_spark(mode: Mode, windowed: object) -> None:
+    """The Spark engine does full runs over every code, and needs its dependencies on this machine."""
+    if mode is not Mode.FULL or windowed:
+        raise InvalidArgument(
+            "the Spark engine does full runs over every code",
+            [Violation("engine", "SPARK goes with mode FULL and no window")],
+        )
+    missing = spark.requirements().missing()
+    if missing:
+        raise FailedPrecondition("the Spark engine needs " + "; ".join(missing))

@@ -194,6 +194,7 @@ reconcile_runs = Table(
     metadata,
     Column("run_id", BigInteger, Identity(), primary_key=True),
     Column("mode", Text, nullable=False),  # FULL | INCREMENTAL
+    Column("engine", Text, nullable=False, server_default=text("'IN_PROCESS'")),  # IN_PROCESS | SPARK
     Column("status", Text, nullable=False),  # RUNNING | DONE | FAILED
     Column("window_from", DateTime(timezone=True)),
     Column("window_to", DateTime(timezone=True)),

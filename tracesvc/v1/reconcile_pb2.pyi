@@ -22,6 +22,12 @@ class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_STATUS_RUNNING: _ClassVar[RunStatus]
     RUN_STATUS_DONE: _ClassVar[RunStatus]
     RUN_STATUS_FAILED: _ClassVar[RunStatus]
+
+class RunEngine(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RUN_ENGINE_UNSPECIFIED: _ClassVar[RunEngine]
+    RUN_ENGINE_IN_PROCESS: _ClassVar[RunEngine]
+    RUN_ENGINE_SPARK: _ClassVar[RunEngine]
 RUN_MODE_UNSPECIFIED: RunMode
 RUN_MODE_FULL: RunMode
 RUN_MODE_INCREMENTAL: RunMode
@@ -29,9 +35,12 @@ RUN_STATUS_UNSPECIFIED: RunStatus
 RUN_STATUS_RUNNING: RunStatus
 RUN_STATUS_DONE: RunStatus
 RUN_STATUS_FAILED: RunStatus
+RUN_ENGINE_UNSPECIFIED: RunEngine
+RUN_ENGINE_IN_PROCESS: RunEngine
+RUN_ENGINE_SPARK: RunEngine
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "mode", "status", "window_from", "window_to", "codes_total", "codes_done", "sales_done", "flags_new", "flags_resolved", "started_at", "finished_at", "seconds", "error", "buyers_done", "buyer_params")
+    __slots__ = ("run_id", "mode", "status", "window_from", "window_to", "codes_total", "codes_done", "sales_done", "flags_new", "flags_resolved", "started_at", "finished_at", "seconds", "error", "buyers_done", "buyer_params", "engine")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +57,7 @@ class Run(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     BUYERS_DONE_FIELD_NUMBER: _ClassVar[int]
     BUYER_PARAMS_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
     run_id: int
     mode: RunMode
     status: RunStatus
@@ -64,7 +74,8 @@ class Run(_message.Message):
     error: str
     buyers_done: int
     buyer_params: BuyerRuleParams
-    def __init__(self, run_id: _Optional[int] = ..., mode: _Optional[_Union[RunMode, str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., window_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., codes_total: _Optional[int] = ..., codes_done: _Optional[int] = ..., sales_done: _Optional[int] = ..., flags_new: _Optional[int] = ..., flags_resolved: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds: _Optional[float] = ..., error: _Optional[str] = ..., buyers_done: _Optional[int] = ..., buyer_params: _Optional[_Union[BuyerRuleParams, _Mapping]] = ...) -> None: ...
+    engine: RunEngine
+    def __init__(self, run_id: _Optional[int] = ..., mode: _Optional[_Union[RunMode, str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., window_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., codes_total: _Optional[int] = ..., codes_done: _Optional[int] = ..., sales_done: _Optional[int] = ..., flags_new: _Optional[int] = ..., flags_resolved: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds: _Optional[float] = ..., error: _Optional[str] = ..., buyers_done: _Optional[int] = ..., buyer_params: _Optional[_Union[BuyerRuleParams, _Mapping]] = ..., engine: _Optional[_Union[RunEngine, str]] = ...) -> None: ...
 
 class BuyerRuleParams(_message.Message):
     __slots__ = ("supply_window_days", "supply_allowance_days", "multi_window_days", "multi_pharmacies", "travel_minutes")
@@ -81,20 +92,24 @@ class BuyerRuleParams(_message.Message):
     def __init__(self, supply_window_days: _Optional[int] = ..., supply_allowance_days: _Optional[int] = ..., multi_window_days: _Optional[int] = ..., multi_pharmacies: _Optional[int] = ..., travel_minutes: _Optional[int] = ...) -> None: ...
 
 class RunReconciliationRequest(_message.Message):
-    __slots__ = ("mode", "window_from", "window_to", "resume_run_id", "wait", "buyer_params")
+    __slots__ = ("mode", "window_from", "window_to", "resume_run_id", "wait", "buyer_params", "engine", "buckets")
     MODE_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FROM_FIELD_NUMBER: _ClassVar[int]
     WINDOW_TO_FIELD_NUMBER: _ClassVar[int]
     RESUME_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     WAIT_FIELD_NUMBER: _ClassVar[int]
     BUYER_PARAMS_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
     mode: RunMode
     window_from: _timestamp_pb2.Timestamp
     window_to: _timestamp_pb2.Timestamp
     resume_run_id: int
     wait: bool
     buyer_params: BuyerRuleParams
-    def __init__(self, mode: _Optional[_Union[RunMode, str]] = ..., window_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resume_run_id: _Optional[int] = ..., wait: _Optional[bool] = ..., buyer_params: _Optional[_Union[BuyerRuleParams, _Mapping]] = ...) -> None: ...
+    engine: RunEngine
+    buckets: int
+    def __init__(self, mode: _Optional[_Union[RunMode, str]] = ..., window_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resume_run_id: _Optional[int] = ..., wait: _Optional[bool] = ..., buyer_params: _Optional[_Union[BuyerRuleParams, _Mapping]] = ..., engine: _Optional[_Union[RunEngine, str]] = ..., buckets: _Optional[int] = ...) -> None: ...
 
 class RunReconciliationResponse(_message.Message):
     __slots__ = ("run",)

@@ -1,0 +1,71 @@
+"""The `reconciler` command's Spark options: `run --engine spark …` and `export-parquet DIR`.
+
+Parsing needs no pyspark; running checks Java, pyspark and the JDBC jar first and names what
+is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from reconciler.jobs import RunInfo
+
+
+def add_arguments(run: argparse.ArgumentParser) -> None:
+    spark = run.add_argument_group("spark engine")
+    spark.add_argument("--master", default="local[2]", help="local[N], spark://host:7077, k8s://… (default local[2])")
+    spark.add_argument("--buckets", type=int, default=0, help="hash buckets of codes and sales (default 4 per core)")
+    spark.add_argument("--chunk", type=int, default=2000, help="codes (or sales) per flag transaction")
+    spark.add_argument("--from-parquet", type=Path, metavar="DIR", help="read events from `export-parquet DIR`")
+    spark.add_argument("--jdbc-jar", type=Path, help="PostgreSQL JDBC jar (default /usr/share/java/postgresql.jar)")
+
+
+def add_export(sub: argparse._SubParsersAction) -> None:
+    exp = sub.add_parser("export-parquet", help="write the events as Parquet by hash bucket, for --from-parquet")
+    exp.add_argument("out", type=Path, metavar="DIR")
+    exp.add_argument("--master", default="local[2]")
+    exp.add_argument("--buckets", type=int, default=64)
+    exp.add_argument("--jdbc-jar", type=Path)
+
+
+async def execute(engine: AsyncEngine, run_id: int, args: argparse.Namespace, skew: timedelta) -> RunInfo:
+    """Run a recorded Spark run; SIGTERM cancels it, which leaves it FAILED ("interrupted")."""
+    from reconciler.spark import require  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from reconciler.spark.job import SparkSettings  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from reconciler.spark.job import execute as run_spark  # noqa: PLC0415 (optional dependency: loaded only when used)
+
+    require(args.jdbc_jar)
+    settings = SparkSettings(
+        master=args.master,
+        buckets=args.buckets,
+        chunk=args.chunk,
+        from_parquet=args.from_parquet,
+        jdbc_jar=args.jdbc_jar,
+        skew=skew,
+    )
+    task = asyncio.ensure_future(run_spark(engine, run_id, settings))
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await task
+
+
+async def export(config, args: argparse.Namespace) -> int:
+    from reconciler.spark import require  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from reconciler.spark.job import export_parquet, session  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from tracesvc.server import database  # noqa: PLC0415 (optional dependency: loaded only when used)
+
+    require(args.jdbc_jar)
+    async with database(config) as engine:
+        url = engine.url.render_as_string(hide_password=False)
+        spark = await asyncio.to_thread(session, args.master, args.jdbc_jar)
+        try:
+            await asyncio.to_thread(export_parquet, spark, url, args.out, args.buckets, args.master)
+        finally:
+            await asyncio.to_thread(spark.stop)
+    print(f"events written to {args.out}/code_events and {args.out}/sales ({args.buckets} buckets)")
+    return 0

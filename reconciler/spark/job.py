@@ -1,0 +1,261 @@
+"""The driver of a Spark run: reference data out, partitions in parallel, counts back.
+
+The driver loads the small reference data (parties, products) and broadcasts it, defines
+the partitioned reads, and collects one row of counts per chunk; events flow from
+PostgreSQL (or Parquet) to the executors and findings from the executors to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import structlog
+from sqlalchemy import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from reconciler import store
+from reconciler.jobs import Mode, Reconciler, RunInfo, Status
+from reconciler.spark import require, sink
+from reconciler.spark.relay import relay
+from tracesvc.store.db import asyncpg_url, pg
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    master: str = "local[2]"
+    buckets: int = 0  # 0: four per core of the cluster
+    chunk: int = 2000  # codes (or sales) per transaction, as the in-process engine's batches
+    from_parquet: Path | None = None
+    jdbc_jar: Path | None = None
+    skew: timedelta = field(default=timedelta(minutes=10))
+
+
+class Target(NamedTuple):
+    """Where the system of record is, as JDBC and asyncpg each want it."""
+
+    jdbc_url: str
+    user: str
+    password: str
+    dsn: str  # asyncpg
+    socket: Path | None  # a Unix socket JDBC cannot reach: relay it (local masters only)
+
+
+def target_of(database_url: str) -> Target:
+    url = make_url(database_url)
+    host = url.host or str(url.query.get("host") or "")
+    port = url.port or 5432
+    dsn = asyncpg_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
+    socket = Path(host) / f".s.PGSQL.{port}" if host.startswith("/") else None
+    jdbc = f"jdbc:postgresql://{host or 'localhost'}:{port}/{url.database}"
+    return Target(jdbc, url.username or "postgres", url.password or "", dsn, socket)
+
+
+def job_group(run_id: int) -> str:
+    """The Spark job group of a run: `sparkContext.cancelJobGroup(job_group(id))` stops it."""
+    return f"reconcile-run-{run_id}"
+
+
+def session(master: str = "local[2]", jdbc_jar: Path | None = None, app: str = "tracesvc-reconcile") -> SparkSession:
+    """A SparkSession with the JDBC driver on its class path (checks Java, pyspark and the jar first)."""
+    found = require(jdbc_jar)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession  # noqa: PLC0415 (optional dependency: loaded only when used)
+
+    return (
+        SparkSession.builder.master(master)
+        .appName(app)
+        .config("spark.jars", str(found.jdbc_jar))
+        .config("spark.sql.session.timeZone", "UTC")  # timestamps reach the rules as UTC, as from asyncpg
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "8")
+        .getOrCreate()
+    )
+
+
+@contextlib.contextmanager
+def _reachable(target: Target, master: str) -> Iterator[Target]:
+    """The target with a JDBC URL that works from the executors."""
+    if target.socket is None:
+        yield target
+        return
+    if not master.startswith("local"):
+        raise ValueError("DATABASE_URL is a Unix socket: a cluster's executors need a TCP address of PostgreSQL")
+    with relay(target.socket) as port:
+        yield target._replace(jdbc_url=f"jdbc:postgresql://127.0.0.1:{port}/{target.jdbc_url.rsplit('/', 1)[1]}")
+
+
+def _jdbc(spark: SparkSession, target: Target, query: str, buckets: int) -> DataFrame:
+    props = {"user": target.user, "password": target.password, "driver": "org.postgresql.Driver", "fetchsize": "10000"}
+    return spark.read.jdbc(target.jdbc_url, query, predicates=sink.bucket_predicates(buckets), properties=props)
+
+
+def code_frame(spark: SparkSession, target: Target, buckets: int, parquet: Path | None) -> DataFrame:
+    """The code events, one partition per bucket, sorted by code within it."""
+    if parquet is not None:
+        df = spark.read.parquet(str(parquet / "code_events")).drop("bucket").repartition(buckets, "code")
+    else:
+        df = _jdbc(spark, target, sink.code_events_query(buckets), buckets)
+    return df.sortWithinPartitions("code", "event_seq")
+
+
+def sale_frame(spark: SparkSession, target: Target, buckets: int, parquet: Path | None) -> DataFrame:
+    if parquet is not None:
+        df = spark.read.parquet(str(parquet / "sales")).drop("bucket").repartition(buckets, "event_id")
+    else:
+        df = _jdbc(spark, target, sink.sales_query(buckets), buckets)
+    return df.sortWithinPartitions("event_id")
+
+
+def buyer_frame(spark: SparkSession, target: Target, buckets: int, parquet: Path | None) -> DataFrame:
+    if parquet is not None:
+        df = spark.read.parquet(str(parquet / "buyer_events")).drop("bucket").repartition(buckets, "buyer_token")
+    else:
+        df = _jdbc(spark, target, sink.buyer_events_query(buckets), buckets)
+    return df.sortWithinPartitions("buyer_token", "event_id")
+
+
+class Totals(NamedTuple):
+    codes: int
+    sales: int
+    buyers: int
+    flags_new: int
+    flags_resolved: int
+
+
+def _sum(df: DataFrame) -> tuple[int, int, int]:
+    from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
+
+    row = df.agg(F.sum("done"), F.sum("flags_new"), F.sum("flags_resolved")).collect()[0]
+    return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+
+
+def run_buckets(spark: SparkSession, target: Target, run: RunInfo, reference: Any, settings: SparkSettings) -> Totals:
+    """The three Spark jobs of a run (codes, sales, buyers); only counts come back."""
+    from reconciler.spark.tasks import (  # noqa: PLC0415 (optional dependency: loaded only when used)
+        COUNTS_SCHEMA,
+        BuyerBucket,
+        CodeBucket,
+        SaleBucket,
+    )
+
+    run_id = run.run_id
+
+    sc = spark.sparkContext
+    buckets = settings.buckets or 4 * sc.defaultParallelism
+    sc.setJobGroup(job_group(run_id), f"reconciliation run {run_id}", interruptOnCancel=True)
+    ref = sc.broadcast(reference)
+    try:
+        codes = code_frame(spark, target, buckets, settings.from_parquet).mapInArrow(
+            CodeBucket(target.dsn, run_id, ref, settings.chunk, settings.skew.total_seconds()), COUNTS_SCHEMA
+        )
+        c = _sum(codes)
+        sales = sale_frame(spark, target, buckets, settings.from_parquet).mapInArrow(
+            SaleBucket(target.dsn, run_id, ref, settings.chunk), COUNTS_SCHEMA
+        )
+        s = _sum(sales)
+        params = run.buyer_params.to_json() if run.buyer_params else None
+        buyers = buyer_frame(spark, target, buckets, settings.from_parquet).mapInArrow(
+            BuyerBucket(target.dsn, run_id, ref, settings.chunk, params, settings.skew.total_seconds()), COUNTS_SCHEMA
+        )
+        b = _sum(buyers)
+    finally:
+        ref.destroy()
+        sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+    return Totals(c[0], s[0], b[0], c[1] + s[1] + b[1], c[2] + s[2] + b[2])
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, one-paragraph reason: Spark errors carry whole Java stack traces."""
+    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+        return "interrupted"
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and not ln.lstrip().startswith("at ")]
+    return f"{type(exc).__name__}: {' '.join(lines)[:1000]}"
+
+
+async def execute(
+    engine: AsyncEngine, run_id: int, settings: SparkSettings, spark: SparkSession | None = None
+) -> RunInfo:
+    """Do a recorded run on Spark to its end; a failure leaves it FAILED with the reason, and raises."""
+    database_url = engine.url.render_as_string(hide_password=False)
+    async with pg(engine) as conn:
+        scope = await sink.begin_run(conn, run_id)
+    if scope.status == Status.DONE:
+        return await _info(engine, run_id)
+    started = time.perf_counter()
+    try:
+        if scope.mode != Mode.FULL or scope.window_from or scope.window_to:
+            raise ValueError(
+                "the Spark engine does full runs over all codes; incremental and windowed runs are "
+                "the in-process engine's"
+            )
+        reference = await store.load_reference(engine)
+        if settings.from_parquet is None:
+            async with pg(engine) as conn:
+                await sink.count_codes(conn, run_id)
+        own = spark is None
+        active = spark if spark is not None else await asyncio.to_thread(session, settings.master, settings.jdbc_jar)
+        try:
+            with _reachable(target_of(database_url), settings.master) as target:
+                run = await _info(engine, run_id)
+                totals = await asyncio.to_thread(run_buckets, active, target, run, reference, settings)
+        finally:
+            if own:
+                await asyncio.to_thread(active.stop)
+        async with pg(engine) as conn:
+            if settings.from_parquet is not None:
+                await sink.set_codes_total(conn, run_id, totals.codes)
+            await sink.finish_run(conn, run_id)
+    except BaseException as exc:
+        reason = _reason(exc)
+        async with pg(engine) as conn:
+            await sink.fail_run(conn, run_id, reason)
+        log.warning("spark_run_failed", run_id=run_id, error=reason)
+        raise
+    info = await _info(engine, run_id)
+    log.info(
+        "spark_run_done",
+        run_id=run_id,
+        codes=info.codes_done,
+        sales=info.sales_done,
+        buyers=info.buyers_done,
+        flags_new=info.flags_new,
+        flags_resolved=info.flags_resolved,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    return info
+
+
+async def _info(engine: AsyncEngine, run_id: int) -> RunInfo:
+    info = await Reconciler(engine).get(run_id)
+    assert info is not None
+    return info
+
+
+def export_parquet(spark: SparkSession, database_url: str, out: Path, buckets: int, master: str = "local[2]") -> None:
+    """Write the events as Parquet partitioned by bucket (`--from-parquet` reads it; a lake keeps it)."""
+    with _reachable(target_of(database_url), master) as target:
+        _jdbc(spark, target, sink.code_events_query(buckets), buckets).write.mode("overwrite").partitionBy(
+            "bucket"
+        ).parquet(str(out / "code_events"))
+        _jdbc(spark, target, sink.sales_query(buckets), buckets).write.mode("overwrite").partitionBy("bucket").parquet(
+            str(out / "sales")
+        )
+        _jdbc(spark, target, sink.buyer_events_query(buckets), buckets).write.mode("overwrite").partitionBy(
+            "bucket"
+        ).parquet(str(out / "buyer_events"))
