@@ -59,7 +59,7 @@ async def _run(config: Config, args) -> int:
             run_id = (await reconciler.start(mode, args.window_from, args.window_to, params, engine=engine_kind)).run_id
         recorded = await reconciler.get(run_id)
         if recorded is not None and recorded.engine is Engine.SPARK:
-            from reconciler.spark import cli as spark_cli
+            from reconciler import spark_cli
 
             info = await spark_cli.execute(engine, run_id, args, config.clock_skew)
             print(_summary(info))
@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="in-process",
         help="spark: a national full run on Apache Spark (needs '.[spark]', Java, the JDBC jar)",
     )
-    from reconciler.spark.cli import add_arguments, add_export
+    from reconciler.spark_cli import add_arguments, add_export
 
     add_arguments(run)
     add_export(sub)
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     config = Config.from_env()
     logs.configure("warning", config.log_format)
     if args.command == "export-parquet":
-        from reconciler.spark.cli import export
+        from reconciler.spark_cli import export
 
         handler = export
     else:
