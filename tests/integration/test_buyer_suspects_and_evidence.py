@@ -148,7 +148,7 @@ async def test_an_over_supply_timeline_shows_every_sale_in_the_window_refunds_ma
     }
 
 
-async def test_the_report_of_a_card_travel_flag_shows_the_purchases_and_the_two_places(service, tmp_path: Path):
+async def test_the_report_of_a_card_travel_flag_shows_the_purchases_and_the_two_places(service):
     await _story(service)
     travel = await _flag(service, TRAVEL, "CARD_TRAVEL")
     html = await report.build(service.channel, (), flag_id=travel.flag_id)
@@ -160,13 +160,18 @@ async def test_the_report_of_a_card_travel_flag_shows_the_purchases_and_the_two_
     purchases = html.split("<table class='purchases'>")[1].split("</table>")[0]
     assert purchases.count("<tr class=") == 2 and "XC10AAA001" in purchases and "¥30.00" in purchases
     assert token(TRAVEL) in html and TRAVEL not in html
-    if CHROMIUM is None:
-        pytest.skip("headless Chromium not installed (.ci/run installs it)")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (.ci/run installs it)")
+async def test_the_purchase_timeline_renders_in_headless_chromium(service, tmp_path: Path):
+    await _story(service)
+    html = await report.build(service.channel, (), flag_id=(await _flag(service, TRAVEL, "CARD_TRAVEL")).flag_id)
     page = tmp_path / "b.html"
     page.write_text(html, encoding="utf-8")
     dom = await asyncio.to_thread(
         subprocess.run,
-        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
+        [str(CHROMIUM), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
         capture_output=True,
         text=True,
         timeout=120,
