@@ -97,7 +97,7 @@ async def _suspects(config: Config, args) -> int:
     async with database(config) as engine, pg(engine) as conn:
         rows = await store.rank_suspects(conn, store.SuspectRole(args.role.upper()), args.limit)
     for r in rows:
-        print(f"{r.id:<66} chains={r.chains:<5} codes={r.codes:<5} fund_paid={r.money_fen / 100:.2f}")
+        print(f"{r.id:<66} score={r.score:<5} {r.reason}")
     return 0
 
 

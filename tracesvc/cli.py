@@ -146,16 +146,25 @@ def _simulate(args) -> int:
         f.write(f"# commissioned codes of product {world.LISTED}\n")
         for code in sim.commissioned():
             f.write(code + "\n")
-    events = labels = 0
-    with open(out / "events.ndjson", "w", encoding="utf-8") as fe, open(out / "labels.jsonl", "w") as fl:
+    events, labels = [], 0
+    with open(out / "labels.jsonl", "w") as fl:
         for what, item in sim.run():
             if what == "label":
                 fl.write(item.to_json() + "\n")
                 labels += 1
             else:
-                fe.write(json_format.MessageToJson(item, indent=None, ensure_ascii=False) + "\n")
-                events += 1
-    print(f"wrote {events} events and {labels} labels to {out}/", file=sys.stderr)
+                events.append(item)
+    note = ""
+    if args.format == "nhsa":  # the designated parties' events as NHSA messages; the rest stays proto
+        from tracesvc.sim.nhsa import designated, to_nhsa, write_messages
+
+        traffic = to_nhsa(events, designated(world.parties()))
+        events = traffic.rest
+        messages = write_messages(traffic, out / "nhsa")
+        note = f", {messages} NHSA messages in {out}/nhsa/ ({sum(traffic.carried.values())} events)"
+    with open(out / "events.ndjson", "w", encoding="utf-8") as fe:
+        fe.writelines(json_format.MessageToJson(e, indent=None, ensure_ascii=False) + "\n" for e in events)
+    print(f"wrote {len(events)} events and {labels} labels to {out}/{note}", file=sys.stderr)
     return 0
 
 
@@ -290,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--scale", type=int, default=10_000, help="boxes (trace codes); about 4.5 events each")
     sm.add_argument("--fraud-rate", type=float, default=0.08, help="share of boxes with a fraud story (0: legit only)")
     sm.add_argument("--out", default="simulated", help="directory to write")
+    sm.add_argument(
+        "--format",
+        choices=["proto", "nhsa"],
+        default="proto",
+        help="nhsa: pharmacies' and hospitals' events as NHSA 3501–3506 messages in OUT/nhsa/, "
+        "the rest in events.ndjson",
+    )
     q = sub.add_parser("quality", help="simulate, ingest over gRPC, reconcile, and score the flags against the labels")
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--scale", type=int, default=10_000)

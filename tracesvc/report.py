@@ -1,8 +1,10 @@
 """Evidence report: one self-contained HTML file an inspector can open and print.
 
 Built from what ExportEvidence streams (so producing it is an audited evidence read):
-the flags, each code's custody timeline, and each return-drug chain drawn as an SVG
-diagram (original sale → re-entry → resale, parties and dates on it).
+the flags, each code's custody timeline, each return-drug chain drawn as an SVG
+diagram (original sale → re-entry → resale, parties and dates on it), and for rule B
+flags the buyer's purchase timeline (when, where, what, how much; the buyer by token
+only) and, for CARD_TRAVEL, the two places and the time between them.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid 
 table{border-collapse:collapse;width:100%;font-size:.85em;margin:.6em 0}
 th,td{border:1px solid #bbb;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#eee}.HIGH{color:#b00;font-weight:bold}.MEDIUM{color:#b60}.LOW{color:#555}
-.meta{color:#555;font-size:.85em}svg.chain{margin:.5em 0;max-width:100%}
+.meta{color:#555;font-size:.85em}tr.decisive td{background:#fde2e2}tr.refunded td{color:#888}
+svg.chain{margin:.5em 0;max-width:100%}
 @media print{body{margin:0}h2{page-break-after:avoid}svg.chain{page-break-inside:avoid}}
 """
 
@@ -153,6 +156,7 @@ def render(
                 f"<p><b>{escape(chain.code)}</b> — fund paid on the original sale {_yuan(chain.money_fen)}"
                 f"{'' if chain.active else ' (resolved)'}</p>{chain_svg(chain, names)}"
             )
+    out += _buyer_sections(got["flag"], got["purchase"], got["travel"], names)
     for code, entries in histories.items():
         out.append(
             f"<h2>Custody timeline {escape(code)}</h2><table><tr><th>When</th><th>Event</th><th>Kind</th>"
@@ -182,6 +186,68 @@ def render(
     return _with_font("\n".join(out))
 
 
+def _place(p: en.PartyRef, names: dict[str, str]) -> str:
+    name = p.name or names.get(p.party_id, "")
+    return f"{name} {p.party_id}".strip() + (f" (region {p.region})" if p.region else "")
+
+
+def _what(line: en.PurchaseLine) -> str:
+    packs = f"{line.quantity} pack{'s' if line.quantity != 1 else ''}"
+    amount = f"{line.quantity} units (拆零)" if line.split else packs
+    return f"{line.insurance_code or '(not insured)'} {line.item_name} × {amount}".strip()
+
+
+def _duration(seconds: int) -> str:
+    minutes = seconds // 60
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _buyer_sections(
+    flags: list[en.Flag], purchases: list[en.BuyerPurchase], travels: list[en.CardTravel], names: dict[str, str]
+) -> list[str]:
+    """Per rule B flag: the buyer's purchase timeline and, for CARD_TRAVEL, the two places and the time between."""
+    out: list[str] = []
+    for f in flags:
+        timeline = [p for p in purchases if p.flag_id == f.flag_id]
+        moves = [t for t in travels if t.flag_id == f.flag_id]
+        if f.rule != "B" or not (timeline or moves):
+            continue
+        out.append(
+            f"<h2>购药记录 Purchase timeline — {escape(f.kind)} {escape(f.code)}</h2>"
+            f"<p class='meta'>Buyer token {escape(f.buyer_token)} (keyed hash; never the insured-person number)"
+            f" — {escape(f.detail)}</p>"
+        )
+        if moves:
+            out.append(
+                "<table class='travel'><tr><th>Earlier: where</th><th>When</th><th>Then: where</th><th>When</th>"
+                "<th>Time between</th></tr>"
+            )
+            for t in moves:
+                out.append(
+                    f"<tr><td>{escape(_place(t.earlier_party, names))}</td><td>{_when(t.earlier_at)}</td>"
+                    f"<td>{escape(_place(t.later_party, names))}</td><td>{_when(t.later_at)}</td>"
+                    f"<td>{_duration(t.seconds_between)}</td></tr>"
+                )
+            out.append("</table>")
+        out.append(
+            "<table class='purchases'><tr><th>When</th><th>Where</th><th>What</th><th>Amount</th>"
+            "<th>Fund paid</th><th>Sale</th><th>Note</th></tr>"
+        )
+        for p in timeline:
+            marks = [
+                m for m, on in (("decisive", p.decisive), ("evidence", p.evidence), ("refunded", p.refunded)) if on
+            ]
+            where = escape(_place(p.party, names))
+            what = "<br>".join(escape(_what(ln)) for ln in p.lines)
+            out.append(
+                f"<tr class='{' '.join(marks)}'><td>{_when(p.occurred_at)}</td><td>{where}</td>"
+                f"<td>{what}</td><td>{_yuan(p.amount_fen)}</td><td>{_yuan(p.fund_paid_fen)}</td>"
+                f"<td>{escape(p.sale_id)}</td><td>{', '.join(marks)}</td></tr>"
+            )
+        out.append("</table>")
+    return out
+
+
 def _with_font(html: str) -> str:
     """Embed the CJK font subset the page needs (tracesvc.fonts), so it reads the same everywhere."""
     try:
@@ -199,7 +265,7 @@ async def build(channel, metadata, *, flag_id: str = "", party_id: str = "") -> 
     stub = enforcement_pb2_grpc.EnforcementServiceStub(channel)
     request = en.ExportEvidenceRequest(flag_id=flag_id) if flag_id else en.ExportEvidenceRequest(party_id=party_id)
     items = [i async for i in stub.ExportEvidence(request, metadata=metadata)]
-    codes = sorted({i.flag.code for i in items if i.WhichOneof("item") == "flag" and i.flag.rule != "S"})
+    codes = sorted({i.flag.code for i in items if i.WhichOneof("item") == "flag" and i.flag.rule not in ("S", "B")})
     histories = {}
     for code in codes[:50]:  # a party report shows the first 50 codes' timelines; the flags list them all
         resp = await stub.GetCodeHistory(en.GetCodeHistoryRequest(code=code), metadata=metadata)

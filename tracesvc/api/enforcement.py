@@ -157,5 +157,17 @@ class EnforcementServicer(CaseMethods, enforcement_pb2_grpc.EnforcementServiceSe
             )
         rows = await self._enforcement.rank_suspects(auth.current(), role, paging.page_size(request.limit))
         return pb.RankSuspectsResponse(
-            suspects=[pb.Suspect(id=r.id, chains=r.chains, codes=r.codes, money_fen=r.money_fen) for r in rows]
+            suspects=[
+                pb.Suspect(
+                    id=r.id,
+                    chains=r.chains,
+                    codes=r.codes,
+                    money_fen=r.money_fen,
+                    b_flags=dict(r.b_flags),
+                    b_money_fen=r.b_money_fen,
+                    score=r.score,
+                    reason=r.reason,
+                )
+                for r in rows
+            ]
         )

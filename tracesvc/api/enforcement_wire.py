@@ -11,7 +11,7 @@ from reconciler.store import FLAG_STATUSES, ChainRow, FlagRow
 from tracesvc.api import convert
 from tracesvc.domain.events import Event
 from tracesvc.domain.registry import Party, Product
-from tracesvc.service.enforcement import EvidenceItem, Standing
+from tracesvc.service.enforcement import EvidenceItem, Purchase, Standing, Travel
 from tracesvc.store.history import HistoryRow, PartySummary
 from tracesvc.v1 import enforcement_pb2 as pb
 from tracesvc.wire import to_timestamp
@@ -155,12 +155,62 @@ def history_entry(r: HistoryRow, parties: dict[str, PartySummary]) -> pb.History
     )
 
 
+def _where(p: PartySummary) -> pb.PartyRef:
+    return pb.PartyRef(party_id=p.party_id, name=p.name, region=p.region, kind=p.kind)
+
+
+def purchase_to_proto(p: Purchase) -> pb.BuyerPurchase:
+    sale = p.sale
+    return pb.BuyerPurchase(
+        flag_id=p.flag_id,
+        buyer_token=p.buyer_token,
+        event_id=sale.event_id,
+        sale_id=sale.sale_id,
+        occurred_at=to_timestamp(sale.occurred_at),
+        party=_where(p.party),
+        lines=[
+            pb.PurchaseLine(
+                insurance_code=ln.insurance_code,
+                item_name=ln.item_name,
+                split=ln.split,
+                quantity=ln.quantity,
+                amount_fen=ln.amount_fen,
+                fund_paid_fen=ln.fund_paid_fen,
+            )
+            for ln in sale.lines
+        ],
+        amount_fen=sum(ln.amount_fen for ln in sale.lines),
+        fund_paid_fen=sum(ln.fund_paid_fen for ln in sale.lines),
+        refunded=p.refunded,
+        evidence=p.evidence,
+        decisive=p.decisive,
+    )
+
+
+def travel_to_proto(t: Travel) -> pb.CardTravel:
+    return pb.CardTravel(
+        flag_id=t.flag_id,
+        buyer_token=t.buyer_token,
+        earlier_event_id=t.earlier.event_id,
+        earlier_at=to_timestamp(t.earlier.occurred_at),
+        earlier_party=_where(t.earlier_party),
+        later_event_id=t.later.event_id,
+        later_at=to_timestamp(t.later.occurred_at),
+        later_party=_where(t.later_party),
+        seconds_between=t.seconds_between,
+    )
+
+
 def evidence_to_proto(item: EvidenceItem) -> pb.ExportEvidenceResponse:
     match item:
         case FlagRow():
             return pb.ExportEvidenceResponse(flag=flag_to_proto(item))
         case ChainRow():
             return pb.ExportEvidenceResponse(chain=chain_to_proto(item))
+        case Purchase():
+            return pb.ExportEvidenceResponse(purchase=purchase_to_proto(item))
+        case Travel():
+            return pb.ExportEvidenceResponse(travel=travel_to_proto(item))
         case Event():
             return pb.ExportEvidenceResponse(event=convert.event_to_proto(item))
         case Party():

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler import store as findings
@@ -62,7 +63,77 @@ class Standing:
         return self.licence_status == "ACTIVE"
 
 
-EvidenceItem = FlagRow | ChainRow | Event | Party | Standing | Product
+@dataclass(frozen=True)
+class Purchase:
+    """Rule B: one sale in the purchase timeline of a flag's buyer — when (`sale.occurred_at`), where
+    (`party`, with its region), what and how much (`sale.lines`). The buyer appears as its token only."""
+
+    flag_id: str
+    buyer_token: str
+    sale: Event
+    party: PartySummary
+    refunded: bool  # a SALE_RETURN names it: OVER_SUPPLY and MULTI_PHARMACY do not count it
+    evidence: bool  # cited by the flag
+    decisive: bool
+
+
+@dataclass(frozen=True)
+class Travel:
+    """Rule B CARD_TRAVEL: the card at two places in different provinces, and the time between them."""
+
+    flag_id: str
+    buyer_token: str
+    earlier: Event
+    earlier_party: PartySummary
+    later: Event
+    later_party: PartySummary
+
+    @property
+    def seconds_between(self) -> int:
+        return int((self.later.occurred_at - self.earlier.occurred_at).total_seconds())
+
+
+EvidenceItem = FlagRow | ChainRow | Purchase | Travel | Event | Party | Standing | Product
+_NO_CODE_RULES = ("S", "B")  # flags whose code field is no trace code (a sale's lines; an insurance code)
+
+
+def buyer_timeline(flag: FlagRow, bought: findings.BuyerEvents, parties: dict[str, PartySummary]) -> list[Purchase]:
+    """The buyer's sales from the flag's first evidence up to its decisive sale, in (occurred_at, event_id)
+    order: every sale in that span (any drug, refunded or not), marked as the flag cites it."""
+    sales = sorted(bought.sales, key=lambda e: (e.occurred_at, e.event_id))
+    cited = set(flag.evidence) | {flag.decisive_event_id}
+    keys = [(e.occurred_at, e.event_id) for e in sales if e.event_id in cited]
+    if not keys:
+        return []
+    first, last = min(keys), (flag.decisive_at, flag.decisive_event_id)
+    refunded = {(r.party_id, r.sale_id) for r in bought.refunds}
+    return [
+        Purchase(
+            flag.flag_id,
+            flag.buyer_token or "",
+            e,
+            parties.get(e.party_id) or PartySummary(e.party_id, "", "", ""),
+            (e.party_id, e.sale_id) in refunded,
+            e.event_id in cited,
+            e.event_id == flag.decisive_event_id,
+        )
+        for e in sales
+        if first <= (e.occurred_at, e.event_id) <= last
+    ]
+
+
+def card_travels(flag: FlagRow, timeline: Sequence[Purchase]) -> list[Travel]:
+    """CARD_TRAVEL: each earlier sale the flag cites, paired with the decisive sale (its two places)."""
+    if flag.kind != "CARD_TRAVEL":
+        return []
+    decisive = next((p for p in timeline if p.decisive), None)
+    if decisive is None:
+        return []
+    return [
+        Travel(flag.flag_id, flag.buyer_token or "", p.sale, p.party, decisive.sale, decisive.party)
+        for p in timeline
+        if p.evidence and not p.decisive
+    ]
 
 
 def standing_at(party: Party | None, party_id: str, event: Event) -> Standing:
@@ -176,7 +247,7 @@ class Enforcement:
                     raise NotFound(f"no flag {subject_id}")
                 flags, chain = [flag], await findings.chain_of_flag(conn, subject_id)
                 chains = [chain] if chain else []
-                if flag.rule != "S":
+                if flag.rule not in _NO_CODE_RULES:
                     collected.event_ids += [h.event_id for h in await history.code_history(conn, flag.code)]
             else:
                 if not await history.party_exists(conn, subject_id):
@@ -189,12 +260,31 @@ class Enforcement:
             collected.add_flags(flags)
             for c in chains:
                 yield c
+            async for bought in self._buyers(conn, flags, collected):
+                yield bought
             events = await history.events_by_id(conn, collected.event_ids)
         for ev in events:
             collected.party_ids.update(p for p in (ev.party_id, ev.counterparty_id) if p)
             yield ev
         async for reference in self._reference(collected, events):
             yield reference
+
+    async def _buyers(
+        self, conn: asyncpg.Connection, flags: Sequence[FlagRow], collected: _Collected
+    ) -> AsyncIterator[Purchase | Travel]:
+        """Each B flag's purchase timeline, then (CARD_TRAVEL) its two places and the time between them."""
+        b_flags = [f for f in flags if f.rule == "B" and f.buyer_token]
+        if not b_flags:
+            return
+        bought = await findings.load_buyer_events(conn, sorted({f.buyer_token or "" for f in b_flags}))
+        where = await history.party_summaries(conn, {e.party_id for b in bought.values() for e in b.sales})
+        for f in b_flags:
+            timeline = buyer_timeline(f, bought[f.buyer_token or ""], where)
+            collected.party_ids.update(p.sale.party_id for p in timeline)
+            for purchase in timeline:
+                yield purchase
+            for travel in card_travels(f, timeline):
+                yield travel
 
     async def _reference(self, collected: _Collected, events: Sequence[Event]) -> AsyncIterator[EvidenceItem]:
         async with self._engine.connect() as conn:
@@ -228,5 +318,5 @@ class _Collected:
         for f in flags:
             self.event_ids += f.evidence
             self.party_ids.update([f.subject_party, *f.related_parties])
-            if f.rule != "S":
+            if f.rule not in _NO_CODE_RULES:
                 self.codes.add(f.code)

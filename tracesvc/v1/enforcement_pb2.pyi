@@ -161,7 +161,7 @@ class PartyStanding(_message.Message):
     def __init__(self, party_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_id: _Optional[str] = ..., licensed: _Optional[bool] = ..., licence_status: _Optional[str] = ...) -> None: ...
 
 class ExportEvidenceResponse(_message.Message):
-    __slots__ = ("flag", "event", "party", "product", "chain", "standing", "history")
+    __slots__ = ("flag", "event", "party", "product", "chain", "standing", "history", "purchase", "travel")
     FLAG_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     PARTY_FIELD_NUMBER: _ClassVar[int]
@@ -169,6 +169,8 @@ class ExportEvidenceResponse(_message.Message):
     CHAIN_FIELD_NUMBER: _ClassVar[int]
     STANDING_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
+    PURCHASE_FIELD_NUMBER: _ClassVar[int]
+    TRAVEL_FIELD_NUMBER: _ClassVar[int]
     flag: Flag
     event: _events_pb2.Event
     party: _registry_pb2.Party
@@ -176,7 +178,75 @@ class ExportEvidenceResponse(_message.Message):
     chain: ReturnChain
     standing: PartyStanding
     history: HistoryEntry
-    def __init__(self, flag: _Optional[_Union[Flag, _Mapping]] = ..., event: _Optional[_Union[_events_pb2.Event, _Mapping]] = ..., party: _Optional[_Union[_registry_pb2.Party, _Mapping]] = ..., product: _Optional[_Union[_registry_pb2.Product, _Mapping]] = ..., chain: _Optional[_Union[ReturnChain, _Mapping]] = ..., standing: _Optional[_Union[PartyStanding, _Mapping]] = ..., history: _Optional[_Union[HistoryEntry, _Mapping]] = ...) -> None: ...
+    purchase: BuyerPurchase
+    travel: CardTravel
+    def __init__(self, flag: _Optional[_Union[Flag, _Mapping]] = ..., event: _Optional[_Union[_events_pb2.Event, _Mapping]] = ..., party: _Optional[_Union[_registry_pb2.Party, _Mapping]] = ..., product: _Optional[_Union[_registry_pb2.Product, _Mapping]] = ..., chain: _Optional[_Union[ReturnChain, _Mapping]] = ..., standing: _Optional[_Union[PartyStanding, _Mapping]] = ..., history: _Optional[_Union[HistoryEntry, _Mapping]] = ..., purchase: _Optional[_Union[BuyerPurchase, _Mapping]] = ..., travel: _Optional[_Union[CardTravel, _Mapping]] = ...) -> None: ...
+
+class PurchaseLine(_message.Message):
+    __slots__ = ("insurance_code", "item_name", "split", "quantity", "amount_fen", "fund_paid_fen")
+    INSURANCE_CODE_FIELD_NUMBER: _ClassVar[int]
+    ITEM_NAME_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FEN_FIELD_NUMBER: _ClassVar[int]
+    FUND_PAID_FEN_FIELD_NUMBER: _ClassVar[int]
+    insurance_code: str
+    item_name: str
+    split: bool
+    quantity: int
+    amount_fen: int
+    fund_paid_fen: int
+    def __init__(self, insurance_code: _Optional[str] = ..., item_name: _Optional[str] = ..., split: _Optional[bool] = ..., quantity: _Optional[int] = ..., amount_fen: _Optional[int] = ..., fund_paid_fen: _Optional[int] = ...) -> None: ...
+
+class BuyerPurchase(_message.Message):
+    __slots__ = ("flag_id", "buyer_token", "event_id", "sale_id", "occurred_at", "party", "lines", "amount_fen", "fund_paid_fen", "refunded", "evidence", "decisive")
+    FLAG_ID_FIELD_NUMBER: _ClassVar[int]
+    BUYER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SALE_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FEN_FIELD_NUMBER: _ClassVar[int]
+    FUND_PAID_FEN_FIELD_NUMBER: _ClassVar[int]
+    REFUNDED_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    DECISIVE_FIELD_NUMBER: _ClassVar[int]
+    flag_id: str
+    buyer_token: str
+    event_id: str
+    sale_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    party: PartyRef
+    lines: _containers.RepeatedCompositeFieldContainer[PurchaseLine]
+    amount_fen: int
+    fund_paid_fen: int
+    refunded: bool
+    evidence: bool
+    decisive: bool
+    def __init__(self, flag_id: _Optional[str] = ..., buyer_token: _Optional[str] = ..., event_id: _Optional[str] = ..., sale_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., party: _Optional[_Union[PartyRef, _Mapping]] = ..., lines: _Optional[_Iterable[_Union[PurchaseLine, _Mapping]]] = ..., amount_fen: _Optional[int] = ..., fund_paid_fen: _Optional[int] = ..., refunded: _Optional[bool] = ..., evidence: _Optional[bool] = ..., decisive: _Optional[bool] = ...) -> None: ...
+
+class CardTravel(_message.Message):
+    __slots__ = ("flag_id", "buyer_token", "earlier_event_id", "earlier_at", "earlier_party", "later_event_id", "later_at", "later_party", "seconds_between")
+    FLAG_ID_FIELD_NUMBER: _ClassVar[int]
+    BUYER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EARLIER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EARLIER_AT_FIELD_NUMBER: _ClassVar[int]
+    EARLIER_PARTY_FIELD_NUMBER: _ClassVar[int]
+    LATER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LATER_AT_FIELD_NUMBER: _ClassVar[int]
+    LATER_PARTY_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_BETWEEN_FIELD_NUMBER: _ClassVar[int]
+    flag_id: str
+    buyer_token: str
+    earlier_event_id: str
+    earlier_at: _timestamp_pb2.Timestamp
+    earlier_party: PartyRef
+    later_event_id: str
+    later_at: _timestamp_pb2.Timestamp
+    later_party: PartyRef
+    seconds_between: int
+    def __init__(self, flag_id: _Optional[str] = ..., buyer_token: _Optional[str] = ..., earlier_event_id: _Optional[str] = ..., earlier_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., earlier_party: _Optional[_Union[PartyRef, _Mapping]] = ..., later_event_id: _Optional[str] = ..., later_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., later_party: _Optional[_Union[PartyRef, _Mapping]] = ..., seconds_between: _Optional[int] = ...) -> None: ...
 
 class Flag(_message.Message):
     __slots__ = ("flag_id", "rule", "kind", "severity", "code", "decisive_event_id", "decisive_at", "subject_party", "subject_region", "related_parties", "evidence_event_ids", "money_fen", "detail", "status", "detected_at", "detected_run", "resolved_at", "resolved_reason", "reviewed_by", "reviewed_at", "review_note", "case_id", "buyer_token")
@@ -373,16 +443,31 @@ class RankSuspectsRequest(_message.Message):
     def __init__(self, role: _Optional[_Union[SuspectRole, str]] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class Suspect(_message.Message):
-    __slots__ = ("id", "chains", "codes", "money_fen")
+    __slots__ = ("id", "chains", "codes", "money_fen", "b_flags", "b_money_fen", "score", "reason")
+    class BFlagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     CHAINS_FIELD_NUMBER: _ClassVar[int]
     CODES_FIELD_NUMBER: _ClassVar[int]
     MONEY_FEN_FIELD_NUMBER: _ClassVar[int]
+    B_FLAGS_FIELD_NUMBER: _ClassVar[int]
+    B_MONEY_FEN_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     id: str
     chains: int
     codes: int
     money_fen: int
-    def __init__(self, id: _Optional[str] = ..., chains: _Optional[int] = ..., codes: _Optional[int] = ..., money_fen: _Optional[int] = ...) -> None: ...
+    b_flags: _containers.ScalarMap[str, int]
+    b_money_fen: int
+    score: int
+    reason: str
+    def __init__(self, id: _Optional[str] = ..., chains: _Optional[int] = ..., codes: _Optional[int] = ..., money_fen: _Optional[int] = ..., b_flags: _Optional[_Mapping[str, int]] = ..., b_money_fen: _Optional[int] = ..., score: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RankSuspectsResponse(_message.Message):
     __slots__ = ("suspects",)
