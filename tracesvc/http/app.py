@@ -30,6 +30,7 @@ from tracesvc.api.auth import Authenticator
 from tracesvc.intake.model import DocumentError
 from tracesvc.service.access import READERS, UNRESTRICTED, WRITERS, Principal, Role
 from tracesvc.service.intake import IntakeService, Report, Status
+from tracesvc.store import faults
 
 log = structlog.get_logger(__name__)
 
@@ -93,7 +94,10 @@ class IntakeHttp:
         except HttpError as exc:
             return _nhsa_response(exc.status, refmsgid, f"{exc.position}: {exc.title}" if exc.position else exc.title)
         except DocumentError as exc:
-            return _nhsa_response(400, refmsgid, str(exc))
+            return _nhsa_response(400, refmsgid, str(exc)[:512])
+        except Exception as exc:
+            status, title = _failure(exc, refmsgid)
+            return _nhsa_response(status, refmsgid, title)
         rows = [
             {"row": row, "position": r.position, "event_id": r.event_id, "status": r.status.value, "err_msg": r.message}
             for r in report.ordered()
@@ -194,6 +198,15 @@ def _nhsa_response(status: int, refmsgid: str, err_msg: str, output: dict[str, A
     )
 
 
+def _failure(exc: Exception, request_id: str) -> tuple[int, str]:
+    """503 for a database fault (retry), 500 naming only a request id for anything else; one log line."""
+    if faults.classify(exc) is not None:
+        log.warning("http_failed", code=503, error=type(exc).__name__, request_id=request_id)
+        return 503, "database unavailable; retry with backoff"
+    log.error("http_failed", code=500, error=type(exc).__name__, request_id=request_id, exc_info=exc)
+    return 500, f"internal error; request id {request_id}"
+
+
 def _problem(status: int, title: str, position: str = "") -> Response:
     body = {
         "type": "epcisException:"
@@ -211,6 +224,8 @@ def _problem(status: int, title: str, position: str = "") -> Response:
     if position:
         body["instance"] = position
     headers = {"WWW-Authenticate": "Bearer"} if status == HTTPStatus.UNAUTHORIZED else None
+    if status == HTTPStatus.SERVICE_UNAVAILABLE:
+        headers = {"Retry-After": "1"}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -220,6 +235,9 @@ def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Req
             return await handler(request)
         except HttpError as exc:
             return _problem(exc.status, exc.title, exc.position)
+        except Exception as exc:
+            status, title = _failure(exc, secrets.token_hex(8))
+            return _problem(status, title)
         finally:
             structlog.contextvars.unbind_contextvars("key_id")
 
