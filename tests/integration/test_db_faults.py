@@ -25,6 +25,7 @@ from tests.conftest import _plain, start_service
 from tracesvc.config import Config
 from tracesvc.store.db import EmbeddedPostgres
 from tracesvc.v1 import ack_pb2, verify_pb2_grpc
+from tracesvc.v1 import events_pb2 as ev
 from tracesvc.v1 import ingest_pb2 as ing
 from tracesvc.v1 import verify_pb2 as vf
 
@@ -141,6 +142,13 @@ async def test_restart_while_idle_gives_unavailable_then_heals_within_seconds(fa
             vf.VerifyCodesRequest(party_id="P1", codes=[vf.CodeToVerify(code=b.code(b.STATIN, 1))]), timeout=10
         )
     assert info.value.code() is grpc.StatusCode.UNAVAILABLE
+    stream = svc.ingest.StreamEvents(
+        iter([ing.StreamEventsRequest(event=ev.Event(receipt=b.receipt("r-stream", [b.code(b.STATIN, 50)])))]),
+        timeout=10,
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        _ = [r async for r in stream]
+    assert info.value.code() is grpc.StatusCode.UNAVAILABLE, info.value.details()
     await asyncio.to_thread(controlled_pg.start)
     await asyncio.sleep(2)  # idle a while: the pool's connections are all stale
     assert await _until_ok(svc, 101, RECOVERY_S) < RECOVERY_S

@@ -223,3 +223,19 @@ async def test_garbage_page_tokens_are_invalid_argument(seeded):
             await runs.ListRuns(reconcile_pb2.ListRunsRequest(page_token=t))
         assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert "SELECT" not in info.value.details()
+
+
+async def test_http_intake_refuses_nul_and_huge_strings_with_400(config):
+    import httpx
+
+    from tests.integration.test_intake_http import running
+    from tests.unit.nhsa_samples import envelope, sale_row
+
+    async with running(config) as (_, http):
+        for bad in ("S\x00", "S" * 100_000):
+            r = await http.post("/nhsa/v1/3505", json=envelope("3505", {"selinfo": sale_row(bad)}))
+            assert r.status_code == 400, r.text
+            assert len(r.text) < 1024
+        r = await http.post("/epcis/events", json={"type": "ObjectEvent", "eventID": "x\x00"})
+        assert r.status_code == 400 and len(r.text) < 1024
+        assert isinstance(http, httpx.AsyncClient)
