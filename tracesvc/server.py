@@ -25,6 +25,7 @@ from tracesvc import metrics, telemetry
 from tracesvc.api.auth import Authenticator, AuthInterceptor
 from tracesvc.api.enforcement import EnforcementServicer
 from tracesvc.api.errors import ServiceErrorInterceptor
+from tracesvc.api.hygiene import HygieneInterceptor
 from tracesvc.api.ingest import IngestServicer
 from tracesvc.api.interceptors import RequestLogInterceptor
 from tracesvc.api.reconcile import ReconcileServicer
@@ -107,12 +108,13 @@ async def grpc_server(
     tel = telemetry.start(config, engine)
     server = grpc.aio.server(
         # Metrics and traces outermost, then logging, so denied calls are counted, traced and logged too;
-        # use-case refusals become statuses innermost.
+        # use-case refusals become statuses, and requests are checked (input hygiene) innermost.
         interceptors=[
             *tel.interceptors,
             RequestLogInterceptor(),
             AuthInterceptor(authenticator, enabled=config.auth),
             ServiceErrorInterceptor(),
+            HygieneInterceptor(),
         ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

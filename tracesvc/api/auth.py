@@ -32,13 +32,28 @@ def current() -> Principal:
     return _current.get()
 
 
-class Authenticator:
-    """Finds the key behind a call's credentials; caches look-ups briefly (revocation takes ≤ ttl)."""
+KEY_CACHE_TTL_S = 10.0
+_MAX_CACHED = 10_000
 
-    def __init__(self, engine: AsyncEngine, ttl: float = 30.0) -> None:
+
+class Authenticator:
+    """Finds the key behind a call's credentials; caches look-ups briefly.
+
+    A key revoked through this process (`store.keys.revoke_key`) is forgotten at once; one
+    revoked elsewhere (another instance, the CLI) stops working within `ttl` seconds.
+    """
+
+    def __init__(self, engine: AsyncEngine, ttl: float = KEY_CACHE_TTL_S) -> None:
         self._engine = engine
         self._ttl = ttl
         self._cache: dict[tuple[str, str], tuple[float, key_store.KeyRecord | None]] = {}
+        key_store.on_revoke(self)
+
+    def forget(self, key_id: str) -> None:
+        """Drop a key from the cache (it was revoked): its next call is looked up afresh."""
+        for cache_key, (_, record) in list(self._cache.items()):
+            if cache_key == ("id", key_id) or (record is not None and record.key_id == key_id):
+                self._cache.pop(cache_key, None)
 
     async def _lookup(self, how: str, value: str) -> key_store.KeyRecord | None:
         hit = self._cache.get((how, value))
@@ -48,6 +63,8 @@ class Authenticator:
             record = await key_store.find_key(self._engine, key_id=value)
         else:
             record = await key_store.find_key(self._engine, cert_subject=value)
+        if len(self._cache) >= _MAX_CACHED:  # unknown ids from a hostile caller must not grow it forever
+            self._cache.clear()
         self._cache[(how, value)] = (time.monotonic(), record)
         return record
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracesvc.domain import privacy
+from tracesvc.domain import hygiene, privacy
 from tracesvc.domain.codes import CodeScheme
 from tracesvc.domain.events import (
     COUNTERPARTY_FIELD,
@@ -44,14 +44,24 @@ def event_from_proto(kind: EventKind, msg: Any, hmac_key: bytes) -> Draft:
     violations: list[Violation] = []
     h = msg.header
     # A missing timestamp stays None: normalize_event reports it with the other violations.
-    occurred = to_datetime(h.occurred_at) if msg.HasField("header") and h.HasField("occurred_at") else None
+    # One out of years 1-9999 is refused here, before any conversion could overflow.
+    occurred = None
+    if msg.HasField("header") and h.HasField("occurred_at"):
+        problem = hygiene.timestamp_problem(h.occurred_at.seconds, h.occurred_at.nanos)
+        if problem is None:
+            occurred = to_datetime(h.occurred_at)
+        else:
+            violations.append(Violation("header.occurred_at", problem))
     extra: dict = {}
     if kind is EventKind.SALE:
         token = ""
-        if msg.buyer_id.strip():
+        buyer_problem = hygiene.text_problem(msg.buyer_id, hygiene.SHORT)
+        if buyer_problem is not None:
+            violations.append(Violation("buyer_id", buyer_problem))
+        elif msg.buyer_id.strip():
             token = privacy.buyer_token(hmac_key, msg.buyer_id)
         elif msg.buyer_token:
-            token = msg.buyer_token.strip().lower()
+            token = msg.buyer_token.strip().lower()[: hygiene.SHORT.max_len + 1]
             if not privacy.is_token(token):
                 violations.append(Violation("buyer_token", "must be a 64-hex-digit token as tracesvc exports it"))
         extra["sale_id"] = msg.sale_id

@@ -13,10 +13,12 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from tracesvc.api.interceptors import wrap
+from tracesvc.domain import hygiene
 from tracesvc.domain.events import Violation
 from tracesvc.service import errors
 
 Context = grpc.aio.ServicerContext[Any, Any]
+_MAX_DETAILS = 20
 
 _CODE_OF: dict[type[errors.ServiceError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -27,9 +29,18 @@ _CODE_OF: dict[type[errors.ServiceError], grpc.StatusCode] = {
 
 
 def status_proto(code: grpc.StatusCode, message: str, violations: Iterable[Violation] = ()) -> status_pb2.Status:
-    """A google.rpc.Status, with a BadRequest detail when there are field violations."""
-    status = status_pb2.Status(code=code.value[0], message=message)
-    fvs = [error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description) for v in violations]
+    """A google.rpc.Status, with a BadRequest detail when there are field violations.
+
+    Message and details are bounded (they travel in trailers, which gRPC limits to 8 kB): a
+    message of at most 512 characters, at most 20 violations of at most 200 characters each.
+    """
+    status = status_pb2.Status(code=code.value[0], message=hygiene.clip_message(message))
+    fvs = [
+        error_details_pb2.BadRequest.FieldViolation(
+            field=hygiene.clip_message(v.field, 120), description=hygiene.clip_message(v.description, 200)
+        )
+        for v in list(violations)[:_MAX_DETAILS]
+    ]
     if fvs:
         detail = any_pb2.Any()
         detail.Pack(error_details_pb2.BadRequest(field_violations=fvs))

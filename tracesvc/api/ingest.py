@@ -11,6 +11,7 @@ import grpc
 from tracesvc.api import auth, convert
 from tracesvc.api.errors import abort, status_proto
 from tracesvc.api.verify import RegionOf, verdict_to_proto
+from tracesvc.domain import hygiene
 from tracesvc.domain.events import EventKind, Violation
 from tracesvc.service.ingest import Ack, AckKind, Ingestor
 from tracesvc.v1 import ack_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
@@ -37,7 +38,7 @@ def _no_region(party_id: str | None) -> str:
 def ack_to_proto(index: int, ack: Ack, region_of: RegionOf = _no_region) -> ack_pb2.EventAck:
     out = ack_pb2.EventAck(
         index=index,
-        event_id=ack.event_id,
+        event_id=ack.event_id[: hygiene.ID.max_len],  # an over-long id is rejected; echo its prefix only
         status=_ACK_STATUS[ack.kind],
         verdicts=[verdict_to_proto(c, region_of) for c in ack.checks],
     )

@@ -14,6 +14,7 @@ import grpc
 import structlog
 
 from tracesvc import tracing
+from tracesvc.store import faults
 
 log = structlog.get_logger("tracesvc.rpc")
 
@@ -55,7 +56,18 @@ def _request_id(details: grpc.HandlerCallDetails) -> str:
     return uuid.uuid4().hex
 
 
+_STATUS_OF_FAULT = {
+    faults.Fault.UNAVAILABLE: (grpc.StatusCode.UNAVAILABLE, "database unavailable; retry with backoff"),
+    faults.Fault.ABORTED: (grpc.StatusCode.ABORTED, "transaction aborted by a concurrent one; retry"),
+}
+
+
 class RequestLogInterceptor(grpc.aio.ServerInterceptor):
+    """One log line per call (code, time), and the one place where an exception no layer below
+    handled becomes a status: a database fault UNAVAILABLE or ABORTED (retryable, no SQL in the
+    message), anything else INTERNAL naming only the request id (the traceback goes to the log,
+    once). A client never sees UNKNOWN or internals."""
+
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None:
@@ -66,23 +78,34 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
         @contextlib.asynccontextmanager
         async def logged(context):
             structlog.contextvars.clear_contextvars()
-            structlog.contextvars.bind_contextvars(request_id=tracing.current_trace_id() or request_id, method=method)
+            rid = tracing.current_trace_id() or request_id
+            structlog.contextvars.bind_contextvars(request_id=rid, method=method)
             started = time.perf_counter()
-            exc: BaseException | None = None
             try:
                 yield
-            except BaseException as e:
-                exc = e
+            except (grpc.aio.AbortError, asyncio.CancelledError) as exc:
+                code = "CANCELLED" if isinstance(exc, asyncio.CancelledError) else _code_name(context)
+                log.info("rpc", code=code, ms=_ms(started))
                 raise
-            finally:
-                if exc is None or isinstance(exc, grpc.aio.AbortError):
-                    c = context.code()
-                    code = c.name if isinstance(c, grpc.StatusCode) else "OK"
-                elif isinstance(exc, asyncio.CancelledError):
-                    code = "CANCELLED"
+            except Exception as exc:
+                fault = faults.classify(exc)
+                if fault is None:
+                    log.error("rpc", code="INTERNAL", error=type(exc).__name__, ms=_ms(started), exc_info=exc)
+                    status, message = grpc.StatusCode.INTERNAL, f"internal error; request id {rid}"
                 else:
-                    code = "INTERNAL"
-                    log.error("rpc_failed", error=type(exc).__name__, exc_info=exc)
-                log.info("rpc", code=code, ms=round((time.perf_counter() - started) * 1000, 2))
+                    status, message = _STATUS_OF_FAULT[fault]
+                    log.warning("rpc", code=status.name, error=type(exc).__name__, ms=_ms(started))
+                await context.abort(status, message)
+            else:
+                log.info("rpc", code=_code_name(context), ms=_ms(started))
 
         return wrap(handler, logged)
+
+
+def _code_name(context) -> str:
+    c = context.code()
+    return c.name if isinstance(c, grpc.StatusCode) else "OK"
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

@@ -1,11 +1,20 @@
-"""Opaque page tokens: the position after which the next page starts."""
+"""Opaque page tokens: the position after which the next page starts.
+
+A token is ``base64url("<kind>:<position>")``; decoding verifies it strictly: the kind must be
+the method's own, a numeric position ASCII digits within a bigint, a text position (a flag id)
+a well-formed id. Anything else is "not a token this method gave" (INVALID_ARGUMENT), never a
+value that reaches SQL.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 
+from tracesvc.domain import hygiene
+
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
+_TEXT_POSITIONS = frozenset({"chain"})  # ordered by flag id; every other kind by a bigint sequence
 
 
 def encode(kind: str, position: str | int) -> str:
@@ -16,12 +25,19 @@ def decode(kind: str, token: str) -> str | None:
     """The position, "" for no token, None for a token that is not ours."""
     if not token:
         return ""
+    if len(token) > hygiene.TOKEN.max_len:
+        return None
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     prefix, _, position = raw.partition(":")
-    return position if prefix == kind else None
+    if prefix != kind or not position:
+        return None
+    if kind in _TEXT_POSITIONS:
+        return position if hygiene.text_problem(position, hygiene.ID) is None else None
+    number = hygiene.parse_position(position)
+    return None if number is None else str(number)
 
 
 def page_size(requested: int) -> int:

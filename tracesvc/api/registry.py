@@ -8,10 +8,11 @@ from typing import Any, TypeVar
 import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tracesvc.api import convert
+from tracesvc.api import convert, hygiene
 from tracesvc.api.errors import abort, status_proto
 from tracesvc.domain import codes
 from tracesvc.domain.events import Violation
+from tracesvc.domain.hygiene import quote
 from tracesvc.domain.registry import validate_party, validate_product
 from tracesvc.store import registry as store
 from tracesvc.store.registry import RegistryCache
@@ -64,7 +65,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         good: list[Item] = []
         seen: set[str] = set()
         for i, msg in enumerate(messages):
-            item, violations = from_proto(msg)
+            violations = hygiene.violations(msg)
+            item = None
+            if not violations:
+                item, violations = from_proto(msg)
             key = ""
             if item is not None:
                 key = key_of(item)
@@ -131,7 +135,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             try:
                 parsed = codes.parse_trace(raw, self._cache.manufacturer_prefixes)
             except codes.CodeError as exc:
-                violations.append(Violation(f"codes[{n}]", f"{exc.value!r}: {exc.reason}"))
+                violations.append(Violation(f"codes[{n}]", f"{quote(exc.value)}: {exc.reason}"))
                 continue
             if parsed.product_key != prefix:
                 violations.append(Violation(f"codes[{n}]", f"{parsed.canonical} is not a code of product {prefix}"))

@@ -15,14 +15,17 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from tracesvc.domain.hygiene import is_ascii_digits, quote
+
 GS = "\x1d"  # ASCII group separator: FNC1 in the raw GS1 form
 _SYMBOLOGY_IDS = ("]d2", "]Q3", "]C1", "]e0")  # DataMatrix, QR, GS1-128, DataBar prefixes
+MAX_CODE_CHARS = 256  # far above any real scan; keeps parsing linear-time cheap
 _MSFX_LEN = 20
 _MSFX_PREFIX_LEN = 7
 _GS1_FIXED = {"01": 14, "17": 6}  # fixed-length AIs we read; others below are variable
 _GS1_VARIABLE_MAX = {"21": 20, "10": 20}
-_HUMAN_AI = re.compile(r"\((\d{2,4})\)")
-_MANUFACTURER = re.compile(r"^[0-9A-Z]{8,40}$")
+_HUMAN_AI = re.compile(r"\(([0-9]{2,4})\)")
+_MANUFACTURER = re.compile(r"[0-9A-Z]{8,40}")  # fullmatch: `$` would allow a newline
 _SEPARATORS = re.compile(r"[\s\-]")  # spaces and hyphens of the printed human form
 
 
@@ -36,7 +39,7 @@ class CodeError(ValueError):
     """A scanned value that is neither a trace code nor a commodity barcode."""
 
     def __init__(self, value: str, reason: str) -> None:
-        super().__init__(f"{value!r}: {reason}")
+        super().__init__(f"{quote(value)}: {reason}")
         self.value = value
         self.reason = reason
 
@@ -72,7 +75,7 @@ def gs1_check_digit(body: str) -> int:
 
 
 def gs1_check_ok(number: str) -> bool:
-    return number.isdigit() and len(number) >= 2 and gs1_check_digit(number[:-1]) == int(number[-1])
+    return is_ascii_digits(number) and len(number) >= 2 and gs1_check_digit(number[:-1]) == int(number[-1])
 
 
 def _strip(raw: str) -> str:
@@ -102,7 +105,7 @@ def _gs1_from_fields(fields: dict[str, str], raw: str) -> TraceCode:
     gtin = fields.get("01")
     if gtin is None:
         raise CodeError(raw, "GS1 element string has no (01) GTIN")
-    if len(gtin) != 14 or not gtin.isdigit():
+    if not is_ascii_digits(gtin, 14):
         raise CodeError(raw, "GS1 (01) GTIN must be 14 digits")
     if not gs1_check_ok(gtin):
         raise CodeError(raw, f"GS1 (01) GTIN {gtin} fails its mod-10 check digit")
@@ -111,9 +114,9 @@ def _gs1_from_fields(fields: dict[str, str], raw: str) -> TraceCode:
         raise CodeError(raw, "GS1 element string has no (21) serial: not a trace code")
     if len(serial) > 20 or any(ord(c) < 33 or ord(c) > 126 for c in serial):
         raise CodeError(raw, "GS1 (21) serial must be 1-20 printable characters")
-    expiry = _parse_gs1_date(fields["17"], raw) if "17" in fields else None
-    if "17" in fields and (len(fields["17"]) != 6 or not fields["17"].isdigit()):
+    if "17" in fields and not is_ascii_digits(fields["17"], 6):
         raise CodeError(raw, "GS1 (17) expiry must be YYMMDD")
+    expiry = _parse_gs1_date(fields["17"], raw) if "17" in fields else None
     return TraceCode(f"(01){gtin}(21){serial}", CodeScheme.GS1, gtin, serial, fields.get("10", ""), expiry)
 
 
@@ -146,7 +149,7 @@ def _parse_gs1_raw(value: str, raw: str) -> TraceCode:
         if ai in _GS1_FIXED:
             length = _GS1_FIXED[ai]
             data = value[pos : pos + length]
-            if len(data) != length or not data.isdigit():
+            if not is_ascii_digits(data, length):
                 raise CodeError(raw, f"GS1 ({ai}) must be {length} digits")
             pos += length
         elif ai in _GS1_VARIABLE_MAX:
@@ -165,7 +168,7 @@ def _parse_gs1_raw(value: str, raw: str) -> TraceCode:
 
 
 def _commodity(value: str) -> CommodityBarcode | None:
-    if not value.isdigit():
+    if not is_ascii_digits(value):
         return None
     n = len(value)
     if n == 14 and value.startswith("86"):
@@ -182,21 +185,27 @@ def _longest_prefix(value: str, prefixes: frozenset[str]) -> str | None:
     return None
 
 
+def _check_raw(raw: object) -> None:
+    if not isinstance(raw, str) or not raw.strip():
+        raise CodeError(raw if isinstance(raw, str) else repr(raw), "empty code")
+    if len(raw) > MAX_CODE_CHARS:
+        raise CodeError(raw, f"longer than {MAX_CODE_CHARS} characters: not a trace code")
+
+
 def parse(raw: str, manufacturer_prefixes: frozenset[str] = frozenset()) -> Scanned:
     """Parse one scanned value; raise CodeError naming the value and the reason.
 
     `manufacturer_prefixes` are the registry's prefixes of manufacturer-defined codes,
     which are accepted only under such a prefix.
     """
-    if not isinstance(raw, str) or not raw.strip():
-        raise CodeError(raw if isinstance(raw, str) else repr(raw), "empty code")
+    _check_raw(raw)
     value = _strip(raw)
     if value.startswith("("):
         return _parse_gs1_human(value, raw)
-    if GS in value or (value.startswith("01") and len(value) > 16 and not value.isdigit()):
+    if GS in value or (value.startswith("01") and len(value) > 16 and not is_ascii_digits(value)):
         return _parse_gs1_raw(value, raw)
     compact = _SEPARATORS.sub("", value)
-    if compact.isdigit():
+    if is_ascii_digits(compact):
         if (
             len(compact) > 18
             and compact.startswith("01")
@@ -213,11 +222,11 @@ def parse(raw: str, manufacturer_prefixes: frozenset[str] = frozenset()) -> Scan
         if barcode is not None:
             return barcode
     upper = compact.upper()
-    if _MANUFACTURER.match(upper):
+    if _MANUFACTURER.fullmatch(upper):
         prefix = _longest_prefix(upper, manufacturer_prefixes)
         if prefix is not None:
             return TraceCode(upper, CodeScheme.MANUFACTURER, prefix, upper[len(prefix) :])
-        if compact.isdigit():
+        if is_ascii_digits(compact):
             raise CodeError(raw, f"{len(compact)} digits is neither a 20-digit trace code nor a commodity barcode")
         raise CodeError(raw, "not a known trace-code format and no registered manufacturer prefix matches")
     raise CodeError(raw, "not a trace code: expected 20 digits, a GS1 element string, or a manufacturer code")

@@ -15,8 +15,9 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
-from tracesvc.domain import codes
+from tracesvc.domain import codes, hygiene
 from tracesvc.domain.codes import CodeError, CommodityBarcode, TraceCode
+from tracesvc.domain.hygiene import quote
 
 MAX_CODES_PER_EVENT = 10_000
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -254,15 +255,22 @@ class _Checker:
         try:
             return codes.parse_trace(raw, self.registry.manufacturer_prefixes)
         except CodeError as exc:
-            self.add(path, f"{exc.value!r}: {exc.reason}")
+            self.add(path, f"{quote(exc.value)}: {exc.reason}")
             return None
 
     def units(self, path: str, units: int | None) -> None:
-        if units is not None and units <= 0:
-            self.add(path, f"units must be positive, got {units}")
+        if units is not None and not 0 < units <= hygiene.MAX_UNITS:
+            self.add(path, f"units must be positive, at most {hygiene.MAX_UNITS}, got {units}")
+
+    def text(self, path: str, value: str, kind: hygiene.TextKind) -> None:
+        problem = hygiene.text_problem(value, kind)
+        if problem is not None:
+            self.add(path, problem)
 
 
 def _valid_date(value: str) -> bool:
+    if not (len(value) == 10 and value[4] == value[7] == "-" and hygiene.is_ascii_digits(value.replace("-", ""), 8)):
+        return False
     try:
         date.fromisoformat(value)
     except ValueError:
@@ -279,12 +287,11 @@ def normalize_event(
 ) -> Event:
     """Validate a draft and return it with canonical codes; raise InvalidEvent with every violation."""
     ck = _Checker(registry, now or datetime.now(UTC), max_future)
+    _check_texts(ck, draft)
     ck.required("header.event_id", draft.event_id)
-    if len(draft.event_id) > 128:
-        ck.add("header.event_id", "at most 128 characters")
     ck.required("header.party_id", draft.party_id)
     if draft.party_id.strip() and not registry.party_exists(draft.party_id):
-        ck.add("header.party_id", f"party {draft.party_id!r} is not in the registry")
+        ck.add("header.party_id", f"party {quote(draft.party_id)} is not in the registry")
     occurred = draft.occurred_at
     if occurred is None or occurred.tzinfo is None:
         ck.add("header.occurred_at", "required, with a time zone")
@@ -321,7 +328,7 @@ def _normalize_custody(draft: Event, ck: _Checker) -> Event:
         parsed = ck.trace_code(f"items[{n}].code", item.code)
         batch, expiry = item.batch.strip(), item.expiry.strip()
         if expiry and not _valid_date(expiry):
-            ck.add(f"items[{n}].expiry", f"{item.expiry!r} is not a YYYY-MM-DD date")
+            ck.add(f"items[{n}].expiry", f"{quote(item.expiry)} is not a YYYY-MM-DD date")
         if draft.kind is EventKind.OPENING_STOCK:
             ck.required(f"items[{n}].source_document", item.source_document)
         if parsed is None:
@@ -341,6 +348,9 @@ def _normalize_sale(draft: Event, ck: _Checker) -> Event:
     ck.required("sale_id", draft.sale_id)
     if not draft.lines:
         ck.add("lines", "at least one line is required")
+    elif len(draft.lines) > hygiene.MAX_LINES:
+        ck.add("lines", f"{len(draft.lines)} lines in one sale; at most {hygiene.MAX_LINES}")
+        return draft
     # Units of each trace code across the whole event, to stop double scans at the counter.
     whole_scans: dict[str, list[str]] = defaultdict(list)
     unit_scans: dict[str, list[tuple[str, int]]] = defaultdict(list)
@@ -356,7 +366,7 @@ def _normalize_sale(draft: Event, ck: _Checker) -> Event:
             try:
                 parsed = codes.parse(scan.code, ck.registry.manufacturer_prefixes)
             except CodeError as exc:
-                ck.add(f"{spath}.code", f"{exc.value!r}: {exc.reason}")
+                ck.add(f"{spath}.code", f"{quote(exc.value)}: {exc.reason}")
                 continue
             if isinstance(parsed, CommodityBarcode):
                 scans.append(Scan(parsed.canonical, scan.units, is_trace=False))
@@ -386,12 +396,12 @@ def _normalize_sale(draft: Event, ck: _Checker) -> Event:
 def _check_line_amounts(ck: _Checker, path: str, line: SaleLine) -> None:
     if not line.insurance_code.strip() and not line.item_name.strip():
         ck.add(f"{path}.insurance_code", "a line names its billed item by insurance_code or item_name")
-    if line.quantity <= 0:
-        ck.add(f"{path}.quantity", f"quantity must be positive, got {line.quantity}")
-    if line.amount_fen < 0:
-        ck.add(f"{path}.amount_fen", "must not be negative")
-    if line.fund_paid_fen < 0:
-        ck.add(f"{path}.fund_paid_fen", "must not be negative")
+    if not 0 < line.quantity <= hygiene.MAX_QUANTITY:
+        ck.add(f"{path}.quantity", f"quantity must be positive, at most {hygiene.MAX_QUANTITY}, got {line.quantity}")
+    if not 0 <= line.amount_fen <= hygiene.MAX_FEN:
+        ck.add(f"{path}.amount_fen", f"must be 0 to {hygiene.MAX_FEN}")
+    if not 0 <= line.fund_paid_fen <= hygiene.MAX_FEN:
+        ck.add(f"{path}.fund_paid_fen", f"must be 0 to {hygiene.MAX_FEN}")
     elif line.fund_paid_fen > line.amount_fen:
         ck.add(f"{path}.fund_paid_fen", f"fund paid {line.fund_paid_fen} exceeds the amount {line.amount_fen}")
 
@@ -428,3 +438,29 @@ def _normalize_sale_return(draft: Event, ck: _Checker) -> Event:
         seen.add(parsed.canonical)
         returned.append(ReturnedCode(parsed.canonical, r.units))
     return draft.evolve(sale_id=draft.sale_id.strip(), returned=tuple(returned))
+
+
+def _check_texts(ck: _Checker, draft: Event) -> None:
+    """Length limits and no control characters in any text field (DESIGN §8), before anything
+    else reads them: a value that fails here never reaches a column or a message in full."""
+    for path, value in (
+        ("header.event_id", draft.event_id),
+        ("header.party_id", draft.party_id),
+        ("header.document_no", draft.document_no),
+        (COUNTERPARTY_FIELD.get(draft.kind, "counterparty_id"), draft.counterparty_id),
+        ("sale_id", draft.sale_id),
+        ("buyer_token", draft.buyer_token),
+    ):
+        ck.text(path, value, hygiene.ID)
+    for n, item in enumerate(draft.items):
+        ck.text(f"items[{n}].code", item.code, hygiene.CODE)
+        ck.text(f"items[{n}].batch", item.batch, hygiene.SHORT)
+        ck.text(f"items[{n}].expiry", item.expiry, hygiene.SHORT)
+        ck.text(f"items[{n}].source_document", item.source_document, hygiene.ID)
+    for n, line in enumerate(draft.lines[: hygiene.MAX_LINES]):
+        ck.text(f"lines[{n}].insurance_code", line.insurance_code, hygiene.SHORT)
+        ck.text(f"lines[{n}].item_name", line.item_name, hygiene.NAME)
+        for m, scan in enumerate(line.scans):
+            ck.text(f"lines[{n}].scanned[{m}].code", scan.code, hygiene.CODE)
+    for n, r in enumerate(draft.returned):
+        ck.text(f"codes[{n}].code", r.code, hygiene.CODE)

@@ -9,9 +9,10 @@ from enum import StrEnum
 
 from tracesvc.domain.codes import CodeScheme, gs1_check_ok
 from tracesvc.domain.events import Violation
+from tracesvc.domain.hygiene import MAX_UNITS, is_ascii_digits, quote
 
-_ID = re.compile(r"^[0-9A-Za-z_\-]{2,64}$")
-_MANUFACTURER_PREFIX = re.compile(r"^[0-9A-Z]{2,20}$")
+_ID = re.compile(r"[0-9A-Za-z_\-]{2,64}")  # fullmatch: `$` would let a newline through
+_MANUFACTURER_PREFIX = re.compile(r"[0-9A-Z]{2,20}")
 
 
 class PartyKind(StrEnum):
@@ -95,12 +96,17 @@ class Product:
     daily_units: int = 0  # units a day at the highest labelled dose; 0: no supply limit (rule B)
 
 
+def is_party_id(value: str) -> bool:
+    """Whether a string has the shape of a registry party id (worth looking up at all)."""
+    return _ID.fullmatch(value) is not None
+
+
 def validate_party(party: Party) -> list[Violation]:
     out: list[Violation] = []
-    if not _ID.match(party.party_id):
+    if not _ID.fullmatch(party.party_id):
         out.append(Violation("party_id", "required: 2-64 letters, digits, '-' or '_'"))
-    if party.region and not (len(party.region) == 6 and party.region.isdigit()):
-        out.append(Violation("region", f"{party.region!r} is not a 6-digit administrative code"))
+    if party.region and not is_ascii_digits(party.region, 6):
+        out.append(Violation("region", f"{quote(party.region)} is not a 6-digit administrative code"))
     for n, lic in enumerate(party.licences):
         path = f"licences[{n}]"
         if not lic.number.strip():
@@ -119,14 +125,14 @@ def validate_party(party: Party) -> list[Violation]:
 def validate_product(product: Product) -> list[Violation]:
     out: list[Violation] = []
     p = product.prefix
-    if product.scheme is CodeScheme.MSFX and not (len(p) == 7 and p.isdigit() and p[0] == "8"):
-        out.append(Violation("prefix", f"{p!r}: a 码上放心 product prefix is 7 digits starting with 8"))
+    if product.scheme is CodeScheme.MSFX and not (is_ascii_digits(p, 7) and p[0] == "8"):
+        out.append(Violation("prefix", f"{quote(p)}: a 码上放心 product prefix is 7 digits starting with 8"))
     elif product.scheme is CodeScheme.GS1 and not (len(p) == 14 and gs1_check_ok(p)):
-        out.append(Violation("prefix", f"{p!r}: a GS1 product key is a GTIN-14 with a valid check digit"))
-    elif product.scheme is CodeScheme.MANUFACTURER and not _MANUFACTURER_PREFIX.match(p):
-        out.append(Violation("prefix", f"{p!r}: a manufacturer prefix is 2-20 upper-case letters or digits"))
-    if product.pack_units < 1:
-        out.append(Violation("pack_units", f"must be at least 1, got {product.pack_units}"))
+        out.append(Violation("prefix", f"{quote(p)}: a GS1 product key is a GTIN-14 with a valid check digit"))
+    elif product.scheme is CodeScheme.MANUFACTURER and not _MANUFACTURER_PREFIX.fullmatch(p):
+        out.append(Violation("prefix", f"{quote(p)}: a manufacturer prefix is 2-20 upper-case letters or digits"))
+    if not 1 <= product.pack_units <= MAX_UNITS:
+        out.append(Violation("pack_units", f"must be 1 to {MAX_UNITS}, got {product.pack_units}"))
     if not 0 <= product.daily_units <= MAX_DAILY_UNITS:
         out.append(Violation("daily_units", f"must be 0 (no limit) to {MAX_DAILY_UNITS}, got {product.daily_units}"))
     if product.category is not Category.DRUG and product.insurance_code:

@@ -12,6 +12,7 @@ documents that cannot be read get 400 naming the position and the reason.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,9 +28,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tracesvc.api.auth import Authenticator
+from tracesvc.domain import hygiene
 from tracesvc.intake.model import DocumentError
 from tracesvc.service.access import READERS, UNRESTRICTED, WRITERS, Principal, Role
 from tracesvc.service.intake import IntakeService, Report, Status
+from tracesvc.store import faults
 
 log = structlog.get_logger(__name__)
 
@@ -76,10 +79,14 @@ class IntakeHttp:
             if len(body) > self._settings.max_bytes:
                 raise HttpError(413, f"body larger than {self._settings.max_bytes} bytes")
         try:
-            return json.loads(body)
+            document = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             where = f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
             raise HttpError(400, f"not JSON: {str(exc)[:80]}", where) from None
+        problem = _hostile_string(document)
+        if problem is not None:
+            raise HttpError(400, problem[1], problem[0])
+        return document
 
     # -- NHSA ------------------------------------------------------------------------------------
 
@@ -93,7 +100,10 @@ class IntakeHttp:
         except HttpError as exc:
             return _nhsa_response(exc.status, refmsgid, f"{exc.position}: {exc.title}" if exc.position else exc.title)
         except DocumentError as exc:
-            return _nhsa_response(400, refmsgid, str(exc))
+            return _nhsa_response(400, refmsgid, str(exc)[:512])
+        except Exception as exc:
+            status, title = _failure(exc, refmsgid)
+            return _nhsa_response(status, refmsgid, title)
         rows = [
             {"row": row, "position": r.position, "event_id": r.event_id, "status": r.status.value, "err_msg": r.message}
             for r in report.ordered()
@@ -175,6 +185,28 @@ def _event_response(report: Report) -> Response:
     return _problem(400, result.message, body["position"])
 
 
+# Any one string value of a document (names, notes); ids are checked per field by normalize_event.
+_JSON_TEXT = hygiene.TextKind(4000, re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1c\x1e\x1f\x7f-\x9f\ufffe\uffff]"))
+
+
+def _hostile_string(document: Any) -> tuple[str, str] | None:
+    """(JSON path, reason) of the first string no intake field may hold: control characters (but
+    tab, line breaks and GS, the GS1 separator), lone surrogates, or more than 4,000 characters."""
+    todo: list[tuple[str, Any]] = [("$", document)]
+    while todo:
+        path, value = todo.pop()
+        if isinstance(value, dict):
+            todo.extend((f"{path}.{str(k)[:40]}", v) for k, v in value.items())
+            todo.extend((f"{path}.<key>", k) for k in value)
+        elif isinstance(value, list):
+            todo.extend((f"{path}[{n}]", v) for n, v in enumerate(value))
+        elif isinstance(value, str):
+            problem = hygiene.text_problem(value, _JSON_TEXT)
+            if problem is not None:
+                return path, problem
+    return None
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -194,6 +226,15 @@ def _nhsa_response(status: int, refmsgid: str, err_msg: str, output: dict[str, A
     )
 
 
+def _failure(exc: Exception, request_id: str) -> tuple[int, str]:
+    """503 for a database fault (retry), 500 naming only a request id for anything else; one log line."""
+    if faults.classify(exc) is not None:
+        log.warning("http_failed", code=503, error=type(exc).__name__, request_id=request_id)
+        return 503, "database unavailable; retry with backoff"
+    log.error("http_failed", code=500, error=type(exc).__name__, request_id=request_id, exc_info=exc)
+    return 500, f"internal error; request id {request_id}"
+
+
 def _problem(status: int, title: str, position: str = "") -> Response:
     body = {
         "type": "epcisException:"
@@ -211,6 +252,8 @@ def _problem(status: int, title: str, position: str = "") -> Response:
     if position:
         body["instance"] = position
     headers = {"WWW-Authenticate": "Bearer"} if status == HTTPStatus.UNAUTHORIZED else None
+    if status == HTTPStatus.SERVICE_UNAVAILABLE:
+        headers = {"Retry-After": "1"}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -220,6 +263,9 @@ def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Req
             return await handler(request)
         except HttpError as exc:
             return _problem(exc.status, exc.title, exc.position)
+        except Exception as exc:
+            status, title = _failure(exc, secrets.token_hex(8))
+            return _problem(status, title)
         finally:
             structlog.contextvars.unbind_contextvars("key_id")
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracesvc import metrics
 from tracesvc.domain.events import Draft, Event, EventKind, InvalidEvent, Violation, normalize_event
+from tracesvc.domain.hygiene import quote
 from tracesvc.domain.verify import CodeCheck, CodeState, check, fold
 from tracesvc.service.access import UNRESTRICTED, Principal
 from tracesvc.store.events import Outcome, write_events
@@ -131,4 +132,4 @@ class Ingestor:
 def _describe(event_id: str, violations: Sequence[Violation]) -> str:
     first = violations[0]
     more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
-    return f"event {event_id or '<no id>'} rejected: {first.field}: {first.description}{more}"
+    return f"event {quote(event_id) if event_id else '<no id>'} rejected: {first.field}: {first.description}{more}"

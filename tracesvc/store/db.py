@@ -14,8 +14,11 @@ import asyncpg
 import structlog
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, make_url, text
+from sqlalchemy import Connection, event, make_url, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from tracesvc.store.faults import is_disconnect
 
 log = structlog.get_logger(__name__)
 _ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
@@ -28,13 +31,32 @@ def asyncpg_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+CONNECT_TIMEOUT_S = 5.0  # asyncpg's default is 60 s: a client would wait a minute for UNAVAILABLE
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    # No pre-ping: it costs a round trip on every checkout (a third of a VerifyCodes call). A
-    # connection broken by a database restart fails one call and is then discarded by the
-    # dialect's disconnect detection; recycling keeps idle ones from going stale behind a proxy.
-    return create_async_engine(
-        asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, pool_recycle=1800
+    # No pre-ping: it costs a round trip on every checkout (a third of a VerifyCodes call).
+    # Instead a checkout hands out no connection the server has closed (`_discard_closed`: a
+    # restarted PostgreSQL closes idle ones, and asyncpg notices at once), and a connection that
+    # fails mid-call is invalidated (`pg()` and the dialect's disconnect detection), so the pool
+    # heals by itself; recycling keeps idle ones from going stale behind a proxy.
+    engine = create_async_engine(
+        asyncpg_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        connect_args={"timeout": CONNECT_TIMEOUT_S},
     )
+    event.listen(engine.sync_engine, "checkout", _discard_closed)
+    return engine
+
+
+def _discard_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Pool checkout hook: a connection closed under us (server restart) is replaced, not used."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise sa_exc.DisconnectionError("connection closed by the server")
 
 
 def _alembic_config(connection: Connection) -> Config:
@@ -97,4 +119,13 @@ async def pg(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
     """The pooled connection's own asyncpg connection, for set-based SQL and COPY on hot paths."""
     async with engine.connect() as sa_conn:
         raw = await sa_conn.get_raw_connection()
-        yield raw.driver_connection  # type: ignore[misc]
+        driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+        try:
+            yield driver
+        except BaseException as exc:
+            # Errors of the raw connection bypass SQLAlchemy's disconnect handling: a connection
+            # that broke, or was left mid-query by a cancelled call ("another operation is in
+            # progress"), must not go back to the pool. Server-side errors leave it healthy.
+            if is_disconnect(exc) or driver.is_closed():
+                await sa_conn.invalidate(exc if isinstance(exc, Exception) else None)
+            raise

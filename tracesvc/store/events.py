@@ -16,6 +16,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracesvc.domain.events import Event, EventKind, Serialized
+from tracesvc.domain.hygiene import quote
 from tracesvc.domain.verify import CodeState
 from tracesvc.store.db import pg
 
@@ -43,9 +44,14 @@ _DUPLICATE = WriteResult(Outcome.DUPLICATE)
 _STORED = WriteResult(Outcome.STORED)
 
 _SELECT_IDS = "SELECT event_id, content_hash FROM events WHERE event_id = ANY($1::text[])"
-_SELECT_SALES = """
-SELECT e.party_id, e.sale_id, e.event_id
-FROM events e JOIN unnest($1::text[], $2::text[]) AS u(party_id, sale_id)
+# Ids and sale keys in ONE statement (one snapshot): looked up in two, a concurrent writer of
+# the same event could commit in between, and an identical retry would meet its own sale key.
+_SELECT_IDS_AND_SALES = """
+SELECT event_id, content_hash, NULL::text AS party_id, NULL::text AS sale_id
+FROM events WHERE event_id = ANY($1::text[])
+UNION ALL
+SELECT e.event_id, e.content_hash, e.party_id, e.sale_id
+FROM events e JOIN unnest($2::text[], $3::text[]) AS u(party_id, sale_id)
   ON e.party_id = u.party_id AND e.sale_id = u.sale_id
 WHERE e.kind = 'SALE'
 """
@@ -145,13 +151,7 @@ async def _write(
         else:
             first_of[ev.event_id] = i
 
-    stored_hash = {r["event_id"]: bytes(r["content_hash"]) for r in await conn.fetch(_SELECT_IDS, list(first_of))}
-    sale_keys = [k for i in first_of.values() if (k := _sale_key(batch[i])) is not None]
-    sale_owner: dict[tuple[str, str], str] = {}
-    if sale_keys:
-        rows = await conn.fetch(_SELECT_SALES, [k[0] for k in sale_keys], [k[1] for k in sale_keys])
-        sale_owner = {(r["party_id"], r["sale_id"]): r["event_id"] for r in rows}
-
+    stored_hash, sale_owner = await _look_up(conn, list(first_of), [batch[i] for i in first_of.values()])
     to_insert: list[int] = []
     for event_id, i in first_of.items():
         if event_id in stored_hash:
@@ -160,8 +160,11 @@ async def _write(
         key = _sale_key(batch[i])
         if key is not None:
             owner = sale_owner.get(key)
+            if owner == event_id:  # stored by a concurrent writer of this very event
+                results[i] = _classify(stored_hash.get(event_id, b""), serialized[i].digest)
+                continue
             if owner is not None:
-                results[i] = WriteResult(Outcome.CONFLICT, f"sale_id {key[1]!r} of {key[0]} is event {owner!r}")
+                results[i] = WriteResult(Outcome.CONFLICT, f"sale_id {quote(key[1])} is event {quote(owner)}")
                 continue
             sale_owner[key] = event_id
         to_insert.append(i)
@@ -178,6 +181,17 @@ async def _write(
         else:
             results[i] = first if first.outcome is Outcome.CONFLICT else _DUPLICATE
     return [r for r in results if r is not None]
+
+
+async def _look_up(
+    conn: asyncpg.Connection, event_ids: list[str], events: Sequence[Event]
+) -> tuple[dict[str, bytes], dict[tuple[str, str], str]]:
+    """Stored content hashes by event id, and the event id owning each sale key, in one snapshot."""
+    sale_keys = [k for ev in events if (k := _sale_key(ev)) is not None]
+    rows = await conn.fetch(_SELECT_IDS_AND_SALES, event_ids, [k[0] for k in sale_keys], [k[1] for k in sale_keys])
+    stored_hash = {r["event_id"]: bytes(r["content_hash"]) for r in rows}
+    owners = {(r["party_id"], r["sale_id"]): r["event_id"] for r in rows if r["party_id"] is not None}
+    return stored_hash, owners
 
 
 def _classify(stored: bytes, incoming: bytes) -> WriteResult:
@@ -238,7 +252,7 @@ async def _insert(
             if ev.event_id in stored_hash:
                 results[i] = _classify(stored_hash[ev.event_id], serialized[i].digest)
             else:
-                results[i] = WriteResult(Outcome.CONFLICT, f"sale_id {ev.sale_id!r} of {ev.party_id} already recorded")
+                results[i] = WriteResult(Outcome.CONFLICT, f"sale_id {quote(ev.sale_id)} already recorded")
     return stored
 
 
@@ -261,6 +275,14 @@ RETURNING code, sold_whole, sold_units, returned_whole, returned_units, last_sal
 """
 
 
+# The last sale before the batch: read (and locked, in the upsert's lock order) before the upsert,
+# which can only return the row after it. The resale verdict names the EARLIER sale.
+_LOCK_STATES = """
+SELECT code, last_sale_at, last_sale_party, holders FROM code_state WHERE code = ANY($1::text[])
+ORDER BY code FOR UPDATE
+"""
+
+
 async def _count_states(conn: asyncpg.Connection, stored: Sequence[Event]) -> dict[str, CodeState]:
     """Add the stored events to each code's state; return the states as they were before."""
     deltas: dict[str, CodeState] = {}
@@ -274,6 +296,7 @@ async def _count_states(conn: asyncpg.Connection, stored: Sequence[Event]) -> di
         return {}
     codes = sorted(deltas)
     d = [deltas[c] for c in codes]
+    locked = {r["code"]: r for r in await conn.fetch(_LOCK_STATES, codes)}
     rows = await conn.fetch(
         _UPSERT_STATE,
         codes,
@@ -288,15 +311,21 @@ async def _count_states(conn: asyncpg.Connection, stored: Sequence[Event]) -> di
     before = {}
     for r in rows:
         delta = deltas[r["code"]]
-        # Counters subtract exactly; holders and the last sale may already show this batch.
+        # Counters subtract exactly; the last sale and the holders are the locked row's (no row:
+        # none before the batch, unless a concurrent writer created it meanwhile).
+        old = locked.get(r["code"])
+        if old is None and r["sold_whole"] + r["sold_units"] > delta.sold_whole + delta.sold_units:
+            old = r
+        sale_at, sale_party = (old["last_sale_at"], old["last_sale_party"]) if old is not None else (None, None)
+        holders = frozenset(old["holders"] or ()) if old is not None else frozenset()
         before[r["code"]] = CodeState(
             r["sold_whole"] - delta.sold_whole,
             r["sold_units"] - delta.sold_units,
             r["returned_whole"] - delta.returned_whole,
             r["returned_units"] - delta.returned_units,
-            r["last_sale_at"],
-            r["last_sale_party"],
-            frozenset(r["holders"]),
+            sale_at,
+            sale_party,
+            holders,
         )
     return before
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import weakref
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -94,11 +96,26 @@ async def list_keys(engine: AsyncEngine) -> list[KeyRecord]:
         return [_record(r) for r in await conn.fetch("SELECT * FROM api_keys ORDER BY created_at")]
 
 
+# Key caches of this process (the authenticators), told at once when a key is revoked here.
+_revocation_listeners: weakref.WeakSet[RevocationListener] = weakref.WeakSet()
+
+
+class RevocationListener(Protocol):
+    def forget(self, key_id: str) -> None: ...
+
+
+def on_revoke(listener: RevocationListener) -> None:
+    """Have `listener.forget(key_id)` called whenever this process revokes a key."""
+    _revocation_listeners.add(listener)
+
+
 async def revoke_key(engine: AsyncEngine, key_id: str) -> bool:
     async with pg(engine) as conn:
         status = await conn.execute(
             "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL", key_id
         )
+    for listener in list(_revocation_listeners):
+        listener.forget(key_id)
     return status.endswith(" 1")
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracesvc.domain.codes import CodeScheme
-from tracesvc.domain.registry import Category, Licence, LicenceStatus, Party, PartyKind, Product
+from tracesvc.domain.registry import Category, Licence, LicenceStatus, Party, PartyKind, Product, is_party_id
 from tracesvc.store.db import pg
 from tracesvc.store.intake import load_party_glns, replace_party_glns
 from tracesvc.store.schema import licences, parties, products
@@ -251,7 +251,8 @@ class RegistryCache:
         self._loaded_at = time.monotonic()
 
     async def ensure_parties(self, party_ids: Iterable[str]) -> None:
-        missing = {p for p in party_ids if p and p not in self._party_region}
+        # Only well-formed ids are looked up: a hostile one (NUL, 100 kB) is simply not a party.
+        missing = {p for p in party_ids if p and p not in self._party_region and is_party_id(p)}
         if not missing:
             return
         async with self._engine.connect() as conn:
