@@ -10,6 +10,9 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -22,11 +25,13 @@ import pytest
 
 from tests import builders as b
 from tests.conftest import _plain, start_service
+from tracesvc import client
 from tracesvc.config import Config
 from tracesvc.store.db import EmbeddedPostgres
-from tracesvc.v1 import ack_pb2, verify_pb2_grpc
+from tracesvc.v1 import ack_pb2, registry_pb2_grpc, verify_pb2_grpc
 from tracesvc.v1 import events_pb2 as ev
 from tracesvc.v1 import ingest_pb2 as ing
+from tracesvc.v1 import ingest_pb2_grpc as ing_grpc
 from tracesvc.v1 import verify_pb2 as vf
 
 STORED, DUPLICATE = ack_pb2.ACK_STATUS_STORED, ack_pb2.ACK_STATUS_DUPLICATE
@@ -225,3 +230,51 @@ async def test_a_resale_verdict_names_the_earlier_sale(service):
     assert vf.Verdict.Name(verdict.verdict) == "VERDICT_ALREADY_SOLD"
     assert verdict.sold_at == b.at(60)  # the earlier sale, not the resale itself
     assert verdict.sold_region == "110105"  # P1's region; never who
+
+
+@pytest.mark.slow
+async def test_kill_9_of_the_service_mid_stream_loses_no_acknowledged_event(db_url, tmp_path):
+    """A served process SIGKILLed while events stream in: every event it acknowledged is stored."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    key = tmp_path / "hmac.key"
+    key.write_text("7f" * 32)
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "TRACESVC_DATA_DIR": str(tmp_path),
+        "TRACESVC_HMAC_KEY_FILE": str(key),
+        "TRACESVC_LISTEN": f"127.0.0.1:{port}",
+        "TRACESVC_AUTH": "off",
+        "TRACESVC_LOG_LEVEL": "warning",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "tracesvc.cli", "serve"], env=env, stderr=subprocess.DEVNULL)
+    acked: list[str] = []
+    try:
+        async with client.channel(f"127.0.0.1:{port}") as ch:
+            await asyncio.wait_for(ch.channel_ready(), 60)
+            await b.seed_registry(registry_pb2_grpc.RegistryServiceStub(ch))
+
+            async def events():
+                for n in range(100_000):
+                    yield ev.Event(receipt=b.receipt(f"k9-{n}", [b.code(b.STATIN, 500_000 + n)]))
+
+            stub = ing_grpc.IngestServiceStub(ch)
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                async for resp in stub.StreamEvents(ing.StreamEventsRequest(event=e) async for e in events()):
+                    assert resp.ack.status == STORED
+                    acked.append(resp.ack.event_id)
+                    if len(acked) == 2_000:
+                        proc.send_signal(signal.SIGKILL)  # in the middle of the stream, with more in flight
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+    assert len(acked) >= 2_000
+    conn = await asyncpg.connect(_plain(db_url))
+    try:
+        stored = {r["event_id"] for r in await conn.fetch("SELECT event_id FROM events WHERE event_id LIKE 'k9-%'")}
+    finally:
+        await conn.close()
+    assert set(acked) <= stored, f"{len(set(acked) - stored)} acknowledged events were lost"
