@@ -35,8 +35,18 @@ def shard_of(key: str) -> int:
     return zlib.crc32(key.encode()) % SHARDS
 
 
+# A batch's statements name its keys in arrays of thousands (`= ANY($1)`). A generic plan cannot hash
+# such an array and tests each row against every element; on a table whose statistics lag (flags
+# early in a first full run) that made each batch's look-up scan the whole table thousands of times.
+# Planned with the array's values, PostgreSQL hashes it or picks the index: a few ms of planning
+# a statement, against seconds.
+_CUSTOM_PLANS = "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"
+
+
 async def lock_shards(conn: asyncpg.Connection, keys: Iterable[str], *, sales: bool = False) -> None:
-    """Transaction-scoped locks on the shards of `keys`, taken in one order so runs cannot deadlock."""
+    """Transaction-scoped locks on the shards of `keys`, taken in one order so runs cannot deadlock
+    (and, for the rest of the batch's transaction, statements planned with their arrays' values)."""
+    await conn.execute(_CUSTOM_PLANS)
     shards = sorted({shard_of(k) for k in keys})
     await conn.execute(
         "SELECT pg_advisory_xact_lock($1, s) FROM (SELECT unnest($2::int[]) AS s ORDER BY 1) q",
@@ -75,7 +85,12 @@ WHERE ec.is_trace
 SALE_RETRACTED = """EXISTS (SELECT 1 FROM intake_evidence r
                            WHERE r.kind = 'RETRACTION' AND r.target_event_id = events.event_id) AS retracted"""
 
-_CODE_EVENTS = f"SELECT {CODE_EVENT_COLUMNS}\n{CODE_EVENT_SOURCE} AND ec.code = ANY($1::text[])"
+# The batch's codes also as a range: a batch is consecutive codes, and the range makes it one scan of
+# event_codes' key in code order (the array alone got a scan of the whole table per batch).
+_CODE_EVENTS = (
+    f"SELECT {CODE_EVENT_COLUMNS}\n{CODE_EVENT_SOURCE}\n"
+    "AND ec.code = ANY($1::text[]) AND ec.code >= $2 AND ec.code <= $3"
+)
 _CODE_EVENT_NAMES = (
     "code",
     "units",
@@ -95,7 +110,9 @@ _KINDS = {k.value: k for k in EventKind}
 
 async def load_code_events(conn: asyncpg.Connection, codes: Sequence[str]) -> dict[str, list[CodeEvent]]:
     """Every event of each code, one CodeEvent per (code, event) with a sale's lines summed."""
-    return code_events_from_rows(await conn.fetch(_CODE_EVENTS, list(codes)))
+    if not codes:
+        return {}
+    return code_events_from_rows(await conn.fetch(_CODE_EVENTS, list(codes), min(codes), max(codes)))
 
 
 def code_events_from_rows(rows: Iterable[Any]) -> dict[str, list[CodeEvent]]:
@@ -907,7 +924,9 @@ class BuyerEvents:
 
 
 async def lock_buyer_shards(conn: asyncpg.Connection, tokens: Sequence[str]) -> None:
-    """Transaction-scoped locks on the shards of `tokens`, taken in one order so runs cannot deadlock."""
+    """Transaction-scoped locks on the shards of `tokens`, taken in one order so runs cannot deadlock
+    (and custom plans for the batch's statements, as in lock_shards)."""
+    await conn.execute(_CUSTOM_PLANS)
     shards = sorted({shard_of(t) for t in tokens})
     await conn.execute(
         "SELECT pg_advisory_xact_lock($1, s) FROM (SELECT unnest($2::int[]) AS s ORDER BY 1) q", _LOCK_BUYERS, shards
