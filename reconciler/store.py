@@ -122,7 +122,7 @@ def code_events_from_rows(rows: Iterable[Any]) -> dict[str, list[CodeEvent]]:
     seen: dict[tuple[str, int], int] = {}  # (code, event_seq) -> index in out[code], for the rare merges
     kinds = _KINDS
     for row in rows:
-        values = [row[name] for name in _CODE_EVENT_NAMES] if isinstance(row, Mapping) else row
+        values = [row[name] for name in _CODE_EVENT_NAMES] if type(row) is dict else row
         code, units, _, seq, event_id, kind, party, at, counterparty, sale_id, buyer, fund = values
         events = out[code]
         key = (code, seq)
