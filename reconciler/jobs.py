@@ -26,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler import store
 from reconciler.rules import BuyerParams, Reference, evaluate_buyer, evaluate_code, evaluate_sale
-from reconciler.rules.model import Finding, ReturnChain
+from reconciler.rules.model import CodeEvent, Finding, ReturnChain
 from reconciler.store import BuyerFinding, Engine, Mode, Phase, RunInfo, Status
 from tracesvc import metrics
+from tracesvc.domain.events import EventKind
 from tracesvc.store.db import pg
 
 __all__ = ["Engine", "Mode", "Progress", "Reconciler", "RunInfo", "Status"]
@@ -36,6 +37,17 @@ __all__ = ["Engine", "Mode", "Progress", "Reconciler", "RunInfo", "Status"]
 log = structlog.get_logger(__name__)
 
 Progress = Callable[[RunInfo], None]
+
+
+_SALE = EventKind.SALE
+
+
+def _may_find(history: list[CodeEvent]) -> bool:
+    """Whether rules D, L and R can find anything in a code's history: each is decided by a SALE of the
+    code (D and L by the sale itself; R needs units sold before the custody-in and returns at once
+    without a sale), so a code never sold has no finding and its evaluation can be skipped. Its old
+    flags, if any, are still resolved: the batch's flags are synced against all its findings."""
+    return any(e.kind is _SALE for e in history)
 
 
 @dataclass
@@ -159,10 +171,15 @@ class Reconciler:
                 async with conn.transaction():
                     await store.lock_shards(conn, codes)
                     events = await store.load_code_events(conn, codes)
+                    # Parsed codes are remembered per batch only: each code is in one batch of a run.
+                    batch_ref = Reference(ref.parties, ref.products, ref.listed_products)
                     findings: list[Finding] = []
                     chains: list[ReturnChain] = []
                     for code in codes:
-                        result = evaluate_code(code, events.get(code, ()), ref, self.skew)
+                        history = events.get(code)
+                        if not history or not _may_find(history):
+                            continue
+                        result = evaluate_code(code, history, batch_ref, self.skew)
                         findings += result.findings
                         chains += result.chains
                     new, resolved = await store.sync_flags(

@@ -35,8 +35,18 @@ def shard_of(key: str) -> int:
     return zlib.crc32(key.encode()) % SHARDS
 
 
+# A batch's statements name its keys in arrays of thousands (`= ANY($1)`). A generic plan cannot hash
+# such an array and tests each row against every element; on a table whose statistics lag (flags
+# early in a first full run) that made each batch's look-up scan the whole table thousands of times.
+# Planned with the array's values, PostgreSQL hashes it or picks the index: a few ms of planning
+# a statement, against seconds.
+_CUSTOM_PLANS = "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"
+
+
 async def lock_shards(conn: asyncpg.Connection, keys: Iterable[str], *, sales: bool = False) -> None:
-    """Transaction-scoped locks on the shards of `keys`, taken in one order so runs cannot deadlock."""
+    """Transaction-scoped locks on the shards of `keys`, taken in one order so runs cannot deadlock
+    (and, for the rest of the batch's transaction, statements planned with their arrays' values)."""
+    await conn.execute(_CUSTOM_PLANS)
     shards = sorted({shard_of(k) for k in keys})
     await conn.execute(
         "SELECT pg_advisory_xact_lock($1, s) FROM (SELECT unnest($2::int[]) AS s ORDER BY 1) q",
@@ -58,9 +68,16 @@ async def load_reference(engine: AsyncEngine) -> Reference:
 
 # What the rules see of a code's events, shared with the Spark engine's partitioned reads so both
 # engines judge the same rows: trace codes only, retracted events (EPCIS errorDeclaration) left out.
+# A sale row carries the code's share of its line's fund paid (fund_paid × the line's scans of this
+# code ÷ its scans, rounded down), computed here so no line travels as JSON to be parsed in Python.
 CODE_EVENT_COLUMNS = """ec.code, ec.units, ec.line_no, e.event_seq, e.event_id, e.kind, e.party_id, e.occurred_at,
        e.counterparty_id, coalesce(e.sale_id, '') AS sale_id, coalesce(e.buyer_token, '') AS buyer_token,
-       CASE WHEN e.kind = 'SALE' THEN (e.payload -> 'lines' -> ec.line_no)::text END AS line"""
+       CASE WHEN e.kind = 'SALE' THEN coalesce(
+           (e.payload #>> ARRAY['lines', ec.line_no::text, '5'])::bigint
+           * (SELECT count(*) FROM jsonb_array_elements(e.payload #> ARRAY['lines', ec.line_no::text, '6']) s
+              WHERE s ->> 0 = ec.code)
+           / greatest(1, jsonb_array_length(e.payload #> ARRAY['lines', ec.line_no::text, '6'])), 0)
+       ELSE 0 END AS fund"""
 CODE_EVENT_SOURCE = """FROM event_codes ec JOIN events e ON e.event_seq = ec.event_seq
 WHERE ec.is_trace
   AND NOT EXISTS (SELECT 1 FROM intake_evidence r WHERE r.kind = 'RETRACTION' AND r.target_event_id = e.event_id)"""
@@ -68,47 +85,57 @@ WHERE ec.is_trace
 SALE_RETRACTED = """EXISTS (SELECT 1 FROM intake_evidence r
                            WHERE r.kind = 'RETRACTION' AND r.target_event_id = events.event_id) AS retracted"""
 
-_CODE_EVENTS = f"SELECT {CODE_EVENT_COLUMNS}\n{CODE_EVENT_SOURCE} AND ec.code = ANY($1::text[])"
+# The batch's codes also as a range: a batch is consecutive codes, and the range makes it one scan of
+# event_codes' key in code order (the array alone got a scan of the whole table per batch).
+_CODE_EVENTS = (
+    f"SELECT {CODE_EVENT_COLUMNS}\n{CODE_EVENT_SOURCE}\n"
+    "AND ec.code = ANY($1::text[]) AND ec.code >= $2 AND ec.code <= $3"
+)
+_CODE_EVENT_NAMES = (
+    "code",
+    "units",
+    "line_no",
+    "event_seq",
+    "event_id",
+    "kind",
+    "party_id",
+    "occurred_at",
+    "counterparty_id",
+    "sale_id",
+    "buyer_token",
+    "fund",
+)
+_KINDS = {k.value: k for k in EventKind}
 
 
 async def load_code_events(conn: asyncpg.Connection, codes: Sequence[str]) -> dict[str, list[CodeEvent]]:
     """Every event of each code, one CodeEvent per (code, event) with a sale's lines summed."""
-    return code_events_from_rows(await conn.fetch(_CODE_EVENTS, list(codes)))
+    if not codes:
+        return {}
+    return code_events_from_rows(await conn.fetch(_CODE_EVENTS, list(codes), min(codes), max(codes)))
 
 
 def code_events_from_rows(rows: Iterable[Any]) -> dict[str, list[CodeEvent]]:
-    """Rows of CODE_EVENT_COLUMNS (from asyncpg, or from Arrow in the Spark engine) as CodeEvents per code."""
-    merged: dict[tuple[str, int], dict[str, Any]] = {}
-    for r in rows:
-        key = (r["code"], r["event_seq"])
-        share = 0
-        if r["line"] is not None:  # the code's share of the line's fund paid, by scans
-            line = json.loads(r["line"])
-            scans = line[6]
-            mine = sum(1 for s in scans if s[0] == r["code"])
-            share = line[5] * mine // max(1, len(scans))
-        m = merged.get(key)
-        if m is None:
-            merged[key] = {"row": r, "units": r["units"], "fund": share}
-        else:
-            m["units"] = None if m["units"] is None or r["units"] is None else m["units"] + r["units"]
-            m["fund"] += share
+    """Rows of CODE_EVENT_COLUMNS (asyncpg records, or dicts from Arrow in the Spark engine) as
+    CodeEvents per code. One code on several lines of one sale is one event: units and fund summed."""
     out: dict[str, list[CodeEvent]] = defaultdict(list)
-    for (code, _), m in merged.items():
-        r = m["row"]
-        out[code].append(
-            CodeEvent(
-                r["event_id"],
-                EventKind(r["kind"]),
-                r["party_id"],
-                r["occurred_at"],
-                r["counterparty_id"],
-                m["units"],
-                r["sale_id"],
-                r["buyer_token"],
-                m["fund"],
+    seen: dict[tuple[str, int], int] = {}  # (code, event_seq) -> index in out[code], for the rare merges
+    kinds = _KINDS
+    for row in rows:
+        values = [row[name] for name in _CODE_EVENT_NAMES] if type(row) is dict else row
+        code, units, _, seq, event_id, kind, party, at, counterparty, sale_id, buyer, fund = values
+        events = out[code]
+        key = (code, seq)
+        at_index = seen.get(key)
+        if at_index is None:
+            seen[key] = len(events)
+            events.append(CodeEvent(event_id, kinds[kind], party, at, counterparty, units, sale_id, buyer, fund))
+        else:
+            prev = events[at_index]
+            total = None if prev.units is None or units is None else prev.units + units
+            events[at_index] = CodeEvent(
+                event_id, prev.kind, party, at, counterparty, total, sale_id, buyer, prev.fund_paid_fen + fund
             )
-        )
     return out
 
 
@@ -974,7 +1001,9 @@ class BuyerEvents:
 
 
 async def lock_buyer_shards(conn: asyncpg.Connection, tokens: Sequence[str]) -> None:
-    """Transaction-scoped locks on the shards of `tokens`, taken in one order so runs cannot deadlock."""
+    """Transaction-scoped locks on the shards of `tokens`, taken in one order so runs cannot deadlock
+    (and custom plans for the batch's statements, as in lock_shards)."""
+    await conn.execute(_CUSTOM_PLANS)
     shards = sorted({shard_of(t) for t in tokens})
     await conn.execute(
         "SELECT pg_advisory_xact_lock($1, s) FROM (SELECT unnest($2::int[]) AS s ORDER BY 1) q", _LOCK_BUYERS, shards

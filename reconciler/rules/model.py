@@ -12,6 +12,8 @@ from tracesvc.domain.codes import TraceCode
 from tracesvc.domain.events import EventKind
 from tracesvc.domain.registry import Party, Product
 
+_MSFX_LEN, _MSFX_PREFIX = 20, 7  # a 码上放心 code: 7-digit product prefix, 13 digits of serial
+
 
 class Rule(StrEnum):
     D = "D"  # repeated sale
@@ -131,6 +133,10 @@ class Reference:
         """The parsed code, once per code: every rule asks for the product of the same codes."""
         cache: dict = self._parsed  # type: ignore[attr-defined]
         if code not in cache:
+            if len(code) == _MSFX_LEN and code[0] == "8" and code.isdigit():
+                # A stored 20-digit code: what codes.parse returns for it, without its general path.
+                cache[code] = TraceCode(code, codes.CodeScheme.MSFX, code[:_MSFX_PREFIX], code[_MSFX_PREFIX:])
+                return cache[code]
             try:
                 parsed = codes.parse(code, self.manufacturer_prefixes)  # type: ignore[attr-defined]
             except codes.CodeError:

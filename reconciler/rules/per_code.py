@@ -35,9 +35,10 @@ def evaluate_code(code: str, events: Iterable[CodeEvent], ref: Reference, skew: 
     ordered = sorted(events, key=lambda e: e.order)
     pack = _pack_units(code, ordered, ref)
     out = CodeFindings()
+    cins = custody_ins(ordered)  # L and R judge the same custody-ins
     _repeated_sales(code, ordered, pack, out)
-    _legal_source(code, ordered, ref, skew, out)
-    _reentries(code, ordered, pack, skew, out)
+    _legal_source(code, ordered, cins, ref, skew=skew, out=out)
+    _reentries(code, ordered, cins, pack, skew=skew, out=out)
     return out
 
 
@@ -205,8 +206,15 @@ _L_SEVERITY = {
 }
 
 
-def _legal_source(code: str, events: Sequence[CodeEvent], ref: Reference, skew: timedelta, out: CodeFindings) -> None:
-    cins = custody_ins(events)
+def _legal_source(
+    code: str,
+    events: Sequence[CodeEvent],
+    cins: list[_CustodyIn],
+    ref: Reference,
+    *,
+    skew: timedelta,
+    out: CodeFindings,
+) -> None:
     legality = _Legality(code, cins, ref, skew)
     # A refund makes a resale legal, but it is no purchase source: kinds 4-6 look past it.
     sources = [c for c in cins if c.event.kind is not SALE_RETURN]
@@ -259,13 +267,15 @@ def _no_source(
 # -- R ------------------------------------------------------------------------------------------
 
 
-def _reentries(code: str, events: Sequence[CodeEvent], pack: int, skew: timedelta, out: CodeFindings) -> None:
+def _reentries(
+    code: str, events: Sequence[CodeEvent], cins: list[_CustodyIn], pack: int, *, skew: timedelta, out: CodeFindings
+) -> None:
     """A custody-in while units sold to consumers before it are still out: the box came back."""
     sales = [e for e in events if e.kind is SALE]
     if not sales:
         return
     returns = [e for e in events if e.kind is SALE_RETURN]
-    for cin in custody_ins(events):
+    for cin in cins:
         if cin.event.kind not in _REENTRY_KINDS:
             continue
         t = cin.at
