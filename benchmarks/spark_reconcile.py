@@ -75,7 +75,11 @@ class Peaks:
 
     def sample(self, root: psutil.Process, postgres: list[psutil.Process]) -> None:
         workers = 0
-        for p in [root, *root.children(recursive=True)]:
+        try:
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:  # the run has just ended
+            return
+        for p in tree:
             try:
                 with p.oneshot():
                     role = self._role(p, root)
