@@ -266,9 +266,10 @@ async def main(events: int, cores: list[int], pg_dir: Path, reload: bool, bucket
         base = [sys.executable, "-m", "reconciler.cli", "run", "--full", "--quiet"]
         runs: list[tuple[str, int, list[str], bool]] = [("in-process", 1, base, False)]
         for n in cores:
-            spark = [*base, "--engine", "spark", "--master", f"local[{n}]"]
-            runs.append((f"spark local[{n}]", n, spark + (["--buckets", str(buckets)] if buckets else []), True))
-        rows, outcomes = [], {}
+            on_spark = [*base, "--engine", "spark", "--master", f"local[{n}]"]
+            runs.append((f"spark local[{n}]", n, on_spark + (["--buckets", str(buckets)] if buckets else []), True))
+        rows: list[list] = []
+        outcomes: dict[str, Outcome] = {}
         for label, n, cmd, spark in runs:
             await clear(url)
             print(f"{label} …", flush=True)
