@@ -226,7 +226,9 @@ async def outcome(url: str) -> Outcome:
                FROM reconcile_runs ORDER BY run_id DESC LIMIT 1"""
         )
         assert run is not None and run["status"] == "DONE", run
-        count, identities = await conn.fetchrow(IDENTITIES)
+        flags = await conn.fetchrow(IDENTITIES)
+        assert flags is not None
+        count, identities = flags
         contents = await conn.fetchval(CONTENTS)
         by_rule = {r["rule"]: r["count"] for r in await conn.fetch(BY_RULE)}
     finally:
