@@ -22,13 +22,15 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     spark.add_argument("--master", default="local[2]", help="local[N], spark://host:7077, k8s://… (default local[2])")
     spark.add_argument("--buckets", type=int, default=0, help="hash buckets of codes and sales (default 4 per core)")
     spark.add_argument("--chunk", type=int, default=2000, help="codes (or sales) per flag transaction")
-    spark.add_argument("--from-parquet", type=Path, metavar="DIR", help="read events from `export-parquet DIR`")
+    spark.add_argument(
+        "--from-parquet", metavar="DIR", help="read events from `export-parquet DIR` (a directory or s3a://…, hdfs://…)"
+    )
     spark.add_argument("--jdbc-jar", type=Path, help="PostgreSQL JDBC jar (default /usr/share/java/postgresql.jar)")
 
 
 def add_export(sub: argparse._SubParsersAction) -> None:
     exp = sub.add_parser("export-parquet", help="write the events as Parquet by hash bucket, for --from-parquet")
-    exp.add_argument("out", type=Path, metavar="DIR")
+    exp.add_argument("out", metavar="DIR", help="a directory or a lake URL (s3a://…, hdfs://…)")
     exp.add_argument("--master", default="local[2]")
     exp.add_argument("--buckets", type=int, default=64)
     exp.add_argument("--jdbc-jar", type=Path)
@@ -67,5 +69,6 @@ async def export(config, args: argparse.Namespace) -> int:
             await asyncio.to_thread(export_parquet, spark, url, args.out, args.buckets, args.master)
         finally:
             await asyncio.to_thread(spark.stop)
-    print(f"events written to {args.out}/code_events and {args.out}/sales ({args.buckets} buckets)")
+    out = str(args.out).rstrip("/")
+    print(f"events written to {out}/code_events, {out}/sales and {out}/buyer_events ({args.buckets} buckets)")
     return 0

@@ -39,7 +39,7 @@ class SparkSettings:
     master: str = "local[2]"
     buckets: int = 0  # 0: four per core of the cluster
     chunk: int = 2000  # codes (or sales) per transaction, as the in-process engine's batches
-    from_parquet: Path | None = None
+    from_parquet: str | Path | None = None  # a directory or a lake URL (s3a://…, hdfs://…)
     jdbc_jar: Path | None = None
     skew: timedelta = field(default=timedelta(minutes=10))
 
@@ -105,26 +105,31 @@ def _jdbc(spark: SparkSession, target: Target, query: str, buckets: int) -> Data
     return spark.read.jdbc(target.jdbc_url, query, predicates=sink.bucket_predicates(buckets), properties=props)
 
 
-def code_frame(spark: SparkSession, target: Target, buckets: int, parquet: Path | None) -> DataFrame:
+def under(base: str | Path, name: str) -> str:
+    """`base/name` for a local directory or a lake URL: a Path would turn `s3a://lake` into `s3a:/lake`."""
+    return f"{str(base).rstrip('/')}/{name}"
+
+
+def code_frame(spark: SparkSession, target: Target, buckets: int, parquet: str | Path | None) -> DataFrame:
     """The code events, one partition per bucket, sorted by code within it."""
     if parquet is not None:
-        df = spark.read.parquet(str(parquet / "code_events")).drop("bucket").repartition(buckets, "code")
+        df = spark.read.parquet(under(parquet, "code_events")).drop("bucket").repartition(buckets, "code")
     else:
         df = _jdbc(spark, target, sink.code_events_query(buckets), buckets)
     return df.sortWithinPartitions("code", "event_seq")
 
 
-def sale_frame(spark: SparkSession, target: Target, buckets: int, parquet: Path | None) -> DataFrame:
+def sale_frame(spark: SparkSession, target: Target, buckets: int, parquet: str | Path | None) -> DataFrame:
     if parquet is not None:
-        df = spark.read.parquet(str(parquet / "sales")).drop("bucket").repartition(buckets, "event_id")
+        df = spark.read.parquet(under(parquet, "sales")).drop("bucket").repartition(buckets, "event_id")
     else:
         df = _jdbc(spark, target, sink.sales_query(buckets), buckets)
     return df.sortWithinPartitions("event_id")
 
 
-def buyer_frame(spark: SparkSession, target: Target, buckets: int, parquet: Path | None) -> DataFrame:
+def buyer_frame(spark: SparkSession, target: Target, buckets: int, parquet: str | Path | None) -> DataFrame:
     if parquet is not None:
-        df = spark.read.parquet(str(parquet / "buyer_events")).drop("bucket").repartition(buckets, "buyer_token")
+        df = spark.read.parquet(under(parquet, "buyer_events")).drop("bucket").repartition(buckets, "buyer_token")
     else:
         df = _jdbc(spark, target, sink.buyer_events_query(buckets), buckets)
     return df.sortWithinPartitions("buyer_token", "event_id")
@@ -247,15 +252,15 @@ async def _info(engine: AsyncEngine, run_id: int) -> RunInfo:
     return info
 
 
-def export_parquet(spark: SparkSession, database_url: str, out: Path, buckets: int, master: str = "local[2]") -> None:
+def export_parquet(
+    spark: SparkSession, database_url: str, out: str | Path, buckets: int, master: str = "local[2]"
+) -> None:
     """Write the events as Parquet partitioned by bucket (`--from-parquet` reads it; a lake keeps it)."""
+    queries = {
+        "code_events": sink.code_events_query(buckets),
+        "sales": sink.sales_query(buckets),
+        "buyer_events": sink.buyer_events_query(buckets),
+    }
     with _reachable(target_of(database_url), master) as target:
-        _jdbc(spark, target, sink.code_events_query(buckets), buckets).write.mode("overwrite").partitionBy(
-            "bucket"
-        ).parquet(str(out / "code_events"))
-        _jdbc(spark, target, sink.sales_query(buckets), buckets).write.mode("overwrite").partitionBy("bucket").parquet(
-            str(out / "sales")
-        )
-        _jdbc(spark, target, sink.buyer_events_query(buckets), buckets).write.mode("overwrite").partitionBy(
-            "bucket"
-        ).parquet(str(out / "buyer_events"))
+        for name, query in queries.items():
+            _jdbc(spark, target, query, buckets).write.mode("overwrite").partitionBy("bucket").parquet(under(out, name))
