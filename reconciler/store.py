@@ -25,6 +25,7 @@ from reconciler.rules.buyer import BuyerParams
 from reconciler.rules.model import ChainEntry, ChainSale, CodeEvent, Finding, Reference, ReturnChain
 from tracesvc.domain.events import Event, EventKind
 from tracesvc.domain.registry import Party
+from tracesvc.store.flags import FLAG_COLUMNS, FlagRow, flag_from_record
 from tracesvc.store.registry import load_parties, load_products
 
 SHARDS = 1024
@@ -647,50 +648,6 @@ async def next_codes(conn: asyncpg.Connection, scope: Scope, after: str, limit: 
 FLAG_STATUSES = ("OPEN", "CONFIRMED", "DISMISSED", "RESOLVED")
 
 
-@dataclass(frozen=True, slots=True)
-class FlagRow:
-    """A stored flag, as the enforcement side reads it."""
-
-    flag_id: str
-    flag_seq: int
-    rule: str
-    kind: str
-    severity: str
-    code: str
-    decisive_event_id: str
-    decisive_at: datetime
-    subject_party: str
-    subject_region: str
-    related_parties: tuple[str, ...]
-    evidence: tuple[str, ...]
-    money_fen: int
-    detail: str
-    status: str
-    detected_at: datetime
-    detected_run: int
-    resolved_at: datetime | None
-    resolved_reason: str
-    reviewed_by: str
-    reviewed_at: datetime | None
-    review_note: str
-    buyer_token: str  # rule B: the buyer's keyed hash ("" on other rules)
-
-
-_FLAG_COLUMNS = (
-    "flag_id, flag_seq, rule, kind, severity, code, decisive_event_id, decisive_at, subject_party, subject_region, "
-    "related_parties, evidence, money_fen, detail, status, detected_at, detected_run, resolved_at, "
-    "coalesce(resolved_reason, '') AS resolved_reason, coalesce(reviewed_by, '') AS reviewed_by, reviewed_at, "
-    "coalesce(review_note, '') AS review_note, coalesce(buyer_token, '') AS buyer_token"
-)
-
-
-def _flag(r: asyncpg.Record) -> FlagRow:
-    values = dict(r)
-    values["related_parties"] = tuple(values["related_parties"])
-    values["evidence"] = tuple(values["evidence"])
-    return FlagRow(**values)
-
-
 @dataclass(frozen=True)
 class FlagFilter:
     rule: str = ""
@@ -746,14 +703,14 @@ async def list_flags(conn: asyncpg.Connection, f: FlagFilter, after_seq: int, li
     """Flags in flag_seq order after `after_seq`: new flags only ever append, so pages stay stable."""
     w = _flag_where(f, after_seq)
     rows = await conn.fetch(
-        f"SELECT {_FLAG_COLUMNS} FROM flags WHERE {w.sql()} ORDER BY flag_seq LIMIT {int(limit)}", *w.args
+        f"SELECT {FLAG_COLUMNS} FROM flags WHERE {w.sql()} ORDER BY flag_seq LIMIT {int(limit)}", *w.args
     )
-    return [_flag(r) for r in rows]
+    return [flag_from_record(r) for r in rows]
 
 
 async def get_flag(conn: asyncpg.Connection, flag_id: str) -> FlagRow | None:
-    row = await conn.fetchrow(f"SELECT {_FLAG_COLUMNS} FROM flags WHERE flag_id = $1", flag_id)
-    return _flag(row) if row else None
+    row = await conn.fetchrow(f"SELECT {FLAG_COLUMNS} FROM flags WHERE flag_id = $1", flag_id)
+    return flag_from_record(row) if row else None
 
 
 async def review_flag(conn: asyncpg.Connection, flag_id: str, status: str, note: str, reviewer: str) -> FlagRow | None:
@@ -761,24 +718,24 @@ async def review_flag(conn: asyncpg.Connection, flag_id: str, status: str, note:
     row = await conn.fetchrow(
         f"""UPDATE flags SET status = $2, review_note = $3, reviewed_by = $4, reviewed_at = clock_timestamp(),
                   updated_at = clock_timestamp()
-           WHERE flag_id = $1 AND status <> 'RESOLVED' RETURNING {_FLAG_COLUMNS}""",
+           WHERE flag_id = $1 AND status <> 'RESOLVED' RETURNING {FLAG_COLUMNS}""",
         flag_id,
         status,
         note,
         reviewer,
     )
-    return _flag(row) if row else None
+    return flag_from_record(row) if row else None
 
 
 async def flags_of_party(conn: asyncpg.Connection, party_id: str, after_seq: int, limit: int) -> list[FlagRow]:
     rows = await conn.fetch(
-        f"""SELECT {_FLAG_COLUMNS} FROM flags WHERE (subject_party = $1 OR $1 = ANY(related_parties))
+        f"""SELECT {FLAG_COLUMNS} FROM flags WHERE (subject_party = $1 OR $1 = ANY(related_parties))
             AND flag_seq > $2 ORDER BY flag_seq LIMIT $3""",
         party_id,
         after_seq,
         limit,
     )
-    return [_flag(r) for r in rows]
+    return [flag_from_record(r) for r in rows]
 
 
 async def all_flags_of_party(conn: asyncpg.Connection, party_id: str, page: int = 500) -> list[FlagRow]:

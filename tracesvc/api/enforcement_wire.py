@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Protocol
-
 from reconciler.rules.model import ChainSale
 from reconciler.store import FLAG_STATUSES, ChainRow, FlagRow
 from tracesvc.api import convert
@@ -19,56 +15,7 @@ from tracesvc.wire import to_timestamp
 STATUS_NAME = {pb.FlagStatus.Value(f"FLAG_STATUS_{s}"): s for s in FLAG_STATUSES}  # wire value -> status
 
 
-class FlagLike(Protocol):
-    """What the wire shows of a flag, whichever store read it (findings, or a case's flags)."""
-
-    @property
-    def flag_id(self) -> str: ...
-    @property
-    def rule(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def severity(self) -> str: ...
-    @property
-    def code(self) -> str: ...
-    @property
-    def decisive_event_id(self) -> str: ...
-    @property
-    def decisive_at(self) -> datetime: ...
-    @property
-    def subject_party(self) -> str: ...
-    @property
-    def subject_region(self) -> str: ...
-    @property
-    def related_parties(self) -> Sequence[str]: ...
-    @property
-    def evidence(self) -> Sequence[str]: ...
-    @property
-    def money_fen(self) -> int: ...
-    @property
-    def detail(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def detected_at(self) -> datetime: ...
-    @property
-    def detected_run(self) -> int: ...
-    @property
-    def resolved_at(self) -> datetime | None: ...
-    @property
-    def resolved_reason(self) -> str | None: ...
-    @property
-    def reviewed_by(self) -> str | None: ...
-    @property
-    def reviewed_at(self) -> datetime | None: ...
-    @property
-    def review_note(self) -> str | None: ...
-    @property
-    def buyer_token(self) -> str | None: ...
-
-
-def flag_to_proto(r: FlagLike) -> pb.Flag:
+def flag_to_proto(r: FlagRow) -> pb.Flag:
     out = pb.Flag(
         flag_id=r.flag_id,
         rule=r.rule,
@@ -86,10 +33,10 @@ def flag_to_proto(r: FlagLike) -> pb.Flag:
         status=f"FLAG_STATUS_{r.status}",
         detected_at=to_timestamp(r.detected_at),
         detected_run=r.detected_run,
-        resolved_reason=r.resolved_reason or "",
-        reviewed_by=r.reviewed_by or "",
-        review_note=r.review_note or "",
-        buyer_token=r.buyer_token or "",
+        resolved_reason=r.resolved_reason,
+        reviewed_by=r.reviewed_by,
+        review_note=r.review_note,
+        buyer_token=r.buyer_token,
     )
     if r.resolved_at:
         out.resolved_at.CopyFrom(to_timestamp(r.resolved_at))

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+
+from tracesvc.store.flags import FLAG_COLUMNS, FlagRow, flag_from_record
 
 CLOSED = ("CLOSED_CONFIRMED", "CLOSED_DISMISSED")
 
@@ -50,43 +52,6 @@ class LogRow:
     to_status: str | None
     reason: str
     detail: str
-
-
-@dataclass(frozen=True)
-class FlagRow:
-    """A whole flags row. Reads like a record too (row["rule"]), so the wire converters take it."""
-
-    flag_seq: int
-    flag_id: str
-    rule: str
-    kind: str
-    severity: str
-    code: str
-    decisive_event_id: str
-    decisive_at: datetime
-    subject_party: str
-    subject_region: str
-    related_parties: list[str]
-    evidence: list[str]
-    money_fen: int
-    detail: str
-    content_hash: bytes
-    status: str
-    detected_at: datetime
-    detected_run: int
-    updated_at: datetime
-    resolved_at: datetime | None
-    resolved_reason: str | None
-    reviewed_by: str | None
-    reviewed_at: datetime | None
-    review_note: str | None
-    buyer_token: str | None
-
-    def __getitem__(self, name: str) -> Any:
-        return getattr(self, name)
-
-
-_FLAG_COLUMNS = tuple(f.name for f in fields(FlagRow))
 
 
 @dataclass(frozen=True)
@@ -356,16 +321,12 @@ async def existing(conn: asyncpg.Connection, kind: str, refs: Sequence[str]) -> 
 # -- flags -------------------------------------------------------------------------------------
 
 
-def _flag(r: asyncpg.Record) -> FlagRow:
-    return FlagRow(**{c: r[c] for c in _FLAG_COLUMNS})
-
-
 async def flags_by_id(conn: asyncpg.Connection, flag_ids: Sequence[str]) -> list[FlagRow]:
     rows = await conn.fetch(
-        f"SELECT {', '.join(_FLAG_COLUMNS)} FROM flags WHERE flag_id = ANY($1::text[]) ORDER BY flag_seq",
+        f"SELECT {FLAG_COLUMNS} FROM flags WHERE flag_id = ANY($1::text[]) ORDER BY flag_seq",
         list(flag_ids),
     )
-    return [_flag(r) for r in rows]
+    return [flag_from_record(r) for r in rows]
 
 
 async def review_flags(
