@@ -120,10 +120,11 @@ async def main(boxes: int, seconds: float) -> None:
                 else:  # the stream alone, at full throughput
                     await asyncio.sleep(seconds)
                     lat = [0.0]
+                end_written, end_acks = written[0], len(acks)  # what the window saw, not the drain after it
                 stop.set()
                 await writer
                 ms = [x * 1000 for x in lat]
-                ack = sorted(acks[start_acks:]) or [0.0]
+                ack = sorted(acks[start_acks:end_acks]) or [0.0]
                 rows.append(
                     [
                         clients,
@@ -133,7 +134,7 @@ async def main(boxes: int, seconds: float) -> None:
                         f"{percentile(ms, 0.5):.2f}",
                         f"{percentile(ms, 0.99):.2f}",
                         f"{percentile(ms, 0.999):.2f}",
-                        f"{(written[0] - start_written) / seconds:,.0f}",
+                        f"{(end_written - start_written) / seconds:,.0f}",
                         f"{percentile(ack, 0.5):.3f}" if with_ingest else "-",
                         f"{percentile(ack, 0.99):.3f}" if with_ingest else "-",
                     ]
