@@ -7,6 +7,7 @@ written with COPY. Only what the commit made durable is reported STORED.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -137,10 +138,23 @@ async def write_events(engine: AsyncEngine, batch: Sequence[Event]) -> BatchWrit
     for ev in batch:
         await slicer.tick()
         serialized.append(ev.serialized())
-    out = BatchWrite([])
-    async with pg(engine) as conn, conn.transaction():
-        out.results = await _write(conn, batch, serialized, out.states_before)
-    return out
+    for attempt in range(_DEADLOCK_ATTEMPTS):
+        out = BatchWrite([])
+        try:
+            async with pg(engine) as conn, conn.transaction():
+                out.results = await _write(conn, batch, serialized, out.states_before)
+            return out
+        except asyncpg.DeadlockDetectedError:
+            # The code-state lock step locks only rows that exist, in code order; the upsert then
+            # creates the missing ones, so two batches sharing codes can cross. PostgreSQL aborts
+            # one whole transaction (nothing of it is kept): run it again, it decides afresh.
+            if attempt == _DEADLOCK_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.005 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+_DEADLOCK_ATTEMPTS = 3
 
 
 async def _write(
