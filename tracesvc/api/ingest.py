@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -13,14 +14,79 @@ from tracesvc.api.errors import abort, status_proto
 from tracesvc.api.verify import RegionOf, verdict_to_proto
 from tracesvc.domain import hygiene
 from tracesvc.domain.events import EventKind, Violation
+from tracesvc.domain.slices import Slicer
 from tracesvc.service.ingest import Ack, AckKind, Ingestor
 from tracesvc.v1 import ack_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 MAX_BATCH = 1000  # events per unary call
+# Stream budgets are in codes as well as events: a 100-box delivery note is 100× the work of a
+# one-code sale. A group is what arrived while the previous group committed (it never waits to
+# fill), up to both budgets; read-ahead is bounded the same way, so an ack follows its event
+# within about (window + group) / throughput, a fraction of a second.
 STREAM_GROUP = 200  # events committed together on the stream, at most
-STREAM_WINDOW = 4 * STREAM_GROUP  # events read ahead of their acks
+STREAM_GROUP_CODES = 1_000  # codes committed together, at most (one bigger event goes alone)
+STREAM_WINDOW = 2 * STREAM_GROUP  # events read ahead of their acks
+STREAM_WINDOW_CODES = STREAM_GROUP_CODES  # codes read ahead of their acks: the next group
+
+
+def codes_of(event: events_pb2.Event) -> int:
+    """The codes an event carries (at least 1): the unit of the stream's budgets."""
+    which = event.WhichOneof("kind")
+    if which == "sale":
+        return max(1, sum(len(line.scanned) for line in event.sale.lines))
+    if which == "sale_return":
+        return max(1, len(event.sale_return.codes))
+    if which is None:
+        return 1
+    return max(1, len(getattr(event, which).items))
+
+
+class ReadAhead:
+    """Events received and not yet taken into a group, bounded in events and in codes."""
+
+    def __init__(self, max_events: int = STREAM_WINDOW, max_codes: int = STREAM_WINDOW_CODES) -> None:
+        self._queue: deque[tuple[events_pb2.Event | None, int]] = deque()  # None: the end
+        self._codes = 0
+        self._max_events = max_events
+        self._max_codes = max_codes
+        self._changed = asyncio.Condition()
+
+    def _has_room(self, codes: int) -> bool:
+        # An event bigger than the whole window is let in alone, or it could never be.
+        return not self._queue or (len(self._queue) < self._max_events and self._codes + codes <= self._max_codes)
+
+    async def put(self, event: events_pb2.Event | None) -> None:
+        codes = 0 if event is None else codes_of(event)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._has_room(codes))
+            self._queue.append((event, codes))
+            self._codes += codes
+            self._changed.notify_all()
+
+    async def take(self, max_events: int, max_codes: int) -> tuple[list[events_pb2.Event], bool]:
+        """The next group (waits for its first event) and whether the stream has ended."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: bool(self._queue))
+            group: list[events_pb2.Event] = []
+            codes = 0
+            finished = False
+            while self._queue:
+                event, n = self._queue[0]
+                if event is None:
+                    finished = True
+                    self._queue.popleft()
+                    break
+                if group and (len(group) >= max_events or codes + n > max_codes):
+                    break
+                self._queue.popleft()
+                group.append(event)
+                codes += n
+                self._codes -= n
+            self._changed.notify_all()
+            return group, finished
+
 
 _ACK_STATUS = {
     AckKind.STORED: ack_pb2.ACK_STATUS_STORED,
@@ -75,7 +141,11 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             await abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before the batch was stored")
-        drafts = [convert.event_from_proto(kind, m, self._key) for m in messages]
+        drafts = []
+        slicer = Slicer()
+        for m in messages:
+            await slicer.tick()
+            drafts.append(convert.event_from_proto(kind, m, self._key))
         acks = await self._ingestor.ingest(drafts, auth.current())
         return [ack_to_proto(i, a, self._ingestor.region_of) for i, a in enumerate(acks)]
 
@@ -130,7 +200,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         that keeps many in flight gets batch throughput and one that waits for each
         ack gets per-event latency.
         """
-        window: asyncio.Queue[events_pb2.Event | None] = asyncio.Queue(maxsize=STREAM_WINDOW)  # None: the end
+        window = ReadAhead()
 
         async def read() -> None:
             try:
@@ -144,16 +214,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         try:
             finished = False
             while not finished:
-                first = await window.get()
-                if first is None:
+                group, finished = await window.take(STREAM_GROUP, STREAM_GROUP_CODES)
+                if not group:
                     break
-                group = [first]
-                while len(group) < STREAM_GROUP and not window.empty():
-                    nxt = window.get_nowait()
-                    if nxt is None:
-                        finished = True
-                        break
-                    group.append(nxt)
                 for ack in await self._ingest_stream_group(group, index):
                     yield ingest_pb2.StreamEventsResponse(ack=ack)
                 index += len(group)
@@ -164,7 +227,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def _ingest_stream_group(self, group: list[events_pb2.Event], first_index: int) -> list[ack_pb2.EventAck]:
         drafts, positions = [], []
         out: dict[int, ack_pb2.EventAck] = {}
+        slicer = Slicer()
         for n, event in enumerate(group):
+            await slicer.tick()  # converting a group of delivery notes is milliseconds of CPU
             which = event.WhichOneof("kind")
             if which is None:
                 out[n] = ack_to_proto(first_index + n, _EMPTY_EVENT)
@@ -172,6 +237,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             drafts.append(convert.event_from_proto(convert.ONEOF_KIND[which], getattr(event, which), self._key))
             positions.append(n)
         for n, ack in zip(positions, await self._ingestor.ingest(drafts, auth.current()), strict=True):
+            await slicer.tick()
             out[n] = ack_to_proto(first_index + n, ack, self._ingestor.region_of)
         return [out[n] for n in range(len(group))]
 

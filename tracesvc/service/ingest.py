@@ -3,7 +3,6 @@ convert → validate against the registry → write → one acknowledgement per 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,17 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tracesvc import metrics
 from tracesvc.domain.events import Draft, Event, EventKind, InvalidEvent, Violation, normalize_event
 from tracesvc.domain.hygiene import quote
+from tracesvc.domain.slices import Slicer
 from tracesvc.domain.verify import CodeCheck, CodeState, check, fold
 from tracesvc.service.access import UNRESTRICTED, Principal
 from tracesvc.store.events import Outcome, write_events
 from tracesvc.store.registry import RegistryCache
 
 log = structlog.get_logger(__name__)
-
-
-# Validation is CPU work on the event loop: hand the loop back this often so a large batch
-# does not hold up short calls (VerifyCodes p99) behind it.
-_YIELD_EVERY = 25
 
 
 class AckKind(StrEnum):
@@ -68,9 +63,11 @@ class Ingestor:
         acks: list[Ack | None] = [None] * len(drafts)
         valid: list[Event] = []
         valid_at: list[int] = []
+        # Validation is CPU work on the event loop: hand the loop back every slice (a few ms,
+        # whatever the events' size) so a large batch does not hold up a POS verifying a code.
+        slicer = Slicer()
         for i, draft in enumerate(drafts):
-            if i and i % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # let other calls (a POS verifying a code) run between events
+            await slicer.tick()
             result = self._validate(draft, principal)
             if isinstance(result, Ack):
                 acks[i] = result
@@ -80,6 +77,7 @@ class Ingestor:
         written = await metrics.timed_commit(write_events(self._engine, valid))
         states = dict(written.states_before)
         for i, event, outcome in zip(valid_at, valid, written.results, strict=True):
+            await slicer.tick()
             checks: tuple[CodeCheck, ...] = ()
             if outcome.outcome is Outcome.STORED:
                 if event.kind is EventKind.SALE:

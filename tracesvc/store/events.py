@@ -7,6 +7,7 @@ written with COPY. Only what the commit made durable is reported STORED.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracesvc.domain.events import Event, EventKind, Serialized
 from tracesvc.domain.hygiene import quote
+from tracesvc.domain.slices import Slicer
 from tracesvc.domain.verify import CodeState
 from tracesvc.store.db import pg
 
@@ -128,11 +130,31 @@ async def write_events(engine: AsyncEngine, batch: Sequence[Event]) -> BatchWrit
     """Store normalized events; return one result per event, in order, after the commit."""
     if not batch:
         return BatchWrite([])
-    serialized = [ev.serialized() for ev in batch]
-    out = BatchWrite([])
-    async with pg(engine) as conn, conn.transaction():
-        out.results = await _write(conn, batch, serialized, out.states_before)
-    return out
+    # Serialising and building rows is CPU on the event loop: yield between slices of it, so a
+    # group of delivery notes does not hold up short calls. (Before the transaction opens, so
+    # no lock is held across a yield here.)
+    slicer = Slicer()
+    serialized = []
+    for ev in batch:
+        await slicer.tick()
+        serialized.append(ev.serialized())
+    for attempt in range(_DEADLOCK_ATTEMPTS):
+        out = BatchWrite([])
+        try:
+            async with pg(engine) as conn, conn.transaction():
+                out.results = await _write(conn, batch, serialized, out.states_before)
+            return out
+        except asyncpg.DeadlockDetectedError:
+            # The code-state lock step locks only rows that exist, in code order; the upsert then
+            # creates the missing ones, so two batches sharing codes can cross. PostgreSQL aborts
+            # one whole transaction (nothing of it is kept): run it again, it decides afresh.
+            if attempt == _DEADLOCK_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.005 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+_DEADLOCK_ATTEMPTS = 3
 
 
 async def _write(
@@ -228,7 +250,9 @@ async def _insert(
     code_rows = []
     lost: list[int] = []
     stored: list[Event] = []
+    slicer = Slicer()
     for i in order:
+        await slicer.tick()
         ev = batch[i]
         seq = seq_of.get(ev.event_id)
         if seq is None:  # a concurrent writer committed the same id or sale key first
@@ -286,7 +310,9 @@ ORDER BY code FOR UPDATE
 async def _count_states(conn: asyncpg.Connection, stored: Sequence[Event]) -> dict[str, CodeState]:
     """Add the stored events to each code's state; return the states as they were before."""
     deltas: dict[str, CodeState] = {}
+    slicer = Slicer()
     for ev in stored:
+        await slicer.tick()
         for row in ev.code_rows():
             if row.is_trace:
                 deltas[row.code] = deltas.get(row.code, CodeState()).after(
