@@ -18,6 +18,8 @@ from tests.integration.test_rule_b_runs import DAY, KEY, _seed, _World
 from tests.reconcile_helpers import run
 from tracesvc import client, report
 from tracesvc.domain import privacy
+from tracesvc.service.cases import Cases
+from tracesvc.store.registry import RegistryCache
 from tracesvc.v1 import enforcement_pb2 as en
 from tracesvc.v1 import enforcement_pb2_grpc
 
@@ -180,3 +182,23 @@ async def test_the_purchase_timeline_renders_in_headless_chromium(service, tmp_p
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "1 h 00 min" in dom.stdout and dom.stdout.count("<tr class=") >= 2
     shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+async def test_a_case_file_holds_the_purchase_timeline_of_its_b_flags_buyers(service):
+    """A case opened on a rule B flag alone: its dossier carries that buyer's purchases (by token)."""
+    await _story(service)
+    flag = await _flag(service, TRAVEL, "CARD_TRAVEL")
+    stub = _stub(service)
+    case = (
+        await stub.CreateCase(
+            en.CreateCaseRequest(
+                title="卡贩子 card in two provinces",
+                reason="a B finding to investigate",
+                members=[en.CaseMemberRef(kind=en.CASE_MEMBER_KIND_FLAG, ref=flag.flag_id)],
+            )
+        )
+    ).case
+    dossier = await Cases(service.engine, RegistryCache(service.engine)).dossier(case.case_id, "test")
+    timeline = dossier.buyer_timelines.get(token(TRAVEL), [])
+    assert len(timeline) == 3  # Beijing, Beijing, then Shanghai an hour later
+    assert TRAVEL not in repr(dossier)  # the buyer by token only

@@ -373,11 +373,13 @@ class Cases:
         wanted = {k: [m.ref for m in view.members if m.kind == k] for k in MemberKind}
         async with pg(self._engine) as conn:
             chains = await store.chains(conn, sorted({*wanted[MemberKind.CHAIN], *(f.flag_id for f in view.flags)}))
-            code_list = sorted(
-                {*wanted[MemberKind.CODE], *(f.code for f in view.flags if f.rule != "S"), *(c.code for c in chains)}
-            )
+            # S and B flags carry an insurance code in their code field, not a trace code.
+            trace_codes = (f.code for f in view.flags if f.rule not in ("S", "B"))
+            code_list = sorted({*wanted[MemberKind.CODE], *trace_codes, *(c.code for c in chains)})
             timelines = await store.code_timelines(conn, code_list)
-            buyers = await store.buyer_timelines(conn, sorted(set(wanted[MemberKind.BUYER])))
+            # The buyers the case names, and those its rule B flags are about.
+            buyer_tokens = {*wanted[MemberKind.BUYER], *(f.buyer_token for f in view.flags if f.buyer_token)}
+            buyers = await store.buyer_timelines(conn, sorted(buyer_tokens))
             event_ids = {e for f in view.flags for e in f.evidence} | {t.event_id for t in timelines + buyers}
             events = await store.events_with_digests(conn, sorted(event_ids))
         party_ids = (
