@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
+import asyncpg
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,6 +38,15 @@ __all__ = ["Engine", "Mode", "Progress", "Reconciler", "RunInfo", "Status"]
 log = structlog.get_logger(__name__)
 
 Progress = Callable[[RunInfo], None]
+
+
+class Batch(NamedTuple):
+    """The keys (codes, sale event ids or buyer tokens) one transaction judges, and where the run's
+    cursor stands once it has committed."""
+
+    keys: Sequence[str]
+    cursor: Any
+    loaded: Sequence[Any] = ()  # what finding the batch already read (rule S: its sales)
 
 
 _SALE = EventKind.SALE
@@ -158,104 +168,113 @@ class Reconciler:
             progress(info)
         return info
 
-    async def _codes(self, run: RunInfo, ref: Reference, progress: Progress | None) -> None:
-        """Rules D, L and R, a batch of codes per transaction, each batch locking its codes' shards."""
-        cursor, scope = run.code_cursor, store.scope_of(run)
-        async with pg(self.engine) as conn:
-            await store.count_codes(conn, run.run_id, scope)
+    async def _batches(
+        self,
+        run: RunInfo,
+        phase: Phase,
+        *,
+        next_batch: Callable[[asyncpg.Connection, Any], Awaitable[Batch | None]],
+        judge: Callable[[asyncpg.Connection, Batch], Awaitable[tuple[int, int]]],
+        cursor: Any,
+        progress: Progress | None,
+    ) -> None:
+        """One phase of a run: each batch in its own transaction, which also moves the run's cursor,
+        so a crashed run resumes after its last committed batch and never counts one twice."""
         while True:
             async with pg(self.engine) as conn:
-                codes = await store.next_codes(conn, scope, cursor, self.code_batch)
-                if not codes:
+                batch = await next_batch(conn, cursor)
+                if batch is None:
                     return
                 async with conn.transaction():
-                    await store.lock_shards(conn, codes)
-                    events = await store.load_code_events(conn, codes)
-                    # Parsed codes are remembered per batch only: each code is in one batch of a run.
-                    batch_ref = Reference(ref.parties, ref.products, ref.listed_products)
-                    findings: list[Finding] = []
-                    chains: list[ReturnChain] = []
-                    for code in codes:
-                        history = events.get(code)
-                        if not history or not _may_find(history):
-                            continue
-                        result = evaluate_code(code, history, batch_ref, self.skew)
-                        findings += result.findings
-                        chains += result.chains
-                    new, resolved = await store.sync_flags(
-                        conn,
-                        await store.flags_of_codes(conn, codes),
-                        findings,
-                        chains,
-                        run_id=run.run_id,
-                        now=datetime.now(UTC),
-                        parties=ref.parties,
-                    )
-                    cursor = codes[-1]
+                    new, resolved = await judge(conn, batch)
+                    cursor = batch.cursor
                     info = await store.advance(
-                        conn, run.run_id, Phase.CODES, cursor=cursor, done=len(codes), new=new, resolved=resolved
+                        conn, run.run_id, phase, cursor=cursor, done=len(batch.keys), new=new, resolved=resolved
                     )
             if progress:
                 progress(info)
             await asyncio.sleep(0)  # let the server breathe between batches
 
+    async def _codes(self, run: RunInfo, ref: Reference, progress: Progress | None) -> None:
+        """Rules D, L and R, a batch of codes per transaction, each batch locking its codes' shards."""
+        scope = store.scope_of(run)
+        async with pg(self.engine) as conn:
+            await store.count_codes(conn, run.run_id, scope)
+
+        async def next_batch(conn: asyncpg.Connection, cursor: str) -> Batch | None:
+            codes = await store.next_codes(conn, scope, cursor, self.code_batch)
+            return Batch(codes, codes[-1]) if codes else None
+
+        async def judge(conn: asyncpg.Connection, batch: Batch) -> tuple[int, int]:
+            codes = batch.keys
+            await store.lock_shards(conn, codes)
+            events = await store.load_code_events(conn, codes)
+            # Parsed codes are remembered per batch only: each code is in one batch of a run.
+            batch_ref = Reference(ref.parties, ref.products, ref.listed_products)
+            findings: list[Finding] = []
+            chains: list[ReturnChain] = []
+            for code in codes:
+                history = events.get(code)
+                if not history or not _may_find(history):
+                    continue
+                result = evaluate_code(code, history, batch_ref, self.skew)
+                findings += result.findings
+                chains += result.chains
+            existing = await store.flags_of_codes(conn, codes)
+            return await store.sync_flags(
+                conn, existing, findings, chains, run_id=run.run_id, now=datetime.now(UTC), parties=ref.parties
+            )
+
+        await self._batches(
+            run, Phase.CODES, next_batch=next_batch, judge=judge, cursor=run.code_cursor, progress=progress
+        )
+
     async def _sales(self, run: RunInfo, ref: Reference, progress: Progress | None) -> None:
         """Rule S, a batch of sales per transaction, each batch locking its sales' shards."""
-        cursor, scope = run.sale_cursor, store.scope_of(run)
-        while True:
-            async with pg(self.engine) as conn:
-                sales = await store.load_sales(conn, scope, cursor, self.sale_batch)
-                if not sales:
-                    return
-                ids = [s.event.event_id for s in sales]
-                async with conn.transaction():
-                    await store.lock_shards(conn, ids, sales=True)
-                    scanned = [sc.code for s in sales for ln in s.event.lines for sc in ln.scans if sc.is_trace]
-                    listed = await store.commissioned_among(conn, scanned) if ref.listed_products else frozenset()
-                    batch_ref = Reference(ref.parties, ref.products, ref.listed_products, listed)
-                    findings = [f for s in sales for f in evaluate_sale(s.event, batch_ref)]
-                    new, resolved = await store.sync_flags(
-                        conn,
-                        await store.flags_of_sales(conn, ids),
-                        findings,
-                        [],
-                        run_id=run.run_id,
-                        now=datetime.now(UTC),
-                        parties=ref.parties,
-                    )
-                    cursor = sales[-1].event_seq
-                    info = await store.advance(
-                        conn, run.run_id, Phase.SALES, cursor=cursor, done=len(sales), new=new, resolved=resolved
-                    )
-            if progress:
-                progress(info)
-            await asyncio.sleep(0)
+        scope = store.scope_of(run)
+
+        async def next_batch(conn: asyncpg.Connection, cursor: int) -> Batch | None:
+            sales = await store.load_sales(conn, scope, cursor, self.sale_batch)
+            return Batch([s.event.event_id for s in sales], sales[-1].event_seq, sales) if sales else None
+
+        async def judge(conn: asyncpg.Connection, batch: Batch) -> tuple[int, int]:
+            sales: Sequence[store.StoredSale] = batch.loaded
+            await store.lock_shards(conn, batch.keys, sales=True)
+            scanned = [sc.code for s in sales for ln in s.event.lines for sc in ln.scans if sc.is_trace]
+            listed = await store.commissioned_among(conn, scanned) if ref.listed_products else frozenset()
+            batch_ref = Reference(ref.parties, ref.products, ref.listed_products, listed)
+            findings = [f for s in sales for f in evaluate_sale(s.event, batch_ref)]
+            existing = await store.flags_of_sales(conn, batch.keys)
+            return await store.sync_flags(
+                conn, existing, findings, [], run_id=run.run_id, now=datetime.now(UTC), parties=ref.parties
+            )
+
+        await self._batches(
+            run, Phase.SALES, next_batch=next_batch, judge=judge, cursor=run.sale_cursor, progress=progress
+        )
 
     async def _buyers(self, run: RunInfo, ref: Reference, progress: Progress | None) -> None:
         """Rule B, a batch of buyer tokens per transaction (each token with all its sales and the refunds
         naming them), each batch locking its tokens' shards."""
-        cursor = run.buyer_cursor
         params = BuyerParams.from_json(run.rule_params, base=self.buyer_params)
-        while True:
-            async with pg(self.engine) as conn:
-                tokens = await store.next_buyer_tokens(conn, run, cursor, self.buyer_batch)
-                if not tokens:
-                    return
-                async with conn.transaction():
-                    await store.lock_buyer_shards(conn, tokens)
-                    events = await store.load_buyer_events(conn, tokens)
-                    found = [
-                        BuyerFinding(token, f)
-                        for token in tokens
-                        for f in evaluate_buyer(events[token].sales, events[token].refunds, ref, params, self.skew)
-                    ]
-                    new, resolved = await store.sync_buyer_flags(
-                        conn, tokens, found, run_id=run.run_id, now=datetime.now(UTC), parties=ref.parties
-                    )
-                    cursor = tokens[-1]
-                    info = await store.advance(
-                        conn, run.run_id, Phase.BUYERS, cursor=cursor, done=len(tokens), new=new, resolved=resolved
-                    )
-            if progress:
-                progress(info)
-            await asyncio.sleep(0)
+
+        async def next_batch(conn: asyncpg.Connection, cursor: str) -> Batch | None:
+            tokens = await store.next_buyer_tokens(conn, run, cursor, self.buyer_batch)
+            return Batch(tokens, tokens[-1]) if tokens else None
+
+        async def judge(conn: asyncpg.Connection, batch: Batch) -> tuple[int, int]:
+            tokens = batch.keys
+            await store.lock_buyer_shards(conn, tokens)
+            events = await store.load_buyer_events(conn, tokens)
+            found = [
+                BuyerFinding(token, f)
+                for token in tokens
+                for f in evaluate_buyer(events[token].sales, events[token].refunds, ref, params, self.skew)
+            ]
+            return await store.sync_buyer_flags(
+                conn, tokens, found, run_id=run.run_id, now=datetime.now(UTC), parties=ref.parties
+            )
+
+        await self._batches(
+            run, Phase.BUYERS, next_batch=next_batch, judge=judge, cursor=run.buyer_cursor, progress=progress
+        )
