@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -18,7 +18,7 @@ import grpc
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tracesvc.api.interceptors import wrap
+from tracesvc.api.interceptors import Continuation, wrap
 from tracesvc.service.access import PUBLIC_PREFIXES, UNRESTRICTED, Principal, Role, allowed_roles
 from tracesvc.store import keys as key_store
 
@@ -104,7 +104,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)

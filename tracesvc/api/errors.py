@@ -4,7 +4,7 @@ place where a use case's refusal (`tracesvc.service.errors`) becomes a status co
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, NoReturn
 
 import grpc
@@ -12,7 +12,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from tracesvc.api.interceptors import wrap
+from tracesvc.api.interceptors import Continuation, wrap
 from tracesvc.domain import hygiene
 from tracesvc.domain.events import Violation
 from tracesvc.service import errors
@@ -62,7 +62,7 @@ class ServiceErrorInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)

@@ -15,13 +15,14 @@ range-checked by the domain where their meaning is known (`tracesvc.domain.event
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from tracesvc.api.interceptors import Continuation
 from tracesvc.domain import hygiene
 from tracesvc.domain.events import Violation
 from tracesvc.service.errors import InvalidArgument
@@ -102,7 +103,7 @@ class HygieneInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
 import grpc
@@ -19,6 +19,8 @@ from tracesvc.store import faults
 log = structlog.get_logger("tracesvc.rpc")
 
 Around = Callable[[grpc.aio.ServicerContext], AbstractAsyncContextManager]
+# What a grpc.aio server interceptor is given to reach the next one (every interceptor here).
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]]
 
 
 def wrap(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandler:
@@ -68,7 +70,9 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
     message), anything else INTERNAL naming only the request id (the traceback goes to the log,
     once). A client never sees UNKNOWN or internals."""
 
-    async def intercept_service(self, continuation, handler_call_details):
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
