@@ -244,34 +244,90 @@ def _child(metric: Any, *labels: str) -> Any:
 # -- domain hooks ---------------------------------------------------------------------------------------
 def ingested(drafts: Sequence[tuple[_Draft, Any]], acks: Sequence[_Kinded]) -> None:
     """One ingest batch: its size, and per event its kind and ack status; codes of the stored ones."""
+    if _m is None and _captured is None:
+        return
+    events: dict[tuple[str, str], int] = {}
+    stored = 0
+    for (draft, _), ack in zip(drafts, acks, strict=True):
+        key = (str(draft.kind), str(ack.kind))
+        events[key] = events.get(key, 0) + 1
+        if ack.kind == "STORED":
+            stored += sum(1 for row in draft.code_rows() if row[3])
+    checks: dict[str, int] = {}
+    for a in acks:  # a stored sale's verdicts
+        for c in getattr(a, "checks", ()):
+            checks[str(c.verdict)] = checks.get(str(c.verdict), 0) + 1
+    _note(IngestTally(len(drafts), events, stored, checks))
+
+
+@dataclass(frozen=True)
+class IngestTally:
+    """What one ingest batch adds to the metrics, in plain values: a bulk-lane worker sends it to the
+    serving process, which owns the metrics (multiprocess mode or not)."""
+
+    batch: int
+    events: dict[tuple[str, str], int]  # (kind, ack status) -> events
+    stored_codes: int
+    verdicts: dict[str, int]  # verdict -> scanned values of stored sales
+
+
+@dataclass(frozen=True)
+class CommitTime:
+    seconds: float
+
+
+Captured = IngestTally | CommitTime
+# In a bulk-lane worker: observations kept here for the serving process instead of counted.
+_captured: list[Captured] | None = None
+
+
+def capture() -> None:
+    """From now on this process keeps its ingest observations for `drain` (a bulk-lane worker)."""
+    global _captured
+    _captured = []
+
+
+def drain() -> list[Captured]:
+    """The observations kept since the last drain."""
+    global _captured
+    out, _captured = (_captured or []), ([] if _captured is not None else None)
+    return out
+
+
+def replay(observations: Iterable[Captured]) -> None:
+    """Count observations another process made (a bulk-lane worker's)."""
+    for o in observations:
+        _note(o)
+
+
+def _note(o: Captured) -> None:
+    if _captured is not None:
+        _captured.append(o)
+        return
     m = _m
     if m is None:
         return
-    m.batch.observe(len(drafts))
-    tally: dict[tuple[Any, Any], int] = {}
-    stored = 0
-    for (draft, _), ack in zip(drafts, acks, strict=True):
-        key = (draft.kind, ack.kind)
-        tally[key] = tally.get(key, 0) + 1
-        if ack.kind == "STORED":
-            stored += sum(1 for row in draft.code_rows() if row[3])
-    for (kind, status), n in tally.items():
-        _child(m.events, str(kind), str(status)).inc(n)
-    if stored:
-        m.codes.inc(stored)
-    verdicts((c for a in acks for c in getattr(a, "checks", ())), "sale")  # a stored sale's verdicts
+    if isinstance(o, CommitTime):
+        m.commit.observe(o.seconds)
+        return
+    m.batch.observe(o.batch)
+    for (kind, status), n in o.events.items():
+        _child(m.events, kind, status).inc(n)
+    if o.stored_codes:
+        m.codes.inc(o.stored_codes)
+    for verdict, n in o.verdicts.items():
+        _child(m.verdicts, verdict, "sale").inc(n)
 
 
 async def timed_commit(write: Awaitable[T]) -> T:
     """Await an ingest batch's write-and-commit, timing it."""
-    m = _m
-    if m is None:
+    if _m is None and _captured is None:
         return await write
     started = time.perf_counter()
     try:
         return await write
     finally:
-        m.commit.observe(time.perf_counter() - started)
+        _note(CommitTime(time.perf_counter() - started))
 
 
 def verdicts(checks: Iterable[_Check], source: str = "verify") -> None:

@@ -23,6 +23,7 @@ from reconciler.jobs import Reconciler
 from reconciler.rules import BuyerParams
 from tracesvc import metrics, telemetry
 from tracesvc.api.auth import Authenticator, AuthInterceptor
+from tracesvc.api.bulk import BulkLane, LaneSettings
 from tracesvc.api.enforcement import EnforcementServicer
 from tracesvc.api.errors import ServiceErrorInterceptor
 from tracesvc.api.hygiene import HygieneInterceptor
@@ -129,7 +130,8 @@ async def grpc_server(
     )
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(engine, cache), server)
     ingestor = Ingestor(engine, cache, max_future=config.max_future)
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingestor, hmac_key), server)
+    lane = _bulk_lane(config, engine, hmac_key)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingestor, hmac_key, lane), server)
     intake = IntakeService(
         engine,
         ingestor,
@@ -166,8 +168,26 @@ async def grpc_server(
         await health_servicer.enter_graceful_shutdown()
         await server.stop(grace=config.shutdown_grace)
         await reconciler.shutdown()
+        if lane is not None:
+            await asyncio.to_thread(lane.close)
         tel.close()
         log.info("stopped")
+
+
+def _bulk_lane(config: Config, engine: AsyncEngine, hmac_key: bytes) -> BulkLane | None:
+    if config.bulk_processes == 0:
+        return None
+    settings = LaneSettings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        hmac_key=hmac_key,
+        max_future=config.max_future,
+        nice=config.bulk_nice,
+        pool_size=2,  # a worker writes one batch at a time; one more for its registry reloads
+        log_level=config.log_level,
+        log_format=config.log_format,
+        metrics=metrics.enabled(),  # telemetry has started: the workers' batches are counted here
+    )
+    return BulkLane(settings, config.bulk_processes)
 
 
 def _http(

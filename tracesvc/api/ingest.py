@@ -1,4 +1,5 @@
-"""IngestService: seven unary batch methods and the bidirectional stream, all through one Ingestor."""
+"""IngestService: seven unary batch methods and the bidirectional stream, all through one Ingestor,
+inline on this loop or, for bulk work, in the bulk lane's worker processes (tracesvc/api/bulk.py)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,19 @@ from typing import Any
 import grpc
 
 from tracesvc.api import auth, convert
-from tracesvc.api.errors import abort, status_proto
-from tracesvc.api.verify import RegionOf, verdict_to_proto
-from tracesvc.domain import hygiene
+from tracesvc.api.bulk import BulkLane
+from tracesvc.api.errors import abort
+from tracesvc.api.ingest_pipeline import acks_of_batch, acks_of_group
 from tracesvc.domain.events import EventKind, Violation
-from tracesvc.domain.slices import Slicer
-from tracesvc.service.ingest import Ack, AckKind, Ingestor
+from tracesvc.service.ingest import Ingestor
 from tracesvc.v1 import ack_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 MAX_BATCH = 1000  # events per unary call
+# A unary call carrying more codes than this goes to the bulk lane (when there is one); a POS sale
+# or a small note stays on the serving loop, which answers it without a process hop.
+INLINE_MAX_CODES = 50
 # Stream budgets are in codes as well as events: a 100-box delivery note is 100× the work of a
 # one-code sale. A group is what arrived while the previous group committed (it never waits to
 # fill), up to both budgets; read-ahead is bounded the same way, so an ack follows its event
@@ -34,13 +37,18 @@ STREAM_WINDOW_CODES = STREAM_GROUP_CODES  # codes read ahead of their acks: the 
 def codes_of(event: events_pb2.Event) -> int:
     """The codes an event carries (at least 1): the unit of the stream's budgets."""
     which = event.WhichOneof("kind")
-    if which == "sale":
-        return max(1, sum(len(line.scanned) for line in event.sale.lines))
-    if which == "sale_return":
-        return max(1, len(event.sale_return.codes))
     if which is None:
         return 1
-    return max(1, len(getattr(event, which).items))
+    return codes_of_message(convert.ONEOF_KIND[which], getattr(event, which))
+
+
+def codes_of_message(kind: EventKind, message: Any) -> int:
+    """The codes one receipt, sale… carries (at least 1)."""
+    if kind is EventKind.SALE:
+        return max(1, sum(len(line.scanned) for line in message.lines))
+    if kind is EventKind.SALE_RETURN:
+        return max(1, len(message.codes))
+    return max(1, len(message.items))
 
 
 class ReadAhead:
@@ -88,45 +96,11 @@ class ReadAhead:
             return group, finished
 
 
-_ACK_STATUS = {
-    AckKind.STORED: ack_pb2.ACK_STATUS_STORED,
-    AckKind.DUPLICATE: ack_pb2.ACK_STATUS_DUPLICATE,
-    AckKind.REJECTED: ack_pb2.ACK_STATUS_REJECTED,
-    AckKind.DENIED: ack_pb2.ACK_STATUS_REJECTED,
-    AckKind.CONFLICT: ack_pb2.ACK_STATUS_CONFLICT,
-}
-
-
-def _no_region(party_id: str | None) -> str:
-    return ""
-
-
-def ack_to_proto(index: int, ack: Ack, region_of: RegionOf = _no_region) -> ack_pb2.EventAck:
-    out = ack_pb2.EventAck(
-        index=index,
-        event_id=ack.event_id[: hygiene.ID.max_len],  # an over-long id is rejected; echo its prefix only
-        status=_ACK_STATUS[ack.kind],
-        verdicts=[verdict_to_proto(c, region_of) for c in ack.checks],
-    )
-    if ack.kind is AckKind.REJECTED:
-        out.error.CopyFrom(status_proto(grpc.StatusCode.INVALID_ARGUMENT, ack.message, ack.violations))
-    elif ack.kind is AckKind.DENIED:
-        out.error.CopyFrom(status_proto(grpc.StatusCode.PERMISSION_DENIED, ack.message))
-    elif ack.kind is AckKind.CONFLICT:
-        out.error.CopyFrom(
-            status_proto(
-                grpc.StatusCode.ALREADY_EXISTS,
-                f"event {ack.event_id} conflicts: {ack.message}",
-                [Violation("header.event_id", ack.message)],
-            )
-        )
-    return out
-
-
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, ingestor: Ingestor, hmac_key: bytes) -> None:
+    def __init__(self, ingestor: Ingestor, hmac_key: bytes, lane: BulkLane | None = None) -> None:
         self._ingestor = ingestor
         self._key = hmac_key
+        self._lane = lane  # None: every batch inline, on this process's event loop
 
     async def _record(
         self, context: Context, field: str, kind: EventKind, messages: Sequence[Any]
@@ -141,13 +115,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             await abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before the batch was stored")
-        drafts = []
-        slicer = Slicer()
-        for m in messages:
-            await slicer.tick()
-            drafts.append(convert.event_from_proto(kind, m, self._key))
-        acks = await self._ingestor.ingest(drafts, auth.current())
-        return [ack_to_proto(i, a, self._ingestor.region_of) for i, a in enumerate(acks)]
+        if self._lane is not None and sum(codes_of_message(kind, m) for m in messages) > INLINE_MAX_CODES:
+            return await self._lane.ingest_batch(kind, messages, auth.current(), self._ingestor.registry_generation)
+        return await acks_of_batch(self._ingestor, self._key, kind, messages, auth.current())
 
     async def RecordReceipt(
         self, request: ingest_pb2.RecordReceiptRequest, context: Context
@@ -225,31 +195,6 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             reader.cancel()
 
     async def _ingest_stream_group(self, group: list[events_pb2.Event], first_index: int) -> list[ack_pb2.EventAck]:
-        drafts, positions = [], []
-        out: dict[int, ack_pb2.EventAck] = {}
-        slicer = Slicer()
-        for n, event in enumerate(group):
-            await slicer.tick()  # converting a group of delivery notes is milliseconds of CPU
-            which = event.WhichOneof("kind")
-            if which is None:
-                out[n] = ack_to_proto(first_index + n, _EMPTY_EVENT)
-                continue
-            drafts.append(convert.event_from_proto(convert.ONEOF_KIND[which], getattr(event, which), self._key))
-            positions.append(n)
-        for n, ack in zip(positions, await self._ingestor.ingest(drafts, auth.current()), strict=True):
-            await slicer.tick()
-            out[n] = ack_to_proto(first_index + n, ack, self._ingestor.region_of)
-        return [out[n] for n in range(len(group))]
-
-
-_EMPTY_EVENT = Ack(
-    "",
-    AckKind.REJECTED,
-    "empty event",
-    (
-        Violation(
-            "event",
-            "one of receipt, shipment, transfer, purchase_return, opening_stock, sale or sale_return is required",
-        ),
-    ),
-)
+        if self._lane is not None:
+            return await self._lane.ingest_group(group, first_index, auth.current(), self._ingestor.registry_generation)
+        return await acks_of_group(self._ingestor, self._key, group, first_index, auth.current())

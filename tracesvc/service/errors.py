@@ -1,5 +1,5 @@
 """What a use case can refuse, independent of the transport: the API layer maps each class to
-its status code once (gRPC: INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION)."""
+its status code once (gRPC: INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION, UNAVAILABLE)."""
 
 from __future__ import annotations
 
@@ -29,3 +29,7 @@ class PermissionDenied(ServiceError):
 
 class FailedPrecondition(ServiceError):
     """The request is valid but the state does not allow it now."""
+
+
+class Unavailable(ServiceError):
+    """A part of the service is restarting; the same request may be retried (it is idempotent)."""

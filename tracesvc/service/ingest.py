@@ -56,6 +56,11 @@ class Ingestor:
     def region_of(self, party_id: str | None) -> str:
         return self._registry.region_of(party_id)
 
+    @property
+    def registry_generation(self) -> int:
+        """Moves with every registry write made through this process (see RegistryCache.generation)."""
+        return self._registry.generation
+
     async def ingest(self, drafts: Sequence[Draft], principal: Principal = UNRESTRICTED) -> list[Ack]:
         """Acknowledge each draft; an ack of STORED or DUPLICATE means it is committed."""
         await self._registry.refresh()

@@ -52,6 +52,37 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return engine
 
 
+def share_niceness_with_backends(engine: AsyncEngine) -> None:
+    """Give the PostgreSQL backend of each of this engine's connections this process's niceness,
+    where PostgreSQL runs on this machine (the embedded default) and lets us.
+
+    A niced bulk worker alone is half the story on a shared machine: the backend doing its
+    inserts and index updates would still compete with verification at full priority. A remote
+    server is left alone (its process ids mean nothing here), and so is any process that is not
+    a PostgreSQL backend or that this user may not renice.
+    """
+    niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    host = engine.url.host or engine.url.query.get("host")
+    if niceness <= 0 or not _is_local(host if isinstance(host, str) else None):
+        return
+
+    def renice(dbapi_connection: Any, record: Any) -> None:
+        pid = dbapi_connection.driver_connection.get_server_pid()
+        try:
+            with open(f"/proc/{pid}/comm") as comm:
+                if not comm.read().startswith("postgres"):
+                    return
+            os.setpriority(os.PRIO_PROCESS, pid, niceness)
+        except OSError:  # no such process here, or not ours to renice: leave it
+            return
+
+    event.listen(engine.sync_engine, "connect", renice)
+
+
+def _is_local(host: str | None) -> bool:
+    return host is None or host.startswith("/") or host in ("localhost", "127.0.0.1", "::1")
+
+
 def _discard_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     """Pool checkout hook: a connection closed under us (server restart) is replaced, not used."""
     driver = getattr(dbapi_connection, "driver_connection", None)

@@ -19,6 +19,15 @@ class Fault(StrEnum):
     ABORTED = "ABORTED"  # deadlock or serialization failure: the transaction was rolled back
 
 
+class FaultElsewhere(Exception):
+    """A database fault classified in another process (a bulk-lane worker), carried back as itself:
+    the driver's own exceptions do not cross a process boundary intact."""
+
+    def __init__(self, fault: str) -> None:
+        super().__init__(fault)
+        self.fault = Fault(fault)
+
+
 # asyncpg's errors that mean the connection or the server is gone (SQLSTATE classes 08, 57P0x,
 # 53300 too many connections, 57014 statement timeout / cancel), and its client-side ones.
 _UNAVAILABLE_PG: tuple[type[BaseException], ...] = (
@@ -56,6 +65,8 @@ def classify(exc: BaseException) -> Fault | None:
     """UNAVAILABLE or ABORTED for a database fault a client should retry; None otherwise."""
     chain = _chain(exc)
     for e in chain:
+        if isinstance(e, FaultElsewhere):
+            return e.fault
         if isinstance(e, _ABORTED_PG):
             return Fault.ABORTED
         if isinstance(e, sa_exc.DBAPIError) and e.connection_invalidated:

@@ -205,6 +205,9 @@ class RegistryCache:
         self._manufacturer_prefixes: frozenset[str] = frozenset()
         self._products_seen_until: datetime | None = None
         self._loaded_at = 0.0
+        # Bumped by every write this process makes through the cache: a copy of it in another
+        # process (a bulk-lane worker) reloads when the number it is handed has moved.
+        self.generation = 0
 
     # -- RegistryView --------------------------------------------------------------------------
     @property
@@ -261,8 +264,10 @@ class RegistryCache:
 
     def note_parties(self, items: Iterable[Party]) -> None:
         self._note(items)
+        self.generation += 1
 
     def note_products(self, items: Iterable[Product]) -> None:
+        self.generation += 1
         for p in items:
             self._products[p.prefix] = p
         self._manufacturer_prefixes = frozenset(

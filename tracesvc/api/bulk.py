@@ -1,0 +1,196 @@
+"""The bulk lane (issue 13): stream groups and large unary batches are converted, validated,
+serialised and written in worker processes that run at a lower CPU priority.
+
+Everything shares one event loop otherwise, so a wholesaler uploading delivery notes (~50 µs of
+Python per code) would hold up a pharmacy verifying one box. Here the serving process only
+receives messages (parsed in C), hands their bytes to a worker and relays the acks; the worker
+runs the same pipeline as the inline path (convert → Ingestor → acks) on its own connection pool.
+Being niced, it gets the CPU only when the serving process does not want it: verification keeps
+its latency and bulk ingestion takes what is left.
+
+A worker owns nothing but a cache: it keeps its own copy of the registry, reloaded when the
+serving process's registry generation moves (an upsert seen here is seen by the next batch
+there), and writes through the same idempotent write path, so a worker that dies mid-batch
+loses nothing acked: its call runs again on a fresh worker (DUPLICATE where the lost one had
+committed), and fails UNAVAILABLE only if that one dies too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import timedelta
+from multiprocessing.util import Finalize
+from typing import Any, NamedTuple
+
+import structlog
+
+from tracesvc import logs, metrics
+from tracesvc.api import ingest_pipeline
+from tracesvc.domain.events import EventKind
+from tracesvc.service.access import Principal
+from tracesvc.service.errors import Unavailable
+from tracesvc.service.ingest import Ingestor
+from tracesvc.store import faults
+from tracesvc.store.db import create_engine, share_niceness_with_backends
+from tracesvc.store.registry import RegistryCache
+from tracesvc.v1 import ack_pb2, events_pb2
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class LaneSettings:
+    """What a worker needs to build its own ingest pipeline (picklable: it crosses to the worker)."""
+
+    database_url: str
+    hmac_key: bytes
+    max_future: timedelta
+    nice: int = 10  # added to the worker's niceness: the serving process wins the CPU when it wants it
+    pool_size: int = 4
+    log_level: str = "info"
+    log_format: str = "json"
+    metrics: bool = False  # the serving process counts: keep each batch's observations for it
+
+
+class _Call(NamedTuple):
+    kind: str  # an EventKind's value for a unary batch; "" for stream events (each names its kind)
+    messages: list[bytes]
+    first_index: int
+    principal: Principal
+    registry_generation: int
+    log_context: dict[str, Any]
+
+
+class BulkLane:
+    """Worker processes for bulk ingestion; started on first use, replaced if one dies."""
+
+    def __init__(self, settings: LaneSettings, processes: int) -> None:
+        self._settings = settings
+        self._processes = processes
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn, not fork: the serving process runs gRPC's threads, which a fork would copy half-way.
+            self._executor = ProcessPoolExecutor(
+                self._processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self._settings,),
+            )
+        return self._executor
+
+    async def ingest_batch(
+        self, kind: EventKind, messages: Sequence[Any], principal: Principal, registry_generation: int
+    ) -> list[ack_pb2.EventAck]:
+        """A unary call's events (receipts, sales… of one kind), acked in order."""
+        raw = [m.SerializeToString() for m in messages]
+        return await self._run(_Call(kind.value, raw, 0, principal, registry_generation, _log_context()))
+
+    async def ingest_group(
+        self, group: Sequence[events_pb2.Event], first_index: int, principal: Principal, registry_generation: int
+    ) -> list[ack_pb2.EventAck]:
+        """A stream's group of events, acked in order from `first_index`."""
+        raw = [e.SerializeToString() for e in group]
+        return await self._run(_Call("", raw, first_index, principal, registry_generation, _log_context()))
+
+    async def _run(self, call: _Call) -> list[ack_pb2.EventAck]:
+        for attempt in range(2):
+            executor = self._pool()
+            try:
+                acks, observations = await asyncio.get_running_loop().run_in_executor(executor, _work, call)
+            except BrokenProcessPool:
+                # A worker died (killed, out of memory). What it committed stays committed and writes
+                # are idempotent, so the call is run once more on a fresh pool: its events are then
+                # STORED, or DUPLICATE where the lost worker had committed them — both mean stored.
+                if self._executor is executor:
+                    self._executor = None
+                    executor.shutdown(wait=False, cancel_futures=True)
+                log.error("bulk_worker_lost", attempt=attempt + 1)
+                continue
+            metrics.replay(observations)  # the worker's batches counted here, where the metrics live
+            return [ack_pb2.EventAck.FromString(a) for a in acks]
+        raise Unavailable("bulk ingestion workers keep failing; retry the call later")
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+
+def _log_context() -> dict[str, Any]:
+    return dict(structlog.contextvars.get_contextvars())
+
+
+# -- the worker side -------------------------------------------------------------------------------
+
+
+class _Worker:
+    def __init__(self, settings: LaneSettings) -> None:
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self.engine = create_engine(settings.database_url, pool_size=settings.pool_size)
+        share_niceness_with_backends(self.engine)
+        self.generation = -1
+        self.ingestor = self._ingestor()
+
+    def _ingestor(self) -> Ingestor:
+        return Ingestor(self.engine, RegistryCache(self.engine), max_future=self.settings.max_future)
+
+    async def handle(self, call: _Call) -> list[bytes]:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(**call.log_context, lane="bulk")
+        if call.registry_generation != self.generation:
+            # The serving process wrote to the registry since: read it afresh rather than wait for the TTL.
+            self.ingestor = self._ingestor()
+            self.generation = call.registry_generation
+        key = self.settings.hmac_key
+        if call.kind:
+            kind = EventKind(call.kind)
+            cls = ingest_pipeline.MESSAGE_OF_KIND[kind]
+            messages = [cls.FromString(m) for m in call.messages]
+            acks = await ingest_pipeline.acks_of_batch(self.ingestor, key, kind, messages, call.principal)
+        else:
+            events = [events_pb2.Event.FromString(m) for m in call.messages]
+            acks = await ingest_pipeline.acks_of_group(self.ingestor, key, events, call.first_index, call.principal)
+        return [a.SerializeToString() for a in acks]
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.engine.dispose())
+        self.loop.close()
+
+
+_worker: _Worker | None = None
+
+
+def _start_worker(settings: LaneSettings) -> None:
+    global _worker  # noqa: PLW0603 -- one pipeline per worker process, built once
+    if settings.nice:
+        os.nice(settings.nice)
+    logs.configure(settings.log_level, settings.log_format)
+    if settings.metrics:
+        metrics.capture()
+    _worker = _Worker(settings)
+    Finalize(None, _worker.close, exitpriority=10)  # close the pool's connections cleanly at exit
+
+
+def _work(call: _Call) -> tuple[list[bytes], list[metrics.Captured]]:
+    assert _worker is not None, "worker not started"
+    try:
+        acks = _worker.loop.run_until_complete(_worker.handle(call))
+        return acks, metrics.drain()
+    except Exception as exc:
+        metrics.drain()  # a failed batch counted nothing
+        # The driver's exceptions do not pickle reliably: send back what the serving process needs
+        # (a retryable database fault, or an internal error it reports with its request id).
+        fault = faults.classify(exc)
+        if fault is not None:
+            raise faults.FaultElsewhere(fault.value) from None
+        log.error("bulk_ingest_failed", error=type(exc).__name__, exc_info=exc)
+        raise RuntimeError(f"bulk ingestion failed: {type(exc).__name__}") from None
