@@ -1,7 +1,10 @@
 """Ingest throughput: codes/s through StreamEvents and unary RecordSale, against a raw COPY
 of the same rows into the same tables, all in one run. Acks are durable (sent after commit).
 
-    python benchmarks/ingest.py [--boxes 20000]
+    python benchmarks/ingest.py [--boxes 20000] [--workers 1,2] [--lanes 0,1] [--parts mix,bulk,unary]
+
+Each (TRACESVC_WORKERS, TRACESVC_BULK_PROCESSES) pair runs on fresh databases in the same run;
+lane 0 is every batch on the serving loop, as before issue 13's bulk lane.
 """
 
 from __future__ import annotations
@@ -236,7 +239,11 @@ async def unary_sales(target: str, sales: list[ev.Sale], concurrency: int, batch
         return time.perf_counter() - started
 
 
-async def main(boxes: int, worker_counts: list[int]) -> None:
+def _row(label: str, codes: int, seconds: float, copy_rate: float) -> list[str]:
+    return [label, f"{codes}", f"{seconds:.2f}", f"{codes / seconds:,.0f}", f"{(codes / seconds) / copy_rate:.2f}"]
+
+
+async def main(boxes: int, worker_counts: list[int], lanes: list[int], parts: set[str]) -> None:
     events = unique_events(boxes)
     bulk = bulk_receipts(400, 100)
     sales = [e.sale for e in events if e.WhichOneof("kind") == "sale"]
@@ -288,44 +295,24 @@ async def main(boxes: int, worker_counts: list[int]) -> None:
             else:
                 copy_bulk_rate = n / s_plain
         for workers in worker_counts:
-            for streams in (1, 4):
-                url = await setup_db()
-                async with server(url, TRACESVC_WORKERS=str(workers)) as (target, _):
-                    s = await stream(target, events, streams)
-                rows.append(
-                    [
-                        f"StreamEvents x{streams}, {workers} worker(s) (simulated mix)",
-                        f"{n_codes}",
-                        f"{s:.2f}",
-                        f"{n_codes / s:,.0f}",
-                        f"{(n_codes / s) / copy_rate:.2f}",
-                    ]
-                )
-            url = await setup_db()
-            async with server(url, TRACESVC_WORKERS=str(workers)) as (target, _):
-                s = await stream(target, bulk, 4)
-            rows.append(
-                [
-                    f"StreamEvents x4, {workers} worker(s) (100-box receipts)",
-                    f"{n_bulk}",
-                    f"{s:.2f}",
-                    f"{n_bulk / s:,.0f}",
-                    f"{(n_bulk / s) / copy_bulk_rate:.2f}",
-                ]
-            )
-        for conc in (1, 8, 32):
+            for lane in lanes:
+                env = {"TRACESVC_WORKERS": str(workers), "TRACESVC_BULK_PROCESSES": str(lane)}
+                how = f"{workers} worker(s), bulk lane {lane}"
+                for streams in (1, 4) if "mix" in parts else ():
+                    url = await setup_db()
+                    async with server(url, **env) as (target, _):
+                        s = await stream(target, events, streams)
+                    rows.append(_row(f"StreamEvents x{streams}, {how} (simulated mix)", n_codes, s, copy_rate))
+                if "bulk" in parts:
+                    url = await setup_db()
+                    async with server(url, **env) as (target, _):
+                        s = await stream(target, bulk, 4)
+                    rows.append(_row(f"StreamEvents x4, {how} (100-box receipts)", n_bulk, s, copy_bulk_rate))
+        for conc in (1, 8, 32) if "unary" in parts else ():
             url = await setup_db()
             async with server(url) as (target, _):
                 s = await unary_sales(target, sales, conc)
-            rows.append(
-                [
-                    f"RecordSale unary, {conc} clients (200/call)",
-                    f"{n_sales}",
-                    f"{s:.2f}",
-                    f"{n_sales / s:,.0f}",
-                    f"{(n_sales / s) / copy_rate:.2f}",
-                ]
-            )
+            rows.append(_row(f"RecordSale unary, {conc} clients (200/call)", n_sales, s, copy_rate))
     print(
         table(
             f"ingest: {len(events)} simulated events ({boxes} boxes) + {len(bulk)} bulk receipts",
@@ -340,5 +327,14 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--boxes", type=int, default=20_000)
     parser.add_argument("--workers", default="1,2", help="TRACESVC_WORKERS values to run, comma-separated")
+    parser.add_argument("--lanes", default="0,1", help="TRACESVC_BULK_PROCESSES values to run, comma-separated")
+    parser.add_argument("--parts", default="mix,bulk,unary", help="which rows: mix, bulk, unary")
     args = parser.parse_args()
-    asyncio.run(main(args.boxes, [int(w) for w in args.workers.split(",")]))
+    asyncio.run(
+        main(
+            args.boxes,
+            [int(w) for w in args.workers.split(",")],
+            [int(x) for x in args.lanes.split(",")],
+            set(args.parts.split(",")),
+        )
+    )

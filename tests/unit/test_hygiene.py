@@ -9,6 +9,7 @@ import pytest
 from tracesvc.api import hygiene as api_hygiene
 from tracesvc.api import paging
 from tracesvc.domain import codes, hygiene
+from tracesvc.domain.events import InvalidEvent, Item
 from tracesvc.v1 import enforcement_pb2 as enf
 from tracesvc.v1 import events_pb2 as ev
 
@@ -80,3 +81,38 @@ def test_page_tokens_are_verified_strictly(token):
 def test_a_page_token_round_trips():
     assert paging.decode("flag", paging.encode("flag", 42)) == "42"
     assert paging.decode("chain", paging.encode("chain", "f-1")) == "f-1"
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("", hygiene.ID),
+        ("P1", hygiene.ID),
+        ("x" * 129, hygiene.ID),  # too long
+        ("a\x00b", hygiene.ID),
+        ("a\x7fb", hygiene.SHORT),
+        ("a\x85b", hygiene.SHORT),  # C1 control
+        ("\ud800", hygiene.NAME),  # lone surrogate
+        ("(01)0690000000001\x1d21SN", hygiene.CODE),  # GS is allowed in a code (slow path)
+        ("(01)0690000000001\x1d21SN", hygiene.SHORT),  # and nowhere else
+        ("药品 追溯码", hygiene.NAME),  # clean but not ASCII: the slow path decides
+        ("\ufffe", hygiene.NAME),
+    ],
+)
+def test_the_one_pass_check_never_passes_a_value_the_field_by_field_check_refuses(value, kind):
+    refused = hygiene.text_problem(value, kind) is not None
+    passed = hygiene.all_clean([(["ok", value, "ok"], kind)])
+    assert not (refused and passed)
+    if value.isascii() and value.isprintable():
+        assert passed is not refused  # plain ASCII is decided in one pass, exactly
+
+
+def test_a_bad_value_among_many_items_is_still_named_by_its_field():
+    from tests.unit.test_events_domain import fields, normalize, receipt  # noqa: PLC0415
+
+    items = tuple(Item(f"8600001{n:013d}", batch="B1") for n in range(500))
+    bad = items[:321] + (Item(items[321].code, batch="B\x00"),) + items[322:]
+    with pytest.raises(InvalidEvent) as info:
+        normalize(receipt(items=bad))
+    assert set(fields(info)) == {"items[321].batch"}
+    assert normalize(receipt(items=items)).items == items  # and 500 clean ones pass

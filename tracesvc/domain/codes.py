@@ -198,6 +198,9 @@ def parse(raw: str, manufacturer_prefixes: frozenset[str] = frozenset()) -> Scan
     `manufacturer_prefixes` are the registry's prefixes of manufacturer-defined codes,
     which are accepted only under such a prefix.
     """
+    if type(raw) is str and len(raw) == _MSFX_LEN and raw[0] == "8" and raw.isascii() and raw.isdigit():
+        # Nearly every scan: a bare 20-digit code, which the general path below also ends in.
+        return TraceCode(raw, CodeScheme.MSFX, raw[:_MSFX_PREFIX_LEN], raw[_MSFX_PREFIX_LEN:])
     _check_raw(raw)
     value = _strip(raw)
     if value.startswith("("):

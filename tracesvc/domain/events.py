@@ -324,8 +324,13 @@ def _normalize_custody(draft: Event, ck: _Checker) -> Event:
         ck.add("items", "at least one item is required")
     seen: dict[str, int] = {}
     items = []
+    prefixes = ck.registry.manufacturer_prefixes
     for n, item in enumerate(draft.items):
-        parsed = ck.trace_code(f"items[{n}].code", item.code)
+        try:
+            parsed: TraceCode | None = codes.parse_trace(item.code, prefixes)
+        except CodeError as exc:  # (the path is built only for a bad code: this loop runs per box)
+            ck.add(f"items[{n}].code", f"{quote(exc.value)}: {exc.reason}")
+            parsed = None
         batch, expiry = item.batch.strip(), item.expiry.strip()
         if expiry and not _valid_date(expiry):
             ck.add(f"items[{n}].expiry", f"{quote(item.expiry)} is not a YYYY-MM-DD date")
@@ -440,6 +445,15 @@ def _normalize_sale_return(draft: Event, ck: _Checker) -> Event:
     return draft.evolve(sale_id=draft.sale_id.strip(), returned=tuple(returned))
 
 
+def _item_texts(items: tuple[Item, ...]) -> list[tuple[list[str], hygiene.TextKind]]:
+    return [
+        ([i.code for i in items], hygiene.CODE),
+        ([i.batch for i in items], hygiene.SHORT),
+        ([i.expiry for i in items], hygiene.SHORT),
+        ([i.source_document for i in items], hygiene.ID),
+    ]
+
+
 def _check_texts(ck: _Checker, draft: Event) -> None:
     """Length limits and no control characters in any text field (DESIGN §8), before anything
     else reads them: a value that fails here never reaches a column or a message in full."""
@@ -452,11 +466,12 @@ def _check_texts(ck: _Checker, draft: Event) -> None:
         ("buyer_token", draft.buyer_token),
     ):
         ck.text(path, value, hygiene.ID)
-    for n, item in enumerate(draft.items):
-        ck.text(f"items[{n}].code", item.code, hygiene.CODE)
-        ck.text(f"items[{n}].batch", item.batch, hygiene.SHORT)
-        ck.text(f"items[{n}].expiry", item.expiry, hygiene.SHORT)
-        ck.text(f"items[{n}].source_document", item.source_document, hygiene.ID)
+    if not hygiene.all_clean(_item_texts(draft.items)):  # a document's items in one pass, in C
+        for n, item in enumerate(draft.items):  # only to name the field that fails
+            ck.text(f"items[{n}].code", item.code, hygiene.CODE)
+            ck.text(f"items[{n}].batch", item.batch, hygiene.SHORT)
+            ck.text(f"items[{n}].expiry", item.expiry, hygiene.SHORT)
+            ck.text(f"items[{n}].source_document", item.source_document, hygiene.ID)
     for n, line in enumerate(draft.lines[: hygiene.MAX_LINES]):
         ck.text(f"lines[{n}].insurance_code", line.insurance_code, hygiene.SHORT)
         ck.text(f"lines[{n}].item_name", line.item_name, hygiene.NAME)

@@ -37,7 +37,6 @@ _YEAR_ONE = datetime(1, 1, 1, tzinfo=UTC)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
 _CONTROL_BUT_GS = re.compile(r"[\x00-\x1c\x1e\x1f\x7f-\x9f\ufffe\uffff]")  # GS is FNC1 in raw GS1 codes
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")  # tab, LF, CR in notes
-_ASCII_DIGITS = re.compile(r"[0-9]+")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
@@ -76,6 +75,8 @@ def text_problem(value: str, kind: TextKind) -> str | None:
     """Why a text value is refused, or None: too long, control characters, lone surrogates."""
     if len(value) > kind.max_len:
         return f"at most {kind.max_len} characters, got {len(value)}"
+    if value.isascii() and value.isprintable():  # the usual case, in C: no control character, no surrogate
+        return None
     found = kind.allowed.search(value)
     if found is not None:
         return f"control character U+{ord(found.group()):04X} at position {found.start()} is not allowed"
@@ -84,9 +85,22 @@ def text_problem(value: str, kind: TextKind) -> str | None:
     return None
 
 
+def all_clean(columns: list[tuple[list[str], TextKind]]) -> bool:
+    """Whether every value passes `text_problem`, checked a column at a time in C (a delivery note's
+    thousands of values at once); when not, check value by value to name the one that fails."""
+    for values, kind in columns:
+        if not values:
+            continue
+        joined = "".join(values)
+        if not (joined.isascii() and joined.isprintable()) or max(map(len, values)) > kind.max_len:
+            return False
+    return True
+
+
 def is_ascii_digits(value: str, length: int | None = None) -> bool:
     """Only 0-9 (never full-width, superscript or other Unicode digits), optionally of one length."""
-    return _ASCII_DIGITS.fullmatch(value) is not None and (length is None or len(value) == length)
+    # isdigit() alone admits full-width and other Unicode digits; with isascii() it is exactly [0-9]+.
+    return value.isascii() and value.isdigit() and (length is None or len(value) == length)
 
 
 def int_problem(value: int, low: int, high: int) -> str | None:

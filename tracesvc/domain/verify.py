@@ -3,6 +3,7 @@ code's current state. Pure: the state comes from the store, the product from the
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -60,6 +61,9 @@ class CodeState:
         return CodeState(sw, su, rw, ru, last_at, last_party, holders)
 
 
+_NO_STATE = CodeState()
+
+
 def custody_holder(kind: EventKind, party_id: str, counterparty_id: str) -> str | None:
     """Who takes custody in a custody event (None for a shipment, which only reports)."""
     if kind in (EventKind.RECEIPT, EventKind.OPENING_STOCK):
@@ -69,12 +73,14 @@ def custody_holder(kind: EventKind, party_id: str, counterparty_id: str) -> str 
     return None
 
 
-def fold(state: CodeState, event: Event, code: str) -> CodeState:
-    """Count every row `event` has for `code`."""
+def fold_into(states: dict[str, CodeState], event: Event, wanted: Container[str]) -> None:
+    """Count every trace row of `event` whose code is `wanted` into `states`, in one pass."""
     for row in event.code_rows():
-        if row.code == code and row.is_trace:
-            state = state.after(event.kind, event.party_id, event.counterparty_id, row.units, event.occurred_at)
-    return state
+        if row.is_trace and row.code in wanted:
+            state = states.get(row.code, _NO_STATE)
+            states[row.code] = state.after(
+                event.kind, event.party_id, event.counterparty_id, row.units, event.occurred_at
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from tracesvc import metrics
 from tracesvc.domain.events import Draft, Event, EventKind, InvalidEvent, Violation, normalize_event
 from tracesvc.domain.hygiene import quote
 from tracesvc.domain.slices import Slicer
-from tracesvc.domain.verify import CodeCheck, CodeState, check, fold
+from tracesvc.domain.verify import CodeCheck, CodeState, check, fold_into
 from tracesvc.service.access import UNRESTRICTED, Principal
 from tracesvc.store.events import Outcome, write_events
 from tracesvc.store.registry import RegistryCache
@@ -79,16 +79,18 @@ class Ingestor:
             else:
                 valid.append(result)
                 valid_at.append(i)
-        written = await metrics.timed_commit(write_events(self._engine, valid))
+        # Verdicts are given for sales only: the states that matter are their codes', before the batch
+        # and then after each earlier event of the batch (a box received and sold in one group).
+        sold = {s.code for e in valid if e.kind is EventKind.SALE for line in e.lines for s in line.scans}
+        written = await metrics.timed_commit(write_events(self._engine, valid, states_of=sold))
         states = dict(written.states_before)
         for i, event, outcome in zip(valid_at, valid, written.results, strict=True):
             await slicer.tick()
             checks: tuple[CodeCheck, ...] = ()
-            if outcome.outcome is Outcome.STORED:
+            if outcome.outcome is Outcome.STORED and sold:
                 if event.kind is EventKind.SALE:
                     checks = self._sale_checks(event, states)
-                for code in {row.code for row in event.code_rows() if row.is_trace}:
-                    states[code] = fold(states.get(code, CodeState()), event, code)
+                fold_into(states, event, sold)
             acks[i] = Ack(drafts[i].event.event_id, _FROM_OUTCOME[outcome.outcome], outcome.reason, checks=checks)
         done = [a for a in acks if a is not None]
         counts: dict[str, int] = {}

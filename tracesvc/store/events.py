@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -126,8 +127,11 @@ def _sale_key(ev: Event) -> tuple[str, str] | None:
     return (ev.party_id, ev.sale_id) if ev.kind is EventKind.SALE else None
 
 
-async def write_events(engine: AsyncEngine, batch: Sequence[Event]) -> BatchWrite:
-    """Store normalized events; return one result per event, in order, after the commit."""
+async def write_events(
+    engine: AsyncEngine, batch: Sequence[Event], *, states_of: AbstractSet[str] | None = None
+) -> BatchWrite:
+    """Store normalized events; return one result per event, in order, after the commit, and the
+    states before the batch of the codes in `states_of` (all the batch's codes when None)."""
     if not batch:
         return BatchWrite([])
     # Serialising and building rows is CPU on the event loop: yield between slices of it, so a
@@ -142,7 +146,7 @@ async def write_events(engine: AsyncEngine, batch: Sequence[Event]) -> BatchWrit
         out = BatchWrite([])
         try:
             async with pg(engine) as conn, conn.transaction():
-                out.results = await _write(conn, batch, serialized, out.states_before)
+                out.results = await _write(conn, batch, serialized, out.states_before, states_of)
             return out
         except asyncpg.DeadlockDetectedError:
             # The code-state lock step locks only rows that exist, in code order; the upsert then
@@ -162,6 +166,7 @@ async def _write(
     batch: Sequence[Event],
     serialized: list[Serialized],
     states_before: dict[str, CodeState],
+    states_of: AbstractSet[str] | None,
 ) -> list[WriteResult]:
     n = len(batch)
     results: list[WriteResult | None] = [None] * n
@@ -193,7 +198,7 @@ async def _write(
 
     if to_insert:
         stored = await _insert(conn, batch, serialized, sorted(to_insert, key=lambda i: batch[i].event_id), results)
-        states_before.update(await _count_states(conn, stored))
+        states_before.update(await _count_states(conn, stored, states_of))
 
     for i in repeats:
         first = results[first_of[batch[i].event_id]]
@@ -295,8 +300,10 @@ ON CONFLICT (code) DO UPDATE SET
                            THEN excluded.last_sale_party ELSE s.last_sale_party END,
     last_sale_at = greatest(s.last_sale_at, excluded.last_sale_at),
     holders = ARRAY(SELECT DISTINCT h FROM unnest(s.holders || excluded.holders) h ORDER BY h)
-RETURNING code, sold_whole, sold_units, returned_whole, returned_units, last_sale_at, last_sale_party, holders
 """
+_RETURNING_STATE = (
+    " RETURNING code, sold_whole, sold_units, returned_whole, returned_units, last_sale_at, last_sale_party, holders"
+)
 
 
 # The last sale before the batch: read (and locked, in the upsert's lock order) before the upsert,
@@ -307,24 +314,37 @@ ORDER BY code FOR UPDATE
 """
 
 
-async def _count_states(conn: asyncpg.Connection, stored: Sequence[Event]) -> dict[str, CodeState]:
-    """Add the stored events to each code's state; return the states as they were before."""
+_COUNTED = (EventKind.SALE, EventKind.SALE_RETURN)  # their delta depends on each row's units
+_NONE = CodeState()
+
+
+async def _count_states(
+    conn: asyncpg.Connection, stored: Sequence[Event], wanted: AbstractSet[str] | None
+) -> dict[str, CodeState]:
+    """Add the stored events to each code's state; return the `wanted` ones as they were before."""
     deltas: dict[str, CodeState] = {}
     slicer = Slicer()
     for ev in stored:
         await slicer.tick()
+        # A custody event changes each of its codes alike: one delta, shared (states are frozen),
+        # for every code the batch meets first here — a delivery note's hundred boxes cost a dict write each.
+        alike = (
+            None if ev.kind in _COUNTED else _NONE.after(ev.kind, ev.party_id, ev.counterparty_id, None, ev.occurred_at)
+        )
         for row in ev.code_rows():
             if row.is_trace:
-                deltas[row.code] = deltas.get(row.code, CodeState()).after(
-                    ev.kind, ev.party_id, ev.counterparty_id, row.units, ev.occurred_at
-                )
+                prev = deltas.get(row.code)
+                if prev is None and alike is not None:
+                    deltas[row.code] = alike
+                else:
+                    deltas[row.code] = (prev or _NONE).after(
+                        ev.kind, ev.party_id, ev.counterparty_id, row.units, ev.occurred_at
+                    )
     if not deltas:
         return {}
     codes = sorted(deltas)
     d = [deltas[c] for c in codes]
-    locked = {r["code"]: r for r in await conn.fetch(_LOCK_STATES, codes)}
-    rows = await conn.fetch(
-        _UPSERT_STATE,
+    columns = (
         codes,
         [x.sold_whole for x in d],
         [x.sold_units for x in d],
@@ -334,6 +354,14 @@ async def _count_states(conn: asyncpg.Connection, stored: Sequence[Event]) -> di
         [x.last_sale_party for x in d],
         ["\x1f".join(sorted(x.holders)) for x in d],
     )
+    wanted_codes = codes if wanted is None else [c for c in codes if c in wanted]
+    if not wanted_codes:  # a batch of delivery notes: nothing to read back
+        await conn.execute(_UPSERT_STATE, *columns)
+        return {}
+    locked = {r["code"]: r for r in await conn.fetch(_LOCK_STATES, wanted_codes)}
+    rows = await conn.fetch(_UPSERT_STATE + _RETURNING_STATE, *columns)
+    if wanted is not None:
+        rows = [r for r in rows if r["code"] in wanted]
     before = {}
     for r in rows:
         delta = deltas[r["code"]]
