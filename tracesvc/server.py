@@ -23,7 +23,7 @@ from reconciler.jobs import Reconciler
 from reconciler.rules import BuyerParams
 from tracesvc import metrics, telemetry
 from tracesvc.api.auth import Authenticator, AuthInterceptor
-from tracesvc.api.bulk import BulkLane, LaneSettings
+from tracesvc.api.bulk import BulkLane, LaneIngestor, LaneSettings
 from tracesvc.api.enforcement import EnforcementServicer
 from tracesvc.api.errors import ServiceErrorInterceptor
 from tracesvc.api.hygiene import HygieneInterceptor
@@ -134,7 +134,7 @@ async def grpc_server(
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingestor, hmac_key, lane), server)
     intake = IntakeService(
         engine,
-        ingestor,
+        ingestor if lane is None else LaneIngestor(ingestor, lane),
         cache,
         IntakeSettings(hmac_key, zone=timezone(config.nhsa_utc_offset), max_future=config.max_future),
     )

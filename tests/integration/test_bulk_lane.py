@@ -124,3 +124,24 @@ async def test_a_small_unary_batch_is_answered_without_the_lane(service):
     resp = await service.ingest.RecordSale(ing.RecordSaleRequest(sales=[b.sale("pos", [(b.code(b.STATIN, 5), None)])]))
     assert resp.acks[0].status == STORED
     assert multiprocessing.active_children() == []  # a POS sale never waits for a worker to start
+
+
+async def test_a_large_nhsa_document_is_ingested_by_the_lane_a_small_one_inline(config, raw_db):
+    import httpx  # noqa: PLC0415
+
+    from tests.unit.nhsa_samples import envelope, purchase_row  # noqa: PLC0415
+
+    async with start_service(replace(config, http_listen="127.0.0.1:0")) as svc:
+        await b.seed_registry(svc.registry)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.running.http_port}") as http:
+            small = envelope("3503", {"purcinfo": [purchase_row("PO-small")]})
+            assert (await http.post("/nhsa/v1/3503", json=small)).json()["output"]["counts"] == {"STORED": 1}
+            assert multiprocessing.active_children() == []  # one box: answered on the serving loop
+            boxes = [{"drug_trac_codg": b.code(b.STATIN, 5_000 + n)} for n in range(80)]
+            large = envelope("3503", {"purcinfo": [purchase_row("PO-large", boxes)]})
+            body = (await http.post("/nhsa/v1/3503", json=large)).json()
+            assert body["infcode"] == 0 and body["output"]["counts"] == {"STORED": 1}, body
+            assert multiprocessing.active_children(), "80 boxes should have gone to the bulk lane"
+            again = (await http.post("/nhsa/v1/3503", json=large)).json()
+            assert again["output"]["counts"] == {"DUPLICATE": 1}
+    assert await raw_db.fetchval("SELECT count(*) FROM event_codes") == 81

@@ -32,10 +32,10 @@ import structlog
 
 from tracesvc import logs, metrics
 from tracesvc.api import ingest_pipeline
-from tracesvc.domain.events import EventKind
-from tracesvc.service.access import Principal
+from tracesvc.domain.events import Draft, EventKind
+from tracesvc.service.access import UNRESTRICTED, Principal
 from tracesvc.service.errors import Unavailable
-from tracesvc.service.ingest import Ingestor
+from tracesvc.service.ingest import Ack, Ingestor
 from tracesvc.store import faults
 from tracesvc.store.db import create_engine, share_niceness_with_backends
 from tracesvc.store.registry import RegistryCache
@@ -59,12 +59,18 @@ class LaneSettings:
 
 
 class _Call(NamedTuple):
-    kind: str  # an EventKind's value for a unary batch; "" for stream events (each names its kind)
+    # An EventKind's value for a unary batch of serialised messages; "" for serialised stream
+    # events (each names its kind); DRAFTS for drafts an HTTP intake document was mapped to.
+    kind: str
     messages: list[bytes]
     first_index: int
     principal: Principal
     registry_generation: int
     log_context: dict[str, Any]
+    drafts: tuple[Draft, ...] = ()
+
+
+DRAFTS = "drafts"
 
 
 class BulkLane:
@@ -100,7 +106,11 @@ class BulkLane:
         raw = [e.SerializeToString() for e in group]
         return await self._run(_Call("", raw, first_index, principal, registry_generation, _log_context()))
 
-    async def _run(self, call: _Call) -> list[ack_pb2.EventAck]:
+    async def ingest_drafts(self, drafts: Sequence[Draft], principal: Principal, registry_generation: int) -> list[Ack]:
+        """Drafts an intake document was mapped to, acked in order (as Ingestor.ingest does)."""
+        return await self._run(_Call(DRAFTS, [], 0, principal, registry_generation, _log_context(), tuple(drafts)))
+
+    async def _run(self, call: _Call) -> list[Any]:
         for attempt in range(2):
             executor = self._pool()
             try:
@@ -115,6 +125,8 @@ class BulkLane:
                 log.error("bulk_worker_lost", attempt=attempt + 1)
                 continue
             metrics.replay(observations)  # the worker's batches counted here, where the metrics live
+            if call.kind == DRAFTS:
+                return acks
             return [ack_pb2.EventAck.FromString(a) for a in acks]
         raise Unavailable("bulk ingestion workers keep failing; retry the call later")
 
@@ -122,6 +134,25 @@ class BulkLane:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+
+
+class LaneIngestor:
+    """The Ingestor for entry points that map documents to drafts themselves (the HTTP intake):
+    a document of more than INLINE_MAX_CODES codes goes to the bulk lane, a small one stays here."""
+
+    def __init__(self, inline: Ingestor, lane: BulkLane) -> None:
+        self._inline = inline
+        self._lane = lane
+
+    async def ingest(self, drafts: Sequence[Draft], principal: Principal = UNRESTRICTED) -> list[Ack]:
+        if sum(max(1, len(d.event.code_rows())) for d in drafts) <= INLINE_MAX_CODES:
+            return await self._inline.ingest(drafts, principal)
+        return await self._lane.ingest_drafts(drafts, principal, self._inline.registry_generation)
+
+
+# A call carrying more codes than this goes to the bulk lane; a POS sale or a small note stays on
+# the serving loop, which answers it without a process hop.
+INLINE_MAX_CODES = 50
 
 
 def _log_context() -> dict[str, Any]:
@@ -143,7 +174,7 @@ class _Worker:
     def _ingestor(self) -> Ingestor:
         return Ingestor(self.engine, RegistryCache(self.engine), max_future=self.settings.max_future)
 
-    async def handle(self, call: _Call) -> list[bytes]:
+    async def handle(self, call: _Call) -> list[bytes] | list[Ack]:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(**call.log_context, lane="bulk")
         if call.registry_generation != self.generation:
@@ -151,6 +182,8 @@ class _Worker:
             self.ingestor = self._ingestor()
             self.generation = call.registry_generation
         key = self.settings.hmac_key
+        if call.kind == DRAFTS:
+            return await self.ingestor.ingest(call.drafts, call.principal)
         if call.kind:
             kind = EventKind(call.kind)
             cls = ingest_pipeline.MESSAGE_OF_KIND[kind]
@@ -180,7 +213,7 @@ def _start_worker(settings: LaneSettings) -> None:
     Finalize(None, _worker.close, exitpriority=10)  # close the pool's connections cleanly at exit
 
 
-def _work(call: _Call) -> tuple[list[bytes], list[metrics.Captured]]:
+def _work(call: _Call) -> tuple[list[Any], list[metrics.Captured]]:  # serialised EventAcks, or Acks
     assert _worker is not None, "worker not started"
     try:
         acks = _worker.loop.run_until_complete(_worker.handle(call))

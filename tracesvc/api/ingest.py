@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 
 from tracesvc.api import auth, convert
-from tracesvc.api.bulk import BulkLane
+from tracesvc.api.bulk import INLINE_MAX_CODES, BulkLane
 from tracesvc.api.errors import abort
 from tracesvc.api.ingest_pipeline import acks_of_batch, acks_of_group
 from tracesvc.domain.events import EventKind, Violation
@@ -21,9 +21,6 @@ from tracesvc.v1 import ack_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
 Context = grpc.aio.ServicerContext[Any, Any]
 
 MAX_BATCH = 1000  # events per unary call
-# A unary call carrying more codes than this goes to the bulk lane (when there is one); a POS sale
-# or a small note stays on the serving loop, which answers it without a process hop.
-INLINE_MAX_CODES = 50
 # Stream budgets are in codes as well as events: a 100-box delivery note is 100× the work of a
 # one-code sale. A group is what arrived while the previous group committed (it never waits to
 # fill), up to both budgets; read-ahead is bounded the same way, so an ack follows its event

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from typing import Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -45,6 +46,13 @@ _FROM_OUTCOME = {
     Outcome.DUPLICATE: AckKind.DUPLICATE,
     Outcome.CONFLICT: AckKind.CONFLICT,
 }
+
+
+class IngestsDrafts(Protocol):
+    """What an entry point that builds its own drafts (the HTTP intake) ingests through: the
+    Ingestor itself, or one that sends large documents to the bulk lane."""
+
+    async def ingest(self, drafts: Sequence[Draft], principal: Principal = ...) -> list[Ack]: ...
 
 
 class Ingestor:

@@ -18,7 +18,7 @@ from tracesvc.domain.events import Draft, InvalidEvent, Violation, normalize_eve
 from tracesvc.intake import epcis, nhsa
 from tracesvc.intake.model import Evidence, EvidenceKind, Intake, Mapped
 from tracesvc.service.access import READERS, UNRESTRICTED, Principal, Role
-from tracesvc.service.ingest import Ack, AckKind, Ingestor
+from tracesvc.service.ingest import Ack, AckKind, IngestsDrafts
 from tracesvc.store import intake as store
 from tracesvc.store.registry import RegistryCache
 
@@ -95,7 +95,7 @@ class IntakeSettings:
 
 class IntakeService:
     def __init__(
-        self, engine: AsyncEngine, ingestor: Ingestor, registry: RegistryCache, settings: IntakeSettings
+        self, engine: AsyncEngine, ingestor: IngestsDrafts, registry: RegistryCache, settings: IntakeSettings
     ) -> None:
         self._engine = engine
         self._ingestor = ingestor
