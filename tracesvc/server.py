@@ -96,11 +96,18 @@ async def database(config: Config) -> AsyncIterator[AsyncEngine]:
 
 @contextlib.asynccontextmanager
 async def grpc_server(
-    config: Config, engine: AsyncEngine, listen: str | None = None, http_listen: str | None = None
+    config: Config,
+    engine: AsyncEngine,
+    listen: str | None = None,
+    http_listen: str | None = None,
+    *,
+    warm_lane: bool = False,
 ) -> AsyncIterator[Running]:
     """A started server on `listen` (port 0 picks a free one); stopped gracefully on exit.
 
     With `http_listen` (default: config.http_listen; empty: off) the HTTP intake runs beside it.
+    With `warm_lane` the bulk lane's workers are started before the server is (`serve` does; tests
+    and the demo start them at the first bulk call).
     """
     hmac_key = config.load_hmac_key()
     cache = RegistryCache(engine)
@@ -147,6 +154,8 @@ async def grpc_server(
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    if warm_lane and lane is not None:
+        await lane.warm(ingestor.registry_generation)
     address = listen or config.listen
     credentials = config.server_credentials()
     port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
@@ -216,7 +225,7 @@ async def serve(config: Config) -> None:
     async with database(config) as engine:
         workers = _start_workers(config, engine) if config.workers > 1 else []
         try:
-            async with grpc_server(config, engine):
+            async with grpc_server(config, engine, warm_lane=True):
                 await stop.wait()
                 log.info("shutting_down", grace_s=config.shutdown_grace)
         finally:

@@ -232,6 +232,16 @@ async def test_a_resale_verdict_names_the_earlier_sale(service):
     assert verdict.sold_region == "110105"  # P1's region; never who
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry))
+    return out
+
+
 @pytest.mark.slow
 async def test_kill_9_of_the_service_mid_stream_loses_no_acknowledged_event(db_url, tmp_path):
     """A served process SIGKILLed while events stream in: every event it acknowledged is stored."""
@@ -266,12 +276,19 @@ async def test_kill_9_of_the_service_mid_stream_loses_no_acknowledged_event(db_u
                     assert resp.ack.status == STORED
                     acked.append(resp.ack.event_id)
                     if len(acked) == 2_000:
+                        lane = _children(proc.pid)  # the bulk lane's workers, writing this stream
                         proc.send_signal(signal.SIGKILL)  # in the middle of the stream, with more in flight
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.wait(30)
     assert len(acked) >= 2_000
+    assert lane, "the stream should have been written by a bulk-lane worker"
+    for _ in range(50):  # orphaned workers leave on their own (within about a second)
+        if not any(os.path.exists(f"/proc/{pid}") for pid in lane):
+            break
+        await asyncio.sleep(0.2)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in lane), "a bulk-lane worker outlived its server"
     conn = await asyncpg.connect(_plain(db_url))
     try:
         stored = {r["event_id"] for r in await conn.fetch("SELECT event_id FROM events WHERE event_id LIKE 'k9-%'")}

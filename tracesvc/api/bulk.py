@@ -18,8 +18,11 @@ committed), and fails UNAVAILABLE only if that one dies too.
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -130,6 +133,15 @@ class BulkLane:
             return [ack_pb2.EventAck.FromString(a) for a in acks]
         raise Unavailable("bulk ingestion workers keep failing; retry the call later")
 
+    async def warm(self, registry_generation: int) -> None:
+        """Start every worker now, each with a connection and the registry loaded, instead of at
+        the first bulk call (a spawned worker takes a second or two to import and connect)."""
+        loop = asyncio.get_running_loop()
+        executor = self._pool()
+        # Submitted together, each finds no idle worker and spawns its own.
+        warm = functools.partial(_warm, registry_generation)
+        await asyncio.gather(*(loop.run_in_executor(executor, warm) for _ in range(self._processes)))
+
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
@@ -194,6 +206,10 @@ class _Worker:
             acks = await ingest_pipeline.acks_of_group(self.ingestor, key, events, call.first_index, call.principal)
         return [a.SerializeToString() for a in acks]
 
+    async def warm(self, registry_generation: int) -> None:
+        await self.ingestor.warm()
+        self.generation = registry_generation  # the registry as it stands at that generation
+
     def close(self) -> None:
         self.loop.run_until_complete(self.engine.dispose())
         self.loop.close()
@@ -211,6 +227,21 @@ def _start_worker(settings: LaneSettings) -> None:
         metrics.capture()
     _worker = _Worker(settings)
     Finalize(None, _worker.close, exitpriority=10)  # close the pool's connections cleanly at exit
+    # A worker outlives a parent that was killed (it holds both ends of its task queue, so it never
+    # sees the queue close): leave with it instead of idling with an open connection forever.
+    threading.Thread(target=_exit_with, args=(os.getppid(),), name="exit-with-parent", daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def _warm(registry_generation: int) -> None:
+    assert _worker is not None, "worker not started"
+    time.sleep(0.05)  # held a moment, so that the other warm-up calls find no idle worker and spawn theirs
+    _worker.loop.run_until_complete(_worker.warm(registry_generation))
 
 
 def _work(call: _Call) -> tuple[list[Any], list[metrics.Captured]]:  # serialised EventAcks, or Acks

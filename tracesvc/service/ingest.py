@@ -64,6 +64,10 @@ class Ingestor:
     def region_of(self, party_id: str | None) -> str:
         return self._registry.region_of(party_id)
 
+    async def warm(self) -> None:
+        """Load the registry (and so open a connection) before the first batch needs them."""
+        await self._registry.refresh(force=True)
+
     @property
     def registry_generation(self) -> int:
         """Moves with every registry write made through this process (see RegistryCache.generation)."""
