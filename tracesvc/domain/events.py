@@ -445,18 +445,37 @@ def _normalize_sale_return(draft: Event, ck: _Checker) -> Event:
     return draft.evolve(sale_id=draft.sale_id.strip(), returned=tuple(returned))
 
 
-def _item_texts(items: tuple[Item, ...]) -> list[tuple[list[str], hygiene.TextKind]]:
+def _texts(draft: Event) -> list[tuple[list[str], hygiene.TextKind]]:
+    """Every text field of an event, a column per kind of field (for `hygiene.all_clean`)."""
+    header = [
+        draft.event_id,
+        draft.party_id,
+        draft.document_no,
+        draft.counterparty_id,
+        draft.sale_id,
+        draft.buyer_token,
+    ]
+    items, lines = draft.items, draft.lines[: hygiene.MAX_LINES]
     return [
+        (header, hygiene.ID),
         ([i.code for i in items], hygiene.CODE),
         ([i.batch for i in items], hygiene.SHORT),
         ([i.expiry for i in items], hygiene.SHORT),
         ([i.source_document for i in items], hygiene.ID),
+        ([ln.insurance_code for ln in lines], hygiene.SHORT),
+        ([ln.item_name for ln in lines], hygiene.NAME),
+        ([s.code for ln in lines for s in ln.scans] + [r.code for r in draft.returned], hygiene.CODE),
     ]
 
 
 def _check_texts(ck: _Checker, draft: Event) -> None:
     """Length limits and no control characters in any text field (DESIGN §8), before anything
-    else reads them: a value that fails here never reaches a column or a message in full."""
+    else reads them: a value that fails here never reaches a column or a message in full.
+
+    The usual event passes in one pass a column at a time, in C (`hygiene.all_clean`); only an
+    event that does not is checked field by field, to name the fields that fail."""
+    if hygiene.all_clean(_texts(draft)):
+        return
     for path, value in (
         ("header.event_id", draft.event_id),
         ("header.party_id", draft.party_id),
@@ -466,12 +485,11 @@ def _check_texts(ck: _Checker, draft: Event) -> None:
         ("buyer_token", draft.buyer_token),
     ):
         ck.text(path, value, hygiene.ID)
-    if not hygiene.all_clean(_item_texts(draft.items)):  # a document's items in one pass, in C
-        for n, item in enumerate(draft.items):  # only to name the field that fails
-            ck.text(f"items[{n}].code", item.code, hygiene.CODE)
-            ck.text(f"items[{n}].batch", item.batch, hygiene.SHORT)
-            ck.text(f"items[{n}].expiry", item.expiry, hygiene.SHORT)
-            ck.text(f"items[{n}].source_document", item.source_document, hygiene.ID)
+    for n, item in enumerate(draft.items):
+        ck.text(f"items[{n}].code", item.code, hygiene.CODE)
+        ck.text(f"items[{n}].batch", item.batch, hygiene.SHORT)
+        ck.text(f"items[{n}].expiry", item.expiry, hygiene.SHORT)
+        ck.text(f"items[{n}].source_document", item.source_document, hygiene.ID)
     for n, line in enumerate(draft.lines[: hygiene.MAX_LINES]):
         ck.text(f"lines[{n}].insurance_code", line.insurance_code, hygiene.SHORT)
         ck.text(f"lines[{n}].item_name", line.item_name, hygiene.NAME)
