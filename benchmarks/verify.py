@@ -2,7 +2,7 @@
 a bulk ingester streams receipts into the same service; the stream's send→ack latency
 alone (clients 0) and under that load.
 
-    python benchmarks/verify.py [--boxes 5000] [--seconds 8] [--lanes 0,1]
+    python benchmarks/verify.py [--boxes 5000] [--seconds 8] [--lanes 0,1] [--workers 1]
 
 Each --lanes value is a TRACESVC_BULK_PROCESSES setting, measured on its own fresh database in
 the same run: 0 is the baseline (bulk work on the serving loop), 1 the bulk lane (issue 13).
@@ -114,7 +114,7 @@ async def verify_load(target: str, codes: list[tuple[str, str]], clients: int, s
     return latencies
 
 
-async def main(boxes: int, seconds: float, lanes: list[str]) -> None:
+async def main(boxes: int, seconds: float, lanes: list[str], workers: str) -> None:
     events = unique_events(boxes)
     codes = []
     for e in events:
@@ -125,7 +125,7 @@ async def main(boxes: int, seconds: float, lanes: list[str]) -> None:
     with Bench() as bench:
         for lane in lanes:
             url = await bench.fresh_db()
-            async with server(url, TRACESVC_BULK_PROCESSES=lane) as (target, _):
+            async with server(url, TRACESVC_BULK_PROCESSES=lane, TRACESVC_WORKERS=workers) as (target, _):
                 async with client.channel(target) as ch:
                     await client.upsert_registry(ch, world.registry_records())
                     await client.stream_events(ch, events)
@@ -146,6 +146,7 @@ async def main(boxes: int, seconds: float, lanes: list[str]) -> None:
                 "ingest codes/s meanwhile",
                 "ack p50 s",
                 "ack p99 s",
+                "verify clients' CPU %",
             ],
             rows,
         )
@@ -165,13 +166,13 @@ async def _row(target: str, codes: list[tuple[str, str]], clients: int, with_ing
     if with_ingest:
         writer.start()
         await asyncio.sleep(3)  # the process starts and its stream reaches full speed
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     if clients:
         lat = sorted(await verify_load(target, codes, clients, seconds))
     else:  # the stream alone, at full throughput
         await asyncio.sleep(seconds)
         lat = [0.0]
-    ended = time.monotonic()
+    ended, client_cpu = time.monotonic(), time.process_time() - cpu_started
     acks: list[tuple[float, float]] = []
     if with_ingest:
         stop_flag.set()
@@ -191,6 +192,7 @@ async def _row(target: str, codes: list[tuple[str, str]], clients: int, with_ing
         f"{len(window) * 100 / (ended - started):,.0f}",
         f"{percentile(ack, 0.5):.3f}" if with_ingest else "-",
         f"{percentile(ack, 0.99):.3f}" if with_ingest else "-",
+        f"{100 * client_cpu / (ended - started):.0f}",
     ]
 
 
@@ -199,5 +201,6 @@ if __name__ == "__main__":
     parser.add_argument("--boxes", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--lanes", default="0,1", help="TRACESVC_BULK_PROCESSES values to compare, comma-separated")
+    parser.add_argument("--workers", default="1", help="TRACESVC_WORKERS (server processes sharing the port)")
     args = parser.parse_args()
-    asyncio.run(main(args.boxes, args.seconds, args.lanes.split(",")))
+    asyncio.run(main(args.boxes, args.seconds, args.lanes.split(","), args.workers))
