@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -151,14 +152,15 @@ async def write_events(
         except asyncpg.DeadlockDetectedError:
             # The code-state lock step locks only rows that exist, in code order; the upsert then
             # creates the missing ones, so two batches sharing codes can cross. PostgreSQL aborts
-            # one whole transaction (nothing of it is kept): run it again, it decides afresh.
+            # one whole transaction (nothing of it is kept): run it again, it decides afresh. The
+            # jitter keeps two retrying batches from meeting again in step.
             if attempt == _DEADLOCK_ATTEMPTS - 1:
                 raise
-            await asyncio.sleep(0.005 * (attempt + 1))
+            await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
     raise AssertionError("unreachable")
 
 
-_DEADLOCK_ATTEMPTS = 3
+_DEADLOCK_ATTEMPTS = 5
 
 
 async def _write(
@@ -354,11 +356,12 @@ async def _count_states(
         [x.last_sale_party for x in d],
         ["\x1f".join(sorted(x.holders)) for x in d],
     )
-    wanted_codes = codes if wanted is None else [c for c in codes if c in wanted]
-    if not wanted_codes:  # a batch of delivery notes: nothing to read back
+    if wanted is not None and not any(c in wanted for c in codes):  # delivery notes: nothing to read back
         await conn.execute(_UPSERT_STATE, *columns)
         return {}
-    locked = {r["code"]: r for r in await conn.fetch(_LOCK_STATES, wanted_codes)}
+    # All the batch's codes, not only the wanted ones: locked in code order, as the upsert then takes
+    # them, so that two batches meet in one order (locking only some first would cross the upsert of another).
+    locked = {r["code"]: r for r in await conn.fetch(_LOCK_STATES, codes)}
     rows = await conn.fetch(_UPSERT_STATE + _RETURNING_STATE, *columns)
     if wanted is not None:
         rows = [r for r in rows if r["code"] in wanted]
