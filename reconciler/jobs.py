@@ -255,10 +255,9 @@ class Reconciler:
         self, run: RunInfo, phase: Phase, judge: Judge, workers: Workers | None, progress: Progress | None
     ) -> None:
         """One phase of a run, in batches of keys in key order. Alone, each batch is one transaction that
-        also moves the run's cursor, while the next batch is read on a second connection; with worker
-        processes, a range of K batches is split by lock shard, each worker judges its part in its own
-        transaction, and the cursor moves once all have committed (a crash in between re-evaluates at
-        most that range: syncing is idempotent)."""
+        also moves the run's cursor, while the next batch is read on a second connection. With worker
+        processes, see `Workers.run`: ranges of K batches split by lock shard, the cursor moved past a
+        range once all its parts have committed."""
         scope = store.scope_of(run)
         size = {Phase.CODES: self.code_batch, Phase.SALES: self.sale_batch, Phase.BUYERS: self.buyer_batch}[phase]
         cursor = {Phase.CODES: run.code_cursor, Phase.SALES: run.sale_cursor, Phase.BUYERS: run.buyer_cursor}[phase]
@@ -266,45 +265,51 @@ class Reconciler:
             async with pg(self.engine) as conn:
                 await store.count_codes(conn, run.run_id, scope)
         async with pg(self.engine) as reader:
+            if workers:
+
+                async def next_range(after: Any) -> Batch | None:
+                    return await _next_batch(reader, run, phase, scope, after=after, limit=size * workers.count)
+
+                async def committed(batch: Batch) -> None:
+                    # Each part counted its flags in its own transaction; this moves the cursor past the range.
+                    async with pg(self.engine) as conn:
+                        info = await store.advance(
+                            conn, run.run_id, phase, cursor=batch.cursor, done=len(batch.keys), new=0, resolved=0
+                        )
+                    if progress:
+                        progress(info)
+
+                await workers.run(phase, cursor, next_range=next_range, committed=committed)
+                return
 
             async def fetch(after: Any) -> tuple[Batch, Any] | None:
-                """The next batch and, judged here, what it needs (read while the previous one is judged)."""
-                batch = await _next_batch(
-                    reader, run, phase, scope, after=after, limit=size * (workers.count if workers else 1)
-                )
-                if batch is None:
-                    return None
-                return batch, None if workers else await judge.load(reader, phase, batch.keys)
+                """The next batch and what judging it needs (read while the previous one is judged)."""
+                batch = await _next_batch(reader, run, phase, scope, after=after, limit=size)
+                return None if batch is None else (batch, await judge.load(reader, phase, batch.keys))
 
             pending = asyncio.ensure_future(fetch(cursor))
             try:
                 while (got := await pending) is not None:
                     batch, loaded = got
                     pending = asyncio.ensure_future(fetch(batch.cursor))
-                    info = await self._judge(run, phase, judge, workers, batch=batch, loaded=loaded)
+                    # The cursor moves only in the transaction that synced the batch's flags.
+                    async with pg(self.engine) as conn, conn.transaction():
+                        new, resolved = await judge.judge(conn, phase, batch.keys, loaded)
+                        info = await store.advance(
+                            conn,
+                            run.run_id,
+                            phase,
+                            cursor=batch.cursor,
+                            done=len(batch.keys),
+                            new=new,
+                            resolved=resolved,
+                        )
                     if progress:
                         progress(info)
                     await asyncio.sleep(0)  # let the server breathe between batches
             finally:
                 pending.cancel()
                 await asyncio.gather(pending, return_exceptions=True)
-
-    async def _judge(
-        self, run: RunInfo, phase: Phase, judge: Judge, workers: Workers | None, *, batch: Batch, loaded: Any
-    ) -> RunInfo:
-        """Judge one batch (or, with workers, one range) and move the run's cursor past it."""
-        if workers:
-            await workers.judge(phase, batch.keys)  # each part counted its flags in its own transaction
-            async with pg(self.engine) as conn:
-                return await store.advance(
-                    conn, run.run_id, phase, cursor=batch.cursor, done=len(batch.keys), new=0, resolved=0
-                )
-        # The cursor moves only in the transaction that synced the batch's flags.
-        async with pg(self.engine) as conn, conn.transaction():
-            new, resolved = await judge.judge(conn, phase, batch.keys, loaded)
-            return await store.advance(
-                conn, run.run_id, phase, cursor=batch.cursor, done=len(batch.keys), new=new, resolved=resolved
-            )
 
 
 async def _next_batch(

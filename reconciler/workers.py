@@ -1,12 +1,14 @@
 """Worker processes for an in-process run: several cores judge one run, never meeting on a lock.
 
-The run's coordinator (`jobs.Reconciler`) takes the next range of keys in key order (K batches'
-worth) and splits it by lock shard: worker part w holds the keys with `shard_of(key) % K == w`, so
-the K transactions judging one range lock disjoint shards and never wait on each other. Each part
-is judged in its own transaction in a worker process (its own event loop and connection): load,
-evaluate, lock, compare, sync, and count its flag changes on the run. The coordinator moves the
-run's cursor once every part of the range has committed; a crash in between re-evaluates at most
-that range, which changes nothing (syncing makes the flags match the findings).
+The run takes the next range of keys in key order (K batches' worth) and splits it by lock shard:
+part w holds the keys with `shard_of(key) % K == w`. Lane w judges part w of each range in turn, one
+part at a time, each in its own transaction in a worker process (its own event loop and
+connection): load, evaluate, lock, compare, sync, and count its flag changes on the run. The K
+parts being judged at any moment are of K different shard classes, so they never wait on each
+other's locks, and a lane does not wait for the others to finish a range before starting its part
+of the next. The run's cursor moves past a range, in order, once all its parts have committed; a
+crash re-evaluates at most the open ranges, which changes nothing (syncing makes the flags match
+the findings).
 
 Pure-Python evaluation is the run's CPU cost, hence processes (spawned: no forked event loop or
 pooled connection is inherited). A worker that dies fails the run with a reason (resumable), and a
@@ -17,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+from collections import deque
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,7 +36,7 @@ from tracesvc.store.db import create_engine, pg
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from reconciler.jobs import Judge
+    from reconciler.jobs import Batch, Judge
 
 
 class WorkerDied(RuntimeError):
@@ -92,12 +96,77 @@ class Workers:
         # After a failure, do not wait for the other parts of the range: they end with their transaction.
         self._pool.shutdown(wait=exc is None, cancel_futures=True)
 
-    async def judge(self, phase: Phase, keys: Sequence[str]) -> tuple[int, int]:
-        """Judge a range of keys, each shard part in its own worker transaction; (new, resolved) summed."""
+    async def run(
+        self,
+        phase: Phase,
+        cursor: Any,
+        *,
+        next_range: Callable[[Any], Awaitable[Batch | None]],
+        committed: Callable[[Batch], Awaitable[None]],
+    ) -> None:
+        """Judge a phase's ranges from `cursor` on, part w of every range by one lane w, in range order.
+
+        A lane has one part in flight at a time, so the K parts being judged at any moment belong to K
+        different shard classes and never wait on each other's locks; a lane does not wait for the
+        other lanes to finish a range before it starts its part of the next (at most `AHEAD` ranges are
+        open). `committed` moves the run's cursor past each range, in order, once all its parts have
+        committed: a crash re-evaluates at most the open ranges, which changes nothing."""
         loop = asyncio.get_running_loop()
-        parts = [p for p in split(keys, self.count) if p]
+        lanes: list[asyncio.Queue[tuple[_Range, list[str]] | None]] = [asyncio.Queue() for _ in range(self.count)]
+        open_ranges: deque[_Range] = deque()
+        room = asyncio.Semaphore(AHEAD)
+        in_order = asyncio.Lock()
+
+        async def produce() -> None:
+            after = cursor
+            while True:
+                await room.acquire()
+                batch = await next_range(after)
+                if batch is None:
+                    break
+                after = batch.cursor
+                parts = split(batch.keys, self.count)
+                rng = _Range(batch, sum(1 for p in parts if p))
+                open_ranges.append(rng)
+                for lane, part in zip(lanes, parts, strict=True):
+                    if part:
+                        lane.put_nowait((rng, part))
+            for lane in lanes:
+                lane.put_nowait(None)
+
+        async def judge(lane: asyncio.Queue[tuple[_Range, list[str]] | None]) -> None:
+            while (item := await lane.get()) is not None:
+                rng, part = item
+                await loop.run_in_executor(self._pool, _judge_part, phase, part)
+                rng.parts_left -= 1
+                async with in_order:
+                    while open_ranges and not open_ranges[0].parts_left:
+                        await committed(open_ranges.popleft().batch)
+                        room.release()
+
         try:
-            results = await asyncio.gather(*(loop.run_in_executor(self._pool, _judge_part, phase, p) for p in parts))
-        except BrokenProcessPool as exc:
-            raise WorkerDied(f"a reconciler worker process died during the {phase.value} phase: {exc}") from exc
-        return sum(r[0] for r in results), sum(r[1] for r in results)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(produce())
+                for lane in lanes:
+                    group.create_task(judge(lane))
+        except BaseExceptionGroup as errors:
+            raise _cause(phase, errors) from errors
+
+
+AHEAD = 2  # ranges a run's lanes may be judging at once (re-evaluated after a crash)
+
+
+@dataclass
+class _Range:
+    batch: Batch
+    parts_left: int
+
+
+def _cause(phase: Phase, errors: BaseExceptionGroup) -> BaseException:
+    """What failed the run: the first error of its lanes (a dead process named as such)."""
+    first = errors.exceptions[0]
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    if isinstance(first, BrokenProcessPool):
+        return WorkerDied(f"a reconciler worker process died during the {phase.value} phase: {first}")
+    return first
