@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 import asyncpg
 import structlog
@@ -31,7 +31,7 @@ from reconciler import store
 from reconciler.rules import BuyerParams, Reference, evaluate_buyer, evaluate_code, evaluate_sale
 from reconciler.rules.model import CodeEvent, Finding, ReturnChain
 from reconciler.store import BuyerFinding, Engine, Mode, Phase, RunInfo, Status
-from reconciler.workers import Workers
+from reconciler.workers import Batch, Workers
 from tracesvc import metrics
 from tracesvc.domain.events import EventKind
 from tracesvc.store.db import pg
@@ -41,14 +41,6 @@ __all__ = ["Engine", "Mode", "Progress", "Reconciler", "RunInfo", "Status"]
 log = structlog.get_logger(__name__)
 
 Progress = Callable[[RunInfo], None]
-
-
-class Batch(NamedTuple):
-    """The keys (codes, sale event ids or buyer tokens) one transaction judges, and where the run's
-    cursor stands once it has committed."""
-
-    keys: Sequence[str]
-    cursor: Any
 
 
 _SALE = EventKind.SALE

@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -36,7 +36,28 @@ from tracesvc.store.db import create_engine, pg
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from reconciler.jobs import Batch, Judge
+    import asyncpg
+
+
+class Batch(NamedTuple):
+    """The keys (codes, sale event ids or buyer tokens) one transaction judges (with workers: one range,
+    split among them), and where the run's cursor stands once it has committed."""
+
+    keys: Sequence[str]
+    cursor: Any
+
+
+class Judge(Protocol):
+    """How a run judges a batch of keys (`jobs.Judge`; pickled into each worker process)."""
+
+    @property
+    def run_id(self) -> int: ...
+
+    async def load(self, conn: asyncpg.Connection, phase: Phase, keys: Sequence[str]) -> Any: ...
+
+    async def judge(
+        self, conn: asyncpg.Connection, phase: Phase, keys: Sequence[str], loaded: Any
+    ) -> tuple[int, int]: ...
 
 
 class WorkerDied(RuntimeError):
