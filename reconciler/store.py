@@ -140,28 +140,36 @@ def code_events_from_rows(rows: Iterable[Any]) -> dict[str, list[CodeEvent]]:
     return out
 
 
-class StoredSale(NamedTuple):
-    event_seq: int  # the storage order a run's sale phase walks (its cursor)
-    event: Event
+class SaleKeys(NamedTuple):
+    """The next sales a run's sale phase judges: their event ids (the keys it locks) and the storage
+    position of the last one (its cursor)."""
+
+    event_ids: list[str]
+    last_seq: int
 
 
-async def load_sales(conn: asyncpg.Connection, scope: Scope, after_seq: int, limit: int) -> list[StoredSale]:
-    """The next SALE events in storage order within a run's scope."""
+async def next_sales(conn: asyncpg.Connection, scope: Scope, after_seq: int, limit: int) -> SaleKeys | None:
+    """The next SALE events in storage order within a run's scope, by id only (cheap: no payload)."""
     n = len(scope.args)
     rows = await conn.fetch(
-        f"""SELECT event_seq, payload::text AS payload, {SALE_RETRACTED}
-            FROM events
+        f"""SELECT event_seq, event_id FROM events
             WHERE kind = 'SALE' AND {scope.sql} AND event_seq > ${n + 1} ORDER BY event_seq LIMIT ${n + 2}""",
         *scope.args,
         after_seq,
         limit,
     )
+    return SaleKeys([r["event_id"] for r in rows], rows[-1]["event_seq"]) if rows else None
+
+
+async def load_sales(conn: asyncpg.Connection, event_ids: Sequence[str]) -> list[Event]:
+    """These SALE events as rule S judges them."""
+    rows = await conn.fetch(
+        f"SELECT payload::text AS payload, {SALE_RETRACTED} FROM events WHERE event_id = ANY($1::text[])",
+        list(event_ids),
+    )
     # A retracted sale (EPCIS errorDeclaration) comes back without lines: it shows no substitution, so
     # its earlier S flags are resolved by the run like any finding that later evidence undoes.
-    return [
-        StoredSale(r["event_seq"], _unless_retracted(Event.from_json(json.loads(r["payload"])), r["retracted"]))
-        for r in rows
-    ]
+    return [sale_as_judged(r["payload"], r["retracted"]) for r in rows]
 
 
 def sale_as_judged(payload: str, retracted: bool) -> Event:
@@ -594,6 +602,19 @@ async def advance(
         resolved,
     )
     return _run(row)
+
+
+async def tally(conn: asyncpg.Connection, run_id: int, *, new: int, resolved: int) -> None:
+    """Count a batch's flag changes on the run in the transaction that made them (a worker process's
+    batch: its coordinator moves the cursor once every worker of the range has committed)."""
+    if new or resolved:
+        await conn.execute(
+            """UPDATE reconcile_runs SET flags_new = flags_new + $2, flags_resolved = flags_resolved + $3,
+                   heartbeat_at = clock_timestamp() WHERE run_id = $1""",
+            run_id,
+            new,
+            resolved,
+        )
 
 
 class Scope(NamedTuple):
