@@ -327,7 +327,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--boxes", type=int, default=20_000)
     parser.add_argument("--workers", default="1,2", help="TRACESVC_WORKERS values to run, comma-separated")
-    parser.add_argument("--lanes", default="0,1", help="TRACESVC_BULK_PROCESSES values to run, comma-separated")
+    parser.add_argument("--lanes", default="0,1,2", help="TRACESVC_BULK_PROCESSES values to run, comma-separated")
     parser.add_argument("--parts", default="mix,bulk,unary", help="which rows: mix, bulk, unary")
     args = parser.parse_args()
     asyncio.run(

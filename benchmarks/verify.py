@@ -200,7 +200,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--boxes", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=8)
-    parser.add_argument("--lanes", default="0,1", help="TRACESVC_BULK_PROCESSES values to compare, comma-separated")
+    parser.add_argument("--lanes", default="0,2", help="TRACESVC_BULK_PROCESSES values to compare, comma-separated")
     parser.add_argument("--workers", default="1", help="TRACESVC_WORKERS (server processes sharing the port)")
     args = parser.parse_args()
     asyncio.run(main(args.boxes, args.seconds, args.lanes.split(","), args.workers))

@@ -31,8 +31,9 @@ class Config:
     workers: int = 1
     # Bulk-lane processes per server process: streams and large unary batches are converted,
     # validated and written there, at `bulk_nice` lower CPU priority, so verification and POS
-    # sales keep their latency during bulk uploads. 0: everything on the serving loop.
-    bulk_processes: int = 1
+    # sales keep their latency during bulk uploads. 0: everything on the serving loop. Two by
+    # default: a worker judges one batch at a time, and a second fills its waits on PostgreSQL.
+    bulk_processes: int = 2
     bulk_nice: int = 10
     # Require credentials (bearer API key or mTLS client certificate) on every call but
     # health and reflection. Off only for local development.
@@ -70,7 +71,7 @@ class Config:
             log_format=e.get("TRACESVC_LOG_FORMAT", "json"),
             db_pool_size=int(e.get("TRACESVC_DB_POOL_SIZE", 10)),
             workers=max(1, int(e.get("TRACESVC_WORKERS", 1))),
-            bulk_processes=max(0, int(e.get("TRACESVC_BULK_PROCESSES", 1))),
+            bulk_processes=max(0, int(e.get("TRACESVC_BULK_PROCESSES", 2))),
             bulk_nice=min(19, max(0, int(e.get("TRACESVC_BULK_NICE", 10)))),
             auth=e.get("TRACESVC_AUTH", "required").lower() not in ("off", "false", "0", "no"),
             tls_cert=Path(e["TRACESVC_TLS_CERT"]) if e.get("TRACESVC_TLS_CERT") else None,
