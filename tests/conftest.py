@@ -71,21 +71,37 @@ async def template_db(pg_admin_url) -> str:
     return TEMPLATE
 
 
-@pytest.fixture
-async def db_url(pg_admin_url, template_db) -> str:
-    """A fresh, migrated database for one test."""
+@contextlib.asynccontextmanager
+async def fresh_database(pg_admin_url: str, template: str):
+    """A new database copied from the migrated template, dropped afterwards; yields its URL."""
     name = f"t_{os.getpid()}_{next(_counter)}"
     conn = await asyncpg.connect(_plain(pg_admin_url))
     try:
-        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
     finally:
         await conn.close()
-    yield _db_url(pg_admin_url, name)
-    conn = await asyncpg.connect(_plain(pg_admin_url))
     try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        yield _db_url(pg_admin_url, name)
     finally:
-        await conn.close()
+        conn = await asyncpg.connect(_plain(pg_admin_url))
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def db_url(pg_admin_url, template_db) -> str:
+    """A fresh, migrated database for one test."""
+    async with fresh_database(pg_admin_url, template_db) as url:
+        yield url
+
+
+@pytest.fixture
+async def second_db_url(pg_admin_url, template_db) -> str:
+    """Another one, for a test that compares two services side by side."""
+    async with fresh_database(pg_admin_url, template_db) as url:
+        yield url
 
 
 @pytest.fixture

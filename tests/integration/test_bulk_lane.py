@@ -8,11 +8,8 @@ import os
 import signal
 from dataclasses import replace
 
-import asyncpg
-from sqlalchemy import make_url
-
 from tests import builders as b
-from tests.conftest import TEMPLATE, _plain, start_service
+from tests.conftest import start_service
 from tracesvc import client
 from tracesvc.v1 import ack_pb2, registry_pb2
 from tracesvc.v1 import events_pb2 as ev
@@ -50,26 +47,14 @@ async def acks_of(config, lane: int) -> list[tuple]:
         return comparable(first) + comparable(again)
 
 
-async def test_the_lane_acks_a_stream_exactly_as_the_serving_loop_does(config, db_url, pg_admin_url):
+async def test_the_lane_acks_a_stream_exactly_as_the_serving_loop_does(config, second_db_url):
     via_lane = await acks_of(config, lane=1)
     statuses = [s for _, _, s, _, _ in via_lane]
     assert statuses == [STORED, STORED, STORED, REJECTED, REJECTED] + [DUPLICATE] * 3 + [REJECTED] * 2
     assert "items[0].code" in via_lane[3][3]  # the field is named, from the worker as inline
     # The same stream on another database, inline: identical acks, verdicts included.
-    other = replace(config, database_url=await _fresh_copy(pg_admin_url, db_url))
+    other = replace(config, database_url=second_db_url)
     assert await acks_of(other, lane=0) == via_lane
-
-
-async def _fresh_copy(pg_admin_url: str, db_url: str) -> str:
-    """An empty migrated database beside the test's (from the template the fixtures use)."""
-    url = make_url(db_url)
-    name = f"{url.database}_inline"
-    conn = await asyncpg.connect(_plain(pg_admin_url))
-    try:
-        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    finally:
-        await conn.close()
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 async def test_a_product_registered_just_before_is_known_to_the_lane(service):
