@@ -178,7 +178,7 @@ async def grpc_server(
         await server.stop(grace=config.shutdown_grace)
         await reconciler.shutdown()
         if lane is not None:
-            await asyncio.to_thread(lane.close)
+            await asyncio.to_thread(lane.close, config.shutdown_grace)
         tel.close()
         log.info("stopped")
 

@@ -14,7 +14,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def to_datetime(ts: Timestamp) -> datetime:
     """What `ts.ToDatetime(tzinfo=UTC)` returns (microseconds rounded toward zero), without its
-    pure-Python conversion: once per event on the ingest path."""
+    pure-Python conversion: once per event on the ingest path. For valid timestamps only (nanos
+    0–999,999,999, years 1–9999): every caller checks them first (`hygiene.timestamp_problem`)."""
     return _EPOCH + timedelta(seconds=ts.seconds, microseconds=int(ts.nanos / 1000))
 
 

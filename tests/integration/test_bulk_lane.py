@@ -130,3 +130,20 @@ async def test_a_large_nhsa_document_is_ingested_by_the_lane_a_small_one_inline(
             again = (await http.post("/nhsa/v1/3503", json=large)).json()
             assert again["output"]["counts"] == {"DUPLICATE": 1}
     assert await raw_db.fetchval("SELECT count(*) FROM event_codes") == 81
+
+
+async def test_the_lane_and_its_local_backends_run_niced(service, raw_db):
+    await b.seed_registry(service.registry)
+    note = ev.Event(receipt=b.receipt("nice", [b.code(b.STATIN, 7_000 + n) for n in range(60)]))
+    assert (await client.stream_events(service.channel, [note]))[0].status == STORED
+    workers = multiprocessing.active_children()
+    assert workers and all(os.getpriority(os.PRIO_PROCESS, w.pid) >= 10 for w in workers)
+    backends = [
+        r["pid"]
+        for r in await raw_db.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    ]
+    niceness = {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in backends}
+    assert any(n >= 10 for n in niceness.values()), niceness  # the lane's connection
+    assert any(n == 0 for n in niceness.values()), niceness  # the serving process's pool, untouched

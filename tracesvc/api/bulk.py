@@ -21,6 +21,7 @@ import asyncio
 import functools
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from multiprocessing.util import Finalize
 from typing import Any, NamedTuple
 
@@ -61,19 +63,26 @@ class LaneSettings:
     metrics: bool = False  # the serving process counts: keep each batch's observations for it
 
 
+# A call carrying more codes than this goes to the bulk lane; a POS sale or a small note stays on
+# the serving loop, which answers it without a process hop.
+INLINE_MAX_CODES = 50
+
+
+class _Shape(StrEnum):
+    BATCH = "batch"  # a unary call's serialised messages, all of `_Call.kind`
+    GROUP = "group"  # a stream's serialised events, each naming its kind
+    DRAFTS = "drafts"  # the drafts an HTTP intake document was mapped to
+
+
 class _Call(NamedTuple):
-    # An EventKind's value for a unary batch of serialised messages; "" for serialised stream
-    # events (each names its kind); DRAFTS for drafts an HTTP intake document was mapped to.
-    kind: str
+    shape: _Shape
     messages: list[bytes]
     first_index: int
     principal: Principal
     registry_generation: int
     log_context: dict[str, Any]
+    kind: EventKind | None = None  # BATCH: the kind of its messages
     drafts: tuple[Draft, ...] = ()
-
-
-DRAFTS = "drafts"
 
 
 class BulkLane:
@@ -100,18 +109,20 @@ class BulkLane:
     ) -> list[ack_pb2.EventAck]:
         """A unary call's events (receipts, sales… of one kind), acked in order."""
         raw = [m.SerializeToString() for m in messages]
-        return await self._run(_Call(kind.value, raw, 0, principal, registry_generation, _log_context()))
+        call = _Call(_Shape.BATCH, raw, 0, principal, registry_generation, _log_context(), kind=kind)
+        return await self._run(call)
 
     async def ingest_group(
         self, group: Sequence[events_pb2.Event], first_index: int, principal: Principal, registry_generation: int
     ) -> list[ack_pb2.EventAck]:
         """A stream's group of events, acked in order from `first_index`."""
         raw = [e.SerializeToString() for e in group]
-        return await self._run(_Call("", raw, first_index, principal, registry_generation, _log_context()))
+        return await self._run(_Call(_Shape.GROUP, raw, first_index, principal, registry_generation, _log_context()))
 
     async def ingest_drafts(self, drafts: Sequence[Draft], principal: Principal, registry_generation: int) -> list[Ack]:
         """Drafts an intake document was mapped to, acked in order (as Ingestor.ingest does)."""
-        return await self._run(_Call(DRAFTS, [], 0, principal, registry_generation, _log_context(), tuple(drafts)))
+        call = _Call(_Shape.DRAFTS, [], 0, principal, registry_generation, _log_context(), drafts=tuple(drafts))
+        return await self._run(call)
 
     async def _run(self, call: _Call) -> list[Any]:
         for attempt in range(2):
@@ -128,7 +139,7 @@ class BulkLane:
                 log.error("bulk_worker_lost", attempt=attempt + 1)
                 continue
             metrics.replay(observations)  # the worker's batches counted here, where the metrics live
-            if call.kind == DRAFTS:
+            if call.shape is _Shape.DRAFTS:
                 return acks
             return [ack_pb2.EventAck.FromString(a) for a in acks]
         raise Unavailable("bulk ingestion workers keep failing; retry the call later")
@@ -138,14 +149,31 @@ class BulkLane:
         the first bulk call (a spawned worker takes a second or two to import and connect)."""
         loop = asyncio.get_running_loop()
         executor = self._pool()
-        # Submitted together, each finds no idle worker and spawns its own.
         warm = functools.partial(_warm, registry_generation)
-        await asyncio.gather(*(loop.run_in_executor(executor, warm) for _ in range(self._processes)))
+        warmed: set[int] = set()
+        for _ in range(5):  # submitted together, each finds no idle worker and spawns its own; a
+            # worker that was quicker may take two, so go on until every one has answered
+            warmed |= set(await asyncio.gather(*(loop.run_in_executor(executor, warm) for _ in range(self._processes))))
+            if len(warmed) >= self._processes:
+                return
 
-    def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+    def close(self, grace: float = 30.0) -> None:
+        """Let running batches finish (at most `grace` seconds), then stop the workers: a batch stuck
+        on a lock must not keep the server from exiting (its transaction rolls back)."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        # The pool's own processes: ProcessPoolExecutor has no public way to bound its shutdown.
+        processes = list(getattr(executor, "_processes", {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in processes:
+            if process.is_alive():
+                log.warning("bulk_worker_stopped", pid=process.pid)
+                process.terminate()
+                process.join(5)
 
 
 class LaneIngestor:
@@ -160,11 +188,6 @@ class LaneIngestor:
         if sum(max(1, len(d.event.code_rows())) for d in drafts) <= INLINE_MAX_CODES:
             return await self._inline.ingest(drafts, principal)
         return await self._lane.ingest_drafts(drafts, principal, self._inline.registry_generation)
-
-
-# A call carrying more codes than this goes to the bulk lane; a POS sale or a small note stays on
-# the serving loop, which answers it without a process hop.
-INLINE_MAX_CODES = 50
 
 
 def _log_context() -> dict[str, Any]:
@@ -194,10 +217,11 @@ class _Worker:
             self.ingestor = self._ingestor()
             self.generation = call.registry_generation
         key = self.settings.hmac_key
-        if call.kind == DRAFTS:
+        if call.shape is _Shape.DRAFTS:
             return await self.ingestor.ingest(call.drafts, call.principal)
-        if call.kind:
-            kind = EventKind(call.kind)
+        if call.shape is _Shape.BATCH:
+            assert call.kind is not None
+            kind = call.kind
             cls = ingest_pipeline.MESSAGE_OF_KIND[kind]
             messages = [cls.FromString(m) for m in call.messages]
             acks = await ingest_pipeline.acks_of_batch(self.ingestor, key, kind, messages, call.principal)
@@ -220,6 +244,10 @@ _worker: _Worker | None = None
 
 def _start_worker(settings: LaneSettings) -> None:
     global _worker  # noqa: PLW0603 -- one pipeline per worker process, built once
+    # Ctrl-C in a terminal reaches the whole process group: the serving process shuts down gracefully
+    # and stops its workers; a worker interrupted mid-batch would break the pool instead. (SIGTERM
+    # is left alone: the pool uses it to stop a broken pool's workers.)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if settings.nice:
         os.nice(settings.nice)
     logs.configure(settings.log_level, settings.log_format)
@@ -238,10 +266,15 @@ def _exit_with(parent: int) -> None:
     os._exit(0)
 
 
-def _warm(registry_generation: int) -> None:
+def _warm(registry_generation: int) -> int:
+    """Connect and load the registry; this worker's pid."""
     assert _worker is not None, "worker not started"
     time.sleep(0.05)  # held a moment, so that the other warm-up calls find no idle worker and spawn theirs
-    _worker.loop.run_until_complete(_worker.warm(registry_generation))
+    try:
+        _worker.loop.run_until_complete(_worker.warm(registry_generation))
+    except Exception as exc:
+        raise _portable(exc) from None
+    return os.getpid()
 
 
 def _work(call: _Call) -> tuple[list[Any], list[metrics.Captured]]:  # serialised EventAcks, or Acks
@@ -251,10 +284,15 @@ def _work(call: _Call) -> tuple[list[Any], list[metrics.Captured]]:  # serialise
         return acks, metrics.drain()
     except Exception as exc:
         metrics.drain()  # a failed batch counted nothing
-        # The driver's exceptions do not pickle reliably: send back what the serving process needs
-        # (a retryable database fault, or an internal error it reports with its request id).
-        fault = faults.classify(exc)
-        if fault is not None:
-            raise faults.FaultElsewhere(fault.value) from None
-        log.error("bulk_ingest_failed", error=type(exc).__name__, exc_info=exc)
-        raise RuntimeError(f"bulk ingestion failed: {type(exc).__name__}") from None
+        raise _portable(exc) from None
+
+
+def _portable(exc: Exception) -> Exception:
+    """What the serving process needs of a worker's failure, in a form that crosses the process
+    boundary (the driver's exceptions do not unpickle reliably, and one that fails to would break
+    the whole pool): a retryable database fault, or an internal error it reports with its request id."""
+    fault = faults.classify(exc)
+    if fault is not None:
+        return faults.FaultElsewhere(fault.value)
+    log.error("bulk_ingest_failed", error=type(exc).__name__, exc_info=exc)
+    return RuntimeError(f"bulk ingestion failed: {type(exc).__name__}")

@@ -192,6 +192,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             reader.cancel()
 
     async def _ingest_stream_group(self, group: list[events_pb2.Event], first_index: int) -> list[ack_pb2.EventAck]:
-        if self._lane is not None:
+        # A POS streaming its sales one at a time stays on this loop; a bulk upload's groups go to the lane.
+        if self._lane is not None and sum(codes_of(e) for e in group) > INLINE_MAX_CODES:
             return await self._lane.ingest_group(group, first_index, auth.current(), self._ingestor.registry_generation)
         return await acks_of_group(self._ingestor, self._key, group, first_index, auth.current())

@@ -30,6 +30,7 @@ from starlette.routing import Route
 from tracesvc.api.auth import Authenticator
 from tracesvc.domain import hygiene
 from tracesvc.intake.model import DocumentError
+from tracesvc.service import errors
 from tracesvc.service.access import READERS, UNRESTRICTED, WRITERS, Principal, Role
 from tracesvc.service.intake import IntakeService, Report, Status
 from tracesvc.store import faults
@@ -227,7 +228,11 @@ def _nhsa_response(status: int, refmsgid: str, err_msg: str, output: dict[str, A
 
 
 def _failure(exc: Exception, request_id: str) -> tuple[int, str]:
-    """503 for a database fault (retry), 500 naming only a request id for anything else; one log line."""
+    """503 for a database fault or a restarting bulk lane (retry), 500 naming only a request id for
+    anything else; one log line."""
+    if isinstance(exc, errors.Unavailable):  # the bulk lane lost its workers: retry, as for a fault
+        log.warning("http_failed", code=503, error=type(exc).__name__, request_id=request_id)
+        return 503, exc.message
     if faults.classify(exc) is not None:
         log.warning("http_failed", code=503, error=type(exc).__name__, request_id=request_id)
         return 503, "database unavailable; retry with backoff"

@@ -57,30 +57,49 @@ def share_niceness_with_backends(engine: AsyncEngine) -> None:
     where PostgreSQL runs on this machine (the embedded default) and lets us.
 
     A niced bulk worker alone is half the story on a shared machine: the backend doing its
-    inserts and index updates would still compete with verification at full priority. A remote
-    server is left alone (its process ids mean nothing here), and so is any process that is not
-    a PostgreSQL backend or that this user may not renice.
+    inserts and index updates would still compete with verification at full priority. A process id
+    from the server means something here only if the server is here, so this stays off unless the
+    URL names this machine (a socket, localhost), and renices only a process that is a PostgreSQL
+    backend forked in the last minute (the one our connection just got; not a pooler's shared
+    backend, not an exporter, not a backend of some other cluster's older session). Setting
+    TRACESVC_BULK_NICE=0 turns it off with the niceness.
     """
     niceness = os.getpriority(os.PRIO_PROCESS, 0)
-    host = engine.url.host or engine.url.query.get("host")
-    if niceness <= 0 or not _is_local(host if isinstance(host, str) else None):
+    if niceness <= 0 or not _is_local(engine.url):
         return
 
     def renice(dbapi_connection: Any, record: Any) -> None:
         pid = dbapi_connection.driver_connection.get_server_pid()
         try:
-            with open(f"/proc/{pid}/comm") as comm:
-                if not comm.read().startswith("postgres"):
-                    return
-            os.setpriority(os.PRIO_PROCESS, pid, niceness)
-        except OSError:  # no such process here, or not ours to renice: leave it
+            if _is_fresh_postgres(pid):
+                os.setpriority(os.PRIO_PROCESS, pid, niceness)
+        except OSError:  # gone, or not ours to renice: leave it
             return
 
     event.listen(engine.sync_engine, "connect", renice)
 
 
-def _is_local(host: str | None) -> bool:
-    return host is None or host.startswith("/") or host in ("localhost", "127.0.0.1", "::1")
+def _is_local(url: Any) -> bool:
+    host = url.host or url.query.get("host") or os.environ.get("PGHOST")
+    if host is None:
+        return True  # the driver's default: this machine
+    if not isinstance(host, str):
+        return False  # several hosts: which one we reached is not known here
+    return host.startswith("/") or host in ("localhost", "127.0.0.1", "::1")
+
+
+_FRESH_SECONDS = 60.0
+
+
+def _is_fresh_postgres(pid: int) -> bool:
+    with open(f"/proc/{pid}/comm") as comm:
+        if comm.read().strip() != "postgres":
+            return False
+    with open(f"/proc/{pid}/stat") as stat:
+        started_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])  # field 22: start time
+    with open("/proc/uptime") as uptime:
+        now = float(uptime.read().split()[0])
+    return now - started_ticks / os.sysconf("SC_CLK_TCK") < _FRESH_SECONDS
 
 
 def _discard_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:

@@ -160,6 +160,8 @@ async def write_events(
     raise AssertionError("unreachable")
 
 
+# Each retry meets the other batch afresh, with jitter; five make exhaustion (ABORTED to the client,
+# who retries too) rare even for four streams sharing codes (benchmarks/ingest.py's simulated mix).
 _DEADLOCK_ATTEMPTS = 5
 
 
