@@ -1,8 +1,9 @@
-"""The bulk lane (issue 13): stream groups and large unary batches are converted, validated,
-serialised and written in worker processes that run at a lower CPU priority.
+"""The bulk lane (issue 13): stream groups, unary batches and HTTP documents of more than
+INLINE_MAX_CODES codes are converted, validated, serialised and written in worker processes that
+run at a lower CPU priority.
 
-Everything shares one event loop otherwise, so a wholesaler uploading delivery notes (~50 µs of
-Python per code) would hold up a pharmacy verifying one box. Here the serving process only
+Everything shares one event loop otherwise, so a wholesaler uploading delivery notes (tens of µs
+of Python per code) would hold up a pharmacy verifying one box. Here the serving process only
 receives messages (parsed in C), hands their bytes to a worker and relays the acks; the worker
 runs the same pipeline as the inline path (convert → Ingestor → acks) on its own connection pool.
 Being niced, it gets the CPU only when the serving process does not want it: verification keeps
