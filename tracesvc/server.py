@@ -191,7 +191,6 @@ def _bulk_lane(config: Config, engine: AsyncEngine, hmac_key: bytes) -> BulkLane
         hmac_key=hmac_key,
         max_future=config.max_future,
         nice=config.bulk_nice,
-        pool_size=2,  # a worker writes one batch at a time; one more for its registry reloads
         log_level=config.log_level,
         log_format=config.log_format,
         metrics=metrics.enabled(),  # telemetry has started: the workers' batches are counted here

@@ -58,7 +58,7 @@ class LaneSettings:
     hmac_key: bytes
     max_future: timedelta
     nice: int = 10  # added to the worker's niceness: the serving process wins the CPU when it wants it
-    pool_size: int = 4
+    pool_size: int = 2  # a worker writes one batch at a time; one more connection for its registry reloads
     log_level: str = "info"
     log_format: str = "json"
     metrics: bool = False  # the serving process counts: keep each batch's observations for it
