@@ -72,7 +72,7 @@ async def server(database_url: str, **env: str):
     data = tempfile.mkdtemp(prefix="tracesvc-bench-srv-")
     env.setdefault("TRACESVC_WORKERS", "1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tracesvc.cli", "serve"],
+        [sys.executable, "-m", "tracesvc.app.cli", "serve"],
         env={
             **os.environ,
             "DATABASE_URL": database_url,

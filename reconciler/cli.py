@@ -16,8 +16,8 @@ from tqdm import tqdm
 from reconciler.jobs import Engine, Mode, Reconciler, RunInfo
 from reconciler.rules import BuyerParams
 from reconciler.spark import SparkUnavailable
-from tracesvc import logs
-from tracesvc.config import Config
+from tracesvc.app.config import Config
+from tracesvc.observability import logs
 
 
 def _when(value: str) -> datetime:
@@ -46,7 +46,7 @@ def _summary(info: RunInfo) -> str:
 
 
 async def _run(config: Config, args) -> int:
-    from tracesvc.server import database
+    from tracesvc.app.server import database
 
     async with database(config) as engine:
         reconciler = Reconciler(engine, skew=config.clock_skew, buyer_params=BuyerParams.from_env(os.environ))
@@ -83,7 +83,7 @@ async def _run(config: Config, args) -> int:
 
 
 async def _runs(config: Config, args) -> int:
-    from tracesvc.server import database
+    from tracesvc.app.server import database
 
     async with database(config) as engine:
         for info in await Reconciler(engine).list(args.limit):
@@ -93,7 +93,7 @@ async def _runs(config: Config, args) -> int:
 
 async def _suspects(config: Config, args) -> int:
     from reconciler import store
-    from tracesvc.server import database
+    from tracesvc.app.server import database
     from tracesvc.store.db import pg
 
     async with database(config) as engine, pg(engine) as conn:

@@ -32,8 +32,8 @@ from reconciler.rules import BuyerParams, Reference, evaluate_buyer, evaluate_co
 from reconciler.rules.model import CodeEvent, Finding, ReturnChain
 from reconciler.store import BuyerFinding, Engine, Mode, Phase, RunInfo, Status
 from reconciler.workers import Batch, Workers
-from tracesvc import metrics
 from tracesvc.domain.events import EventKind
+from tracesvc.observability import metrics
 from tracesvc.store.db import pg
 
 __all__ = ["Engine", "Mode", "Progress", "Reconciler", "RunInfo", "Status"]

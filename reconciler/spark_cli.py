@@ -59,7 +59,7 @@ async def execute(engine: AsyncEngine, run_id: int, args: argparse.Namespace, sk
 async def export(config, args: argparse.Namespace) -> int:
     from reconciler.spark import require  # noqa: PLC0415 (optional dependency: loaded only when used)
     from reconciler.spark.job import export_parquet, session  # noqa: PLC0415 (optional dependency: loaded only when used)
-    from tracesvc.server import database  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from tracesvc.app.server import database  # noqa: PLC0415 (optional dependency: loaded only when used)
 
     require(args.jdbc_jar)
     async with database(config) as engine:

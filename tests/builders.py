@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tracesvc.client.wire import to_timestamp
 from tracesvc.domain.codes import gs1_check_digit
 from tracesvc.v1 import events_pb2 as ev
 from tracesvc.v1 import registry_pb2 as reg
-from tracesvc.wire import to_timestamp
 
 T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
 STATIN = "8600001"  # 28 tablets a pack

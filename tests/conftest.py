@@ -17,7 +17,7 @@ import asyncpg  # noqa: E402
 import grpc  # noqa: E402
 import pytest  # noqa: E402
 
-from tracesvc.config import Config
+from tracesvc.app.config import Config
 from tracesvc.store.db import EmbeddedPostgres, asyncpg_url, create_engine, migrate
 from tracesvc.v1 import ingest_pb2_grpc, registry_pb2_grpc
 
@@ -136,7 +136,7 @@ class Service:
 @contextlib.asynccontextmanager
 async def start_service(config: Config):
     from tracesvc import client
-    from tracesvc.server import database, grpc_server
+    from tracesvc.app.server import database, grpc_server
 
     async with database(config) as engine, grpc_server(config, engine, listen="127.0.0.1:0") as running:
         async with client.channel(f"127.0.0.1:{running.port}") as ch:
@@ -159,6 +159,6 @@ async def raw_db(db_url):
 
 @pytest.fixture(scope="session", autouse=True)
 def _quiet_logs():
-    from tracesvc import logs
+    from tracesvc.observability import logs
 
     logs.configure("warning", "json")

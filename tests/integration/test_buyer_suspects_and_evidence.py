@@ -16,7 +16,8 @@ from tests.integration.test_reconcile_runs import send, whs_supply
 from tests.integration.test_report import CHROMIUM, FLAGS
 from tests.integration.test_rule_b_runs import DAY, KEY, _seed, _World
 from tests.reconcile_helpers import run
-from tracesvc import client, report
+from tracesvc import client
+from tracesvc.documents import report
 from tracesvc.domain import privacy
 from tracesvc.service.cases import Cases
 from tracesvc.store.registry import RegistryCache

@@ -15,7 +15,7 @@ import pytest
 
 from tests.integration.test_cases import enf, two_rings
 from tests.integration.test_cli import cli
-from tracesvc import fonts
+from tracesvc.documents import fonts
 from tracesvc.v1 import enforcement_pb2 as en
 
 pytestmark = [
@@ -138,7 +138,7 @@ async def test_export_of_an_unknown_case_is_not_found(service):
 @pytest.mark.skipif(shutil.which("fc-list") is None, reason="fontconfig not installed")
 async def test_the_html_report_carries_the_same_font(service):
     from tests.integration.test_report import reentry_flag
-    from tracesvc import report
+    from tracesvc.documents import report
 
     html = await report.build(service.channel, (), flag_id=await reentry_flag(service))
     assert f'@font-face{{font-family:"{fonts.FAMILY}"' in html and "data:font/otf;base64," in html

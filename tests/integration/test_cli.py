@@ -13,14 +13,14 @@ import pytest
 from google.protobuf import json_format
 
 from tests import builders as b
-from tracesvc import demo
+from tracesvc.app import demo
 from tracesvc.v1 import events_pb2 as ev
 from tracesvc.v1 import registry_pb2 as reg
 
 
 def run_cli(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tracesvc.cli", *args],
+        [sys.executable, "-m", "tracesvc.app.cli", *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},

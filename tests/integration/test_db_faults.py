@@ -26,7 +26,7 @@ import pytest
 from tests import builders as b
 from tests.conftest import _plain, start_service
 from tracesvc import client
-from tracesvc.config import Config
+from tracesvc.app.config import Config
 from tracesvc.store.db import EmbeddedPostgres
 from tracesvc.v1 import ack_pb2, registry_pb2_grpc, verify_pb2_grpc
 from tracesvc.v1 import events_pb2 as ev
@@ -259,7 +259,7 @@ async def test_kill_9_of_the_service_mid_stream_loses_no_acknowledged_event(db_u
         "TRACESVC_AUTH": "off",
         "TRACESVC_LOG_LEVEL": "warning",
     }
-    proc = subprocess.Popen([sys.executable, "-m", "tracesvc.cli", "serve"], env=env, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "tracesvc.app.cli", "serve"], env=env, stderr=subprocess.DEVNULL)
     acked: list[str] = []
     try:
         async with client.channel(f"127.0.0.1:{port}") as ch:

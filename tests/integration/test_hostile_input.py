@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests import builders as b
-from tracesvc.server import SERVICE_NAMES
+from tracesvc.app.server import SERVICE_NAMES
 from tracesvc.v1 import ack_pb2, enforcement_pb2, ingest_pb2, reconcile_pb2, registry_pb2, verify_pb2
 from tracesvc.v1 import ingest_pb2 as ing
 

@@ -16,7 +16,8 @@ from tests import builders as b
 from tests.conftest import start_service
 from tests.integration.test_reconcile_runs import send
 from tests.metrics_helpers import delta, names, scrape, value
-from tracesvc import demo, metrics
+from tracesvc.app import demo
+from tracesvc.observability import metrics
 from tracesvc.store.db import create_engine
 from tracesvc.v1 import verify_pb2 as vf
 from tracesvc.v1 import verify_pb2_grpc

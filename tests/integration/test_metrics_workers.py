@@ -58,7 +58,7 @@ async def test_two_workers_are_served_as_one_sum(db_url, tmp_path):
         "TRACESVC_LOG_LEVEL": "warning",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    proc = subprocess.Popen([sys.executable, "-m", "tracesvc.cli", "serve"], env=env, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "tracesvc.app.cli", "serve"], env=env, stderr=subprocess.DEVNULL)
     try:
         # Both processes are up once the pool capacities of both are in the sum.
         async def both_up():

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tracesvc.server import database, grpc_server
+from tracesvc.app.server import database, grpc_server
 from tracesvc.store.keys import create_key
 from tracesvc.v1 import registry_pb2 as reg
 from tracesvc.v1 import registry_pb2_grpc

@@ -13,7 +13,7 @@ import pytest
 from tests.integration.test_cli import cli
 from tests.integration.test_reconcile_api import ring
 from tests.reconcile_helpers import run
-from tracesvc import report
+from tracesvc.documents import report
 from tracesvc.v1 import enforcement_pb2 as en
 from tracesvc.v1 import enforcement_pb2_grpc
 

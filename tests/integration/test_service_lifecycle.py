@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests import builders as b
 from tests.conftest import start_service
-from tracesvc import logs
+from tracesvc.observability import logs
 from tracesvc.v1 import ack_pb2
 from tracesvc.v1 import events_pb2 as ev
 from tracesvc.v1 import ingest_pb2 as ing

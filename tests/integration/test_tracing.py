@@ -12,7 +12,7 @@ from opentelemetry.trace import SpanKind
 
 from tests import builders as b
 from tests.conftest import start_service
-from tracesvc import logs, tracing
+from tracesvc.observability import logs, tracing
 from tracesvc.v1 import verify_pb2 as vf
 from tracesvc.v1 import verify_pb2_grpc
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tracesvc import exports
+from tracesvc.documents import exports
 from tracesvc.service import casefile
 from tracesvc.service.cases import TRANSITIONS, CaseInvalid, CaseStatus, clean_text, transition_refusal
 from tracesvc.service.suggest import money_at_risk, ring_components, suggest

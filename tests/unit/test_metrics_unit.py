@@ -12,13 +12,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.metrics_helpers import parse, value
-from tracesvc import metrics
 from tracesvc.api.rpc_metrics import code_label
+from tracesvc.observability import metrics
 
 WORKER = textwrap.dedent("""
     import sys
     from types import SimpleNamespace as NS
-    from tracesvc import metrics
+    from tracesvc.observability import metrics
     n = int(sys.argv[1])
     metrics.enable()
     metrics.verdicts([NS(verdict="SELLABLE")] * n + [NS(verdict="ALREADY_SOLD")])
@@ -56,7 +56,7 @@ def test_two_worker_processes_are_summed_by_the_multiprocess_collector(tmp_path)
 
 def test_metrics_and_tracing_off_load_neither_library():
     code = (
-        "import sys, tracesvc.server, tracesvc.metrics as m, tracesvc.tracing as t; "
+        "import sys, tracesvc.app.server, tracesvc.observability.metrics as m, tracesvc.observability.tracing as t; "
         "from types import SimpleNamespace as NS; "
         "m.verdicts([NS(verdict='SELLABLE')]); m.run_finished('FULL', 'DONE', 1.0); "
         "assert m.rpc('unary', '/a.B/C') is None and t.current_trace_id() is None; "

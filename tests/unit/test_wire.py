@@ -9,8 +9,8 @@ from datetime import UTC
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from tracesvc.client.wire import to_datetime
 from tracesvc.domain import privacy
-from tracesvc.wire import to_datetime
 
 
 @pytest.mark.parametrize(

@@ -36,9 +36,9 @@ from typing import Any, NamedTuple
 
 import structlog
 
-from tracesvc import logs, metrics
 from tracesvc.api import ingest_pipeline
 from tracesvc.domain.events import Draft, EventKind
+from tracesvc.observability import logs, metrics
 from tracesvc.service.access import UNRESTRICTED, Principal
 from tracesvc.service.errors import Unavailable
 from tracesvc.service.ingest import Ack, Ingestor

@@ -17,13 +17,13 @@ from reconciler.store import FlagFilter
 from tracesvc.api import auth, paging
 from tracesvc.api.enforcement_wire import STATUS_NAME, flag_to_proto
 from tracesvc.api.errors import abort
+from tracesvc.client.wire import to_datetime, to_timestamp
 from tracesvc.domain.events import Violation
 from tracesvc.service import casefile
 from tracesvc.service.cases import MAX_BULK, Actor, CaseError, Cases, CaseView
 from tracesvc.service.suggest import Suggestion
 from tracesvc.store import cases as case_store
 from tracesvc.v1 import enforcement_pb2 as pb
-from tracesvc.wire import to_datetime, to_timestamp
 
 T = TypeVar("T")
 CHUNK = 64 * 1024

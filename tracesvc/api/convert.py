@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracesvc.client.wire import to_datetime, to_timestamp
 from tracesvc.domain import hygiene, privacy
 from tracesvc.domain.codes import CodeScheme
 from tracesvc.domain.events import (
@@ -21,7 +22,6 @@ from tracesvc.domain.events import (
 from tracesvc.domain.registry import Category, Licence, LicenceStatus, Party, PartyKind, Product
 from tracesvc.v1 import events_pb2 as ev_pb
 from tracesvc.v1 import registry_pb2 as reg_pb
-from tracesvc.wire import to_datetime, to_timestamp
 
 # Event oneof field name <-> kind
 ONEOF_KIND = {

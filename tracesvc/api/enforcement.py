@@ -18,12 +18,12 @@ from tracesvc.api.enforcement_wire import (
     history_entry,
 )
 from tracesvc.api.errors import abort
+from tracesvc.client.wire import to_datetime
 from tracesvc.domain.events import Violation
 from tracesvc.service.cases import Cases
 from tracesvc.service.enforcement import Decision, Enforcement, Subject
 from tracesvc.v1 import enforcement_pb2 as pb
 from tracesvc.v1 import enforcement_pb2_grpc
-from tracesvc.wire import to_datetime
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from reconciler.rules.model import ChainSale
 from reconciler.store import FLAG_STATUSES, ChainRow, FlagRow
 from tracesvc.api import convert
+from tracesvc.client.wire import to_timestamp
 from tracesvc.domain.events import Event
 from tracesvc.domain.registry import Party, Product
 from tracesvc.service.enforcement import EvidenceItem, Purchase, Standing, Travel
 from tracesvc.store.history import HistoryRow, PartySummary
 from tracesvc.v1 import enforcement_pb2 as pb
-from tracesvc.wire import to_timestamp
 
 STATUS_NAME = {pb.FlagStatus.Value(f"FLAG_STATUS_{s}"): s for s in FLAG_STATUSES}  # wire value -> status
 

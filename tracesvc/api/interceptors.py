@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager
 import grpc
 import structlog
 
-from tracesvc import tracing
+from tracesvc.observability import tracing
 from tracesvc.store import faults
 
 log = structlog.get_logger("tracesvc.rpc")

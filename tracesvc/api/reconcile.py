@@ -9,11 +9,11 @@ import grpc
 from reconciler.jobs import Engine, Mode, RunInfo, Status
 from tracesvc.api import paging
 from tracesvc.api.errors import abort
+from tracesvc.client.wire import to_datetime, to_timestamp
 from tracesvc.domain.events import Violation
 from tracesvc.service.runs import RunControl
 from tracesvc.v1 import reconcile_pb2 as pb
 from tracesvc.v1 import reconcile_pb2_grpc
-from tracesvc.wire import to_datetime, to_timestamp
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import grpc
 
-from tracesvc import metrics
 from tracesvc.api.interceptors import Continuation, wrap
+from tracesvc.observability import metrics
 
 UNARY, CLIENT_STREAM, SERVER_STREAM, BIDI_STREAM = "unary", "client_stream", "server_stream", "bidi_stream"
 

@@ -8,11 +8,11 @@ from typing import Any
 import grpc
 
 from tracesvc.api import auth
+from tracesvc.client.wire import to_timestamp
 from tracesvc.domain.verify import CodeCheck
 from tracesvc.service.verify import CodeQuery, Verifier
 from tracesvc.v1 import verify_pb2 as pb
 from tracesvc.v1 import verify_pb2_grpc
-from tracesvc.wire import to_timestamp
 
 RegionOf = Callable[[str | None], str]
 

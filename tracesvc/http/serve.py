@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 
 class _Embedded(uvicorn.Server):
-    """uvicorn without its own signal handlers: the process's (tracesvc.server.serve) stop both servers."""
+    """uvicorn without its own signal handlers: the process's (tracesvc.app.server.serve) stop both servers."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import asyncpg
 
-from tracesvc import fonts
+from tracesvc.documents import fonts
 from tracesvc.domain.events import Event
 from tracesvc.domain.registry import Party
 from tracesvc.service.cases import Dossier

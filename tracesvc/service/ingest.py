@@ -12,11 +12,11 @@ from typing import Protocol
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tracesvc import metrics
 from tracesvc.domain.events import Draft, Event, EventKind, InvalidEvent, Violation, normalize_event
 from tracesvc.domain.hygiene import quote
 from tracesvc.domain.slices import Slicer
 from tracesvc.domain.verify import CodeCheck, CodeState, check, fold_into
+from tracesvc.observability import metrics
 from tracesvc.service.access import UNRESTRICTED, Principal
 from tracesvc.store.events import Outcome, write_events
 from tracesvc.store.registry import RegistryCache

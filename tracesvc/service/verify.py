@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tracesvc import metrics
 from tracesvc.domain import codes
 from tracesvc.domain.events import Violation
 from tracesvc.domain.verify import CodeCheck, check
+from tracesvc.observability import metrics
 from tracesvc.service.access import Principal, Role
 from tracesvc.service.errors import InvalidArgument, PermissionDenied
 from tracesvc.store.events import load_code_states

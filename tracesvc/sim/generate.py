@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from tracesvc.client.wire import to_timestamp
 from tracesvc.sim import world
 from tracesvc.sim.world import BY_PREFIX, CHAINS, DRUGS, LISTED, START, SimProduct
 from tracesvc.v1 import events_pb2 as ev
-from tracesvc.wire import to_timestamp
 
 BLOCK = 256  # boxes per shuffled block
 FRAUDS = (

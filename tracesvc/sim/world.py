@@ -6,9 +6,9 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from tracesvc.client.wire import to_timestamp
 from tracesvc.domain.codes import gs1_check_digit
 from tracesvc.v1 import registry_pb2 as reg
-from tracesvc.wire import to_timestamp
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
 DAYS = 30

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 from tracesvc import client
+from tracesvc.client.wire import to_timestamp
 from tracesvc.sim import world
 from tracesvc.sim.generate import Simulation
 from tracesvc.v1 import (
@@ -23,7 +24,6 @@ from tracesvc.v1 import (
     registry_pb2,
     registry_pb2_grpc,
 )
-from tracesvc.wire import to_timestamp
 
 SEED, BOXES = 7, 1500
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tracesvc import metrics, tracing
-from tracesvc.config import Config
+from tracesvc.app.config import Config
+from tracesvc.observability import metrics, tracing
 from tracesvc.store import ops
 
 

@@ -24,7 +24,7 @@ import grpc
 from google.protobuf import json_format
 
 from tracesvc import client
-from tracesvc.config import Config
+from tracesvc.app.config import Config
 from tracesvc.v1 import enforcement_pb2 as pb
 from tracesvc.v1 import enforcement_pb2_grpc
 
@@ -177,7 +177,7 @@ async def _pages(fetch: Callable[[str], Awaitable[Any]], field: str) -> AsyncIte
 
 
 async def _list(stub: Any, args: argparse.Namespace, md: Any) -> int:
-    from tracesvc import exports
+    from tracesvc.documents import exports
 
     request = pb.ListCasesRequest(
         statuses=[f"CASE_STATUS_{s}" for s in args.status],
@@ -201,7 +201,7 @@ async def _list(stub: Any, args: argparse.Namespace, md: Any) -> int:
 
 
 async def _flags_export(stub: Any, args: argparse.Namespace, md: Any) -> int:
-    from tracesvc import exports
+    from tracesvc.documents import exports
 
     request = pb.ListFlagsRequest(
         rule=args.rule,
@@ -273,7 +273,7 @@ async def verify(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _verify_store(config: Config, case_id: str, entries: list[Any]) -> list[str]:
-    from tracesvc.server import database
+    from tracesvc.app.server import database
     from tracesvc.service import casefile
     from tracesvc.store.db import pg
     from tracesvc.store.registry import load_parties

@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler.jobs import Reconciler
 from reconciler.rules import BuyerParams
-from tracesvc import metrics, telemetry
 from tracesvc.api.auth import Authenticator, AuthInterceptor
 from tracesvc.api.bulk import BulkLane, LaneIngestor, LaneSettings
 from tracesvc.api.enforcement import EnforcementServicer
@@ -32,7 +31,9 @@ from tracesvc.api.interceptors import RequestLogInterceptor
 from tracesvc.api.reconcile import ReconcileServicer
 from tracesvc.api.registry import RegistryServicer
 from tracesvc.api.verify import VerifyServicer
-from tracesvc.config import Config
+from tracesvc.app import telemetry
+from tracesvc.app.config import Config
+from tracesvc.observability import metrics
 from tracesvc.service.cases import Cases
 from tracesvc.service.enforcement import Enforcement
 from tracesvc.service.ingest import Ingestor
@@ -249,5 +250,6 @@ def _start_workers(config: Config, engine: AsyncEngine) -> list[subprocess.Popen
         config.load_hmac_key()
         env["TRACESVC_HMAC_KEY_FILE"] = str(config.data_dir / "hmac.key")
     return [
-        subprocess.Popen([sys.executable, "-m", "tracesvc.cli", "serve"], env=env) for _ in range(config.workers - 1)
+        subprocess.Popen([sys.executable, "-m", "tracesvc.app.cli", "serve"], env=env)
+        for _ in range(config.workers - 1)
     ]

@@ -15,7 +15,7 @@ from html import escape
 
 import structlog
 
-from tracesvc import fonts
+from tracesvc.documents import fonts
 from tracesvc.v1 import enforcement_pb2 as en
 
 log = structlog.get_logger(__name__)
@@ -249,7 +249,7 @@ def _buyer_sections(
 
 
 def _with_font(html: str) -> str:
-    """Embed the CJK font subset the page needs (tracesvc.fonts), so it reads the same everywhere."""
+    """Embed the CJK font subset the page needs (tracesvc.documents.fonts), so it reads the same everywhere."""
     try:
         face = fonts.font_face_css(html)
     except fonts.FontMissing as exc:  # still a usable report, in whatever font the reader has

@@ -14,8 +14,10 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from tracesvc import case_cli, client, logs
-from tracesvc.config import Config
+from tracesvc import client
+from tracesvc.app import case_cli
+from tracesvc.app.config import Config
+from tracesvc.observability import logs
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
@@ -75,8 +77,8 @@ async def _import(config: Config, args) -> int:
 
 async def _import_documents(config: Config, args) -> int:
     """NHSA messages or EPCIS documents, straight into the database through the intake use case."""
-    from tracesvc.imports import ImportOptions, import_documents
-    from tracesvc.server import database
+    from tracesvc.app.imports import ImportOptions, import_documents
+    from tracesvc.app.server import database
     from tracesvc.service.ingest import Ingestor
     from tracesvc.service.intake import IntakeService, IntakeSettings
     from tracesvc.store.registry import RegistryCache
@@ -118,7 +120,7 @@ async def _registry_load(args) -> int:
 
 async def _export(config: Config, args) -> int:
     from tracesvc.api.convert import event_to_proto
-    from tracesvc.server import database
+    from tracesvc.app.server import database
     from tracesvc.store.events import iter_events
 
     out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
@@ -174,7 +176,7 @@ async def _quality(config: Config, args) -> int:
     if args.target:
         q = await measure(args.target, args.key, args.seed, args.scale, args.fraud_rate)
     else:
-        from tracesvc.server import database, grpc_server
+        from tracesvc.app.server import database, grpc_server
         from tracesvc.store.keys import create_key
 
         config = dataclasses.replace(config, data_dir=Path(tempfile.mkdtemp(prefix="tracesvc-quality-")))
@@ -190,7 +192,7 @@ async def _quality(config: Config, args) -> int:
 async def _report(args) -> int:
     import grpc
 
-    from tracesvc import report
+    from tracesvc.documents import report
 
     async with client.channel(args.target) as ch:
         try:
@@ -207,7 +209,7 @@ async def _report(args) -> int:
 
 
 async def _keys(config: Config, args) -> int:
-    from tracesvc.server import database
+    from tracesvc.app.server import database
     from tracesvc.store import keys
 
     async with database(config) as engine:
@@ -234,15 +236,15 @@ async def _keys(config: Config, args) -> int:
 
 
 async def _serve(config: Config) -> int:
-    from tracesvc.server import serve
+    from tracesvc.app.server import serve
 
     await serve(config)
     return 0
 
 
 async def _demo(config: Config, args) -> int:
-    from tracesvc import demo
-    from tracesvc.server import database, grpc_server
+    from tracesvc.app import demo
+    from tracesvc.app.server import database, grpc_server
 
     if args.fresh:
         # A throw-away data directory: the demo then shows a first day, not a replay.
