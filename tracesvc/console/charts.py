@@ -45,7 +45,7 @@ def columns(items: Sequence[tuple[str, int]], width: int = 420, height: int = 14
     if not items:
         return Markup("")
     top = max(n for _, n in items) or 1
-    step = width // max(1, len(items))
+    step = min(60, width // max(1, len(items)))
     parts = [
         f'<svg class="chart" role="img" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 30}" '
         f'viewBox="0 0 {width} {height + 30}">'
