@@ -231,3 +231,33 @@ async def test_sign_in_attempts_are_rate_limited(console):
         # the right key is refused too while the limit holds
         answer = await client.post("/login", data={"csrf": token, "key": console.keys["INSPECTOR"]})
         assert answer.status_code == 429
+
+
+def test_a_session_ends_after_its_idle_time_or_its_absolute_time():
+    from tracesvc.console.session import Sessions
+    from tracesvc.service.access import Principal, Role
+
+    now = [0.0]
+    sessions = Sessions(idle=60, absolute=300, clock=lambda: now[0])
+    who = Principal("k1", Role.INSPECTOR)
+    idle = sessions.open(who)
+    now[0] = 59
+    assert sessions.get(idle.sid) is idle  # a request restarts the idle clock
+    now[0] = 120
+    assert sessions.get(idle.sid) is None
+    busy = sessions.open(who)
+    for t in range(150, 451, 30):  # busy every 30 s, but not past five minutes from sign-in
+        now[0] = t
+        alive = sessions.get(busy.sid)
+    assert alive is None and now[0] - busy.created > 300
+
+
+async def test_cookies_are_secure_when_tls_ends_in_front():
+    from tracesvc.console.app import ConsoleSettings, build_console
+
+    app = build_console(None, None, ConsoleSettings(auth=False, secure_cookies=True))  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://console") as client:
+        page = await client.get("/login")
+        assert "secure" in page.headers["set-cookie"].lower()
+        answer = await client.post("/login", data={"csrf": csrf_of(page.text), "key": ""})
+        assert answer.status_code == 303 and "secure" in answer.headers["set-cookie"].lower()
