@@ -163,6 +163,27 @@ async def test_hostile_names_and_notes_render_as_text(console):
     await client.aclose()
 
 
+async def test_all_flags_matching_a_filter_are_reviewed_at_once(console):
+    client = await signed_in(console, "REGULATOR")
+    listed = await flag_ids(client, rule="L", party="P1")
+    assert len(listed) >= 2
+    page = await client.get("/flags", params={"rule": "L", "party": "P1"})
+    done = await client.post(
+        "/flags/bulk",
+        data={
+            "csrf": csrf_of(page.text),
+            "scope": "all",
+            "rule": "L",
+            "party": "P1",
+            "action": "DISMISSED",
+            "reason": "供货商补正资质 licence produced",
+        },
+    )
+    assert done.status_code == 200 and f"已审核 {len(listed)} 条线索" in done.text
+    assert set(await flag_ids(client, rule="L", party="P1", status="DISMISSED")) == set(listed)
+    await client.aclose()
+
+
 async def test_unknown_ids_are_404_pages_and_bad_forms_400_pages_naming_the_field(console):
     client = await signed_in(console, "REGULATOR")
     for path in ("/flags/no-such-flag", "/cases/CASE-none", "/party/NOBODY-X", "/runs/999999", "/nowhere"):
