@@ -91,6 +91,15 @@ async def flags(
     return out[:MAX_SCAN], len(out) > MAX_SCAN
 
 
+def money_once(rows: Sequence[FlagRow]) -> int:
+    """Money at risk with each decisive event counted once (its largest flag): the D, L and R flags of
+    one resale do not count its fund money three times."""
+    most: dict[str, int] = {}
+    for f in rows:
+        most[f.decisive_event_id] = max(most.get(f.decisive_event_id, 0), f.money_fen)
+    return sum(most.values())
+
+
 @dataclass
 class Overview:
     open_flags: int
@@ -122,7 +131,7 @@ async def overview(uc: UseCases, who: Principal, days: int = 14) -> Overview:
         suspects[role.value] = await uc.enforcement.rank_suspects(who, role, 5)
     return Overview(
         open_flags=len(rows),
-        money_fen=sum(f.money_fen for f in rows),
+        money_fen=money_once(rows),
         by_rule_kind=sorted(((r, k, n, money[(r, k)]) for (r, k), n in kinds.items()), key=lambda x: -x[2]),
         by_region=sorted(regions.items(), key=lambda x: -x[1])[:12],
         by_week=sorted(weeks.items())[-12:],

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import structlog
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -24,6 +25,7 @@ from tracesvc.service.access import READERS, Role
 from tracesvc.service.cases import MemberKind
 from tracesvc.service.enforcement import Decision
 
+log = structlog.get_logger(__name__)
 PAGE_SIZE = 50
 _ID = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
 _DIGITS = re.compile(r"[0-9]{1,12}")
@@ -38,7 +40,7 @@ class Pages:
     async def login_form(self, request: Request) -> Response:
         token = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
         response = self.web.render(request, "login.html", pre=token, next=_safe_next(request))
-        response.set_cookie(PRE_COOKIE, token, max_age=1800, **self.web.cookie_kwargs())
+        response.set_cookie(PRE_COOKIE, token, max_age=1800, **self.web.cookie_kwargs(request))
         return response
 
     async def login(self, request: Request) -> Response:
@@ -62,25 +64,28 @@ class Pages:
         principal = await self.web.sign_in(request, one(form, "key"))
         if principal is None:
             self.web.limiter.failed(client)
+            log.warning("console_sign_in_failed", client=client)
             return self.web.render(
                 request, "login.html", 401, pre=request.cookies.get(PRE_COOKIE), next=one(form, "next"), failed=True
             )
         if principal.role not in READERS and not principal.unrestricted:
+            log.warning("console_sign_in_refused", key_id=principal.key_id, role=principal.role.value)
             return self.web.render(request, "refused.html", 403, refused_role=principal.role.value)
         self.web.limiter.succeeded(client)
         session = self.web.sessions.open(principal)
+        log.info("console_signed_in", key_id=principal.key_id, role=principal.role.value)
         target = one(form, "next")
         if not target.startswith(f"{_base(request)}/") or target.startswith("//"):
             target = f"{_base(request)}/overview"
         response = RedirectResponse(target, 303)
-        response.set_cookie(COOKIE, session.sid, **self.web.cookie_kwargs())
-        response.delete_cookie(PRE_COOKIE, path="/")
+        response.set_cookie(COOKIE, session.sid, **self.web.cookie_kwargs(request))
+        response.delete_cookie(PRE_COOKIE, path=f"{_base(request)}/")
         return response
 
     async def logout(self, request: Request, session: Session) -> Response:
         self.web.sessions.close(session.sid)
         response = RedirectResponse(f"{_base(request)}/login", 303)
-        response.delete_cookie(COOKIE, path="/")
+        response.delete_cookie(COOKIE, path=f"{_base(request)}/")
         return response
 
     async def home(self, request: Request) -> Response:
@@ -120,7 +125,7 @@ class Pages:
             page=page,
             pages=max(1, -(-len(rows) // PAGE_SIZE)),
             held=held,
-            money=sum(f.money_fen for f in rows),
+            money=data.money_once(rows),
         )
 
     async def export(self, request: Request, session: Session) -> Response:

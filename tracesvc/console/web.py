@@ -134,8 +134,14 @@ class Web:
 
     # -- the guard -------------------------------------------------------------------------------
 
-    def cookie_kwargs(self) -> dict[str, Any]:
-        return {"httponly": True, "samesite": "strict", "secure": self.settings.secure_cookies, "path": "/"}
+    def cookie_kwargs(self, request: Request) -> dict[str, Any]:
+        """The console's cookies go back to the console only (not to the intake beside it)."""
+        return {
+            "httponly": True,
+            "samesite": "strict",
+            "secure": self.settings.secure_cookies,
+            "path": f"{base(request)}/",
+        }
 
     def page(
         self, handler: Callable[[Request, Session], Awaitable[Response]], roles: frozenset[Role] = READERS
