@@ -4,6 +4,7 @@ sessions and cookies, CSRF on every form, sign-in rate limit, roles, escaping, C
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -236,6 +237,43 @@ async def test_the_queue_exports_csv_and_a_scanned_gs1_code_finds_its_history(co
     # a keyboard-wedge scanner sends the AIM prefix of a 20-digit code too
     page = await client.get("/code", params={"code": "]C1" + b.code(b.STATIN, 71)})
     assert page.status_code == 200 and b.code(b.STATIN, 71) in page.text and "回流" in page.text
+    await client.aclose()
+
+
+async def test_a_case_file_verifies_against_the_case_log_and_its_manifest(console):
+    client = await signed_in(console, "INSPECTOR")
+    cases = await client.get("/cases")
+    key = re.search(r'name="suggestion" value="([^"]+)"', cases.text).group(1)
+    opened = await client.post(
+        "/cases", data={"csrf": csrf_of(cases.text), "suggestion": key, "title": "", "reason": "立案 opened"}
+    )
+    assert opened.status_code == 303
+    case_url = opened.headers["location"].removeprefix("/console")
+    case_id = case_url.rsplit("/", 1)[-1]
+    pdf = await client.get(f"{case_url}/file.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    digest = pdf.headers["x-case-file-sha256"]
+    token = csrf_of((await client.get(case_url)).text)
+
+    async def verify(content: bytes, manifest: dict | None = None) -> str:
+        files = {"file": ("case.pdf", content, "application/pdf")}
+        if manifest is not None:
+            files["manifest"] = ("case.pdf.manifest.json", json.dumps(manifest).encode(), "application/json")
+        page = await client.post(f"{case_url}/verify", data={"csrf": token}, files=files)
+        assert page.status_code == 200
+        return page.text
+
+    good = {"caseId": case_id, "fileSha256": digest, "fileBytes": str(len(pdf.content))}
+    assert "核验通过" in await verify(pdf.content, good)
+    assert "核验通过" in await verify(pdf.content)
+    assert "与清单不符" in await verify(pdf.content, {**good, "fileBytes": "12"})
+    assert "核验未通过" in await verify(pdf.content + b"%")
+    bad = await client.post(
+        f"{case_url}/verify",
+        data={"csrf": token},
+        files={"file": ("case.pdf", pdf.content, "application/pdf"), "manifest": ("m.json", b"{", "application/json")},
+    )
+    assert bad.status_code == 400 and "manifest" in bad.text
     await client.aclose()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from tracesvc.console.data import FlagQuery, UseCases
 from tracesvc.console.session import COOKIE, PRE_COOKIE, Session, same_token
 from tracesvc.console.web import PageError, Web, client_of, field_list, one, read_form
 from tracesvc.domain import codes
+from tracesvc.service import casefile
 from tracesvc.service.access import READERS, Role
 from tracesvc.service.cases import MemberKind
 from tracesvc.service.enforcement import Decision
@@ -54,7 +56,7 @@ class Pages:
         wait = self.web.limiter.retry_after(client)
         if wait:
             raise PageError(
-                429, f"登录尝试过多，请 {wait} 秒后再试。", f"Too many attempts; retry in {wait} s.", str(wait)
+                429, f"登录尝试过多，请 {wait} 秒后再试。", f"Too many attempts; retry in {wait} s.", retry_after=wait
             )
         form = await read_form(request, self.web.settings)
         if not same_token(one(form, "csrf"), request.cookies.get(PRE_COOKIE)):
@@ -294,7 +296,14 @@ class Pages:
         view = await data.case_view(self.uc, session.principal, case_id)
         match = next((e for e in view.log if e.action == "EXPORTED" and f"sha256:{digest}" in e.detail), None)
         size_ok = match is not None and f"bytes:{len(content)}" in match.detail
-        verdict = {"digest": digest, "bytes": len(content), "match": match if size_ok else None}
+        manifest = form.get("manifest")
+        problems = await _against_manifest(manifest, content, case_id) if isinstance(manifest, UploadFile) else None
+        verdict = {
+            "digest": digest,
+            "bytes": len(content),
+            "match": match if size_ok and not problems else None,
+            "problems": problems,
+        }
         return await self.case(request, session, verdict=verdict)
 
     # -- runs ------------------------------------------------------------------------------------
@@ -320,6 +329,22 @@ class Pages:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+async def _against_manifest(upload: UploadFile, pdf: bytes, case_id: str) -> list[str]:
+    """Problems of the PDF against an uploaded manifest (`tracesvc case file`'s PDF.manifest.json)."""
+    if not upload.filename:  # the optional field left empty
+        return []
+    try:
+        manifest = json.loads(await upload.read())
+        file_sha256, file_bytes = str(manifest["fileSha256"]), int(manifest["fileBytes"])
+        named = str(manifest.get("caseId", ""))
+    except (ValueError, KeyError, TypeError):
+        raise PageError(400, "清单不是案卷清单 JSON", "The manifest is not a case file manifest", "manifest") from None
+    problems = casefile.verify_file(pdf, file_sha256, file_bytes)
+    if named != case_id:
+        problems.append(f"manifest names case {named[:80]!r}, not {case_id}")
+    return problems
 
 
 def _base(request: Request) -> str:

@@ -54,9 +54,10 @@ class Authenticate(Protocol):
 class PageError(Exception):
     """A page the person gets instead of the one asked for: 400 (naming the field), 403, 404, 409, 429."""
 
-    def __init__(self, status: int, zh: str, en: str, field_name: str = "") -> None:
+    def __init__(self, status: int, zh: str, en: str, field_name: str = "", retry_after: int = 0) -> None:
         super().__init__(en)
         self.status, self.zh, self.en, self.field = status, zh, en, field_name
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -128,8 +129,8 @@ class Web:
 
     def error_page(self, request: Request, exc: PageError, session: Session | None = None) -> HTMLResponse:
         response = self.render(request, "error.html", exc.status, session, error=exc)
-        if exc.status == 429:
-            response.headers["Retry-After"] = exc.field or "60"
+        if exc.retry_after:
+            response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
     # -- the guard -------------------------------------------------------------------------------
@@ -233,7 +234,7 @@ async def read_form(request: Request, settings: ConsoleSettings) -> dict[str, An
             400, f"提交内容过大（上限 {limit} 字节）", f"The form is too large (limit {limit} bytes)", "body"
         )
     try:
-        raw = await request.form(max_files=1, max_fields=2000, max_part_size=limit)
+        raw = await request.form(max_files=2, max_fields=2000, max_part_size=limit)
     except Exception as exc:
         raise PageError(400, "表单无法解析", f"The form cannot be read: {str(exc)[:80]}", "body") from None
     out: dict[str, Any] = {}
