@@ -251,12 +251,39 @@ async def _demo(config: Config, args) -> int:
         config = dataclasses.replace(config, data_dir=Path(tempfile.mkdtemp(prefix="tracesvc-demo-")))
     from tracesvc.store.keys import create_key
 
-    async with database(config) as engine, grpc_server(config, engine, listen="127.0.0.1:0") as running:
+    http = (config.http_listen or "127.0.0.1:8080") if args.serve else ""
+    async with (
+        database(config) as engine,
+        grpc_server(config, engine, listen="127.0.0.1:0", http_listen=http) as running,
+    ):
         # The demo acts as the fund's regulator: it loads the registry and the day's data.
         _, token = await create_key(engine, "REGULATOR", name="demo")
         summary = await demo.drive(f"127.0.0.1:{running.port}", token)
-    demo.print_summary(summary)
+        demo.print_summary(summary)
+        if args.serve:
+            await _serve_console(engine, http, running.http_port)
     return 0
+
+
+async def _serve_console(engine, listen: str, port: int) -> None:
+    """Keep the demo's service up and say how to sign in to the web console, until Ctrl-C."""
+    import signal
+
+    from tracesvc.store.keys import create_key
+
+    _, inspector = await create_key(engine, "INSPECTOR", name="demo inspector")
+    _, regulator = await create_key(engine, "REGULATOR", name="demo regulator")
+    host = listen.rpartition(":")[0].strip("[]") or "127.0.0.1"
+    print()
+    print("稽查工作台 / web console:", f"http://{host}:{port}/console/")
+    print(f"  稽查员 INSPECTOR key:  {inspector}")
+    print(f"  监管员 REGULATOR key:  {regulator}")
+    print("  (sign in with one of the keys; Ctrl-C stops the service and the demo database)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -266,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="start the service, drive a pharmacy day through it, print a summary")
     d.add_argument(
         "--keep", dest="fresh", action="store_false", help="use TRACESVC_DATA_DIR instead of a fresh temporary database"
+    )
+    d.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep the service running afterwards and print the web console's address and demo keys to sign in",
     )
     i = sub.add_parser("import", help="import events: NDJSON to a running service; NHSA or EPCIS into the database")
     i.add_argument("file", help="file or directory (ndjson: also - for standard input)")

@@ -46,6 +46,10 @@ class Config:
     # HTTP intake (NHSA 3501–3506, EPCIS 2.0 capture) beside gRPC, e.g. "127.0.0.1:8080"; empty: off.
     http_listen: str = ""
     http_max_bytes: int = 16 * 1024 * 1024  # larger bodies are answered 413
+    # The web console (稽查工作台) at /console on the HTTP listener; Secure cookies when TLS ends in
+    # front of it (the listener itself speaks plain HTTP).
+    console: bool = True
+    console_secure_cookies: bool = False
     # NHSA times (sel_retn_time…) are the party's local time at this UTC offset.
     nhsa_utc_offset: timedelta = timedelta(hours=8)
     # Prometheus /metrics on its own HTTP port (host:port); empty: no metrics at all.
@@ -79,6 +83,8 @@ class Config:
             tls_client_ca=Path(e["TRACESVC_TLS_CLIENT_CA"]) if e.get("TRACESVC_TLS_CLIENT_CA") else None,
             http_listen=e.get("TRACESVC_HTTP_LISTEN", ""),
             http_max_bytes=int(e.get("TRACESVC_HTTP_MAX_BYTES", 16 * 1024 * 1024)),
+            console=e.get("TRACESVC_CONSOLE", "on").lower() not in ("off", "false", "0", "no"),
+            console_secure_cookies=e.get("TRACESVC_CONSOLE_SECURE_COOKIES", "").lower() in ("1", "true", "yes", "on"),
             nhsa_utc_offset=_utc_offset(e.get("TRACESVC_NHSA_UTC_OFFSET", "+08:00")),
             metrics_listen=e.get("TRACESVC_METRICS_LISTEN", "").strip(),
             tracing=e.get("OTEL_TRACES_EXPORTER", "none").strip().lower() not in ("", "none")

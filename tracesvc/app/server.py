@@ -18,6 +18,7 @@ from grpc_health.v1 import _async as health_aio  # what `health.aio` re-exports;
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
 
 from reconciler.jobs import Reconciler
 from reconciler.rules import BuyerParams
@@ -148,7 +149,8 @@ async def grpc_server(
     )
     verify_pb2_grpc.add_VerifyServiceServicer_to_server(VerifyServicer(Verifier(engine, cache)), server)
     reconciler = Reconciler(engine, skew=config.clock_skew, buyer_params=BuyerParams.from_env(os.environ))
-    reconcile_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(RunControl(reconciler)), server)
+    runs = RunControl(reconciler)
+    reconcile_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(runs), server)
     enforcement = Enforcement(engine, hmac_key, cache)
     cases = Cases(engine, cache)
     enforcement_pb2_grpc.add_EnforcementServiceServicer_to_server(EnforcementServicer(enforcement, cases), server)
@@ -170,7 +172,8 @@ async def grpc_server(
         async with contextlib.AsyncExitStack() as stack:
             http_port = 0
             if http_listen if http_listen is not None else config.http_listen:
-                http_port = await stack.enter_async_context(_http(config, authenticator, intake, http_listen))
+                console = _console(config, authenticator, enforcement=enforcement, cases=cases, runs=runs, key=hmac_key)
+                http_port = await stack.enter_async_context(_http(config, authenticator, intake, http_listen, console))
             yield Running(server, port, engine, health_servicer, reconciler, intake, http_port, tel.metrics_port)
     finally:
         # Refuse new work, let in-flight calls commit and answer, then close. Background
@@ -199,13 +202,35 @@ def _bulk_lane(config: Config, engine: AsyncEngine, hmac_key: bytes) -> BulkLane
     return BulkLane(settings, config.bulk_processes)
 
 
+def _console(
+    config: Config,
+    authenticator: Authenticator,
+    *,
+    enforcement: Enforcement,
+    cases: Cases,
+    runs: RunControl,
+    key: bytes,
+) -> Starlette | None:
+    """The web console over the same use cases as the servicers (None when switched off)."""
+    if not config.console:
+        return None
+    from tracesvc.console.app import ConsoleSettings, UseCases, build_console
+
+    settings = ConsoleSettings(auth=config.auth, secure_cookies=config.console_secure_cookies)
+    return build_console(UseCases(enforcement, cases, runs, key), authenticator, settings)
+
+
 def _http(
-    config: Config, authenticator: Authenticator, intake: IntakeService, listen: str | None
+    config: Config,
+    authenticator: Authenticator,
+    intake: IntakeService,
+    listen: str | None,
+    console: Starlette | None = None,
 ) -> contextlib.AbstractAsyncContextManager[int]:
     from tracesvc.http.app import HttpSettings, build_app
     from tracesvc.http.serve import http_server
 
-    app = build_app(intake, authenticator, HttpSettings(config.auth, config.http_max_bytes))
+    app = build_app(intake, authenticator, HttpSettings(config.auth, config.http_max_bytes), console)
     return http_server(app, listen or config.http_listen, grace=min(config.shutdown_grace, 10))
 
 

@@ -4,7 +4,8 @@
 - `POST /epcis/capture`: an EPCIS 2.0 document; 202 + Location, `GET /epcis/capture/{id}` for per-event
   results; `GS1-Capture-Error-Behaviour: rollback` (the default, all or nothing) or `proceed`;
 - `POST /epcis/events`: one EPCIS event; 201, or 409 when its eventID is already stored;
-- `GET /healthz`.
+- `GET /healthz`;
+- `/console/…`: the web console for inspectors and regulators (tracesvc.console), when given.
 Same API keys and roles as gRPC (bearer key in `Authorization`); bodies over the limit get 413 and
 documents that cannot be read get 400 naming the position and the reason.
 """
@@ -25,7 +26,8 @@ import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
 from tracesvc.api.auth import Authenticator
 from tracesvc.domain import hygiene
@@ -281,14 +283,17 @@ async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "SERVING"})
 
 
-def build_app(intake: IntakeService, authenticator: Authenticator, settings: HttpSettings) -> Starlette:
+def build_app(
+    intake: IntakeService, authenticator: Authenticator, settings: HttpSettings, console: ASGIApp | None = None
+) -> Starlette:
     api = IntakeHttp(intake, authenticator, settings)
-    return Starlette(
-        routes=[
-            Route("/healthz", _healthz, methods=["GET"]),
-            Route("/nhsa/v1/{infno}", api.nhsa, methods=["POST"]),
-            Route("/epcis/capture", _guarded(api.capture), methods=["POST"]),
-            Route("/epcis/capture/{capture_id}", _guarded(api.capture_status), methods=["GET"]),
-            Route("/epcis/events", _guarded(api.event), methods=["POST"]),
-        ]
-    )
+    routes: list[BaseRoute] = [
+        Route("/healthz", _healthz, methods=["GET"]),
+        Route("/nhsa/v1/{infno}", api.nhsa, methods=["POST"]),
+        Route("/epcis/capture", _guarded(api.capture), methods=["POST"]),
+        Route("/epcis/capture/{capture_id}", _guarded(api.capture_status), methods=["GET"]),
+        Route("/epcis/events", _guarded(api.event), methods=["POST"]),
+    ]
+    if console is not None:
+        routes.append(Mount("/console", app=console))
+    return Starlette(routes=routes)

@@ -1,0 +1,124 @@
+"""Small SVG charts drawn by the server: no script, every label escaped, printable as they are.
+
+Colours and sizes are attributes, not `style`: the Content-Security-Policy allows no inline style.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+
+from markupsafe import Markup
+
+from reconciler.store import ChainRow
+from tracesvc.console.text import short, when, yuan
+from tracesvc.domain.registry import Party
+
+BAR = "#b3261e"
+INK = "#222"
+
+
+def bars(items: Sequence[tuple[str, int]], width: int = 420) -> Markup:
+    """Horizontal bars, one row per label, the count at the bar's end."""
+    if not items:
+        return Markup("")
+    top = max(n for _, n in items) or 1
+    row, label_w = 22, 150
+    parts = [
+        f'<svg class="chart" role="img" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{row * len(items) + 4}" viewBox="0 0 {width} {row * len(items) + 4}">'
+    ]
+    for i, (label, n) in enumerate(items):
+        y = i * row + 2
+        w = max(2, int((width - label_w - 50) * n / top))
+        parts.append(
+            f'<text x="0" y="{y + 15}" font-size="12" fill="{INK}">{escape(label[:24])}</text>'
+            f'<rect x="{label_w}" y="{y + 3}" width="{w}" height="15" fill="{BAR}"/>'
+            f'<text x="{label_w + w + 4}" y="{y + 15}" font-size="12" fill="{INK}">{n}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def columns(items: Sequence[tuple[str, int]], width: int = 420, height: int = 140) -> Markup:
+    """Vertical columns (one per week), the week's Monday under each."""
+    if not items:
+        return Markup("")
+    top = max(n for _, n in items) or 1
+    step = min(60, width // max(1, len(items)))
+    parts = [
+        f'<svg class="chart" role="img" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 30}" '
+        f'viewBox="0 0 {width} {height + 30}">'
+    ]
+    for i, (label, n) in enumerate(items):
+        h = max(2, int((height - 16) * n / top))
+        x = i * step + 4
+        parts.append(
+            f'<rect x="{x}" y="{height - h}" width="{max(4, step - 8)}" height="{h}" fill="{BAR}"/>'
+            f'<text x="{x}" y="{height - h - 3}" font-size="11" fill="{INK}">{n}</text>'
+            f'<text x="{x}" y="{height + 14}" font-size="10" fill="{INK}">{escape(label[5:])}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _box(x: int, y: int, title: str, lines: Sequence[str], fill: str) -> str:
+    h = 22 + 15 * len(lines)
+    out = [
+        f'<rect x="{x}" y="{y}" width="250" height="{h}" rx="6" fill="{fill}" stroke="#555"/>',
+        f'<text x="{x + 8}" y="{y + 16}" font-size="13" font-weight="bold" fill="{INK}">{escape(title)}</text>',
+    ]
+    out += [
+        f'<text x="{x + 8}" y="{y + 32 + 15 * n}" font-size="11" fill="{INK}">{escape(line[:40])}</text>'
+        for n, line in enumerate(lines)
+    ]
+    return "".join(out)
+
+
+def chain(c: ChainRow, parties: Mapping[str, Party]) -> Markup:
+    """The return-drug chain: original sale(s) → re-entry → resale(s), left to right."""
+
+    def name(pid: str) -> str:
+        p = parties.get(pid)
+        return f"{p.name} ({pid})" if p and p.name else pid
+
+    columns_: list[tuple[str, str, list[list[str]]]] = [
+        (
+            "原始销售 original sale",
+            "#e8f0fe",
+            [
+                [name(s.party_id), when(s.occurred_at), f"buyer {short(s.buyer_token)}", yuan(s.fund_paid_fen)]
+                for s in c.originals
+            ],
+        ),
+        (
+            "回流入库 re-entry",
+            "#fde2e2",
+            [[name(c.reentry.party_id), f"from {name(c.reentry.supplier_id) or '?'}", when(c.reentry.occurred_at)]]
+            if c.reentry
+            else [["未知 unknown"]],
+        ),
+        (
+            "再销售 resale",
+            "#fff4d6",
+            [[name(s.party_id), when(s.occurred_at), f"buyer {short(s.buyer_token)}"] for s in c.resales],
+        ),
+    ]
+    rows = max(1, *(len(boxes) for _, _, boxes in columns_))
+    height = 30 + rows * 95
+    parts = [
+        f'<svg class="chain" role="img" xmlns="http://www.w3.org/2000/svg" width="860" height="{height}" '
+        f'viewBox="0 0 860 {height}">'
+    ]
+    for col, (title, fill, boxes) in enumerate(columns_):
+        x = 10 + col * 300
+        parts.append(f'<text x="{x}" y="16" font-size="13" fill="{INK}">{escape(title)}</text>')
+        for n, lines in enumerate(boxes):
+            parts.append(_box(x, 26 + n * 95, lines[0], lines[1:], fill))
+        if col < 2:
+            parts.append(
+                f'<line x1="{x + 254}" y1="60" x2="{x + 296}" y2="60" stroke="{BAR}" stroke-width="2"/>'
+                f'<polygon points="{x + 296},60 {x + 288},55 {x + 288},65" fill="{BAR}"/>'
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))
