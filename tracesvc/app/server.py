@@ -39,6 +39,7 @@ from tracesvc.service.cases import Cases
 from tracesvc.service.enforcement import Enforcement
 from tracesvc.service.ingest import Ingestor
 from tracesvc.service.intake import IntakeService, IntakeSettings
+from tracesvc.service.registry import Registry
 from tracesvc.service.runs import RunControl
 from tracesvc.service.verify import Verifier
 from tracesvc.store.db import EmbeddedPostgres, create_engine, migrate
@@ -137,7 +138,7 @@ async def grpc_server(
             ("grpc.http2.lookahead_bytes", 32 * 1024),
         ],
     )
-    registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(engine, cache), server)
+    registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(Registry(engine, cache)), server)
     ingestor = Ingestor(engine, cache, max_future=config.max_future)
     lane = _bulk_lane(config, engine, hmac_key)
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingestor, hmac_key, lane), server)
