@@ -11,7 +11,8 @@ import pytest
 
 from tracesvc.documents import exports
 from tracesvc.service import casefile
-from tracesvc.service.cases import TRANSITIONS, CaseInvalid, CaseStatus, clean_text, transition_refusal
+from tracesvc.service.cases import TRANSITIONS, CaseStatus, clean_text, transition_refusal
+from tracesvc.service.errors import InvalidArgument
 from tracesvc.service.suggest import money_at_risk, ring_components, suggest
 from tracesvc.store.cases import ChainRow, StandingFlag
 from tracesvc.v1 import enforcement_pb2 as en
@@ -32,12 +33,12 @@ def test_the_workflow_allows_only_its_transitions():
 
 
 def test_reasons_and_texts_are_checked():
-    with pytest.raises(CaseInvalid) as info:
+    with pytest.raises(InvalidArgument) as info:
         clean_text("   ", "reason", required=True)
     assert info.value.violations[0].field == "reason"
-    with pytest.raises(CaseInvalid):
+    with pytest.raises(InvalidArgument):
         clean_text("a\x00b", "reason")
-    with pytest.raises(CaseInvalid):
+    with pytest.raises(InvalidArgument):
         clean_text("x" * 3000, "reason")
     assert clean_text("  两行\n说明 ", "reason") == "两行\n说明"
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from tracesvc.api import hygiene as api_hygiene
-from tracesvc.api import paging
 from tracesvc.domain import codes, hygiene
 from tracesvc.domain.events import InvalidEvent, Item
+from tracesvc.service import paging
 from tracesvc.v1 import enforcement_pb2 as enf
 from tracesvc.v1 import events_pb2 as ev
 

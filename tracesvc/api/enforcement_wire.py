@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from reconciler.rules.model import ChainSale
-from reconciler.store import FLAG_STATUSES, ChainRow, FlagRow
+from reconciler.store import FLAG_STATUSES, ChainRow, FlagFilter, FlagRow
 from tracesvc.api import convert
-from tracesvc.client.wire import to_timestamp
-from tracesvc.domain.events import Event
+from tracesvc.client.wire import to_datetime, to_timestamp
+from tracesvc.domain.events import Event, Violation
 from tracesvc.domain.registry import Party, Product
 from tracesvc.service.enforcement import EvidenceItem, Purchase, Standing, Travel
+from tracesvc.service.errors import InvalidArgument
 from tracesvc.store.history import HistoryRow, PartySummary
 from tracesvc.v1 import enforcement_pb2 as pb
 
@@ -175,3 +176,21 @@ def evidence_to_proto(item: EvidenceItem) -> pb.ExportEvidenceResponse:
         case Product():
             return pb.ExportEvidenceResponse(product=convert.product_to_proto(item))
     raise TypeError(f"not an evidence item: {type(item).__name__}")
+
+
+def flag_filter(f: pb.ListFlagsRequest, field: str = "statuses") -> FlagFilter:
+    """A ListFlags filter as the use cases take it; an unknown status names `field`."""
+    bad = [s for s in f.statuses if s not in STATUS_NAME]
+    if bad:
+        raise InvalidArgument("unknown status", [Violation(field, f"unknown value {bad[0]}")])
+    return FlagFilter(
+        rule=f.rule.strip().upper(),
+        kind=f.kind.strip().upper(),
+        party_id=f.party_id.strip(),
+        region=f.region.strip(),
+        occurred_from=to_datetime(f.occurred_from) if f.HasField("occurred_from") else None,
+        occurred_to=to_datetime(f.occurred_to) if f.HasField("occurred_to") else None,
+        statuses=tuple(STATUS_NAME[s] for s in f.statuses),
+        code=f.code.strip(),
+        buyer_token=f.buyer_token.strip().lower(),
+    )

@@ -12,9 +12,9 @@ import grpc
 
 from tracesvc.api import auth, convert
 from tracesvc.api.bulk import INLINE_MAX_CODES, BulkLane
-from tracesvc.api.errors import abort
 from tracesvc.api.ingest_pipeline import acks_of_batch, acks_of_group
 from tracesvc.domain.events import EventKind, Violation
+from tracesvc.service.errors import DeadlineExceeded, InvalidArgument
 from tracesvc.service.ingest import Ingestor
 from tracesvc.v1 import ack_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
 
@@ -103,15 +103,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self, context: Context, field: str, kind: EventKind, messages: Sequence[Any]
     ) -> list[ack_pb2.EventAck]:
         if len(messages) > MAX_BATCH:
-            await abort(
-                context,
-                grpc.StatusCode.INVALID_ARGUMENT,
+            raise InvalidArgument(
                 f"batch of {len(messages)} {field} is too large",
                 [Violation(field, f"at most {MAX_BATCH} events per call; split the batch")],
             )
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
-            await abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before the batch was stored")
+            raise DeadlineExceeded("deadline passed before the batch was stored")
         if self._lane is not None and sum(codes_of_message(kind, m) for m in messages) > INLINE_MAX_CODES:
             return await self._lane.ingest_batch(kind, messages, auth.current(), self._ingestor.registry_generation)
         return await acks_of_batch(self._ingestor, self._key, kind, messages, auth.current())

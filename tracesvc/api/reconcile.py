@@ -7,10 +7,10 @@ from typing import Any
 import grpc
 
 from reconciler.jobs import Engine, Mode, RunInfo, Status
-from tracesvc.api import paging
-from tracesvc.api.errors import abort
 from tracesvc.client.wire import to_datetime, to_timestamp
 from tracesvc.domain.events import Violation
+from tracesvc.service import paging
+from tracesvc.service.errors import InvalidArgument
 from tracesvc.service.runs import RunControl
 from tracesvc.v1 import reconcile_pb2 as pb
 from tracesvc.v1 import reconcile_pb2_grpc
@@ -64,12 +64,10 @@ def buyer_params_of(msg: pb.BuyerRuleParams) -> dict[str, int]:
     return {f.name: value for f, value in msg.ListFields()}
 
 
-async def _engine(context: Context, value: pb.RunEngine) -> Engine:
+def _engine(value: pb.RunEngine) -> Engine:
     engine = _ENGINE.get(value)
     if engine is None:
-        await abort(
-            context, grpc.StatusCode.INVALID_ARGUMENT, "unknown engine", [Violation("engine", "IN_PROCESS or SPARK")]
-        )
+        raise InvalidArgument("unknown engine", [Violation("engine", "IN_PROCESS or SPARK")])
     return engine
 
 
@@ -89,7 +87,7 @@ class ReconcileServicer(reconcile_pb2_grpc.ReconcileServiceServicer):
                 to_datetime(request.window_to) if request.HasField("window_to") else None,
                 wait=request.wait,
                 buyer_params=buyer_params_of(request.buyer_params),
-                engine=await _engine(context, request.engine),
+                engine=_engine(request.engine),
                 buckets=request.buckets,
             )
         return pb.RunReconciliationResponse(run=run_to_proto(info))
@@ -98,15 +96,11 @@ class ReconcileServicer(reconcile_pb2_grpc.ReconcileServiceServicer):
         return pb.GetRunResponse(run=run_to_proto(await self._runs.get(request.run_id)))
 
     async def ListRuns(self, request: pb.ListRunsRequest, context: Context) -> pb.ListRunsResponse:
-        position = paging.decode("run", request.page_token)
-        if position is None:
-            await abort(
-                context,
-                grpc.StatusCode.INVALID_ARGUMENT,
-                "bad page_token",
-                [Violation("page_token", "not a token this method gave")],
-            )
-        size = paging.page_size(request.page_size)
-        runs = await self._runs.list(size + 1, int(position) if position else None)
-        token = paging.encode("run", runs[size - 1].run_id) if len(runs) > size else ""
-        return pb.ListRunsResponse(runs=[run_to_proto(r) for r in runs[:size]], next_page_token=token)
+        page = await paging.fetch_page(
+            "run",
+            request.page_token,
+            request.page_size,
+            lambda after, limit: self._runs.list(limit, int(after) if after else None),
+            lambda run: run.run_id,
+        )
+        return pb.ListRunsResponse(runs=[run_to_proto(r) for r in page.items], next_page_token=page.next_token)

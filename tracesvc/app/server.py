@@ -22,9 +22,10 @@ from starlette.applications import Starlette
 
 from reconciler.jobs import Reconciler
 from reconciler.rules import BuyerParams
+from tracesvc.api import enforcement as enforcement_api
 from tracesvc.api.auth import Authenticator, AuthInterceptor
 from tracesvc.api.bulk import BulkLane, LaneIngestor, LaneSettings
-from tracesvc.api.enforcement import EnforcementServicer
+from tracesvc.api.cases import CaseServicer
 from tracesvc.api.errors import ServiceErrorInterceptor
 from tracesvc.api.hygiene import HygieneInterceptor
 from tracesvc.api.ingest import IngestServicer
@@ -46,7 +47,6 @@ from tracesvc.store.db import EmbeddedPostgres, create_engine, migrate
 from tracesvc.store.registry import RegistryCache
 from tracesvc.v1 import (
     enforcement_pb2,
-    enforcement_pb2_grpc,
     ingest_pb2,
     ingest_pb2_grpc,
     reconcile_pb2,
@@ -154,7 +154,9 @@ async def grpc_server(
     reconcile_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(runs), server)
     enforcement = Enforcement(engine, hmac_key, cache)
     cases = Cases(engine, cache)
-    enforcement_pb2_grpc.add_EnforcementServiceServicer_to_server(EnforcementServicer(enforcement, cases), server)
+    enforcement_api.add_to_server(
+        server, enforcement_api.EnforcementServicer(enforcement, cases), CaseServicer(cases, enforcement)
+    )
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

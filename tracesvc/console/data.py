@@ -7,7 +7,6 @@ evidence go through Enforcement, which audits each; reads the gRPC servicers aud
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -269,10 +268,7 @@ async def create_from_suggestion(uc: UseCases, who: Principal, key: str, title: 
 
 async def case_file(uc: UseCases, who: Principal, case_id: str) -> casefile.Rendered:
     await uc.enforcement.audit(who, "ExportCase", f"case:{case_id}")
-    dossier = await uc.cases.dossier(case_id, who.key_id)
-    rendered = await asyncio.to_thread(casefile.render_pdf, dossier)  # seconds on a big case: off the loop
-    await uc.cases.record_export(actor(who), case_id, rendered.sha256, len(rendered.pdf))
-    return rendered
+    return await uc.cases.export_file(actor(who), case_id)
 
 
 async def start_run(uc: UseCases, mode: str) -> RunInfo:

@@ -21,7 +21,6 @@ from tracesvc.console import text
 from tracesvc.console.session import COOKIE, LoginLimiter, Session, Sessions, same_token
 from tracesvc.service import errors
 from tracesvc.service.access import READERS, UNRESTRICTED, Principal, Role
-from tracesvc.service.cases import CaseError, CaseInvalid, CaseNotFound
 
 log = structlog.get_logger(__name__)
 HERE = Path(__file__).parent
@@ -200,14 +199,16 @@ def client_of(request: Request) -> str:
 
 def as_page_error(exc: Exception) -> PageError:
     """A use case's refusal as a page; anything else a 500 naming only a request id (and one log line)."""
-    if isinstance(exc, errors.NotFound | CaseNotFound):
+    if isinstance(exc, errors.NotFound):
         return PageError(404, "找不到：" + str(exc)[:120], "Not found: " + str(exc)[:120])
-    if isinstance(exc, errors.InvalidArgument | CaseInvalid):
+    if isinstance(exc, errors.InvalidArgument):
         violations = getattr(exc, "violations", ())
         name = violations[0].field if violations else ""
         why = violations[0].description if violations else str(exc)
         return PageError(400, f"输入有误：{name} {why}", f"Invalid input: {name} {why}", name)
-    if isinstance(exc, errors.FailedPrecondition | CaseError | errors.PermissionDenied):
+    if isinstance(exc, errors.PermissionDenied):
+        return PageError(403, "无权执行：" + str(exc)[:300], "Not allowed: " + str(exc)[:300])
+    if isinstance(exc, errors.FailedPrecondition):
         return PageError(409, "无法执行：" + str(exc)[:300], "Refused: " + str(exc)[:300])
     request_id = secrets.token_hex(8)
     log.error("console_failed", error=type(exc).__name__, request_id=request_id, exc_info=exc)

@@ -5,10 +5,11 @@ same transaction as the change itself."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -19,10 +20,12 @@ from reconciler import store as findings
 from reconciler.store import FlagFilter
 from tracesvc.domain import codes
 from tracesvc.domain.events import Violation
-from tracesvc.domain.registry import Party
+from tracesvc.service import casefile
+from tracesvc.service.errors import FailedPrecondition, InvalidArgument, NotFound
 from tracesvc.service.suggest import Suggestion, suggest
 from tracesvc.store import cases as store
 from tracesvc.store.db import pg
+from tracesvc.store.dossier import CaseView, Dossier
 from tracesvc.store.registry import RegistryCache, load_parties
 
 MAX_TEXT, MAX_TITLE, MAX_MEMBERS, MAX_BULK = 2000, 200, 10_000, 10_000
@@ -59,56 +62,10 @@ TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
 }
 
 
-class CaseError(Exception):
-    """A refusal the caller can act on; the servicer maps `kind` to a status code."""
-
-    kind = "INVALID"
-
-    def __init__(self, message: str, violations: Sequence[Violation] = ()) -> None:
-        super().__init__(message)
-        self.violations = list(violations)
-
-
-class CaseInvalid(CaseError):
-    kind = "INVALID"
-
-
-class CaseNotFound(CaseError):
-    kind = "NOT_FOUND"
-
-
-class CaseRefused(CaseError):
-    """The request is well formed but the case's state forbids it."""
-
-    kind = "FAILED_PRECONDITION"
-
-
 @dataclass(frozen=True)
 class Actor:
     key_id: str
     role: str
-
-
-@dataclass(frozen=True)
-class CaseView:
-    case: store.CaseRow
-    members: list[store.MemberRow]
-    log: list[store.LogRow]
-    flags: list[store.FlagRow] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Dossier:
-    """Everything a case file shows and cites."""
-
-    view: CaseView
-    chains: list[store.ChainRow]
-    events: list[store.EventRecord]
-    code_timelines: dict[str, list[store.TimelineRow]]
-    buyer_timelines: dict[str, list[store.TimelineRow]]
-    parties: dict[str, Party]
-    generated_at: datetime
-    generated_by: str
 
 
 def transition_refusal(current: str, target: str) -> str | None:
@@ -122,7 +79,7 @@ def transition_refusal(current: str, target: str) -> str | None:
 
 
 def clean_text(value: str, name: str, limit: int = MAX_TEXT, *, required: bool = False) -> str:
-    """Trimmed text, or CaseInvalid naming the field."""
+    """Trimmed text, or InvalidArgument naming the field."""
     text = value.strip()
     problem = ""
     if required and not text:
@@ -132,7 +89,7 @@ def clean_text(value: str, name: str, limit: int = MAX_TEXT, *, required: bool =
     elif _CONTROL.search(text.replace("\n", "")):
         problem = "control characters are not allowed"
     if problem:
-        raise CaseInvalid(f"invalid {name}: {problem}", [Violation(name, problem)])
+        raise InvalidArgument(f"invalid {name}: {problem}", [Violation(name, problem)])
     return text
 
 
@@ -145,23 +102,23 @@ class Cases:
     async def _normalise(self, refs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
         """(kind, ref) pairs checked and in canonical form: codes canonical, tokens lower-case."""
         if len(refs) > MAX_MEMBERS:
-            raise CaseInvalid(f"at most {MAX_MEMBERS} members a call", [Violation("members", "too many")])
+            raise InvalidArgument(f"at most {MAX_MEMBERS} members a call", [Violation("members", "too many")])
         await self._registry.refresh()
         out: list[tuple[str, str]] = []
         for n, (kind, raw) in enumerate(refs):
             where = f"members[{n}]"
             ref = clean_text(raw, f"{where}.ref", 200, required=True)
             if kind not in MemberKind.__members__:
-                raise CaseInvalid("unknown member kind", [Violation(f"{where}.kind", "FLAG, CHAIN, CODE or BUYER")])
+                raise InvalidArgument("unknown member kind", [Violation(f"{where}.kind", "FLAG, CHAIN, CODE or BUYER")])
             if kind == MemberKind.CODE:
                 try:
                     ref = codes.parse_trace(ref, self._registry.manufacturer_prefixes).canonical
                 except codes.CodeError as exc:
-                    raise CaseInvalid(str(exc), [Violation(f"{where}.ref", exc.reason)]) from exc
+                    raise InvalidArgument(str(exc), [Violation(f"{where}.ref", exc.reason)]) from exc
             elif kind == MemberKind.BUYER:
                 ref = ref.lower()
                 if not _TOKEN.fullmatch(ref):
-                    raise CaseInvalid(
+                    raise InvalidArgument(
                         "a buyer is named by its 64-hex keyed token, never its number",
                         [Violation(f"{where}.ref", "not a buyer token")],
                     )
@@ -173,7 +130,7 @@ class Cases:
             wanted = [r for k, r in refs if k == kind]
             missing = sorted(set(wanted) - await store.existing(conn, kind, wanted)) if wanted else []
             if missing:
-                raise CaseNotFound(
+                raise NotFound(
                     f"no {kind.lower()} {missing[0][:80]}"
                     + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
                 )
@@ -183,7 +140,7 @@ class Cases:
         elsewhere = {f: c for f, c in held.items() if c != case_id}
         if elsewhere:
             flag, other = next(iter(sorted(elsewhere.items())))
-            raise CaseRefused(f"flag {flag} is already in case {other}: remove it there first")
+            raise FailedPrecondition(f"flag {flag} is already in case {other}: remove it there first")
 
     # -- commands ----------------------------------------------------------------------------------
     async def create(
@@ -202,7 +159,7 @@ class Cases:
         parties = [clean_text(p, f"subject_parties[{n}]", 64, required=True) for n, p in enumerate(subject_parties)]
         region = clean_text(region, "region", 12)
         if region and not (region.isascii() and region.isdigit()):
-            raise CaseInvalid("invalid region", [Violation("region", "ASCII digits only")])
+            raise InvalidArgument("invalid region", [Violation("region", "ASCII digits only")])
         assignee = clean_text(assignee, "assignee", 100)
         members = await self._normalise(refs)
         case_id = f"CASE-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4)}"
@@ -243,7 +200,7 @@ class Cases:
     async def _open_case(self, conn: asyncpg.Connection, case_id: str) -> str:
         status = await store.lock_case(conn, case_id)
         if status is None:
-            raise CaseNotFound(f"no case {case_id[:80]}")
+            raise NotFound(f"no case {case_id[:80]}")
         return status
 
     async def add(self, actor: Actor, case_id: str, refs: Sequence[tuple[str, str]], reason: str) -> CaseView:
@@ -251,7 +208,7 @@ class Cases:
         members = await self._normalise(refs)
         async with pg(self._engine) as conn, conn.transaction():
             if await self._open_case(conn, case_id) in store.CLOSED:
-                raise CaseRefused(f"case {case_id} is closed: nothing can be added")
+                raise FailedPrecondition(f"case {case_id} is closed: nothing can be added")
             await self._check_exist(conn, members)
             await self._check_flags_free(conn, case_id, members)
             await self._add(conn, actor, case_id, members, reason)
@@ -263,7 +220,7 @@ class Cases:
         members = await self._normalise(refs)
         async with pg(self._engine) as conn, conn.transaction():
             if await self._open_case(conn, case_id) in store.CLOSED:
-                raise CaseRefused(f"case {case_id} is closed: nothing can be removed")
+                raise FailedPrecondition(f"case {case_id} is closed: nothing can be removed")
             for kind, ref in await store.remove_members(conn, case_id, members):
                 await store.append_log(
                     conn, case_id, actor.key_id, actor.role, "REMOVED", reason=reason, detail=f"{kind} {ref}"
@@ -277,12 +234,20 @@ class Cases:
             current = await self._open_case(conn, case_id)
             refusal = transition_refusal(current, target)
             if refusal is not None:
-                raise CaseRefused(refusal)
+                raise FailedPrecondition(refusal)
             await store.set_status(conn, case_id, target)
             await store.append_log(
                 conn, case_id, actor.key_id, actor.role, "STATUS", from_status=current, to_status=target, reason=reason
             )
         return await self.get(case_id)
+
+    async def export_file(self, actor: Actor, case_id: str) -> casefile.Rendered:
+        """The case file and its manifest, recorded in the case log as handed out to `actor`."""
+        dossier = await self.dossier(case_id, actor.key_id)
+        # WeasyPrint takes seconds on a big case: off the event loop.
+        rendered = await asyncio.to_thread(casefile.render_pdf, dossier)
+        await self.record_export(actor, case_id, rendered.sha256, len(rendered.pdf))
+        return rendered
 
     async def record_export(self, actor: Actor, case_id: str, sha256: str, size: int) -> None:
         """The case file handed out, in the case log: a court can match a file's digest to it."""
@@ -302,7 +267,7 @@ class Cases:
         async with pg(self._engine) as conn:
             case = await store.get_case(conn, case_id)
             if case is None:
-                raise CaseNotFound(f"no case {case_id[:80]}")
+                raise NotFound(f"no case {case_id[:80]}")
             members = await store.members(conn, case_id)
             log = await store.case_log(conn, case_id)
             flags = await store.flags_by_id(conn, [m.ref for m in members if m.kind == MemberKind.FLAG])
@@ -311,7 +276,7 @@ class Cases:
     async def list_cases(self, f: store.CaseFilter, after_seq: int, limit: int) -> list[store.CaseRow]:
         bad = [s for s in f.statuses if s not in CaseStatus.__members__]
         if bad:
-            raise CaseInvalid("unknown status", [Violation("statuses", f"unknown value {bad[0][:40]}")])
+            raise InvalidArgument("unknown status", [Violation("statuses", f"unknown value {bad[0][:40]}")])
         async with pg(self._engine) as conn:
             return await store.list_cases(conn, f, after_seq, limit)
 
@@ -336,9 +301,9 @@ class Cases:
         note = clean_text(note, "note", required=True)
         ids = list(dict.fromkeys(i.strip() for i in flag_ids if i.strip()))
         if not ids:
-            raise CaseInvalid("no flags to review", [Violation("flag_ids", "name flags or give a filter")])
+            raise InvalidArgument("no flags to review", [Violation("flag_ids", "name flags or give a filter")])
         if len(ids) > MAX_BULK:
-            raise CaseInvalid(
+            raise InvalidArgument(
                 f"at most {MAX_BULK} flags a call: narrow the filter",
                 [Violation("filter", f"matches more than {MAX_BULK} flags")],
             )

@@ -1,5 +1,6 @@
-"""What a use case can refuse, independent of the transport: the API layer maps each class to
-its status code once (gRPC: INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION, UNAVAILABLE)."""
+"""What a use case can refuse, independent of the transport: the API layer maps each class to its
+status code once (gRPC: INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION,
+DEADLINE_EXCEEDED, UNAVAILABLE; the console: a page with the matching HTTP status)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ class PermissionDenied(ServiceError):
 
 class FailedPrecondition(ServiceError):
     """The request is valid but the state does not allow it now."""
+
+
+class DeadlineExceeded(ServiceError):
+    """The caller's deadline passed before the work was done (nothing was stored)."""
 
 
 class Unavailable(ServiceError):
