@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracesvc.api.auth import KEY_CACHE_TTL_S, Authenticator
+from tracesvc.service.authn import KEY_CACHE_TTL_S, Authenticator
 from tracesvc.store import keys
 from tracesvc.store.db import create_engine
 

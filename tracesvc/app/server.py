@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from reconciler.jobs import Reconciler
 from reconciler.rules import BuyerParams
 from tracesvc.api import enforcement as enforcement_api
-from tracesvc.api.auth import Authenticator, AuthInterceptor
+from tracesvc.api.auth import AuthInterceptor
 from tracesvc.api.bulk import BulkLane, LaneIngestor, LaneSettings
 from tracesvc.api.cases import CaseServicer
 from tracesvc.api.errors import ServiceErrorInterceptor
@@ -36,6 +36,7 @@ from tracesvc.api.verify import VerifyServicer
 from tracesvc.app import telemetry
 from tracesvc.app.config import Config
 from tracesvc.observability import metrics
+from tracesvc.service.authn import Authenticator
 from tracesvc.service.cases import Cases
 from tracesvc.service.enforcement import Enforcement
 from tracesvc.service.ingest import Ingestor

@@ -45,7 +45,7 @@ class ConsoleSettings:
 
 
 class Authenticate(Protocol):
-    """What the console needs of the key store: a bearer key's principal (tracesvc.api.auth.Authenticator)."""
+    """What the console needs of the key store: a bearer key's principal (tracesvc.service.authn.Authenticator)."""
 
     async def from_bearer(self, token: str) -> Principal | None: ...
 

@@ -29,11 +29,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
-from tracesvc.api.auth import Authenticator
 from tracesvc.domain import hygiene
 from tracesvc.intake.model import DocumentError
 from tracesvc.service import errors
 from tracesvc.service.access import READERS, UNRESTRICTED, WRITERS, Principal, Role
+from tracesvc.service.authn import Authenticator
 from tracesvc.service.intake import IntakeService, Report, Status
 from tracesvc.store import faults
 

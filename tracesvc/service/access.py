@@ -1,8 +1,9 @@
 """Who may do what (DESIGN.md §8): roles, the method policy, and the scope of a caller.
 
-Transport-free: the gRPC interceptor in `tracesvc.api.auth` authenticates a call and checks
-its method against `POLICY`; use cases check scope (which party's events a POS or supplier
-may write, which party a POS may verify for) with the `Principal` they are given.
+Transport-free: the gRPC interceptor in `tracesvc.api.auth` authenticates a call (through
+`tracesvc.service.authn`) and checks its method against `POLICY`; use cases check scope (which
+party's events a POS or supplier may write, which party a POS may verify for) with the
+`Principal` they are given.
 """
 
 from __future__ import annotations
