@@ -18,10 +18,8 @@ worker's exception fails it with that exception; nothing waits forever on a dead
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 from collections import deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from types import TracebackType
@@ -31,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler import store
 from reconciler.store import Phase
+from tracesvc.runtime.pool import WorkerPool
 from tracesvc.store.db import create_engine, pg
 
 if TYPE_CHECKING:
@@ -106,16 +105,14 @@ class Workers:
 
     def __init__(self, count: int, url: str, judge: Judge) -> None:
         self.count = count
-        self._pool = ProcessPoolExecutor(
-            count, mp_context=multiprocessing.get_context("spawn"), initializer=_start, initargs=(url, judge)
-        )
+        self._pool = WorkerPool("reconciler-worker", count, _start, (url, judge))
 
     def __enter__(self) -> Workers:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         # After a failure, do not wait for the other parts of the range: they end with their transaction.
-        self._pool.shutdown(wait=exc is None, cancel_futures=True)
+        self._pool.close(grace=None if exc is None else 0)
 
     async def run(
         self,
@@ -132,7 +129,6 @@ class Workers:
         other lanes to finish a range before it starts its part of the next (at most `AHEAD` ranges are
         open). `committed` moves the run's cursor past each range, in order, once all its parts have
         committed: a crash re-evaluates at most the open ranges, which changes nothing."""
-        loop = asyncio.get_running_loop()
         lanes: list[asyncio.Queue[tuple[_Range, list[str]] | None]] = [asyncio.Queue() for _ in range(self.count)]
         open_ranges: deque[_Range] = deque()
         room = asyncio.Semaphore(AHEAD)
@@ -158,7 +154,7 @@ class Workers:
         async def judge(lane: asyncio.Queue[tuple[_Range, list[str]] | None]) -> None:
             while (item := await lane.get()) is not None:
                 rng, part = item
-                await loop.run_in_executor(self._pool, _judge_part, phase, part)
+                await self._pool.run(_judge_part, phase, part)
                 rng.parts_left -= 1
                 async with in_order:
                     while open_ranges and not open_ranges[0].parts_left:

@@ -96,7 +96,8 @@ async def test_a_dead_worker_fails_the_run_which_resumes_to_the_same_flags(servi
 
     def kill_a_worker(progress: RunInfo) -> None:
         if not killed and progress.codes_done:
-            worker = next(p for p in multiprocessing.active_children() if p.name.startswith("SpawnProcess"))
+            # the reconciler's own workers by name: the service's bulk lane has spawned processes too
+            worker = next(p for p in multiprocessing.active_children() if p.name.startswith("reconciler-worker#"))
             os.kill(worker.pid, signal.SIGKILL)
             killed.append(worker.pid)
 

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import multiprocessing
 import os
 import signal
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import timedelta
@@ -39,6 +37,7 @@ import structlog
 from tracesvc.api import ingest_pipeline
 from tracesvc.domain.events import Draft, EventKind
 from tracesvc.observability import logs, metrics
+from tracesvc.runtime.pool import WorkerPool
 from tracesvc.service.access import UNRESTRICTED, Principal
 from tracesvc.service.errors import Unavailable
 from tracesvc.service.ingest import Ack, Ingestor
@@ -90,20 +89,7 @@ class BulkLane:
     """Worker processes for bulk ingestion; started on first use, replaced if one dies."""
 
     def __init__(self, settings: LaneSettings, processes: int) -> None:
-        self._settings = settings
-        self._processes = processes
-        self._executor: ProcessPoolExecutor | None = None
-
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            # spawn, not fork: the serving process runs gRPC's threads, which a fork would copy half-way.
-            self._executor = ProcessPoolExecutor(
-                self._processes,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker,
-                initargs=(self._settings,),
-            )
-        return self._executor
+        self._pool = WorkerPool("tracesvc-bulk", processes, _start_worker, (settings,))
 
     async def ingest_batch(
         self, kind: EventKind, messages: Sequence[Any], principal: Principal, registry_generation: int
@@ -127,16 +113,14 @@ class BulkLane:
 
     async def _run(self, call: _Call) -> list[Any]:
         for attempt in range(2):
-            executor = self._pool()
+            executor = self._pool.executor
             try:
-                acks, observations = await asyncio.get_running_loop().run_in_executor(executor, _work, call)
+                acks, observations = await self._pool.run(_work, call)
             except BrokenProcessPool:
                 # A worker died (killed, out of memory). What it committed stays committed and writes
                 # are idempotent, so the call is run once more on a fresh pool: its events are then
                 # STORED, or DUPLICATE where the lost worker had committed them — both mean stored.
-                if self._executor is executor:
-                    self._executor = None
-                    executor.shutdown(wait=False, cancel_futures=True)
+                self._pool.replace(executor)
                 log.error("bulk_worker_lost", attempt=attempt + 1)
                 continue
             metrics.replay(observations)  # the worker's batches counted here, where the metrics live
@@ -148,33 +132,19 @@ class BulkLane:
     async def warm(self, registry_generation: int) -> None:
         """Start every worker now, each with a connection and the registry loaded, instead of at
         the first bulk call (a spawned worker takes a second or two to import and connect)."""
-        loop = asyncio.get_running_loop()
-        executor = self._pool()
         warm = functools.partial(_warm, registry_generation)
         warmed: set[int] = set()
         for _ in range(5):  # submitted together, each finds no idle worker and spawns its own; a
             # worker that was quicker may take two, so go on until every one has answered
-            warmed |= set(await asyncio.gather(*(loop.run_in_executor(executor, warm) for _ in range(self._processes))))
-            if len(warmed) >= self._processes:
+            warmed |= set(await asyncio.gather(*(self._pool.run(warm) for _ in range(self._pool.count))))
+            if len(warmed) >= self._pool.count:
                 return
 
     def close(self, grace: float = 30.0) -> None:
         """Let running batches finish (at most `grace` seconds), then stop the workers: a batch stuck
         on a lock must not keep the server from exiting (its transaction rolls back)."""
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        # The pool's own processes: ProcessPoolExecutor has no public way to bound its shutdown.
-        processes = list(getattr(executor, "_processes", {}).values())
-        executor.shutdown(wait=False, cancel_futures=True)
-        deadline = time.monotonic() + grace
-        for process in processes:
-            process.join(max(0.0, deadline - time.monotonic()))
-        for process in processes:
-            if process.is_alive():
-                log.warning("bulk_worker_stopped", pid=process.pid)
-                process.terminate()
-                process.join(5)
+        for process in self._pool.close(grace):
+            log.warning("bulk_worker_stopped", pid=process.pid)
 
 
 class LaneIngestor:
