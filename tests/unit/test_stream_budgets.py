@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from tests import builders as b
-from tracesvc.api.ingest import ReadAhead, codes_of
+from tracesvc.api.ingest import ReadAhead
+from tracesvc.api.routing import codes_of
 from tracesvc.v1 import events_pb2 as ev
 
 

@@ -38,7 +38,7 @@ from tracesvc.api import ingest_pipeline
 from tracesvc.domain.events import Draft, EventKind
 from tracesvc.observability import logs, metrics
 from tracesvc.runtime.pool import WorkerPool
-from tracesvc.service.access import UNRESTRICTED, Principal
+from tracesvc.service.access import Principal
 from tracesvc.service.errors import Unavailable
 from tracesvc.service.ingest import Ack, Ingestor
 from tracesvc.store import faults
@@ -145,20 +145,6 @@ class BulkLane:
         on a lock must not keep the server from exiting (its transaction rolls back)."""
         for process in self._pool.close(grace):
             log.warning("bulk_worker_stopped", pid=process.pid)
-
-
-class LaneIngestor:
-    """The Ingestor for entry points that map documents to drafts themselves (the HTTP intake):
-    a document of more than INLINE_MAX_CODES codes goes to the bulk lane, a small one stays here."""
-
-    def __init__(self, inline: Ingestor, lane: BulkLane) -> None:
-        self._inline = inline
-        self._lane = lane
-
-    async def ingest(self, drafts: Sequence[Draft], principal: Principal = UNRESTRICTED) -> list[Ack]:
-        if sum(max(1, len(d.event.code_rows())) for d in drafts) <= INLINE_MAX_CODES:
-            return await self._inline.ingest(drafts, principal)
-        return await self._lane.ingest_drafts(drafts, principal, self._inline.registry_generation)
 
 
 def _log_context() -> dict[str, Any]:

@@ -10,12 +10,10 @@ from typing import Any
 
 import grpc
 
-from tracesvc.api import auth, convert
-from tracesvc.api.bulk import INLINE_MAX_CODES, BulkLane
-from tracesvc.api.ingest_pipeline import acks_of_batch, acks_of_group
+from tracesvc.api import auth
+from tracesvc.api.routing import IngestRouter, codes_of
 from tracesvc.domain.events import EventKind, Violation
 from tracesvc.service.errors import DeadlineExceeded, InvalidArgument
-from tracesvc.service.ingest import Ingestor
 from tracesvc.v1 import ack_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -29,23 +27,6 @@ STREAM_GROUP = 200  # events committed together on the stream, at most
 STREAM_GROUP_CODES = 1_000  # codes committed together, at most (one bigger event goes alone)
 STREAM_WINDOW = 2 * STREAM_GROUP  # events read ahead of their acks
 STREAM_WINDOW_CODES = STREAM_GROUP_CODES  # codes read ahead of their acks: the next group
-
-
-def codes_of(event: events_pb2.Event) -> int:
-    """The codes an event carries (at least 1): the unit of the stream's budgets."""
-    which = event.WhichOneof("kind")
-    if which is None:
-        return 1
-    return codes_of_message(convert.ONEOF_KIND[which], getattr(event, which))
-
-
-def codes_of_message(kind: EventKind, message: Any) -> int:
-    """The codes one receipt, sale… carries (at least 1)."""
-    if kind is EventKind.SALE:
-        return max(1, sum(len(line.scanned) for line in message.lines))
-    if kind is EventKind.SALE_RETURN:
-        return max(1, len(message.codes))
-    return max(1, len(message.items))
 
 
 class ReadAhead:
@@ -94,10 +75,8 @@ class ReadAhead:
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, ingestor: Ingestor, hmac_key: bytes, lane: BulkLane | None = None) -> None:
-        self._ingestor = ingestor
-        self._key = hmac_key
-        self._lane = lane  # None: every batch inline, on this process's event loop
+    def __init__(self, router: IngestRouter) -> None:
+        self._router = router
 
     async def _record(
         self, context: Context, field: str, kind: EventKind, messages: Sequence[Any]
@@ -110,9 +89,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             raise DeadlineExceeded("deadline passed before the batch was stored")
-        if self._lane is not None and sum(codes_of_message(kind, m) for m in messages) > INLINE_MAX_CODES:
-            return await self._lane.ingest_batch(kind, messages, auth.current(), self._ingestor.registry_generation)
-        return await acks_of_batch(self._ingestor, self._key, kind, messages, auth.current())
+        return await self._router.batch(kind, messages, auth.current())
 
     async def RecordReceipt(
         self, request: ingest_pb2.RecordReceiptRequest, context: Context
@@ -182,15 +159,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 group, finished = await window.take(STREAM_GROUP, STREAM_GROUP_CODES)
                 if not group:
                     break
-                for ack in await self._ingest_stream_group(group, index):
+                for ack in await self._router.group(group, index, auth.current()):
                     yield ingest_pb2.StreamEventsResponse(ack=ack)
                 index += len(group)
             await reader  # surface a broken request stream as the call's error
         finally:
             reader.cancel()
-
-    async def _ingest_stream_group(self, group: list[events_pb2.Event], first_index: int) -> list[ack_pb2.EventAck]:
-        # A POS streaming its sales one at a time stays on this loop; a bulk upload's groups go to the lane.
-        if self._lane is not None and sum(codes_of(e) for e in group) > INLINE_MAX_CODES:
-            return await self._lane.ingest_group(group, first_index, auth.current(), self._ingestor.registry_generation)
-        return await acks_of_group(self._ingestor, self._key, group, first_index, auth.current())

@@ -24,7 +24,7 @@ from reconciler.jobs import Reconciler
 from reconciler.rules import BuyerParams
 from tracesvc.api import enforcement as enforcement_api
 from tracesvc.api.auth import AuthInterceptor
-from tracesvc.api.bulk import BulkLane, LaneIngestor, LaneSettings
+from tracesvc.api.bulk import BulkLane, LaneSettings
 from tracesvc.api.cases import CaseServicer
 from tracesvc.api.errors import ServiceErrorInterceptor
 from tracesvc.api.hygiene import HygieneInterceptor
@@ -32,6 +32,7 @@ from tracesvc.api.ingest import IngestServicer
 from tracesvc.api.interceptors import RequestLogInterceptor
 from tracesvc.api.reconcile import ReconcileServicer
 from tracesvc.api.registry import RegistryServicer
+from tracesvc.api.routing import IngestRouter
 from tracesvc.api.verify import VerifyServicer
 from tracesvc.app import telemetry
 from tracesvc.app.config import Config
@@ -142,10 +143,11 @@ async def grpc_server(
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(Registry(engine, cache)), server)
     ingestor = Ingestor(engine, cache, max_future=config.max_future)
     lane = _bulk_lane(config, engine, hmac_key)
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingestor, hmac_key, lane), server)
+    router = IngestRouter(ingestor, hmac_key, lane)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(router), server)
     intake = IntakeService(
         engine,
-        ingestor if lane is None else LaneIngestor(ingestor, lane),
+        router,
         cache,
         IntakeSettings(hmac_key, zone=timezone(config.nhsa_utc_offset), max_future=config.max_future),
     )
