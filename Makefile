@@ -3,7 +3,7 @@
 PY ?= .venv/bin/python
 BIN := $(dir $(PY))
 
-.PHONY: help venv lint format type imports check test test-fast proto bench demo
+.PHONY: help venv lint format type imports check test test-fast proto bench demo screenshots
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -44,3 +44,7 @@ bench:  ## the benchmark scripts at a quick size (figures: BENCHMARKS.md)
 
 demo:  ## the README's main job: the service on an embedded PostgreSQL, driven by a demo
 	$(BIN)tracesvc demo
+
+screenshots:  ## the console's pages in Chromium, copied to docs/screenshots for the README
+	$(BIN)pytest -q tests/integration/test_console_browser.py
+	cp build/screenshots/*.png docs/screenshots/

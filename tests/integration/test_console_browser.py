@@ -3,12 +3,14 @@ with auth on and two return-drug rings loaded: an inspector follows a ring from 
 closed case and its verified PDF; a regulator bulk-reviews with a reason and starts a run; hostile
 names stay text; a POS key is refused; CSRF-less posts are refused; pages read with JavaScript off.
 
-Screenshots of the main pages go to docs/screenshots/ (the README shows them).
+Screenshots of the main pages go to build/screenshots/ (or $TRACESVC_SCREENSHOTS); `make screenshots`
+copies them to docs/screenshots/, which the README shows — a test run never changes a tracked file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 from tests.integration.test_console_http import HOSTILE, console_server
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("TRACESVC_SCREENSHOTS") or Path(__file__).resolve().parents[2] / "build" / "screenshots")
 ARGS = [
     "--headless",
     "--no-sandbox",

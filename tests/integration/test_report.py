@@ -44,7 +44,7 @@ async def test_report_holds_the_timeline_and_the_chain_diagram(service, tmp_path
     html = await report.build(service.channel, (), flag_id=flag_id)
     assert html.startswith("<!DOCTYPE html>") and "<script" not in html and "http" not in html.split("xmlns")[0]
     assert html.count('<svg class="chain"') == 1
-    for text in ("REENTRY", "Custody timeline", "DEALER", "P2", "原销售 original sale", "回流 re-entry"):
+    for text in ("REENTRY", "Custody timeline", "DEALER", "P2", "原销售 original sale", "回流入库 re-entry"):
         assert text in html
     out = tmp_path / "r.html"
     done = await cli("report", "--flag", flag_id, "--target", service.target, "--out", str(out))

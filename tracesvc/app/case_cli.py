@@ -25,6 +25,7 @@ from google.protobuf import json_format
 
 from tracesvc import client
 from tracesvc.app.config import Config
+from tracesvc.documents.formatting import yuan as _yuan
 from tracesvc.v1 import enforcement_pb2 as pb
 from tracesvc.v1 import enforcement_pb2_grpc
 
@@ -106,10 +107,6 @@ def _refs(args: argparse.Namespace) -> list[pb.CaseMemberRef]:
         "buyer": pb.CASE_MEMBER_KIND_BUYER,
     }
     return [pb.CaseMemberRef(kind=k, ref=ref) for name, k in kinds.items() for ref in getattr(args, name)]
-
-
-def _yuan(fen: int) -> str:
-    return f"¥{fen / 100:,.2f}"
 
 
 def print_case(case: pb.Case) -> None:

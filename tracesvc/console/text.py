@@ -4,9 +4,10 @@ and the scanner's input made into a code."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
-CST = timezone(timedelta(hours=8), "CST")  # Asia/Shanghai: no daylight saving since 1991
+from tracesvc.documents import formatting
+from tracesvc.documents.formatting import CST
 
 RULES = {
     "D": ("重复销售", "repeated sale"),
@@ -111,10 +112,8 @@ def pick(lang: str, pair: tuple[str, str] | None, fallback: str = "") -> str:
 
 
 def when(value: datetime | None) -> str:
-    """A time for people: Asia/Shanghai with the zone shown."""
-    if value is None:
-        return "—"
-    return value.astimezone(CST).strftime("%Y-%m-%d %H:%M CST")
+    """A time for people: Asia/Shanghai with the zone shown (the documents' one formatter)."""
+    return formatting.when(value) or "—"
 
 
 def day(value: datetime | None) -> str:
@@ -122,7 +121,7 @@ def day(value: datetime | None) -> str:
 
 
 def yuan(fen: int | None) -> str:
-    return f"¥{(fen or 0) / 100:,.2f}"
+    return formatting.yuan(fen or 0)
 
 
 def short(token: str, n: int = 12) -> str:

@@ -15,9 +15,11 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from tracesvc.documents import fonts
+from reconciler.rules.model import ChainEntry, ChainSale
+from tracesvc.documents import chains, fonts
 from tracesvc.documents.formatting import when as _when_zone
 from tracesvc.documents.formatting import yuan as _yuan
+from tracesvc.domain.events import EventKind
 from tracesvc.domain.registry import Party
 from tracesvc.store import cases as store
 from tracesvc.store.dossier import Dossier
@@ -134,71 +136,34 @@ def _findings(d: Dossier) -> str:
     )
 
 
-def _box(x: int, y: int, title: str, lines: Sequence[str], fill: str) -> str:
-    text = "".join(
-        f'<text x="{x + 6}" y="{y + 32 + 13 * i}" font-size="9">{escape(t)}</text>' for i, t in enumerate(lines)
+def _typed(chain: store.ChainRow) -> tuple[list[ChainSale], ChainEntry | None, list[ChainSale]]:
+    """A stored chain's stops as the diagram takes them."""
+
+    def sale(s: dict[str, Any]) -> ChainSale:
+        at = datetime.fromisoformat(s["occurred_at"])
+        return ChainSale(s["event_id"], s["party_id"], at, s.get("buyer_token", ""), s["fund_paid_fen"], s["units"])
+
+    r = chain.reentry
+    entry = (
+        ChainEntry(
+            r["event_id"],
+            EventKind(r["kind"]),
+            r["party_id"],
+            r["supplier_id"],
+            datetime.fromisoformat(r["occurred_at"]),
+        )
+        if r
+        else None
     )
-    return (
-        f'<rect x="{x}" y="{y}" width="190" height="{24 + 13 * len(lines)}" rx="5" fill="{fill}" '
-        f'stroke="#444"/><text x="{x + 6}" y="{y + 15}" font-size="10" font-weight="bold">{escape(title)}'
-        f"</text>{text}"
-    )
+    return [sale(s) for s in chain.originals], entry, [sale(s) for s in chain.resales]
 
 
 def chain_svg(d: Dossier, chain: store.ChainRow, n: int = 0) -> str:
-    """Original sale(s) → re-entry → resale(s), left to right."""
-
     def name(pid: str) -> str:
         party = d.parties.get(pid)
         return f"{party.name} {pid}" if party is not None and party.name else pid
 
-    def sale(s: dict[str, Any]) -> list[str]:
-        return [
-            name(s["party_id"]),
-            _when(datetime.fromisoformat(s["occurred_at"])),
-            f"buyer {s['buyer_token'][:12]}…" if s.get("buyer_token") else "",
-            _yuan(s["fund_paid_fen"]),
-        ]
-
-    r = chain.reentry
-    columns = [
-        [("原销售 original sale", sale(s), "#fde2e2") for s in chain.originals],
-        [
-            (
-                "回流 re-entry",
-                [
-                    name(r["party_id"]),
-                    f"from {name(r['supplier_id']) or '?'}",
-                    r["kind"],
-                    _when(datetime.fromisoformat(r["occurred_at"])),
-                ],
-                "#fff3c4",
-            )
-        ]
-        if r
-        else [("回流 re-entry", ["not recorded", "(shown by a resale)"], "#eee")],
-        [("再销售 resale", sale(s), "#dff0d8") for s in chain.resales] or [("再销售 resale", ["none"], "#eee")],
-    ]
-    parts, centres = [], []
-    for col, boxes in enumerate(columns):
-        x = 5 + col * 240
-        centres.append((x, [10 + row * 90 + 30 for row in range(len(boxes))]))
-        parts += [_box(x, 10 + row * 90, *box) for row, box in enumerate(boxes)]
-    for (x1, ys1), (x2, ys2) in zip(centres, centres[1:], strict=False):
-        parts += [
-            f'<line x1="{x1 + 190}" y1="{y1}" x2="{x2 - 3}" y2="{y2}" stroke="#444" stroke-width="1.2" '
-            f'marker-end="url(#arrow{n})"/>'
-            for y1 in ys1
-            for y2 in ys2
-        ]
-    height = 20 + 90 * max(len(b) for b in columns)
-    return (
-        f'<svg class="chain" xmlns="http://www.w3.org/2000/svg" width="680" height="{height}" '
-        f'viewBox="0 0 680 {height}" font-family="{fonts.FAMILY}"><defs><marker id="arrow{n}" '
-        'viewBox="0 0 10 10" refX="9" refY="5" '
-        'markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker>'
-        "</defs>" + "".join(parts) + "</svg>"
-    )
+    return chains.chain_svg(*_typed(chain), name, code=chain.code, marker=f"arrow{n}", font_family=fonts.FAMILY)
 
 
 def _chains(d: Dossier) -> str:

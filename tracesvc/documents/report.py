@@ -14,11 +14,17 @@ from datetime import UTC, datetime
 from html import escape
 
 import structlog
+from google.protobuf.timestamp_pb2 import Timestamp
 
-from tracesvc.documents import fonts
+from reconciler.rules.model import ChainEntry, ChainSale
+from tracesvc.documents import chains, fonts
+from tracesvc.documents.formatting import when
+from tracesvc.documents.formatting import yuan as _yuan
+from tracesvc.domain.events import EventKind
 from tracesvc.v1 import enforcement_pb2 as en
 
 log = structlog.get_logger(__name__)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # a stop with no time on the wire (never sent by the service)
 
 _CSS = """
 body{font-family:%(stack)s;margin:2em;color:#222}
@@ -32,89 +38,31 @@ svg.chain{margin:.5em 0;max-width:100%}
 """
 
 
-def _when(ts) -> str:
-    if not ts.seconds and not ts.nanos:
-        return ""
-    return ts.ToDatetime(tzinfo=UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+def _at(ts: Timestamp) -> datetime | None:
+    return ts.ToDatetime(tzinfo=UTC) if ts.seconds or ts.nanos else None
 
 
-def _yuan(fen: int) -> str:
-    return f"¥{fen / 100:,.2f}"
-
-
-def _box(x: int, y: int, title: str, lines: list[str], fill: str) -> str:
-    rows = "".join(
-        f'<text x="{x + 8}" y="{y + 36 + 15 * i}" font-size="11">{escape(t)}</text>' for i, t in enumerate(lines)
-    )
-    height = 30 + 15 * len(lines)
-    return (
-        f'<rect x="{x}" y="{y}" width="210" height="{height}" rx="6" fill="{fill}" stroke="#444"/>'
-        f'<text x="{x + 8}" y="{y + 18}" font-size="12" font-weight="bold">{escape(title)}</text>{rows}'
-    )
+def _when(ts: Timestamp) -> str:
+    return when(_at(ts))
 
 
 def chain_svg(chain: en.ReturnChain, names: dict[str, str]) -> str:
-    """original sale(s) → re-entry → resale(s), left to right."""
+    """The chain as the case file and the console draw it, from what ExportEvidence streamed."""
 
     def who(pid: str) -> str:
         return f"{names.get(pid, '')} ({pid})" if names.get(pid) else pid
 
-    columns = [
-        [
-            (
-                "原销售 original sale",
-                [
-                    who(s.party_id),
-                    _when(s.occurred_at),
-                    f"buyer {s.buyer_token[:10]}…",
-                    f"fund paid {_yuan(s.fund_paid_fen)}",
-                ],
-                "#fde2e2",
-            )
-            for s in chain.originals
-        ],
-        [
-            (
-                "回流 re-entry",
-                [
-                    who(chain.reentry.party_id),
-                    f"from {who(chain.reentry.supplier_id) or '?'}",
-                    f"{chain.reentry.kind} {_when(chain.reentry.occurred_at)}",
-                ],
-                "#fff3c4",
-            )
-        ]
+    def sale(s: en.ChainSale) -> ChainSale:
+        return ChainSale(s.event_id, s.party_id, _at(s.occurred_at) or EPOCH, s.buyer_token, s.fund_paid_fen, s.units)
+
+    r = chain.reentry
+    entry = (
+        ChainEntry(r.event_id, EventKind(r.kind), r.party_id, r.supplier_id, _at(r.occurred_at) or EPOCH)
         if chain.HasField("reentry")
-        else [("回流 re-entry", ["not recorded", "(shown by a resale)"], "#eee")],
-        [
-            ("再销售 resale", [who(s.party_id), _when(s.occurred_at), f"buyer {s.buyer_token[:10]}…"], "#dff0d8")
-            for s in chain.resales
-        ]
-        or [("再销售 resale", ["none yet"], "#eee")],
-    ]
-    parts, centres = [], []
-    for col, boxes in enumerate(columns):
-        x = 10 + col * 280
-        ys = []
-        for row, (title, lines, fill) in enumerate(boxes):
-            y = 10 + row * 110
-            parts.append(_box(x, y, title, lines, fill))
-            ys.append(y + 40)
-        centres.append((x, ys))
-    for (x1, ys1), (x2, ys2) in zip(centres, centres[1:], strict=False):
-        for y1 in ys1:
-            for y2 in ys2:
-                parts.append(
-                    f'<line x1="{x1 + 210}" y1="{y1}" x2="{x2 - 4}" y2="{y2}" stroke="#444" '
-                    f'stroke-width="1.5" marker-end="url(#arrow)"/>'
-                )
-    height = 20 + 110 * max(len(b) for b in columns)
-    return (
-        f'<svg class="chain" data-code="{escape(chain.code)}" xmlns="http://www.w3.org/2000/svg" '
-        f'width="800" height="{height}" viewBox="0 0 800 {height}">'
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker></defs>' + "".join(parts) + "</svg>"
+        else None
     )
+    originals, resales = [sale(s) for s in chain.originals], [sale(s) for s in chain.resales]
+    return chains.chain_svg(originals, entry, resales, who, code=chain.code, marker=f"arrow-{chain.flag_id[:12]}")
 
 
 def render(
