@@ -17,7 +17,7 @@ from tests.conftest import start_service
 from tests.integration.test_reconcile_runs import send
 from tests.metrics_helpers import delta, names, scrape, value
 from tracesvc.app import demo
-from tracesvc.observability import metrics
+from tracesvc.observability import exposition, metrics
 from tracesvc.store.db import create_engine
 from tracesvc.v1 import verify_pb2 as vf
 from tracesvc.v1 import verify_pb2_grpc
@@ -140,7 +140,7 @@ async def test_pool_gauges_show_connections_in_use_and_callers_waiting(db_url):
     metrics.enable()
     engine = create_engine(db_url, pool_size=1)  # one connection and one overflow
     sampler = metrics.instrument_pool(engine, every=0.02)
-    endpoint = metrics.serve("127.0.0.1:0")
+    endpoint = exposition.serve("127.0.0.1:0")
     try:
         async with engine.connect() as a, engine.connect() as b:
             assert a is not b

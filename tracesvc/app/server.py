@@ -36,7 +36,7 @@ from tracesvc.api.routing import IngestRouter
 from tracesvc.api.verify import VerifyServicer
 from tracesvc.app import telemetry
 from tracesvc.app.config import Config
-from tracesvc.observability import metrics
+from tracesvc.observability import exposition, metrics
 from tracesvc.service.authn import Authenticator
 from tracesvc.service.cases import Cases
 from tracesvc.service.enforcement import Enforcement
@@ -252,7 +252,7 @@ async def serve(config: Config) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if config.metrics_listen:  # before metrics are created: the workers inherit the directory
-        metrics.prepare_multiprocess(config.workers, str(config.data_dir))
+        exposition.prepare_multiprocess(config.workers, str(config.data_dir))
     async with database(config) as engine:
         workers = _start_workers(config, engine) if config.workers > 1 else []
         try:
@@ -264,7 +264,7 @@ async def serve(config: Config) -> None:
                 proc.terminate()
             for proc in workers:
                 await asyncio.to_thread(proc.wait, config.shutdown_grace + 15)
-                metrics.process_dead(proc.pid)
+                exposition.process_dead(proc.pid)
 
 
 def _start_workers(config: Config, engine: AsyncEngine) -> list[subprocess.Popen]:

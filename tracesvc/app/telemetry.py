@@ -11,7 +11,8 @@ import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracesvc.app.config import Config
-from tracesvc.observability import metrics, tracing
+from tracesvc.observability import exposition, metrics, tracing
+from tracesvc.observability.gauges import StandingCollector
 from tracesvc.store import ops
 
 
@@ -20,7 +21,7 @@ class Telemetry:
     # Outermost first: the trace span opens before the call is timed and logged.
     interceptors: list[grpc.aio.ServerInterceptor] = field(default_factory=list)
     metrics_port: int | None = None  # the /metrics endpoint's port, when this process serves it
-    _endpoint: metrics.Endpoint | None = None
+    _endpoint: exposition.Endpoint | None = None
     _sampler: asyncio.Task | None = None
     _tracing: tracing.Tracing | None = None
 
@@ -47,6 +48,7 @@ def start(config: Config, engine: AsyncEngine) -> Telemetry:
         out.interceptors.append(MetricsInterceptor())
         out._sampler = metrics.instrument_pool(engine)
         if config.metrics_listen:
-            out._endpoint = metrics.serve(config.metrics_listen, lambda: ops.standing(engine))
+            standing = StandingCollector(lambda: ops.standing(engine), asyncio.get_running_loop())
+            out._endpoint = exposition.serve(config.metrics_listen, [standing])
             out.metrics_port = out._endpoint.port
     return out

@@ -4,14 +4,14 @@ Off unless TRACESVC_METRICS_LISTEN is set: then `enable()` imports prometheus_cl
 creates the metrics, and every hook below records. While off, each hook is one global
 look-up and a return, and prometheus_client is never imported (benchmarks/metrics.py).
 
-This module is a leaf (standard library; prometheus_client and SQLAlchemy imported lazily):
-any layer may call its hooks, each a one-line call where the event happens:
+This module is a leaf (standard library; prometheus_client and SQLAlchemy imported lazily; an
+import-linter contract checks it): any layer may call its hooks, each a one-line call where the event happens:
   - `ingested`, `timed_commit`  the ingestion use case (tracesvc/service/ingest.py)
   - `verdicts`                  VerifyCodes (the verdicts on RecordSale acks come with `ingested`)
   - `run_finished`              reconciliation runs (reconciler/jobs.py)
   - `instrument_pool`           the SQLAlchemy engine (server wiring)
   - `rpc`                       the gRPC interceptor (tracesvc/api/rpc_metrics.py)
-  - `serve`                     the /metrics endpoint, with the scrape-time database figures
+The /metrics endpoint is `exposition.serve`; the scrape-time database figures are `gauges`.
 
 With several server processes (TRACESVC_WORKERS > 1) the values live in files under
 PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode, chosen when it is imported,
@@ -25,18 +25,14 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from wsgiref.simple_server import WSGIServer
-
     from prometheus_client import CollectorRegistry
-    from prometheus_client.core import Metric
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from tracesvc.store.ops import Standing
 
 T = TypeVar("T")
 
@@ -440,136 +436,6 @@ def rpc(grpc_type: str, full_method: str) -> Rpc | None:
     return found
 
 
-# -- the endpoint ----------------------------------------------------------------------------------------------
-class StandingCollector:
-    """Figures the database keeps (flags standing, reconciliation lag and last runs), queried at scrape.
-
-    The scrape runs in the HTTP server's thread; the query runs on the server's event loop.
-    """
-
-    def __init__(self, query: Callable[[], Awaitable[Standing]], loop: asyncio.AbstractEventLoop) -> None:
-        self._query = query
-        self._loop = loop
-
-    def collect(self) -> Iterator[Metric]:
-        from prometheus_client.core import GaugeMetricFamily
-
-        ok = GaugeMetricFamily("tracesvc_standing_query_ok", "1 when the scrape-time database query answered.")
-        try:
-            future = asyncio.run_coroutine_threadsafe(_call(self._query), self._loop)
-            standing = future.result(STANDING_TIMEOUT)
-        except Exception:  # an unreachable database must not fail the scrape of everything else
-            ok.add_metric([], 0)
-            yield ok
-            return
-        ok.add_metric([], 1)
-        yield ok
-        yield from _standing_families(standing)
-
-
-async def _call(query: Callable[[], Awaitable[Standing]]) -> Standing:
-    return await query()
-
-
-def _standing_families(s: Standing) -> Iterator[Metric]:
-    from prometheus_client.core import GaugeMetricFamily
-
-    flags = GaugeMetricFamily(
-        "tracesvc_flags", "Flags standing, by rule, kind and review status.", labels=("rule", "kind", "status")
-    )
-    for f in s.flags:
-        flags.add_metric([f.rule, f.kind, f.status], f.flags)
-    yield flags
-    yield GaugeMetricFamily(
-        "tracesvc_reconcile_lag_seconds",
-        "Age of the oldest stored event that no finished run has reconciled (0: none).",
-        value=s.lag_seconds,
-    )
-    failed = GaugeMetricFamily(
-        "tracesvc_reconcile_last_run_failed",
-        "1 when the newest run of the mode FAILED (and was not resumed).",
-        labels=("mode",),
-    )
-    families = {
-        name: GaugeMetricFamily(f"tracesvc_reconcile_last_run_{name}", f"{help_} by the newest run.", labels=("mode",))
-        for name, help_ in (
-            ("codes", "Codes evaluated"),
-            ("sales", "Sales evaluated"),
-            ("flags_new", "Flags raised"),
-            ("flags_resolved", "Flags resolved"),
-        )
-    }
-    for r in s.last_runs:
-        failed.add_metric([r.mode], 1 if r.status == "FAILED" else 0)
-        for name, value in (
-            ("codes", r.codes_done),
-            ("sales", r.sales_done),
-            ("flags_new", r.flags_new),
-            ("flags_resolved", r.flags_resolved),
-        ):
-            families[name].add_metric([r.mode], value)
-    yield failed
-    yield from families.values()
-    success = GaugeMetricFamily(
-        "tracesvc_reconcile_last_success_timestamp_seconds",
-        "When the newest DONE run of the mode finished (Unix time).",
-        labels=("mode",),
-    )
-    for mode, at in s.last_success.items():
-        success.add_metric([mode], at.timestamp())
-    yield success
-
-
-@dataclass
-class Endpoint:
-    server: WSGIServer
-    port: int
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def serve(listen: str, standing: Callable[[], Awaitable[Standing]] | None = None) -> Endpoint:
-    """Serve /metrics on `listen` (host:port; port 0 picks one) from a daemon thread.
-
-    `standing` (the database figures) is queried on the calling event loop at each scrape.
-    """
-    from prometheus_client import CollectorRegistry, start_http_server
-    from prometheus_client.multiprocess import MultiProcessCollector
-
-    enable()
-    registry = CollectorRegistry()  # one per endpoint: tests start several servers in one process
-    directory = multiprocess_dir()
-    if directory is not None:
-        MultiProcessCollector(registry, path=directory)
-    else:
-        assert _registry is not None
-        registry.register(_registry)
-    if standing is not None:
-        registry.register(StandingCollector(standing, asyncio.get_running_loop()))
-    host, _, port = listen.rpartition(":")
-    server, _ = start_http_server(int(port), addr=host or "0.0.0.0", registry=registry)
-    return Endpoint(server, server.server_port)
-
-
-def prepare_multiprocess(workers: int, data_dir: str) -> str | None:
-    """Before `enable()`, with several workers: a clean PROMETHEUS_MULTIPROC_DIR (given, or under
-    data_dir) in this process's environment, which the workers inherit. Returns the directory."""
-    if workers <= 1 and multiprocess_dir() is None:
-        return None
-    directory = multiprocess_dir() or os.path.join(data_dir, "prometheus")
-    os.makedirs(directory, exist_ok=True)
-    for name in os.listdir(directory):  # values of a previous server's processes
-        if name.endswith(".db"):
-            os.remove(os.path.join(directory, name))
-    os.environ[MULTIPROC_ENV] = directory
-    return directory
-
-
-def process_dead(pid: int) -> None:
-    """A worker ended: drop its live gauges (pool in use/waiting) from the sums."""
-    if multiprocess_dir() is not None and _m is not None:
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(pid)
+def registry() -> CollectorRegistry | None:
+    """This process's own metrics (None until `enable()`), for the exposition endpoint."""
+    return _registry
