@@ -92,12 +92,12 @@ async def _runs(config: Config, args) -> int:
 
 
 async def _suspects(config: Config, args) -> int:
-    from reconciler import store
+    from reconciler.store.suspects import SuspectRole, rank_suspects
     from tracesvc.app.server import database
     from tracesvc.store.db import pg
 
     async with database(config) as engine, pg(engine) as conn:
-        rows = await store.rank_suspects(conn, store.SuspectRole(args.role.upper()), args.limit)
+        rows = await rank_suspects(conn, SuspectRole(args.role.upper()), args.limit)
     for r in rows:
         print(f"{r.id:<66} score={r.score:<5} {r.reason}")
     return 0

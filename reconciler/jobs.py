@@ -27,10 +27,36 @@ import asyncpg
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reconciler import store
 from reconciler.rules import BuyerParams, Reference, evaluate_buyer, evaluate_code, evaluate_sale
 from reconciler.rules.model import CodeEvent, Finding, ReturnChain
-from reconciler.store import BuyerFinding, Engine, Mode, Phase, RunInfo, Status
+from reconciler.store.buyers import BuyerFinding, load_buyer_events, next_buyer_tokens, sync_buyer_flags
+from reconciler.store.loads import (
+    commissioned_among,
+    count_codes,
+    load_code_events,
+    load_reference,
+    load_sales,
+    next_codes,
+    next_sales,
+)
+from reconciler.store.locks import lock_buyer_shards, lock_shards
+from reconciler.store.runs import (
+    Engine,
+    Mode,
+    Phase,
+    RunInfo,
+    Scope,
+    Status,
+    advance,
+    create_run,
+    get_run,
+    list_runs,
+    mark_done,
+    mark_failed,
+    mark_running,
+    scope_of,
+)
+from reconciler.store.sync import flags_of_codes, flags_of_sales, sync_flags
 from reconciler.workers import Batch, Workers
 from tracesvc.domain.events import EventKind
 from tracesvc.observability import metrics
@@ -69,41 +95,39 @@ class Judge:
 
     async def load(self, conn: asyncpg.Connection, phase: Phase, keys: Sequence[str]) -> Any:
         if phase is Phase.CODES:
-            return await store.load_code_events(conn, keys)
+            return await load_code_events(conn, keys)
         if phase is Phase.SALES:
-            sales = await store.load_sales(conn, keys)
+            sales = await load_sales(conn, keys)
             if not self.ref.listed_products:
                 return sales, frozenset()
             scanned = [sc.code for s in sales for ln in s.lines for sc in ln.scans if sc.is_trace]
-            return sales, await store.commissioned_among(conn, scanned)
-        return await store.load_buyer_events(conn, keys)
+            return sales, await commissioned_among(conn, scanned)
+        return await load_buyer_events(conn, keys)
 
     async def judge(self, conn: asyncpg.Connection, phase: Phase, keys: Sequence[str], loaded: Any) -> tuple[int, int]:
         """Evaluate the loaded batch, then (in the caller's transaction) lock, compare and sync; (new, resolved)."""
         now = datetime.now(UTC)
         if phase is Phase.CODES:
             findings, chains = self._codes(keys, loaded)
-            await store.lock_shards(conn, keys)
-            existing = await store.flags_of_codes(conn, keys)
-            return await store.sync_flags(
+            await lock_shards(conn, keys)
+            existing = await flags_of_codes(conn, keys)
+            return await sync_flags(
                 conn, existing, findings, chains, run_id=self.run_id, now=now, parties=self.ref.parties
             )
         if phase is Phase.SALES:
             sales, listed = loaded
             batch_ref = Reference(self.ref.parties, self.ref.products, self.ref.listed_products, listed)
             findings = [f for s in sales for f in evaluate_sale(s, batch_ref)]
-            await store.lock_shards(conn, keys, sales=True)
-            existing = await store.flags_of_sales(conn, keys)
-            return await store.sync_flags(
-                conn, existing, findings, [], run_id=self.run_id, now=now, parties=self.ref.parties
-            )
+            await lock_shards(conn, keys, sales=True)
+            existing = await flags_of_sales(conn, keys)
+            return await sync_flags(conn, existing, findings, [], run_id=self.run_id, now=now, parties=self.ref.parties)
         found = [
             BuyerFinding(token, f)
             for token in keys
             for f in evaluate_buyer(loaded[token].sales, loaded[token].refunds, self.ref, self.buyer_params, self.skew)
         ]
-        await store.lock_buyer_shards(conn, keys)
-        return await store.sync_buyer_flags(conn, keys, found, run_id=self.run_id, now=now, parties=self.ref.parties)
+        await lock_buyer_shards(conn, keys)
+        return await sync_buyer_flags(conn, keys, found, run_id=self.run_id, now=now, parties=self.ref.parties)
 
     def _codes(
         self, codes: Sequence[str], events: dict[str, list[CodeEvent]]
@@ -148,15 +172,15 @@ class Reconciler:
         them back), and for incremental runs where the last one ended."""
         params = {**(buyer_params or self.buyer_params).to_json(), "clock_skew_seconds": self.skew.total_seconds()}
         async with pg(self.engine) as conn:
-            return await store.create_run(conn, mode, window_from, window_to, rule_params=params, engine=engine)
+            return await create_run(conn, mode, window_from, window_to, rule_params=params, engine=engine)
 
     async def get(self, run_id: int) -> RunInfo | None:
         async with pg(self.engine) as conn:
-            return await store.get_run(conn, run_id)
+            return await get_run(conn, run_id)
 
     async def list(self, limit: int = 50, before_id: int | None = None) -> list[RunInfo]:
         async with pg(self.engine) as conn:
-            return await store.list_runs(conn, limit, before_id)
+            return await list_runs(conn, limit, before_id)
 
     # -- execution -----------------------------------------------------------------------------
     async def run(
@@ -196,15 +220,15 @@ class Reconciler:
     async def execute(self, run_id: int, progress: Progress | None = None) -> RunInfo:
         """Do (or resume) a recorded run to its end."""
         async with pg(self.engine) as conn:
-            run = await store.get_run(conn, run_id)
+            run = await get_run(conn, run_id)
             if run is None:
                 raise LookupError(f"no run {run_id}")
             if run.status is Status.DONE:
                 return run
-            await store.mark_running(conn, run_id)
+            await mark_running(conn, run_id)
         started = time.perf_counter()
         try:
-            ref = await store.load_reference(self.engine)
+            ref = await load_reference(self.engine)
             judge = Judge(run_id, ref, self.skew, BuyerParams.from_json(run.rule_params, base=self.buyer_params))
             async with self._workers(run, judge) as workers:
                 for phase in (Phase.CODES, Phase.SALES, Phase.BUYERS):
@@ -212,12 +236,12 @@ class Reconciler:
         except BaseException as exc:
             reason = "interrupted" if isinstance(exc, asyncio.CancelledError) else f"{type(exc).__name__}: {exc}"
             async with pg(self.engine) as conn:
-                await store.mark_failed(conn, run_id, reason)
+                await mark_failed(conn, run_id, reason)
             log.warning("run_failed", run_id=run_id, error=reason)
             metrics.run_finished(run.mode, Status.FAILED, time.perf_counter() - started)
             raise
         async with pg(self.engine) as conn:
-            info = await store.mark_done(conn, run_id)
+            info = await mark_done(conn, run_id)
         metrics.run_finished(info.mode, info.status, time.perf_counter() - started, info)
         log.info(
             "run_done",
@@ -250,12 +274,12 @@ class Reconciler:
         also moves the run's cursor, while the next batch is read on a second connection. With worker
         processes, see `Workers.run`: ranges of K batches split by lock shard, the cursor moved past a
         range once all its parts have committed."""
-        scope = store.scope_of(run)
+        scope = scope_of(run)
         size = {Phase.CODES: self.code_batch, Phase.SALES: self.sale_batch, Phase.BUYERS: self.buyer_batch}[phase]
         cursor = {Phase.CODES: run.code_cursor, Phase.SALES: run.sale_cursor, Phase.BUYERS: run.buyer_cursor}[phase]
         if phase is Phase.CODES:
             async with pg(self.engine) as conn:
-                await store.count_codes(conn, run.run_id, scope)
+                await count_codes(conn, run.run_id, scope)
         async with pg(self.engine) as reader:
             if workers:
 
@@ -265,7 +289,7 @@ class Reconciler:
                 async def committed(batch: Batch) -> None:
                     # Each part counted its flags in its own transaction; this moves the cursor past the range.
                     async with pg(self.engine) as conn:
-                        info = await store.advance(
+                        info = await advance(
                             conn, run.run_id, phase, cursor=batch.cursor, done=len(batch.keys), new=0, resolved=0
                         )
                     if progress:
@@ -287,7 +311,7 @@ class Reconciler:
                     # The cursor moves only in the transaction that synced the batch's flags.
                     async with pg(self.engine) as conn, conn.transaction():
                         new, resolved = await judge.judge(conn, phase, batch.keys, loaded)
-                        info = await store.advance(
+                        info = await advance(
                             conn,
                             run.run_id,
                             phase,
@@ -305,14 +329,14 @@ class Reconciler:
 
 
 async def _next_batch(
-    conn: asyncpg.Connection, run: RunInfo, phase: Phase, scope: store.Scope, *, after: Any, limit: int
+    conn: asyncpg.Connection, run: RunInfo, phase: Phase, scope: Scope, *, after: Any, limit: int
 ) -> Batch | None:
     """The next `limit` keys of a phase after its cursor, in key order, and the cursor after them."""
     if phase is Phase.CODES:
-        codes = await store.next_codes(conn, scope, after, limit)
+        codes = await next_codes(conn, scope, after, limit)
         return Batch(codes, codes[-1]) if codes else None
     if phase is Phase.SALES:
-        sales = await store.next_sales(conn, scope, after, limit)
+        sales = await next_sales(conn, scope, after, limit)
         return Batch(sales.event_ids, sales.last_seq) if sales else None
-    tokens = await store.next_buyer_tokens(conn, run, after, limit)
+    tokens = await next_buyer_tokens(conn, run, after, limit)
     return Batch(tokens, tokens[-1]) if tokens else None

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reconciler import store
-from reconciler.store import Phase
+from reconciler.store.locks import shard_of
+from reconciler.store.runs import Phase, tally
 from tracesvc.runtime.pool import WorkerPool
 from tracesvc.store.db import create_engine, pg
 
@@ -88,7 +88,7 @@ async def _judge(state: _State, phase: Phase, keys: Sequence[str]) -> tuple[int,
         loaded = await judge.load(conn, phase, keys)
         async with conn.transaction():
             new, resolved = await judge.judge(conn, phase, keys, loaded)
-            await store.tally(conn, judge.run_id, new=new, resolved=resolved)
+            await tally(conn, judge.run_id, new=new, resolved=resolved)
     return new, resolved
 
 
@@ -96,7 +96,7 @@ def split(keys: Sequence[str], parts: int) -> list[list[str]]:
     """Keys by lock shard, `shard_of(key) % parts`: the parts' transactions lock disjoint shards."""
     out: list[list[str]] = [[] for _ in range(parts)]
     for key in keys:
-        out[store.shard_of(key) % parts].append(key)
+        out[shard_of(key) % parts].append(key)
     return out
 
 

@@ -22,10 +22,10 @@ import structlog
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reconciler import store
 from reconciler.jobs import Mode, Reconciler, RunInfo, Status
 from reconciler.spark import require, sink
 from reconciler.spark.relay import relay
+from reconciler.store.loads import load_reference
 from tracesvc.store.db import asyncpg_url, pg
 
 if TYPE_CHECKING:
@@ -209,7 +209,7 @@ async def execute(
                 "the Spark engine does full runs over all codes; incremental and windowed runs are "
                 "the in-process engine's"
             )
-        reference = await store.load_reference(engine)
+        reference = await load_reference(engine)
         if settings.from_parquet is None:
             async with pg(engine) as conn:
                 await sink.count_codes(conn, run_id)

@@ -11,8 +11,11 @@ from typing import NamedTuple
 
 import asyncpg
 
-from reconciler import store
 from reconciler.rules.model import Finding, ReturnChain
+from reconciler.store.buyers import BuyerFinding, sync_buyer_flags
+from reconciler.store.loads import CODE_EVENT_COLUMNS, CODE_EVENT_SOURCE, SALE_RETRACTED
+from reconciler.store.locks import lock_buyer_shards, lock_shards
+from reconciler.store.sync import flags_of_codes, flags_of_sales, sync_flags
 from tracesvc.domain.registry import Party
 
 # A code's (or sale's) bucket, computed by PostgreSQL so each JDBC partition is one bucket.
@@ -24,15 +27,15 @@ _BUCKET = "mod(hashtext({key}) & 2147483647, {buckets})"
 def code_events_query(buckets: int) -> str:
     """Every trace code's event rows, as the in-process engine reads them, with the code's bucket."""
     bucket = _BUCKET.format(key="ec.code", buckets=int(buckets))
-    return f"""(SELECT {store.CODE_EVENT_COLUMNS},
+    return f"""(SELECT {CODE_EVENT_COLUMNS},
        {bucket} AS bucket
-{store.CODE_EVENT_SOURCE}) AS code_events"""
+{CODE_EVENT_SOURCE}) AS code_events"""
 
 
 def sales_query(buckets: int) -> str:
     """Every SALE with its payload and, for rule S, those of its scanned codes on a maker's list."""
     bucket = _BUCKET.format(key="events.event_id", buckets=int(buckets))
-    return f"""(SELECT events.event_seq, events.event_id, events.payload::text AS payload, {store.SALE_RETRACTED},
+    return f"""(SELECT events.event_seq, events.event_id, events.payload::text AS payload, {SALE_RETRACTED},
        ARRAY(SELECT DISTINCT ec.code FROM event_codes ec JOIN commissioned_codes cc ON cc.code = ec.code
              WHERE ec.event_seq = events.event_seq) AS commissioned,
        {bucket} AS bucket
@@ -85,9 +88,9 @@ async def sync_code_chunk(
     """Make the D/L/R flags of these codes match their findings, in one transaction on their shards."""
     codes, findings, chains = chunk
     async with conn.transaction():
-        await store.lock_shards(conn, codes)
-        existing = await store.flags_of_codes(conn, codes)
-        new, resolved = await store.sync_flags(
+        await lock_shards(conn, codes)
+        existing = await flags_of_codes(conn, codes)
+        new, resolved = await sync_flags(
             conn, existing, findings, chains, run_id=run_id, now=datetime.now(UTC), parties=parties
         )
         counts = ChunkCounts(len(codes), new, resolved)
@@ -101,9 +104,9 @@ async def sync_sale_chunk(
     """The same for rule S over these sales (keyed by the sale's event id)."""
     sale_ids, findings, _ = chunk
     async with conn.transaction():
-        await store.lock_shards(conn, sale_ids, sales=True)
-        existing = await store.flags_of_sales(conn, sale_ids)
-        new, resolved = await store.sync_flags(
+        await lock_shards(conn, sale_ids, sales=True)
+        existing = await flags_of_sales(conn, sale_ids)
+        new, resolved = await sync_flags(
             conn, existing, findings, [], run_id=run_id, now=datetime.now(UTC), parties=parties
         )
         counts = ChunkCounts(len(sale_ids), new, resolved)
@@ -115,13 +118,13 @@ async def sync_buyer_chunk(
     conn: asyncpg.Connection,
     run_id: int,
     tokens: Sequence[str],
-    found: Sequence[store.BuyerFinding],
+    found: Sequence[BuyerFinding],
     parties: dict[str, Party],
 ) -> ChunkCounts:
     """The same for rule B over these buyer tokens."""
     async with conn.transaction():
-        await store.lock_buyer_shards(conn, tokens)
-        new, resolved = await store.sync_buyer_flags(
+        await lock_buyer_shards(conn, tokens)
+        new, resolved = await sync_buyer_flags(
             conn, tokens, found, run_id=run_id, now=datetime.now(UTC), parties=parties
         )
         counts = ChunkCounts(len(tokens), new, resolved)

@@ -3,7 +3,7 @@
 Each task is a picklable object Spark ships to its Python workers; `__call__` gets the
 partition's Arrow batches (rows sorted by code, or by sale) and yields one small row of
 counts per chunk. The rules see exactly what the in-process engine gives them: the same
-rows, merged by `store.code_events_from_rows`.
+rows, merged by `code_events_from_rows`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from typing import Any
 import asyncpg
 import pyarrow as pa
 
-from reconciler import store
 from reconciler.rules import BuyerParams, Reference, evaluate_buyer, evaluate_code, evaluate_sale
 from reconciler.rules.model import Finding, ReturnChain
 from reconciler.spark import sink
+from reconciler.store.buyers import BuyerEvents, BuyerFinding
+from reconciler.store.loads import code_events_from_rows, sale_as_judged
 from tracesvc.domain.events import Event
 
 COUNTS_SCHEMA = "done long, flags_new long, flags_resolved long"
@@ -89,7 +90,7 @@ class CodeBucket(_Task):
         loop, conns = asyncio.new_event_loop(), list[asyncpg.Connection]()
         try:
             for codes, rows in chunks_by_key(batches, "code", self.chunk):
-                events = store.code_events_from_rows(rows)
+                events = code_events_from_rows(rows)
                 findings: list[Finding] = []
                 chains: list[ReturnChain] = []
                 for code in codes:
@@ -121,7 +122,7 @@ class SaleBucket(_Task):
                     else frozenset()
                 )
                 batch_ref = Reference(ref.parties, ref.products, ref.listed_products, listed)
-                sales = [store.sale_as_judged(r["payload"], r["retracted"]) for r in rows]
+                sales = [sale_as_judged(r["payload"], r["retracted"]) for r in rows]
                 findings = [f for sale in sales for f in evaluate_sale(sale, batch_ref)]
                 chunk = sink.Chunk(ids, findings)
                 yield self._sync(
@@ -147,14 +148,14 @@ class BuyerBucket(_Task):
         loop, conns = asyncio.new_event_loop(), list[asyncpg.Connection]()
         try:
             for tokens, rows in chunks_by_key(batches, "buyer_token", self.chunk):
-                by_token: dict[str, store.BuyerEvents] = {t: store.BuyerEvents() for t in tokens}
+                by_token: dict[str, BuyerEvents] = {t: BuyerEvents() for t in tokens}
                 for r in rows:
                     events = by_token[r["buyer_token"]]
                     (events.sales if r["role"] == "sale" else events.refunds).append(
                         Event.from_json(json.loads(r["payload"]))
                     )
                 found = [
-                    store.BuyerFinding(token, f)
+                    BuyerFinding(token, f)
                     for token, ev in by_token.items()
                     for f in evaluate_buyer(ev.sales, ev.refunds, ref, params, skew)
                 ]

@@ -152,7 +152,7 @@ async def test_error_declaration_retracts_and_reconciliation_forgets_the_event(b
     assert r.status_code == 201, r.text
     row = await raw_db.fetchrow("SELECT kind, party_id FROM intake_evidence WHERE target_event_id = 'urn:uuid:r9'")
     assert (row["kind"], row["party_id"]) == ("RETRACTION", "P1")
-    from reconciler.store import load_code_events
+    from reconciler.store.loads import load_code_events
 
     events = await load_code_events(raw_db, [CODE_SN1])
     assert events.get(CODE_SN1, []) == []

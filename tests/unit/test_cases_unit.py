@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from reconciler.rules.model import ChainEntry, ChainSale
 from tracesvc.documents import exports
+from tracesvc.domain.events import EventKind
 from tracesvc.service import casefile
 from tracesvc.service.cases import TRANSITIONS, CaseStatus, clean_text, transition_refusal
 from tracesvc.service.errors import InvalidArgument
 from tracesvc.service.suggest import money_at_risk, ring_components, suggest
-from tracesvc.store.cases import ChainRow, StandingFlag
+from tracesvc.store.cases import StandingFlag
+from tracesvc.store.findings import ChainRow
 from tracesvc.v1 import enforcement_pb2 as en
 
 
@@ -50,15 +53,10 @@ def _flag(
 
 
 def _chain(fid: str, code: str, buyer: str, supplier: str | None) -> ChainRow:
-    sale = {
-        "event_id": f"s-{code}",
-        "party_id": "P1",
-        "occurred_at": "2026-10-01T08:00:00+00:00",
-        "buyer_token": buyer,
-        "fund_paid_fen": 2000,
-        "units": 28,
-    }
-    return ChainRow(fid, code, True, [sale], None, [], None, supplier, ["P2"], 2000)
+    at = datetime(2026, 10, 1, 8, tzinfo=UTC)
+    sale = ChainSale(f"s-{code}", "P1", at, buyer, 2000, 28)
+    entry = ChainEntry(f"r-{code}", EventKind.RECEIPT, "P2", supplier, at + timedelta(days=1)) if supplier else None
+    return ChainRow(fid, code, True, 2000, (sale,), entry, ())
 
 
 def test_rings_are_connected_components_over_buyers_suppliers_and_codes():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.store import shard_of
+from reconciler.store.locks import shard_of
 from reconciler.workers import split
 
 

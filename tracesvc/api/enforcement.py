@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 
-from reconciler.store import SuspectRole
+from reconciler.store.suspects import SuspectRole
 from tracesvc.api import auth, convert
 from tracesvc.api.cases import CaseServicer, mark_cases
 from tracesvc.api.enforcement_wire import chain_to_proto, evidence_to_proto, flag_filter, flag_to_proto, history_entry

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from reconciler.rules.model import ChainSale
-from reconciler.store import FLAG_STATUSES, ChainRow, FlagFilter, FlagRow
+from reconciler.store.findings import FLAG_STATUSES, FlagFilter
 from tracesvc.api import convert
 from tracesvc.client.wire import to_datetime, to_timestamp
 from tracesvc.domain.events import Event, Violation
 from tracesvc.domain.registry import Party, Product
 from tracesvc.service.enforcement import EvidenceItem, Purchase, Standing, Travel
 from tracesvc.service.errors import InvalidArgument
+from tracesvc.store.findings import ChainRow, FlagRow
 from tracesvc.store.history import HistoryRow, PartySummary
 from tracesvc.v1 import enforcement_pb2 as pb
 

@@ -10,9 +10,9 @@ from html import escape
 
 from markupsafe import Markup
 
-from reconciler.store import ChainRow
 from tracesvc.documents import chains
 from tracesvc.domain.registry import Party
+from tracesvc.store.findings import ChainRow
 
 BAR = "#b3261e"
 INK = "#222"

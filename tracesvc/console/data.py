@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from reconciler.jobs import Mode, RunInfo
-from reconciler.store import ChainRow, FlagFilter, FlagRow, SuspectRole, SuspectRow
+from reconciler.store.findings import FlagFilter
+from reconciler.store.suspects import SuspectRole, SuspectRow
 from tracesvc.console.text import CST
 from tracesvc.domain import privacy
 from tracesvc.domain.events import Event
@@ -25,6 +26,7 @@ from tracesvc.service.cases import Actor, Cases, CaseView
 from tracesvc.service.enforcement import CodeHistory, Enforcement, Purchase, Standing, Subject, Travel
 from tracesvc.service.runs import RunControl
 from tracesvc.service.suggest import Suggestion
+from tracesvc.store.findings import ChainRow, FlagRow
 
 CaseRow = case_service.store.CaseRow  # the use case's row type (the console never imports a store)
 MAX_SCAN = 5000  # flags a queue or overview reads at most; the page says so when it is cut

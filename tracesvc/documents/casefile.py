@@ -13,16 +13,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from typing import Any
 
-from reconciler.rules.model import ChainEntry, ChainSale
 from tracesvc.documents import chains, fonts
 from tracesvc.documents.formatting import when as _when_zone
 from tracesvc.documents.formatting import yuan as _yuan
-from tracesvc.domain.events import EventKind
 from tracesvc.domain.registry import Party
 from tracesvc.store import cases as store
 from tracesvc.store.dossier import Dossier
+from tracesvc.store.findings import ChainRow
 
 _STATUS_ZH = {
     "OPEN": "立案 OPEN",
@@ -136,34 +134,20 @@ def _findings(d: Dossier) -> str:
     )
 
 
-def _typed(chain: store.ChainRow) -> tuple[list[ChainSale], ChainEntry | None, list[ChainSale]]:
-    """A stored chain's stops as the diagram takes them."""
-
-    def sale(s: dict[str, Any]) -> ChainSale:
-        at = datetime.fromisoformat(s["occurred_at"])
-        return ChainSale(s["event_id"], s["party_id"], at, s.get("buyer_token", ""), s["fund_paid_fen"], s["units"])
-
-    r = chain.reentry
-    entry = (
-        ChainEntry(
-            r["event_id"],
-            EventKind(r["kind"]),
-            r["party_id"],
-            r["supplier_id"],
-            datetime.fromisoformat(r["occurred_at"]),
-        )
-        if r
-        else None
-    )
-    return [sale(s) for s in chain.originals], entry, [sale(s) for s in chain.resales]
-
-
-def chain_svg(d: Dossier, chain: store.ChainRow, n: int = 0) -> str:
+def chain_svg(d: Dossier, chain: ChainRow, n: int = 0) -> str:
     def name(pid: str) -> str:
         party = d.parties.get(pid)
         return f"{party.name} {pid}" if party is not None and party.name else pid
 
-    return chains.chain_svg(*_typed(chain), name, code=chain.code, marker=f"arrow{n}", font_family=fonts.FAMILY)
+    return chains.chain_svg(
+        chain.originals,
+        chain.reentry,
+        chain.resales,
+        name,
+        code=chain.code,
+        marker=f"arrow{n}",
+        font_family=fonts.FAMILY,
+    )
 
 
 def _chains(d: Dossier) -> str:

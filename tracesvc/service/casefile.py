@@ -77,7 +77,7 @@ def manifest_entries(d: Dossier) -> list[ManifestEntry]:
     out = [ManifestEntry("case", view.case.case_id, digest(view.case))]
     out += [ManifestEntry("case_log", str(e.log_seq), digest(e)) for e in view.log]
     out += [ManifestEntry("flag", f.flag_id, digest(f)) for f in view.flags]
-    out += [ManifestEntry("chain", c.flag_id, digest(c)) for c in d.chains]
+    out += [ManifestEntry("chain", c.flag_id, digest(c.stored_form())) for c in d.chains]
     out += [ManifestEntry("event", e.event_id, e.sha256) for e in d.events]
     out += [ManifestEntry("party", p, digest(d.parties[p])) for p in sorted(d.parties)]
     return out
@@ -120,7 +120,7 @@ async def current_digests(
         recomputed = Event.from_json(json.loads(ev.payload)).serialized().digest.hex()
         now[("event", ev.event_id)] = ev.sha256 if recomputed == ev.sha256 else f"payload {recomputed}"
     now |= {("flag", f.flag_id): digest(f) for f in await store.flags_by_id(conn, ids.get("flag", []))}
-    now |= {("chain", c.flag_id): digest(c) for c in await store.chains(conn, ids.get("chain", []))}
+    now |= {("chain", c.flag_id): digest(c.stored_form()) for c in await store.chains(conn, ids.get("chain", []))}
     case = await store.get_case(conn, case_id)
     if case is not None:
         now[("case", case_id)] = digest(case)

@@ -16,8 +16,7 @@ from enum import StrEnum
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reconciler import store as findings
-from reconciler.store import FlagFilter
+from reconciler.store.findings import FlagFilter, list_flags
 from tracesvc.domain import codes
 from tracesvc.domain.events import Violation
 from tracesvc.service import casefile
@@ -285,7 +284,7 @@ class Cases:
         out: list[str] = []
         after = 0
         async with pg(self._engine) as conn:
-            while len(out) < limit and (page := await findings.list_flags(conn, f, after, min(1000, limit - len(out)))):
+            while len(out) < limit and (page := await list_flags(conn, f, after, min(1000, limit - len(out)))):
                 out += [r.flag_id for r in page]
                 after = page[-1].flag_seq
         return out

@@ -12,8 +12,17 @@ from enum import StrEnum
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reconciler import store as findings
-from reconciler.store import ChainRow, FlagFilter, FlagRow, SuspectRole, SuspectRow
+from reconciler.store.buyers import BuyerEvents, load_buyer_events
+from reconciler.store.findings import (
+    FlagFilter,
+    all_flags_of_party,
+    chain_of_flag,
+    get_flag,
+    list_chains,
+    list_flags,
+    review_flag,
+)
+from reconciler.store.suspects import SuspectRole, SuspectRow, rank_suspects
 from tracesvc.domain import codes, privacy
 from tracesvc.domain.codes import product_key_of
 from tracesvc.domain.events import Event, Violation
@@ -23,6 +32,7 @@ from tracesvc.service.errors import FailedPrecondition, InvalidArgument, NotFoun
 from tracesvc.store import history
 from tracesvc.store import keys as key_store
 from tracesvc.store.db import pg
+from tracesvc.store.findings import ChainRow, FlagRow
 from tracesvc.store.history import HistoryRow, PartySummary
 from tracesvc.store.registry import RegistryCache, load_parties
 
@@ -97,7 +107,7 @@ EvidenceItem = FlagRow | ChainRow | Purchase | Travel | Event | Party | Standing
 _NO_CODE_RULES = ("S", "B")  # flags whose code field is no trace code (a sale's lines; an insurance code)
 
 
-def buyer_timeline(flag: FlagRow, bought: findings.BuyerEvents, parties: dict[str, PartySummary]) -> list[Purchase]:
+def buyer_timeline(flag: FlagRow, bought: BuyerEvents, parties: dict[str, PartySummary]) -> list[Purchase]:
     """The buyer's sales from the flag's first evidence up to its decisive sale, in (occurred_at, event_id)
     order: every sale in that span (any drug, refunded or not), marked as the flag cites it."""
     sales = sorted(bought.sales, key=lambda e: (e.occurred_at, e.event_id))
@@ -172,12 +182,12 @@ class Enforcement:
         """Up to `limit` flags after `after_seq` (ask for one more than a page to know if another follows)."""
         await self.audit(who, "ListFlags", "flags", str(filt))
         async with pg(self._engine) as conn:
-            return await findings.list_flags(conn, filt, after_seq, limit)
+            return await list_flags(conn, filt, after_seq, limit)
 
     async def get_flag(self, who: Principal, flag_id: str) -> FlagRow:
         await self.audit(who, "GetFlag", f"flag:{flag_id}")
         async with pg(self._engine) as conn:
-            row = await findings.get_flag(conn, flag_id)
+            row = await get_flag(conn, flag_id)
         if row is None:
             raise NotFound(f"no flag {flag_id}")
         return row
@@ -191,8 +201,8 @@ class Enforcement:
         if violations or decision is None:
             raise InvalidArgument("invalid review", violations)
         async with pg(self._engine) as conn:
-            row = await findings.review_flag(conn, flag_id, decision.value, note, who.key_id)
-            existing = await findings.get_flag(conn, flag_id) if row is None else None
+            row = await review_flag(conn, flag_id, decision.value, note, who.key_id)
+            existing = await get_flag(conn, flag_id) if row is None else None
         if row is not None:
             return row
         if existing is None:
@@ -220,7 +230,7 @@ class Enforcement:
         )
         await self.audit(who, "ListReturnChains", target, "person lookup by number" if buyer_id else "")
         async with pg(self._engine) as conn:
-            return await findings.list_chains(
+            return await list_chains(
                 conn,
                 code=code,
                 party_id=party_id,
@@ -233,7 +243,7 @@ class Enforcement:
     async def rank_suspects(self, who: Principal, role: SuspectRole, limit: int) -> list[SuspectRow]:
         await self.audit(who, "RankSuspects", f"role:{role.value}")
         async with pg(self._engine) as conn:
-            return await findings.rank_suspects(conn, role, limit)
+            return await rank_suspects(conn, role, limit)
 
     async def export_evidence(self, who: Principal, subject: Subject, subject_id: str) -> AsyncIterator[EvidenceItem]:
         """Everything behind a flag or a party, in the order an inspector files it: flags, chains,
@@ -242,10 +252,10 @@ class Enforcement:
         collected = _Collected()
         async with pg(self._engine) as conn:
             if subject is Subject.FLAG:
-                flag = await findings.get_flag(conn, subject_id)
+                flag = await get_flag(conn, subject_id)
                 if flag is None:
                     raise NotFound(f"no flag {subject_id}")
-                flags, chain = [flag], await findings.chain_of_flag(conn, subject_id)
+                flags, chain = [flag], await chain_of_flag(conn, subject_id)
                 chains = [chain] if chain else []
                 if flag.rule not in _NO_CODE_RULES:
                     collected.event_ids += [h.event_id for h in await history.code_history(conn, flag.code)]
@@ -253,8 +263,8 @@ class Enforcement:
                 if not await history.party_exists(conn, subject_id):
                     raise NotFound(f"no party {subject_id}")
                 collected.party_ids.add(subject_id)
-                flags = await findings.all_flags_of_party(conn, subject_id)
-                chains = await findings.list_chains(conn, party_id=subject_id, include_inactive=True, limit=100_000)
+                flags = await all_flags_of_party(conn, subject_id)
+                chains = await list_chains(conn, party_id=subject_id, include_inactive=True, limit=100_000)
             for flag_row in flags:
                 yield flag_row
             collected.add_flags(flags)
@@ -276,7 +286,7 @@ class Enforcement:
         b_flags = [f for f in flags if f.rule == "B" and f.buyer_token]
         if not b_flags:
             return
-        bought = await findings.load_buyer_events(conn, sorted({f.buyer_token or "" for f in b_flags}))
+        bought = await load_buyer_events(conn, sorted({f.buyer_token or "" for f in b_flags}))
         where = await history.party_summaries(conn, {e.party_id for b in bought.values() for e in b.sales})
         for f in b_flags:
             timeline = buyer_timeline(f, bought[f.buyer_token or ""], where)

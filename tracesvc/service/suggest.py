@@ -65,7 +65,7 @@ class _UnionFind:
 def _links(chain: ChainRow) -> set[str]:
     """What a chain shares with others of the same ring."""
     links = {f"code:{chain.code}"}
-    links.update(f"buyer:{s['buyer_token']}" for s in chain.originals if s.get("buyer_token"))
+    links.update(f"buyer:{s.buyer_token}" for s in chain.originals if s.buyer_token)
     if chain.reentry_supplier:
         links.add(f"supplier:{chain.reentry_supplier}")
     return links
@@ -124,10 +124,10 @@ def _rings(flags: Sequence[StandingFlag], chains: Sequence[ChainRow]) -> list[Su
         if len(codes) < 2:
             continue
         members = [f for code in codes for f in by_code.get(code, ())]
-        buyers = {s["buyer_token"] for c in group for s in c.originals}
+        buyers = {s.buyer_token for c in group for s in c.originals}
         suppliers = sorted({c.reentry_supplier for c in group if c.reentry_supplier})
         parties = (
-            {s["party_id"] for c in group for s in c.originals + c.resales}
+            {s.party_id for c in group for s in c.originals + c.resales}
             | {c.reentry_party or "" for c in group}
             | set(suppliers)
         )

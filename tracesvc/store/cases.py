@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from tracesvc.store.flags import FLAG_COLUMNS, FlagRow, flag_from_record
+from tracesvc.store.findings import CHAIN_COLUMNS, FLAG_COLUMNS, ChainRow, FlagRow, chain_from_record, flag_from_record
 
 CLOSED = ("CLOSED_CONFIRMED", "CLOSED_DISMISSED")
 
@@ -52,25 +52,6 @@ class LogRow:
     to_status: str | None
     reason: str
     detail: str
-
-
-@dataclass(frozen=True)
-class ChainRow:
-    """A return chain as stored; `originals` and `resales` are lists of sale dicts, `reentry` a dict or None."""
-
-    flag_id: str
-    code: str
-    active: bool
-    originals: list[dict[str, Any]]
-    reentry: dict[str, Any] | None
-    resales: list[dict[str, Any]]
-    reentry_party: str | None
-    reentry_supplier: str | None
-    resale_parties: list[str]
-    money_fen: int
-
-    def __getitem__(self, name: str) -> Any:
-        return getattr(self, name)
 
 
 @dataclass(frozen=True)
@@ -386,30 +367,16 @@ def _load(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _chain(r: asyncpg.Record) -> ChainRow:
-    return ChainRow(
-        r["flag_id"],
-        r["code"],
-        r["active"],
-        _load(r["originals"]),
-        _load(r["reentry"]),
-        _load(r["resales"]),
-        r["reentry_party"],
-        r["reentry_supplier"],
-        list(r["resale_parties"]),
-        r["money_fen"],
-    )
-
-
 async def chains(conn: asyncpg.Connection, flag_ids: Sequence[str] | None = None) -> list[ChainRow]:
     """The named chains (any state), or every active chain when `flag_ids` is None."""
     if flag_ids is None:
-        rows = await conn.fetch("SELECT * FROM return_chains WHERE active ORDER BY flag_id")
+        rows = await conn.fetch(f"SELECT {CHAIN_COLUMNS} FROM return_chains WHERE active ORDER BY flag_id")
     else:
         rows = await conn.fetch(
-            "SELECT * FROM return_chains WHERE flag_id = ANY($1::text[]) ORDER BY flag_id", list(flag_ids)
+            f"SELECT {CHAIN_COLUMNS} FROM return_chains WHERE flag_id = ANY($1::text[]) ORDER BY flag_id",
+            list(flag_ids),
         )
-    return [_chain(r) for r in rows]
+    return [chain_from_record(r) for r in rows]
 
 
 async def batches_of_codes(conn: asyncpg.Connection, codes: Sequence[str]) -> list[tuple[str, str]]:
