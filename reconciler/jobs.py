@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,9 +26,11 @@ import asyncpg
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reconciler.rules import BuyerParams, Reference, evaluate_buyer, evaluate_code, evaluate_sale
-from reconciler.rules.model import CodeEvent, Finding, ReturnChain
-from reconciler.store.buyers import BuyerFinding, load_buyer_events, next_buyer_tokens, sync_buyer_flags
+from reconciler.judging import judge_buyers, judge_codes, judge_sales
+from reconciler.lifecycle import RunLifecycle
+from reconciler.rules import BuyerParams, Reference
+from reconciler.rules.model import BuyerFinding, Judged
+from reconciler.store.buyers import load_buyer_events, next_buyer_tokens
 from reconciler.store.loads import (
     commissioned_among,
     count_codes,
@@ -39,7 +40,6 @@ from reconciler.store.loads import (
     next_codes,
     next_sales,
 )
-from reconciler.store.locks import lock_buyer_shards, lock_shards
 from reconciler.store.runs import (
     Engine,
     Mode,
@@ -51,15 +51,10 @@ from reconciler.store.runs import (
     create_run,
     get_run,
     list_runs,
-    mark_done,
-    mark_failed,
-    mark_running,
     scope_of,
 )
-from reconciler.store.sync import flags_of_codes, flags_of_sales, sync_flags
+from reconciler.store.sync import sync_batch
 from reconciler.workers import Batch, Workers
-from tracesvc.domain.events import EventKind
-from tracesvc.observability import metrics
 from tracesvc.store.db import pg
 
 __all__ = ["Engine", "Mode", "Progress", "Reconciler", "RunInfo", "Status"]
@@ -67,17 +62,6 @@ __all__ = ["Engine", "Mode", "Progress", "Reconciler", "RunInfo", "Status"]
 log = structlog.get_logger(__name__)
 
 Progress = Callable[[RunInfo], None]
-
-
-_SALE = EventKind.SALE
-
-
-def _may_find(history: list[CodeEvent]) -> bool:
-    """Whether rules D, L and R can find anything in a code's history: each is decided by a SALE of the
-    code (D and L by the sale itself; R needs units sold before the custody-in and returns at once
-    without a sale), so a code never sold has no finding and its evaluation can be skipped. Its old
-    flags, if any, are still resolved: the batch's flags are synced against all its findings."""
-    return any(e.kind is _SALE for e in history)
 
 
 @dataclass(frozen=True)
@@ -106,44 +90,17 @@ class Judge:
 
     async def judge(self, conn: asyncpg.Connection, phase: Phase, keys: Sequence[str], loaded: Any) -> tuple[int, int]:
         """Evaluate the loaded batch, then (in the caller's transaction) lock, compare and sync; (new, resolved)."""
-        now = datetime.now(UTC)
+        judged: Judged | list[BuyerFinding]
         if phase is Phase.CODES:
-            findings, chains = self._codes(keys, loaded)
-            await lock_shards(conn, keys)
-            existing = await flags_of_codes(conn, keys)
-            return await sync_flags(
-                conn, existing, findings, chains, run_id=self.run_id, now=now, parties=self.ref.parties
-            )
-        if phase is Phase.SALES:
-            sales, listed = loaded
-            batch_ref = Reference(self.ref.parties, self.ref.products, self.ref.listed_products, listed)
-            findings = [f for s in sales for f in evaluate_sale(s, batch_ref)]
-            await lock_shards(conn, keys, sales=True)
-            existing = await flags_of_sales(conn, keys)
-            return await sync_flags(conn, existing, findings, [], run_id=self.run_id, now=now, parties=self.ref.parties)
-        found = [
-            BuyerFinding(token, f)
-            for token in keys
-            for f in evaluate_buyer(loaded[token].sales, loaded[token].refunds, self.ref, self.buyer_params, self.skew)
-        ]
-        await lock_buyer_shards(conn, keys)
-        return await sync_buyer_flags(conn, keys, found, run_id=self.run_id, now=now, parties=self.ref.parties)
-
-    def _codes(
-        self, codes: Sequence[str], events: dict[str, list[CodeEvent]]
-    ) -> tuple[list[Finding], list[ReturnChain]]:
-        # Parsed codes are remembered per batch only: each code is in one batch of a run.
-        batch_ref = Reference(self.ref.parties, self.ref.products, self.ref.listed_products)
-        findings: list[Finding] = []
-        chains: list[ReturnChain] = []
-        for code in codes:
-            history = events.get(code)
-            if not history or not _may_find(history):
-                continue
-            result = evaluate_code(code, history, batch_ref, self.skew)
-            findings += result.findings
-            chains += result.chains
-        return findings, chains
+            judged = judge_codes(keys, loaded, self.ref, self.skew)
+        elif phase is Phase.SALES:
+            sales, commissioned = loaded
+            judged = judge_sales(sales, self.ref, commissioned)
+        else:
+            judged = judge_buyers(keys, loaded, self.ref, self.buyer_params, self.skew)
+        return await sync_batch(
+            conn, phase, keys, judged, run_id=self.run_id, now=datetime.now(UTC), parties=self.ref.parties
+        )
 
 
 @dataclass
@@ -219,14 +176,10 @@ class Reconciler:
 
     async def execute(self, run_id: int, progress: Progress | None = None) -> RunInfo:
         """Do (or resume) a recorded run to its end."""
-        async with pg(self.engine) as conn:
-            run = await get_run(conn, run_id)
-            if run is None:
-                raise LookupError(f"no run {run_id}")
-            if run.status is Status.DONE:
-                return run
-            await mark_running(conn, run_id)
-        started = time.perf_counter()
+        life = RunLifecycle(self.engine, run_id)
+        run = await life.begin()
+        if run.status is Status.DONE:
+            return run
         try:
             ref = await load_reference(self.engine)
             judge = Judge(run_id, ref, self.skew, BuyerParams.from_json(run.rule_params, base=self.buyer_params))
@@ -234,25 +187,9 @@ class Reconciler:
                 for phase in (Phase.CODES, Phase.SALES, Phase.BUYERS):
                     await self._phase(run, phase, judge, workers, progress)
         except BaseException as exc:
-            reason = "interrupted" if isinstance(exc, asyncio.CancelledError) else f"{type(exc).__name__}: {exc}"
-            async with pg(self.engine) as conn:
-                await mark_failed(conn, run_id, reason)
-            log.warning("run_failed", run_id=run_id, error=reason)
-            metrics.run_finished(run.mode, Status.FAILED, time.perf_counter() - started)
+            await life.fail(exc)
             raise
-        async with pg(self.engine) as conn:
-            info = await mark_done(conn, run_id)
-        metrics.run_finished(info.mode, info.status, time.perf_counter() - started, info)
-        log.info(
-            "run_done",
-            run_id=run_id,
-            mode=info.mode.value,
-            codes=info.codes_done,
-            sales=info.sales_done,
-            flags_new=info.flags_new,
-            flags_resolved=info.flags_resolved,
-            seconds=round(time.perf_counter() - started, 3),
-        )
+        info = await life.done()
         if progress:
             progress(info)
         return info

@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from tracesvc.domain import codes
 from tracesvc.domain.codes import TraceCode
-from tracesvc.domain.events import EventKind
+from tracesvc.domain.events import Event, EventKind
 from tracesvc.domain.registry import Party, Product
 
 _MSFX_LEN, _MSFX_PREFIX = 20, 7  # a 码上放心 code: 7-digit product prefix, 13 digits of serial
@@ -150,3 +151,25 @@ class Reference:
 
     def products_billed_as(self, insurance_code: str) -> list[Product]:
         return self._by_insurance_code.get(insurance_code, [])  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerEvents:
+    """Rule B's input for one token: its SALE events and the SALE_RETURN events that name them."""
+
+    sales: list[Event] = field(default_factory=list)
+    refunds: list[Event] = field(default_factory=list)
+
+
+class BuyerFinding(NamedTuple):
+    """A rule B finding with the buyer token it concerns."""
+
+    token: str
+    finding: Finding
+
+
+class Judged(NamedTuple):
+    """What judging a batch of codes or sales found: its findings and (codes only) return chains."""
+
+    findings: list[Finding]
+    chains: list[ReturnChain]

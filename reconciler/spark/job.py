@@ -11,27 +11,25 @@ import asyncio
 import contextlib
 import os
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import structlog
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reconciler.jobs import Mode, Reconciler, RunInfo, Status
+from reconciler.jobs import Mode, RunInfo, Status
+from reconciler.lifecycle import RunLifecycle
 from reconciler.spark import require, sink
 from reconciler.spark.relay import relay
-from reconciler.store.loads import load_reference
+from reconciler.store.loads import count_codes, load_reference
+from reconciler.store.runs import scope_of, set_codes_total
 from tracesvc.store.db import asyncpg_url, pg
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -185,26 +183,17 @@ def run_buckets(spark: SparkSession, target: Target, run: RunInfo, reference: An
     return Totals(c[0], s[0], b[0], c[1] + s[1] + b[1], c[2] + s[2] + b[2])
 
 
-def _reason(exc: BaseException) -> str:
-    """A short, one-paragraph reason: Spark errors carry whole Java stack traces."""
-    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
-        return "interrupted"
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and not ln.lstrip().startswith("at ")]
-    return f"{type(exc).__name__}: {' '.join(lines)[:1000]}"
-
-
 async def execute(
     engine: AsyncEngine, run_id: int, settings: SparkSettings, spark: SparkSession | None = None
 ) -> RunInfo:
     """Do a recorded run on Spark to its end; a failure leaves it FAILED with the reason, and raises."""
     database_url = engine.url.render_as_string(hide_password=False)
-    async with pg(engine) as conn:
-        scope = await sink.begin_run(conn, run_id)
-    if scope.status == Status.DONE:
-        return await _info(engine, run_id)
-    started = time.perf_counter()
+    life = RunLifecycle(engine, run_id)
+    run = await life.begin(from_scratch=True)
+    if run.status is Status.DONE:
+        return run
     try:
-        if scope.mode != Mode.FULL or scope.window_from or scope.window_to:
+        if run.mode is not Mode.FULL or run.window_from or run.window_to:
             raise ValueError(
                 "the Spark engine does full runs over all codes; incremental and windowed runs are "
                 "the in-process engine's"
@@ -212,44 +201,22 @@ async def execute(
         reference = await load_reference(engine)
         if settings.from_parquet is None:
             async with pg(engine) as conn:
-                await sink.count_codes(conn, run_id)
+                await count_codes(conn, run_id, scope_of(run))
         own = spark is None
         active = spark if spark is not None else await asyncio.to_thread(session, settings.master, settings.jdbc_jar)
         try:
             with _reachable(target_of(database_url), settings.master) as target:
-                run = await _info(engine, run_id)
                 totals = await asyncio.to_thread(run_buckets, active, target, run, reference, settings)
         finally:
             if own:
                 await asyncio.to_thread(active.stop)
-        async with pg(engine) as conn:
-            if settings.from_parquet is not None:
-                await sink.set_codes_total(conn, run_id, totals.codes)
-            await sink.finish_run(conn, run_id)
+        if settings.from_parquet is not None:
+            async with pg(engine) as conn:
+                await set_codes_total(conn, run_id, totals.codes)
     except BaseException as exc:
-        reason = _reason(exc)
-        async with pg(engine) as conn:
-            await sink.fail_run(conn, run_id, reason)
-        log.warning("spark_run_failed", run_id=run_id, error=reason)
+        await life.fail(exc)
         raise
-    info = await _info(engine, run_id)
-    log.info(
-        "spark_run_done",
-        run_id=run_id,
-        codes=info.codes_done,
-        sales=info.sales_done,
-        buyers=info.buyers_done,
-        flags_new=info.flags_new,
-        flags_resolved=info.flags_resolved,
-        seconds=round(time.perf_counter() - started, 3),
-    )
-    return info
-
-
-async def _info(engine: AsyncEngine, run_id: int) -> RunInfo:
-    info = await Reconciler(engine).get(run_id)
-    assert info is not None
-    return info
+    return await life.done()
 
 
 def export_parquet(

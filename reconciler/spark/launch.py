@@ -13,7 +13,7 @@ import sys
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler.jobs import Reconciler, RunInfo, Status
-from reconciler.spark import sink
+from reconciler.store.runs import mark_failed
 from tracesvc.store.db import pg
 
 MASTER_ENV = "TRACESVC_SPARK_MASTER"  # the service's Spark master, default local[2]
@@ -41,7 +41,7 @@ async def run_detached(engine: AsyncEngine, run_id: int, buckets: int = 0) -> Ru
     if info.status is Status.RUNNING:
         tail = err.decode(errors="replace").strip().splitlines()[-3:]
         async with pg(engine) as conn:
-            await sink.fail_run(conn, run_id, f"spark job process exited with {proc.returncode}: " + " ".join(tail))
+            await mark_failed(conn, run_id, f"spark job process exited with {proc.returncode}: " + " ".join(tail))
         info = await Reconciler(engine).get(run_id)
         assert info is not None
     return info

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 import asyncpg
 import pyarrow as pa
 
-from reconciler.rules import BuyerParams, Reference, evaluate_buyer, evaluate_code, evaluate_sale
-from reconciler.rules.model import Finding, ReturnChain
+from reconciler.judging import judge_buyers, judge_codes, judge_sales
+from reconciler.rules import BuyerParams, Reference
+from reconciler.rules.model import BuyerEvents, BuyerFinding, Judged
 from reconciler.spark import sink
-from reconciler.store.buyers import BuyerEvents, BuyerFinding
 from reconciler.store.loads import code_events_from_rows, sale_as_judged
+from reconciler.store.runs import Phase
 from tracesvc.domain.events import Event
 
 COUNTS_SCHEMA = "done long, flags_new long, flags_resolved long"
@@ -64,12 +64,17 @@ class _Task:
         self,
         loop: asyncio.AbstractEventLoop,
         conns: list[asyncpg.Connection],
-        work: Callable[[asyncpg.Connection], Awaitable[sink.ChunkCounts]],
+        *,
+        phase: Phase,
+        keys: Sequence[str],
+        judged: Judged | Sequence[BuyerFinding],
+        ref: Reference,
     ) -> pa.RecordBatch:
-        """Run one chunk's sync on the bucket's connection (opened at its first chunk: empty buckets cost none)."""
+        """Sync one chunk on the bucket's connection (opened at its first chunk: empty buckets cost none)."""
         if not conns:
             conns.append(loop.run_until_complete(asyncpg.connect(self.dsn)))
-        return _counts(loop.run_until_complete(work(conns[0])))
+        work = sink.sync_chunk(conns[0], self.run_id, phase=phase, keys=keys, judged=judged, parties=ref.parties)
+        return _counts(loop.run_until_complete(work))
 
     @staticmethod
     def _close(loop: asyncio.AbstractEventLoop, conns: list[asyncpg.Connection]) -> None:
@@ -90,19 +95,8 @@ class CodeBucket(_Task):
         loop, conns = asyncio.new_event_loop(), list[asyncpg.Connection]()
         try:
             for codes, rows in chunks_by_key(batches, "code", self.chunk):
-                events = code_events_from_rows(rows)
-                findings: list[Finding] = []
-                chains: list[ReturnChain] = []
-                for code in codes:
-                    result = evaluate_code(code, events.get(code, ()), ref, skew)
-                    findings += result.findings
-                    chains += result.chains
-                chunk = sink.Chunk(codes, findings, chains)
-                yield self._sync(
-                    loop,
-                    conns,
-                    partial(sink.sync_code_chunk, run_id=self.run_id, chunk=chunk, parties=dict(ref.parties)),
-                )
+                judged = judge_codes(codes, code_events_from_rows(rows), ref, skew)
+                yield self._sync(loop, conns, phase=Phase.CODES, keys=codes, judged=judged, ref=ref)
         finally:
             self._close(loop, conns)
 
@@ -116,20 +110,14 @@ class SaleBucket(_Task):
         loop, conns = asyncio.new_event_loop(), list[asyncpg.Connection]()
         try:
             for ids, rows in chunks_by_key(batches, "event_id", self.chunk):
-                listed = (
+                commissioned = (
                     frozenset(c for r in rows for c in (r["commissioned"] or ()))
                     if ref.listed_products
                     else frozenset()
                 )
-                batch_ref = Reference(ref.parties, ref.products, ref.listed_products, listed)
                 sales = [sale_as_judged(r["payload"], r["retracted"]) for r in rows]
-                findings = [f for sale in sales for f in evaluate_sale(sale, batch_ref)]
-                chunk = sink.Chunk(ids, findings)
-                yield self._sync(
-                    loop,
-                    conns,
-                    partial(sink.sync_sale_chunk, run_id=self.run_id, chunk=chunk, parties=dict(ref.parties)),
-                )
+                judged = judge_sales(sales, ref, commissioned)
+                yield self._sync(loop, conns, phase=Phase.SALES, keys=ids, judged=judged, ref=ref)
         finally:
             self._close(loop, conns)
 
@@ -154,17 +142,7 @@ class BuyerBucket(_Task):
                     (events.sales if r["role"] == "sale" else events.refunds).append(
                         Event.from_json(json.loads(r["payload"]))
                     )
-                found = [
-                    BuyerFinding(token, f)
-                    for token, ev in by_token.items()
-                    for f in evaluate_buyer(ev.sales, ev.refunds, ref, params, skew)
-                ]
-                yield self._sync(
-                    loop,
-                    conns,
-                    partial(
-                        sink.sync_buyer_chunk, run_id=self.run_id, tokens=tokens, found=found, parties=dict(ref.parties)
-                    ),
-                )
+                found = judge_buyers(tokens, by_token, ref, params, skew)
+                yield self._sync(loop, conns, phase=Phase.BUYERS, keys=tokens, judged=found, ref=ref)
         finally:
             self._close(loop, conns)

@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import NamedTuple
+from collections.abc import Sequence
 
 import asyncpg
 
-from reconciler.rules.model import Finding
+from reconciler.rules.model import BuyerEvents
 from reconciler.store.runs import Mode, RunInfo
-from reconciler.store.sync import flag_id, flags_of_buyers, sync_flags
 from tracesvc.domain.events import Event
-from tracesvc.domain.registry import Party
-
-
-@dataclass(frozen=True, slots=True)
-class BuyerEvents:
-    """One token's SALE events and the SALE_RETURN events that name them."""
-
-    sales: list[Event] = field(default_factory=list)
-    refunds: list[Event] = field(default_factory=list)
-
 
 _TOKENS_ALL = """
 SELECT DISTINCT buyer_token FROM events
@@ -74,35 +60,3 @@ async def load_buyer_events(conn: asyncpg.Connection, tokens: Sequence[str]) -> 
     for r in await conn.fetch(_BUYER_REFUNDS, list(tokens)):
         out[r["buyer_token"]].refunds.append(Event.from_json(json.loads(r["payload"])))
     return out
-
-
-class BuyerFinding(NamedTuple):
-    token: str
-    finding: Finding
-
-
-_TAG_BUYERS = """
-UPDATE flags f SET buyer_token = u.token
-FROM unnest($1::text[], $2::text[]) AS u(flag_id, token)
-WHERE f.flag_id = u.flag_id AND f.buyer_token IS DISTINCT FROM u.token
-"""
-
-
-async def sync_buyer_flags(
-    conn: asyncpg.Connection,
-    tokens: Sequence[str],
-    found: Sequence[BuyerFinding],
-    *,
-    run_id: int,
-    now: datetime,
-    parties: Mapping[str, Party],
-) -> tuple[int, int]:
-    """Make the B flags of these tokens match their findings; return (new, resolved). The same review
-    rules as every flag (sync_flags); each flag also carries its buyer's token."""
-    existing = await flags_of_buyers(conn, tokens)
-    new, resolved = await sync_flags(
-        conn, existing, [b.finding for b in found], [], run_id=run_id, now=now, parties=parties
-    )
-    if found:
-        await conn.execute(_TAG_BUYERS, [flag_id(b.finding.identity) for b in found], [b.token for b in found])
-    return new, resolved

@@ -78,20 +78,6 @@ async def get_flag(conn: asyncpg.Connection, flag_id: str) -> FlagRow | None:
     return flag_from_record(row) if row else None
 
 
-async def review_flag(conn: asyncpg.Connection, flag_id: str, status: str, note: str, reviewer: str) -> FlagRow | None:
-    """Record a reviewer's decision; None when the flag does not exist or was resolved by the reconciler."""
-    row = await conn.fetchrow(
-        f"""UPDATE flags SET status = $2, review_note = $3, reviewed_by = $4, reviewed_at = clock_timestamp(),
-                  updated_at = clock_timestamp()
-           WHERE flag_id = $1 AND status <> 'RESOLVED' RETURNING {FLAG_COLUMNS}""",
-        flag_id,
-        status,
-        note,
-        reviewer,
-    )
-    return flag_from_record(row) if row else None
-
-
 async def flags_of_party(conn: asyncpg.Connection, party_id: str, after_seq: int, limit: int) -> list[FlagRow]:
     rows = await conn.fetch(
         f"""SELECT {FLAG_COLUMNS} FROM flags WHERE (subject_party = $1 OR $1 = ANY(related_parties))

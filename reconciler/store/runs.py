@@ -163,13 +163,33 @@ async def list_runs(conn: asyncpg.Connection, limit: int, before_id: int | None 
 
 
 async def mark_running(conn: asyncpg.Connection, run_id: int) -> None:
-    await conn.execute("UPDATE reconcile_runs SET status = 'RUNNING', error = NULL WHERE run_id = $1", run_id)
+    """RUNNING again, its counts and cursors kept (the in-process engine resumes where it stopped)."""
+    await conn.execute(
+        "UPDATE reconcile_runs SET status = 'RUNNING', error = NULL WHERE run_id = $1 AND status <> 'DONE'", run_id
+    )
+
+
+async def restart_run(conn: asyncpg.Connection, run_id: int) -> None:
+    """RUNNING from scratch, its counts zeroed (a Spark run redoes every bucket; syncing is idempotent)."""
+    await conn.execute(
+        """UPDATE reconcile_runs SET status = 'RUNNING', error = NULL, codes_done = 0, sales_done = 0,
+                  buyers_done = 0, flags_new = 0, flags_resolved = 0, heartbeat_at = clock_timestamp()
+           WHERE run_id = $1 AND status <> 'DONE'""",
+        run_id,
+    )
 
 
 async def mark_failed(conn: asyncpg.Connection, run_id: int, reason: str) -> None:
+    """FAILED with the reason, unless the run is DONE: a late failure report never undoes a finished run."""
     await conn.execute(
-        "UPDATE reconcile_runs SET status = 'FAILED', error = $2 WHERE run_id = $1", run_id, reason[:2000]
+        "UPDATE reconcile_runs SET status = 'FAILED', error = $2 WHERE run_id = $1 AND status <> 'DONE'",
+        run_id,
+        reason[:2000],
     )
+
+
+async def set_codes_total(conn: asyncpg.Connection, run_id: int, total: int) -> None:
+    await conn.execute("UPDATE reconcile_runs SET codes_total = $2 WHERE run_id = $1", run_id, total)
 
 
 async def mark_done(conn: asyncpg.Connection, run_id: int) -> RunInfo:
@@ -197,6 +217,21 @@ async def advance(
         resolved,
     )
     return _run(row)
+
+
+async def count_done(
+    conn: asyncpg.Connection, run_id: int, phase: Phase, *, done: int, new: int, resolved: int
+) -> None:
+    """Count a committed chunk on the run without moving a cursor (the Spark engine's buckets have none)."""
+    counter = _DONE_COUNTER[phase]
+    await conn.execute(
+        f"""UPDATE reconcile_runs SET {counter} = {counter} + $2, flags_new = flags_new + $3,
+               flags_resolved = flags_resolved + $4, heartbeat_at = clock_timestamp() WHERE run_id = $1""",
+        run_id,
+        done,
+        new,
+        resolved,
+    )
 
 
 async def tally(conn: asyncpg.Connection, run_id: int, *, new: int, resolved: int) -> None:

@@ -10,7 +10,9 @@ from typing import Any, NamedTuple
 
 import asyncpg
 
-from reconciler.rules.model import Finding, ReturnChain
+from reconciler.rules.model import BuyerFinding, Finding, Judged, ReturnChain
+from reconciler.store.locks import lock_buyer_shards, lock_shards
+from reconciler.store.runs import Phase
 from tracesvc.domain.registry import Party
 from tracesvc.store.findings import chain_entry_json, chain_sale_json
 
@@ -19,7 +21,7 @@ def flag_id(identity: tuple[str, str, str, str]) -> str:
     return hashlib.sha256("\x1f".join(identity).encode()).hexdigest()[:32]
 
 
-def _content_hash(f: Finding) -> bytes:
+def content_hash(f: Finding) -> bytes:
     content = [
         f.severity.value,
         f.subject_party,
@@ -87,6 +89,41 @@ def _joined(values: Iterable[str]) -> str | None:
     return "\x1f".join(values) if values else None
 
 
+class SyncPlan(NamedTuple):
+    """What making a scope's flags match its findings changes."""
+
+    new: list[tuple[str, Finding]]  # (flag id, finding): insert OPEN
+    changed: list[tuple[str, Finding]]  # refresh the evidence (reopen only what the reconciler resolved)
+    gone: list[tuple[str, str]]  # (flag id, reason): resolve, if still OPEN
+
+
+def plan_sync(existing: Sequence[ExistingFlag], findings: Sequence[Finding], run_id: int) -> SyncPlan:
+    """Pure: compare a scope's stored flags with its findings. A finding seen again whose content is
+    unchanged changes nothing; a flag no longer found is resolved (never deleted) with the reason —
+    naming the kind that replaced it when the same decisive event now shows another kind."""
+    desired = {flag_id(f.identity): f for f in findings}
+    have = {r.flag_id: r for r in existing}
+    new = [(fid, f) for fid, f in desired.items() if fid not in have]
+    changed = [
+        (fid, f)
+        for fid, f in desired.items()
+        if fid in have and (have[fid].content_hash != content_hash(f) or have[fid].status == "RESOLVED")
+    ]
+    successor = {(f.rule.value, f.decisive_event_id, f.code): f.kind for f in findings}
+    gone = []
+    for fid, r in have.items():
+        if fid in desired or r.status == "RESOLVED":
+            continue
+        nxt = successor.get((r.rule, r.decisive_event_id, r.code))
+        reason = (
+            f"run {run_id}: later evidence changed the finding to {nxt}"
+            if nxt
+            else f"run {run_id}: the finding no longer holds on the events now known"
+        )
+        gone.append((fid, reason))
+    return SyncPlan(new, changed, gone)
+
+
 async def sync_flags(
     conn: asyncpg.Connection,
     existing: Sequence[ExistingFlag],
@@ -103,15 +140,8 @@ async def sync_flags(
     reopens it only if the reconciler had resolved it); a reviewed flag keeps its review.
     An OPEN flag no longer found is RESOLVED with the reason, never deleted.
     """
-    desired = {flag_id(f.identity): f for f in findings}
-    have = {r.flag_id: r for r in existing}
-    new = [(fid, f) for fid, f in desired.items() if fid not in have]
-    changed = [
-        (fid, f)
-        for fid, f in desired.items()
-        if fid in have and (have[fid].content_hash != _content_hash(f) or have[fid].status == "RESOLVED")
-    ]
-    gone = [fid for fid, r in have.items() if fid not in desired and r.status != "RESOLVED"]
+    plan = plan_sync(existing, findings, run_id)
+    new, changed = plan.new, plan.changed
 
     def region(f: Finding) -> str:
         p = parties.get(f.subject_party)
@@ -134,7 +164,7 @@ async def sync_flags(
             [_joined(f.evidence) or "" for f in fs],
             [f.money_fen for f in fs],
             [f.detail for f in fs],
-            [_content_hash(f) for f in fs],
+            [content_hash(f) for f in fs],
             now,
             run_id,
         )
@@ -150,23 +180,14 @@ async def sync_flags(
             [_joined(f.evidence) or "" for f in fs],
             [f.money_fen for f in fs],
             [f.detail for f in fs],
-            [_content_hash(f) for f in fs],
+            [content_hash(f) for f in fs],
             now,
             [f.decisive_at for f in fs],
         )
     resolved = 0
-    if gone:
-        successor = {(f.rule.value, f.decisive_event_id, f.code): f.kind for f in findings}
-        reasons = []
-        for fid in gone:
-            r = have[fid]
-            nxt = successor.get((r.rule, r.decisive_event_id, r.code))
-            reasons.append(
-                f"run {run_id}: later evidence changed the finding to {nxt}"
-                if nxt
-                else f"run {run_id}: the finding no longer holds on the events now known"
-            )
-        status = await conn.execute(_RESOLVE_FLAGS, gone, reasons, now)
+    if plan.gone:
+        gone = [fid for fid, _ in plan.gone]
+        status = await conn.execute(_RESOLVE_FLAGS, gone, [reason for _, reason in plan.gone], now)
         resolved = int(status.split()[-1])
         await conn.execute(
             "UPDATE return_chains SET active = false, updated_at = $2 WHERE flag_id = ANY($1)", gone, now
@@ -229,3 +250,56 @@ async def flags_of_sales(conn: asyncpg.Connection, event_ids: Sequence[str]) -> 
     """The S flags decided by these sale events."""
     rows = await conn.fetch(_EXISTING + "decisive_event_id = ANY($1::text[]) AND rule = 'S'", list(event_ids))
     return [ExistingFlag(*r) for r in rows]
+
+
+_TAG_BUYERS = """
+UPDATE flags f SET buyer_token = u.token
+FROM unnest($1::text[], $2::text[]) AS u(flag_id, token)
+WHERE f.flag_id = u.flag_id AND f.buyer_token IS DISTINCT FROM u.token
+"""
+
+
+async def sync_buyer_flags(
+    conn: asyncpg.Connection,
+    tokens: Sequence[str],
+    found: Sequence[BuyerFinding],
+    *,
+    run_id: int,
+    now: datetime,
+    parties: Mapping[str, Party],
+) -> tuple[int, int]:
+    """Make the B flags of these tokens match their findings; return (new, resolved). The same review
+    rules as every flag (sync_flags); each flag also carries its buyer's token."""
+    existing = await flags_of_buyers(conn, tokens)
+    new, resolved = await sync_flags(
+        conn, existing, [b.finding for b in found], [], run_id=run_id, now=now, parties=parties
+    )
+    if found:
+        await conn.execute(_TAG_BUYERS, [flag_id(b.finding.identity) for b in found], [b.token for b in found])
+    return new, resolved
+
+
+async def sync_batch(
+    conn: asyncpg.Connection,
+    phase: Phase,
+    keys: Sequence[str],
+    judged: Judged | Sequence[BuyerFinding],
+    *,
+    run_id: int,
+    now: datetime,
+    parties: Mapping[str, Party],
+) -> tuple[int, int]:
+    """In the caller's transaction: lock the batch's shards, read its flags, make them match what was
+    judged; (new, resolved). Both engines write a batch through here."""
+    if phase is Phase.BUYERS:
+        assert not isinstance(judged, Judged)
+        await lock_buyer_shards(conn, keys)
+        return await sync_buyer_flags(conn, keys, judged, run_id=run_id, now=now, parties=parties)
+    assert isinstance(judged, Judged)
+    if phase is Phase.CODES:
+        await lock_shards(conn, keys)
+        existing = await flags_of_codes(conn, keys)
+    else:
+        await lock_shards(conn, keys, sales=True)
+        existing = await flags_of_sales(conn, keys)
+    return await sync_flags(conn, existing, judged.findings, judged.chains, run_id=run_id, now=now, parties=parties)

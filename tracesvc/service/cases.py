@@ -25,6 +25,7 @@ from tracesvc.service.suggest import Suggestion, suggest
 from tracesvc.store import cases as store
 from tracesvc.store.db import pg
 from tracesvc.store.dossier import CaseView, Dossier
+from tracesvc.store.findings import review_flags
 from tracesvc.store.registry import RegistryCache, load_parties
 
 MAX_TEXT, MAX_TITLE, MAX_MEMBERS, MAX_BULK = 2000, 200, 10_000, 10_000
@@ -308,9 +309,16 @@ class Cases:
             )
         async with pg(self._engine) as conn, conn.transaction():
             found = {f.flag_id: f for f in await store.flags_by_id(conn, ids)}
-            reviewed = await store.review_flags(
-                conn, [i for i in ids if i in found], status=status, note=note, reviewer=actor.key_id, role=actor.role
+            rows = await review_flags(
+                conn,
+                [i for i in ids if i in found],
+                status=status,
+                note=note,
+                reviewer=actor.key_id,
+                role=actor.role,
+                method="ReviewFlags",
             )
+        reviewed = [f.flag_id for f in rows]
         done = set(reviewed)
         skipped = [
             (i, "no such flag" if i not in found else f"resolved by later evidence: {found[i].resolved_reason or ''}")

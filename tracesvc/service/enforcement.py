@@ -12,7 +12,8 @@ from enum import StrEnum
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reconciler.store.buyers import BuyerEvents, load_buyer_events
+from reconciler.rules.model import BuyerEvents
+from reconciler.store.buyers import load_buyer_events
 from reconciler.store.findings import (
     FlagFilter,
     all_flags_of_party,
@@ -20,7 +21,6 @@ from reconciler.store.findings import (
     get_flag,
     list_chains,
     list_flags,
-    review_flag,
 )
 from reconciler.store.suspects import SuspectRole, SuspectRow, rank_suspects
 from tracesvc.domain import codes, privacy
@@ -32,7 +32,7 @@ from tracesvc.service.errors import FailedPrecondition, InvalidArgument, NotFoun
 from tracesvc.store import history
 from tracesvc.store import keys as key_store
 from tracesvc.store.db import pg
-from tracesvc.store.findings import ChainRow, FlagRow
+from tracesvc.store.findings import ChainRow, FlagRow, review_flags
 from tracesvc.store.history import HistoryRow, PartySummary
 from tracesvc.store.registry import RegistryCache, load_parties
 
@@ -201,10 +201,19 @@ class Enforcement:
         if violations or decision is None:
             raise InvalidArgument("invalid review", violations)
         async with pg(self._engine) as conn:
-            row = await review_flag(conn, flag_id, decision.value, note, who.key_id)
-            existing = await get_flag(conn, flag_id) if row is None else None
-        if row is not None:
-            return row
+            async with conn.transaction():
+                reviewed = await review_flags(
+                    conn,
+                    [flag_id],
+                    status=decision.value,
+                    note=note,
+                    reviewer=who.key_id,
+                    role=who.role.value,
+                    method="ReviewFlag",
+                )
+            existing = await get_flag(conn, flag_id) if not reviewed else None
+        if reviewed:
+            return reviewed[0]
         if existing is None:
             raise NotFound(f"no flag {flag_id}")
         raise FailedPrecondition(f"flag {flag_id} was resolved by later evidence: {existing.resolved_reason}")

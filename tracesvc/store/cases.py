@@ -310,34 +310,6 @@ async def flags_by_id(conn: asyncpg.Connection, flag_ids: Sequence[str]) -> list
     return [flag_from_record(r) for r in rows]
 
 
-async def review_flags(
-    conn: asyncpg.Connection, flag_ids: Sequence[str], *, status: str, note: str, reviewer: str, role: str
-) -> list[str]:
-    """Review the flags not resolved by the reconciler, and write one audit line per flag reviewed.
-
-    Run it inside a transaction: the reviews and their audit lines commit together.
-    """
-    rows = await conn.fetch(
-        """UPDATE flags SET status = $2, review_note = $3, reviewed_by = $4, reviewed_at = clock_timestamp(),
-                  updated_at = clock_timestamp()
-           WHERE flag_id = ANY($1::text[]) AND status <> 'RESOLVED' RETURNING flag_id""",
-        list(flag_ids),
-        status,
-        note,
-        reviewer,
-    )
-    reviewed = sorted(r["flag_id"] for r in rows)
-    await conn.execute(
-        """INSERT INTO audit_log (key_id, role, method, target, detail)
-           SELECT $1, $2, 'ReviewFlags', 'flag:' || f, $4 FROM unnest($3::text[]) AS f""",
-        reviewer,
-        role,
-        reviewed,
-        f"{status}: {note}"[:2000],
-    )
-    return reviewed
-
-
 async def standing_flags(conn: asyncpg.Connection) -> list[StandingFlag]:
     """Flags that stand (OPEN or CONFIRMED) and no case holds yet."""
     rows = await conn.fetch(

@@ -4,6 +4,7 @@ read alike by the reconciler, evidence, cases, case files and the console."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,6 +50,42 @@ FLAG_COLUMNS = (
     "coalesce(resolved_reason, '') AS resolved_reason, coalesce(reviewed_by, '') AS reviewed_by, reviewed_at, "
     "coalesce(review_note, '') AS review_note, coalesce(buyer_token, '') AS buyer_token"
 )
+
+
+async def review_flags(
+    conn: asyncpg.Connection,
+    flag_ids: Sequence[str],
+    *,
+    status: str,
+    note: str,
+    reviewer: str,
+    role: str,
+    method: str,
+) -> list[FlagRow]:
+    """Record a reviewer's decision on the flags the reconciler has not resolved, with one audit line
+    per flag reviewed (`method`: ReviewFlag, ReviewFlags, the console's); the reviewed flags, by id.
+    The one review write of every path. Run it inside a transaction: reviews and audit lines commit together.
+    """
+    rows = await conn.fetch(
+        f"""UPDATE flags SET status = $2, review_note = $3, reviewed_by = $4, reviewed_at = clock_timestamp(),
+                  updated_at = clock_timestamp()
+           WHERE flag_id = ANY($1::text[]) AND status <> 'RESOLVED' RETURNING {FLAG_COLUMNS}""",
+        list(flag_ids),
+        status,
+        note,
+        reviewer,
+    )
+    reviewed = sorted((flag_from_record(r) for r in rows), key=lambda f: f.flag_id)
+    await conn.execute(
+        """INSERT INTO audit_log (key_id, role, method, target, detail)
+           SELECT $1, $2, $5, 'flag:' || f, $4 FROM unnest($3::text[]) AS f""",
+        reviewer,
+        role,
+        [f.flag_id for f in reviewed],
+        f"{status}: {note}"[:2000],
+        method,
+    )
+    return reviewed
 
 
 def flag_from_record(r: asyncpg.Record) -> FlagRow:
