@@ -26,16 +26,11 @@ async def load_reference(engine: AsyncEngine) -> Reference:
 
 # What the rules see of a code's events, shared with the Spark engine's partitioned reads so both
 # engines judge the same rows: trace codes only, retracted events (EPCIS errorDeclaration) left out.
-# A sale row carries the code's share of its line's fund paid (fund_paid × the line's scans of this
-# code ÷ its scans, rounded down), computed here so no line travels as JSON to be parsed in Python.
+# A sale row carries the code's share of its line's fund paid (`event_codes.fund_fen`, derived at
+# ingest), so no line travels as JSON to be parsed in Python, and nothing is read by position.
 CODE_EVENT_COLUMNS = """ec.code, ec.units, ec.line_no, e.event_seq, e.event_id, e.kind, e.party_id, e.occurred_at,
        e.counterparty_id, coalesce(e.sale_id, '') AS sale_id, coalesce(e.buyer_token, '') AS buyer_token,
-       CASE WHEN e.kind = 'SALE' THEN coalesce(
-           (e.payload #>> ARRAY['lines', ec.line_no::text, '5'])::bigint
-           * (SELECT count(*) FROM jsonb_array_elements(e.payload #> ARRAY['lines', ec.line_no::text, '6']) s
-              WHERE s ->> 0 = ec.code)
-           / greatest(1, jsonb_array_length(e.payload #> ARRAY['lines', ec.line_no::text, '6'])), 0)
-       ELSE 0 END AS fund"""
+       ec.fund_fen AS fund"""
 CODE_EVENT_SOURCE = """FROM event_codes ec JOIN events e ON e.event_seq = ec.event_seq
 WHERE ec.is_trace
   AND NOT EXISTS (SELECT 1 FROM intake_evidence r WHERE r.kind = 'RETRACTION' AND r.target_event_id = e.event_id)"""

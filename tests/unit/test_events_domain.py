@@ -99,7 +99,7 @@ def test_opening_stock_needs_a_source_document_per_item():
 
 def test_split_sales_within_the_pack_are_accepted_and_summed():
     ev = normalize(sale(Scan(STATIN, 10), Scan(STATIN, 18), split=True, quantity=28))
-    assert ev.code_rows() == [(STATIN, 28, 0, True)]
+    assert [r[:4] for r in ev.code_rows()] == [(STATIN, 28, 0, True)]  # (code, units, line, is_trace)
 
 
 @pytest.mark.parametrize(
@@ -166,3 +166,22 @@ def test_serialization_round_trips_and_hash_tracks_content():
     other = normalize(sale(Scan(STATIN, 6), split=True, quantity=6))
     assert other.serialized()[1] != digest
     assert normalize(sale(Scan(STATIN, 5), split=True, quantity=5)).serialized()[1] == digest
+
+
+def test_a_sale_codes_share_of_its_line_fund_and_a_receipts_batch_are_derived_for_storage():
+    """What SQL reads by name instead of by position in the payload (event_codes.fund_fen, batch)."""
+    other = STATIN[:-1] + "2"
+    line = SaleLine(
+        "XC10AAA001",
+        split=True,
+        quantity=12,
+        amount_fen=2000,
+        fund_paid_fen=1001,
+        scans=(Scan(STATIN, 10), Scan(other, 1), Scan(STATIN, 1)),
+    )
+    ev = Event(event_id="s9", kind=EventKind.SALE, party_id="P1", occurred_at=NOW, sale_id="S9", lines=(line,))
+    shares = {r.code: r.fund_fen for r in ev.code_rows()}
+    assert shares == {STATIN: 1001 * 2 // 3, other: 1001 // 3}  # the line's fund × scans of the code ÷ scans
+    assert ev.fund_paid_fen == 1001
+    got = receipt(items=(Item(STATIN, batch="B2026-01"),))
+    assert [r.batch for r in got.code_rows()] == ["B2026-01"]

@@ -98,6 +98,9 @@ class CodeRow(NamedTuple):
     units: int | None  # None: the whole pack (or, on a refund, all that its sale took)
     line_no: int  # the sale line; NO_LINE off sales
     is_trace: bool  # False: a commodity barcode scanned at a sale (evidence for rule S only)
+    # Derived values stored beside the code, so SQL never reads them from the payload by position:
+    fund_fen: int = 0  # on a sale, this code's share of its line's fund paid (rounded down)
+    batch: str = ""  # on a custody event, the item's batch number
 
 
 class Serialized(NamedTuple):
@@ -142,19 +145,30 @@ class Event:
     def code_rows(self) -> list[CodeRow]:
         """One row per code the event touches (per sale line on sales)."""
         if self.kind is EventKind.SALE:
-            # Two part-scans of one code on one line make one row with their units summed.
+            # Two part-scans of one code on one line make one row with their units summed; the row's
+            # fund share is the line's fund paid × its scans of the code ÷ all its scans, rounded down.
             rows: dict[tuple[str, int], CodeRow] = {}
             for n, line in enumerate(self.lines):
+                scans_of: dict[str, int] = {}
                 for s in line.scans:
+                    scans_of[s.code] = scans_of.get(s.code, 0) + 1
                     prev = rows.get((s.code, n))
                     units = s.units
                     if prev is not None:
                         units = None if prev.units is None or units is None else prev.units + units
                     rows[(s.code, n)] = CodeRow(s.code, units, n, s.is_trace)
+                for code, count in scans_of.items():
+                    share = line.fund_paid_fen * count // max(1, len(line.scans))
+                    rows[(code, n)] = rows[(code, n)]._replace(fund_fen=share)
             return list(rows.values())
         if self.kind is EventKind.SALE_RETURN:
             return [CodeRow(r.code, r.units, NO_LINE, True) for r in self.returned]
-        return [CodeRow(i.code, None, NO_LINE, True) for i in self.items]
+        return [CodeRow(i.code, None, NO_LINE, True, 0, i.batch) for i in self.items]
+
+    @property
+    def fund_paid_fen(self) -> int:
+        """What the insurance fund paid on the whole sale (0 off sales)."""
+        return sum(ln.fund_paid_fen for ln in self.lines)
 
     def to_json(self) -> dict[str, Any]:
         """A stable JSON form (the stored payload); from_json inverts it."""

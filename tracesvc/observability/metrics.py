@@ -55,7 +55,7 @@ class _Kinded(Protocol):
 
 
 class _Draft(_Kinded, Protocol):
-    def code_rows(self) -> Sequence[tuple[str, int | None, int, bool]]: ...
+    def code_rows(self) -> Sequence[tuple[str, int | None, int, bool, int, str]]: ...
 
 
 class _RunCounts(Protocol):

@@ -354,10 +354,8 @@ async def chains(conn: asyncpg.Connection, flag_ids: Sequence[str] | None = None
 async def batches_of_codes(conn: asyncpg.Connection, codes: Sequence[str]) -> list[tuple[str, str]]:
     """(code, batch) for each batch number any custody event declared for these codes."""
     rows = await conn.fetch(
-        """SELECT DISTINCT ec.code, item->>1 AS batch
-           FROM event_codes ec JOIN events e ON e.event_seq = ec.event_seq,
-                jsonb_array_elements(e.payload->'items') AS item
-           WHERE ec.code = ANY($1::text[]) AND item->>0 = ec.code AND coalesce(item->>1, '') <> ''""",
+        """SELECT DISTINCT code, batch FROM event_codes
+           WHERE code = ANY($1::text[]) AND coalesce(batch, '') <> ''""",
         list(codes),
     )
     return [(r["code"], r["batch"]) for r in rows]
@@ -388,7 +386,7 @@ async def events_with_digests(conn: asyncpg.Connection, event_ids: Sequence[str]
     ]
 
 
-_FUND = "(SELECT coalesce(sum((l->>5)::bigint), 0) FROM jsonb_array_elements(e.payload->'lines') l)"
+_FUND = "e.fund_paid_fen"  # derived at ingest: a sale's fund paid, never read from the payload by position
 
 
 async def code_timelines(conn: asyncpg.Connection, codes: Sequence[str]) -> list[TimelineRow]:

@@ -109,7 +109,7 @@ def _discard_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         raise sa_exc.DisconnectionError("connection closed by the server")
 
 
-def _alembic_config(connection: Connection) -> Config:
+def alembic_config(connection: Connection) -> Config:
     cfg = Config(str(_ALEMBIC_INI))
     cfg.set_main_option("script_location", str(_ALEMBIC_INI.parent / "migrations"))
     cfg.attributes["connection"] = connection
@@ -120,7 +120,7 @@ async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest Alembic revision (idempotent, safe on every start)."""
 
     def upgrade(sync_conn: Connection) -> None:
-        command.upgrade(_alembic_config(sync_conn), "head")
+        command.upgrade(alembic_config(sync_conn), "head")
 
     async with engine.begin() as conn:
         # One migrator at a time when several instances start together.

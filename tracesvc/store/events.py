@@ -61,17 +61,28 @@ WHERE e.kind = 'SALE'
 """
 _INSERT_EVENTS = """
 INSERT INTO events (event_id, kind, party_id, occurred_at, document_no, counterparty_id,
-                    sale_id, buyer_token, content_hash, payload)
+                    sale_id, buyer_token, content_hash, payload, fund_paid_fen)
 SELECT u.event_id, u.kind, u.party_id, u.occurred_at, u.document_no, u.counterparty_id,
-       u.sale_id, u.buyer_token, u.content_hash, u.payload::jsonb
+       u.sale_id, u.buyer_token, u.content_hash, u.payload::jsonb, u.fund_paid_fen
 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
-            $7::text[], $8::text[], $9::bytea[], $10::text[])
+            $7::text[], $8::text[], $9::bytea[], $10::text[], $11::bigint[])
      AS u(event_id, kind, party_id, occurred_at, document_no, counterparty_id,
-          sale_id, buyer_token, content_hash, payload)
+          sale_id, buyer_token, content_hash, payload, fund_paid_fen)
 ON CONFLICT DO NOTHING
 RETURNING event_id, event_seq
 """
-_CODE_COLUMNS = ("code", "event_seq", "line_no", "occurred_at", "kind", "party_id", "units", "is_trace")
+_CODE_COLUMNS = (
+    "code",
+    "event_seq",
+    "line_no",
+    "occurred_at",
+    "kind",
+    "party_id",
+    "units",
+    "is_trace",
+    "fund_fen",
+    "batch",
+)
 
 
 _EVENT_COLUMNS = (
@@ -86,6 +97,7 @@ _EVENT_COLUMNS = (
     "buyer_token",
     "content_hash",
     "payload",
+    "fund_paid_fen",
 )
 _NEXT_SEQS = "SELECT nextval('events_event_seq_seq') AS seq FROM generate_series(1, $1)"
 
@@ -113,6 +125,7 @@ async def _copy_new(
             e.buyer_token or None,
             digest,
             text,
+            e.fund_paid_fen,
         )
         for seq, e, (text, digest) in zip(seqs, evs, serialized, strict=True)
     ]
@@ -254,6 +267,7 @@ async def _insert(
             [e.buyer_token or None for e in evs],
             [serialized[i].digest for i in order],
             [serialized[i].text for i in order],
+            [e.fund_paid_fen for e in evs],
         )
         seq_of = {r["event_id"]: r["event_seq"] for r in rows}
     code_rows = []
@@ -271,7 +285,18 @@ async def _insert(
         stored.append(ev)
         for row in ev.code_rows():
             code_rows.append(
-                (row.code, seq, row.line_no, ev.occurred_at, ev.kind.value, ev.party_id, row.units, row.is_trace)
+                (
+                    row.code,
+                    seq,
+                    row.line_no,
+                    ev.occurred_at,
+                    ev.kind.value,
+                    ev.party_id,
+                    row.units,
+                    row.is_trace,
+                    row.fund_fen,
+                    row.batch or None,
+                )
             )
     if code_rows:
         await conn.copy_records_to_table("event_codes", records=code_rows, columns=_CODE_COLUMNS)

@@ -96,6 +96,7 @@ events = Table(
     Column("content_hash", LargeBinary, nullable=False),
     Column("payload", JSONB, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("fund_paid_fen", BigInteger, nullable=False, server_default=text("0")),  # a sale's fund paid, derived
     Index("uq_events_sale", "party_id", "sale_id", unique=True, postgresql_where=text("kind = 'SALE'")),
     Index("ix_events_party_time", "party_id", "occurred_at"),
     Index("ix_events_received", "received_at"),
@@ -112,6 +113,9 @@ event_codes = Table(
     Column("party_id", Text, nullable=False),
     Column("units", Integer),  # NULL: the whole pack (or, on a refund, all the sale took)
     Column("is_trace", Boolean, nullable=False),
+    # Derived at ingest, so SQL reads named values, never the payload by position (issue 20):
+    Column("fund_fen", BigInteger, nullable=False, server_default=text("0")),  # a sale code's fund share
+    Column("batch", Text),  # a custody event's batch number for the code
 )
 
 # -- reconciliation ----------------------------------------------------------------------------
