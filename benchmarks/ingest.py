@@ -110,11 +110,12 @@ def stored_rows(events: list[ev.Event]) -> tuple[list, list]:
                 n.buyer_token or None,
                 digest,
                 text,
+                n.fund_paid_fen,
             )
         )
         rows_c += [
-            (code, seq, line, n.occurred_at, n.kind.value, n.party_id, units, trace)
-            for code, units, line, trace in n.code_rows()
+            (r.code, seq, r.line_no, n.occurred_at, n.kind.value, n.party_id, r.units, r.is_trace, r.fund_fen, r.batch)
+            for r in n.code_rows()
         ]
     return rows_e, rows_c
 
@@ -128,10 +129,10 @@ async def copy_baseline(url: str, events: list[ev.Event], **how) -> float:
 _PLAIN_TABLES = """
 CREATE TABLE IF NOT EXISTS plain_events (
     event_seq bigint, event_id text, kind text, party_id text, occurred_at timestamptz, document_no text,
-    counterparty_id text, sale_id text, buyer_token text, content_hash bytea, payload jsonb);
+    counterparty_id text, sale_id text, buyer_token text, content_hash bytea, payload jsonb, fund_paid_fen bigint);
 CREATE TABLE IF NOT EXISTS plain_event_codes (
     code text, event_seq bigint, line_no int, occurred_at timestamptz, kind text, party_id text, units int,
-    is_trace bool);
+    is_trace bool, fund_fen bigint, batch text);
 """
 _EVENT_COLUMNS = [
     "event_seq",
@@ -145,8 +146,20 @@ _EVENT_COLUMNS = [
     "buyer_token",
     "content_hash",
     "payload",
+    "fund_paid_fen",
 ]
-_CODE_COLUMNS = ["code", "event_seq", "line_no", "occurred_at", "kind", "party_id", "units", "is_trace"]
+_CODE_COLUMNS = [
+    "code",
+    "event_seq",
+    "line_no",
+    "occurred_at",
+    "kind",
+    "party_id",
+    "units",
+    "is_trace",
+    "fund_fen",
+    "batch",
+]
 
 
 def batches(rows_e: list, rows_c: list, events: int = 200, codes: int = 1_000) -> list[tuple[list, list]]:
