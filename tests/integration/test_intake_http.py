@@ -192,3 +192,45 @@ async def test_auth_denied_and_allowed(config):
             assert (
                 await http.get(cap.headers["location"], headers={"authorization": f"Bearer {inspector}"})
             ).status_code == 200
+
+
+async def test_nhsa_messages_as_his_systems_send_them(both, raw_db):
+    """Suppliers named by licence number or registered name, a self-pay sale, two returns of one
+    purchase and a stock count: each stored, none lost (issue 26)."""
+    svc, http = both
+    dealer = reg.Party(
+        party_id="WHS2",
+        kind=reg.PARTY_KIND_WHOLESALER,
+        name="乙医药有限公司",
+        region="110000",
+        licences=[reg.Licence(number="京AA0100001", valid_from=parties()[0].licences[0].valid_from)],
+    )
+    await svc.registry.UpsertParties(reg.UpsertPartiesRequest(parties=[dealer]))
+    receipts = envelope(
+        "3503",
+        {
+            "purcinfo": [
+                purchase_row("PO7", spler_pmtno="京AA0100001", spler_name="乙医药"),  # by licence number
+                purchase_row("PO8", [{"drug_trac_codg": CODE2}], spler_pmtno="", spler_name="乙医药有限公司"),
+            ]
+        },
+    )
+    assert (await http.post("/nhsa/v1/3503", json=receipts)).json()["output"]["counts"] == {"STORED": 2}
+    suppliers = {r["document_no"]: r["counterparty_id"] for r in await raw_db.fetch("SELECT * FROM events")}
+    assert suppliers == {"PO7": "WHS2", "PO8": "WHS2"}
+
+    self_pay = sale_row(setl_id="", psn_no="", rtal_docno="R-1")
+    r = (await http.post("/nhsa/v1/3505", json=envelope("3505", {"selinfo": self_pay}))).json()
+    assert r["output"]["counts"] == {"STORED": 1}, r
+    stored = await raw_db.fetchrow("SELECT sale_id, buyer_token FROM events WHERE kind = 'SALE'")
+    assert (stored["sale_id"], stored["buyer_token"]) == ("R-1", None)
+
+    returns = [
+        purchase_row("PO7", purc_retn_stoin_time="2026-10-02 09:00:00"),
+        purchase_row("PO7", purc_retn_stoin_time="2026-10-03 09:00:00"),
+    ]
+    r = (await http.post("/nhsa/v1/3504", json=envelope("3504", {"purcinfo": returns}))).json()
+    assert r["output"]["counts"] == {"STORED": 2}, r
+    count = envelope("3501", {"invinfo": {"invdate": "2026-09-01", "fixmedins_bchno": "B1", "drug_trac_codg": CODE2}})
+    r = (await http.post("/nhsa/v1/3501", json=count)).json()
+    assert r["output"]["counts"] == {"STORED": 1}, r

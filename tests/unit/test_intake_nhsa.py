@@ -192,14 +192,24 @@ def test_bare_input_takes_infno_and_party_from_the_caller():
     assert one({"selinfo": sale_row()}, opts).draft.party_id == "P2"
 
 
-def test_opening_stock_row_without_source_document_is_skipped():
+def test_a_3501_stock_count_is_opening_stock_its_document_the_count_date_and_message():
+    rows = {"invinfo": [{"invdate": "2026-09-01", "fixmedins_bchno": "B7", "drug_trac_codg": CODE1}]}
+    msg = envelope("3501", rows) | {"msgid": "M1"}
+    (m,) = nhsa.map_message(msg, OPTS).mapped
+    assert m.draft.kind is EventKind.OPENING_STOCK and not m.violations
+    assert m.draft.items[0].source_document == m.draft.document_no == "盘存 stock count 20260901 M1"
+    again = nhsa.map_message(json.loads(json.dumps(msg)), OPTS).mapped[0].draft
+    assert again.serialized() == m.draft.serialized()  # the same message re-sent: DUPLICATE
+
+
+def test_a_3502_row_without_source_document_is_skipped():
     out = nhsa.map_message(
         envelope(
-            "3501",
+            "3502",
             {
                 "invinfo": [
-                    {"invdate": "2026-09-01", "drug_trac_codg": CODE1},
-                    {"dynt_no": "D1", "invdate": "2026-09-01", "drug_trac_codg": CODE2},
+                    {"inv_chg_time": "2026-09-01 10:00:00", "drug_trac_codg": CODE1},
+                    {"dynt_no": "D1", "inv_chg_time": "2026-09-01 10:00:00", "drug_trac_codg": CODE2},
                 ]
             },
         ),
@@ -256,3 +266,66 @@ def test_bad_rows_get_their_own_errors_and_the_good_rows_map():
 def test_long_or_unsafe_document_numbers_give_a_digest_id():
     eid = nhsa.event_id("P1", "3503", "单号/1" * 40, 0)
     assert eid.startswith("nhsa:") and len(eid) <= 128 and eid == nhsa.event_id("P1", "3503", "单号/1" * 40, 0)
+
+
+# -- messages as pharmacies' HIS systems send them (issue 26) -------------------------------------
+
+
+def test_the_supplier_is_resolved_by_licence_number_then_name_else_kept_as_given():
+    registry = {"licence": {"鲁20160001": "WHS-A"}, "name": {"乙医药公司": "WHS-B"}}
+    opts = nhsa.NhsaOptions(
+        hmac_key=KEY, supplier_of=lambda lic, name: registry["licence"].get(lic) or registry["name"].get(name)
+    )
+
+    def supplier(**row):
+        return one(envelope("3503", {"purcinfo": purchase_row(**row)}), opts).draft.counterparty_id
+
+    assert supplier(spler_pmtno="鲁20160001", spler_name="甲医药公司") == "WHS-A"
+    assert supplier(spler_pmtno="", spler_name="乙医药公司") == "WHS-B"  # the licence number is optional
+    assert supplier(spler_pmtno="苏20990009", spler_name="丙医药公司") == "苏20990009"  # unknown: as given
+    assert supplier(spler_pmtno="", spler_name="丙医药公司") == "丙医药公司"
+    assert nhsa.supplier_refs(envelope("3503", {"purcinfo": [purchase_row(spler_pmtno="鲁1", spler_name="甲")]})) == (
+        {"鲁1"},
+        {"甲"},
+    )
+
+
+def test_a_self_pay_sale_is_keyed_by_its_retail_document_and_has_no_buyer():
+    rows = [
+        sale_row(setl_id="", psn_no="", rtal_docno="R-881", medins_prod_sel_no="SEL-1"),
+        sale_row(setl_id="", psn_no="", rtal_docno="R-881", medins_prod_sel_no="SEL-2", drugtracinfo=[]),
+    ]
+    rows[1]["drug_trac_codg"] = CODE2
+    m = one(envelope("3505", {"selinfo": rows}))
+    assert not m.violations
+    assert (m.draft.sale_id, m.draft.document_no, m.draft.buyer_token) == ("R-881", "R-881", "")
+    assert [s.code for line in m.draft.lines for s in line.scans] == [CODE1, CODE2]
+
+
+def test_two_returns_of_one_purchase_are_two_events_and_a_re_sent_one_is_the_same():
+    first = purchase_row("PO1", purc_retn_stoin_time="2026-10-02 09:00:00")
+    second = purchase_row("PO1", purc_retn_stoin_time="2026-10-05 15:30:00", drugtracinfo=[{"drug_trac_codg": CODE2}])
+    a, b = (one(envelope("3504", {"purcinfo": row})).draft for row in (first, second))
+    assert a.event_id != b.event_id and a.document_no == b.document_no == "PO1"
+    assert one(envelope("3504", {"purcinfo": dict(first)}, msgid="M2")).draft.serialized() == a.serialized()
+
+
+@pytest.mark.parametrize(
+    ("flat", "codes"),
+    [
+        ("8600 0010 0000 0000 0001", ["8600 0010 0000 0000 0001"]),  # one code with spaces, as typed
+        ("0106901234567892\x1d21ABC123", ["0106901234567892\x1d21ABC123"]),  # raw GS1: GS is not a list separator
+        (f"{CODE1},{CODE2}", [CODE1, CODE2]),
+        (f"{CODE1}；{CODE2}\n{CODE1}", [CODE1, CODE2, CODE1]),
+    ],
+)
+def test_a_flat_code_field_splits_only_on_list_separators(flat, codes):
+    assert nhsa.trace_codes({"drug_trac_codg": flat}) == (codes, "")
+
+
+def test_a_spaced_code_in_a_sale_becomes_one_canonical_code():
+    row = sale_row(drugtracinfo=None)
+    del row["drugtracinfo"]
+    row["drug_trac_codg"] = "8600 0010 0000 0000 0001"
+    (scan,) = one(envelope("3505", {"selinfo": row})).draft.lines[0].scans
+    assert scan.code.replace(" ", "") == CODE1  # the Ingestor parses it to the canonical 20 digits

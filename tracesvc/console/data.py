@@ -26,7 +26,7 @@ from tracesvc.service.cases import Actor, Cases, CaseView
 from tracesvc.service.enforcement import CodeHistory, Enforcement, Purchase, Standing, Subject, Travel
 from tracesvc.service.runs import RunControl
 from tracesvc.service.suggest import Suggestion
-from tracesvc.store.findings import ChainRow, FlagRow
+from tracesvc.store.findings import ChainRow, FlagRow, ReviewRow
 
 CaseRow = case_service.store.CaseRow  # the use case's row type (the console never imports a store)
 MAX_SCAN = 5000  # flags a queue or overview reads at most; the page says so when it is cut
@@ -153,6 +153,7 @@ class FlagDetail:
     travels: list[Travel] = field(default_factory=list)
     history: CodeHistory | None = None
     case_id: str = ""
+    reviews: list[ReviewRow] = field(default_factory=list)
 
 
 async def flag_detail(uc: UseCases, who: Principal, flag_id: str) -> FlagDetail:
@@ -175,6 +176,7 @@ async def flag_detail(uc: UseCases, who: Principal, flag_id: str) -> FlagDetail:
     if flag.rule not in ("S", "B"):
         detail.history = await uc.enforcement.code_history(who, flag.code)
     detail.case_id = (await uc.cases.case_of_flags([flag_id])).get(flag_id, "")
+    detail.reviews = await uc.enforcement.review_history(who, flag_id)
     return detail
 
 

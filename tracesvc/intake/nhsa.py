@@ -4,11 +4,18 @@ DESIGN.md §7 "Intake adapters". A message is the platform's request envelope (i
 fixmedins_code, inf_time, input) or its `input` alone (then the caller names infno and party).
 Rows sit under `selinfo`, `purcinfo`, `invinfo` or a batch `…Detail` key, as one object or an array.
 
-- 3503 → RECEIPT (supplier: `spler_pmtno`, else `spler_name`), 3504 → PURCHASE_RETURN, one event a row;
-- 3505 → SALE: the rows of one settlement (`setl_id`, else `medins_prod_sel_no`) are the lines of
-  one sale, since a sale is unique by (party, sale_id);
+- 3503 → RECEIPT, 3504 → PURCHASE_RETURN, one event a row. The supplier is the registry's party
+  for `spler_pmtno` (the supplier's licence number) or else `spler_name`, resolved by the caller
+  (`NhsaOptions.supplier_of`); unresolved, it is kept as given and rule L judges it as unknown.
+  3504's `medins_prod_purc_no` names the purchase returned from: the return is keyed by it and its time;
+- 3505 → SALE: the rows of one sale (`setl_id` for an insured sale, else the retail document
+  `rtal_docno` of a self-pay sale, which has no `psn_no` and so no buyer token, else
+  `medins_prod_sel_no`) are its lines, since a sale is unique by (party, sale_id);
 - 3506 → SALE_RETURN of the sale named the same way, one event per (sale, return time);
-- 3501/3502 → OPENING_STOCK where the row names a source document, else the row is skipped.
+- 3501 (stock count) → OPENING_STOCK, its document the count's date and message;
+  3502 → OPENING_STOCK where the row names a source document, else the row is skipped.
+- A flat `drug_trac_codg` of up to 30 characters is one code as typed (spaces and GS separators
+  inside it are stripped when the code is parsed); a longer one is split on list separators only.
 
 Event ids derive from (fixmedins_code, infno without its batch `A`, document number, row), so a
 re-sent message, single or batch, is acknowledged as DUPLICATE. `psn_no` is replaced here by its
@@ -20,8 +27,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -46,7 +53,10 @@ MAX_PRICE = Decimal(10_000_000)  # yuan per unit
 _ID_MAX = 128
 _TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2}))?$")
 _SAFE_ID = re.compile(r"^[0-9A-Za-z._:@\-]+$")
-_CODE_SPLIT = re.compile(r"[,，;；\s]+")
+# A flat drug_trac_codg of up to 30 characters is one code as typed (its spaces and GS separators are
+# the code's own, stripped when it is parsed); a longer one is a list, split only on list separators.
+FLAT_CODE_MAX = 30
+_LIST_SPLIT = re.compile(r"[,，;；、\r\n]+")
 
 # Where each kind finds its time and its document number, in order of preference.
 _TIME_FIELDS = {
@@ -56,6 +66,7 @@ _TIME_FIELDS = {
     EventKind.PURCHASE_RETURN: ("purc_retn_stoin_time", "stoin_time"),
     EventKind.OPENING_STOCK: ("inv_chg_time", "invdate"),
 }
+_SALE_KEYS = ("setl_id", "rtal_docno", "medins_prod_sel_no")  # what names a sale, in order of preference
 _DOC_FIELDS = {
     EventKind.RECEIPT: ("medins_prod_purc_no", "dynt_no", "purc_invo_no", "fixmedins_bchno"),
     EventKind.PURCHASE_RETURN: ("medins_prod_purc_no", "dynt_no", "fixmedins_bchno"),
@@ -69,6 +80,10 @@ class NhsaOptions:
     zone: tzinfo = CHINA_STANDARD_TIME  # the party's local time, in which sel_retn_time is written
     party_id: str = ""  # for a bare `input`, or an envelope without fixmedins_code
     infno: str = ""  # for a bare `input`; when given with an envelope they must agree
+    # The registry's party for a supplier named by licence number (spler_pmtno) or name (spler_name);
+    # None: not known (the supplier is then kept as given, and rule L judges it as unknown).
+    supplier_of: Callable[[str, str], str | None] = lambda licence, name: None
+    message_id: str = ""  # the envelope's msgid, for a 3501 count's document when the envelope has none
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +117,8 @@ def map_message(message: object, options: NhsaOptions) -> Intake:
         ):
             raise DocumentError("infno", f"envelope infno {short(envelope['infno'])} differs from {options.infno}")
         party = str(envelope.get("fixmedins_code") or options.party_id).strip()
+        if not options.message_id and isinstance(envelope.get("msgid"), str | int):
+            options = replace(options, message_id=str(envelope["msgid"]).strip())
     else:
         body, infno_raw, party = message, options.infno, options.party_id.strip()
     if not infno_raw:
@@ -140,6 +157,22 @@ def _rows(body: dict[str, Any]) -> Iterator[Row]:
             index += 1
 
 
+def supplier_refs(message: object) -> tuple[set[str], set[str]]:
+    """The suppliers' licence numbers and names a message names (best effort: for resolving them
+    in the registry before mapping; a malformed message is refused by `map_message` itself)."""
+    body = message.get("input", message) if isinstance(message, dict) else None
+    numbers: set[str] = set()
+    names: set[str] = set()
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if key in ROW_KEYS or key.lower().endswith("detail"):
+                for row in value if isinstance(value, list) else [value]:
+                    if isinstance(row, dict):
+                        numbers.add(_text(row, "spler_pmtno"))
+                        names.add(_text(row, "spler_name"))
+    return numbers - {""}, names - {""}
+
+
 def trace_codes(row: dict[str, Any]) -> tuple[list[str], str]:
     """The codes of a row: `drugtracinfo` (array, one object, or a JSON string of either), else the
     flat `drug_trac_codg` (one code, or several separated by commas); second: a problem, or ''."""
@@ -162,7 +195,9 @@ def trace_codes(row: dict[str, Any]) -> tuple[list[str], str]:
     if isinstance(flat, list):
         return [str(c).strip() for c in flat if str(c).strip()], ""
     if isinstance(flat, str):
-        return [c for c in _CODE_SPLIT.split(flat) if c], ""
+        if len(flat.strip()) <= FLAT_CODE_MAX:
+            return ([flat.strip()] if flat.strip() else []), ""
+        return [c.strip() for c in _LIST_SPLIT.split(flat) if c.strip()], ""
     return [], ""
 
 
@@ -193,6 +228,10 @@ def _text(row: dict[str, Any], name: str) -> str:
     if value is None:
         return ""
     return str(value).strip() if isinstance(value, str | int | float) else ""
+
+
+def _digits(row: dict[str, Any], name: str) -> str:
+    return re.sub(r"[^0-9]", "", _text(row, name))
 
 
 def _first(row: dict[str, Any], names: tuple[str, ...]) -> str:
@@ -278,6 +317,18 @@ class _RowMapper:
         seen: dict[str, int] = {}
         for row in self._objects(rows):
             document = _first(row.data, _DOC_FIELDS[self.kind])
+            key = document
+            if self.kind is EventKind.PURCHASE_RETURN and document:
+                # medins_prod_purc_no names the purchase returned from, not the return: two returns of
+                # one purchase are two events, told apart by when each left.
+                key = f"{document}@{_digits(row.data, 'purc_retn_stoin_time')}"
+            if not document and self.infno == "3501":
+                # A stock count has no document number: the count (its date, and the message) is one.
+                count_day = _digits(row.data, "invdate")[:8]
+                document = " ".join(p for p in (f"盘存 stock count {count_day}", self.options.message_id) if p)
+                key = (
+                    f"count{count_day}:{_first(row.data, ('fixmedins_bchno', 'med_list_codg', 'fixmedins_hilist_id'))}"
+                )
             if not document:
                 if self.kind is EventKind.OPENING_STOCK:
                     self.out.skip(
@@ -295,24 +346,20 @@ class _RowMapper:
                         + "): a re-sent row could not be told from a new one",
                     )
                 continue
-            n = seen.get(document, 0)
-            seen[document] = n + 1
-            self._custody_row(row, document, n)
+            n = seen.get(key, 0)
+            seen[key] = n + 1
+            self._custody_row(row, document, n, key)
 
-    def _custody_row(self, row: Row, document: str, n: int) -> None:
+    def _custody_row(self, row: Row, document: str, n: int, key: str) -> None:
         violations: list[Violation] = []
         when = self._time(row, violations)
         codes = self._codes(row, violations)
         batch = _text(row.data, "manu_lotnum")
         expiry = _text(row.data, "expy_end")[:10]
         source = document if self.kind is EventKind.OPENING_STOCK else ""
-        supplier = (
-            _first(row.data, ("spler_pmtno", "spler_name"))
-            if self.kind in (EventKind.RECEIPT, EventKind.PURCHASE_RETURN)
-            else ""
-        )
+        supplier = self._supplier(row) if self.kind in (EventKind.RECEIPT, EventKind.PURCHASE_RETURN) else ""
         draft = Event(
-            event_id=event_id(self.party, self.infno, document, n),
+            event_id=event_id(self.party, self.infno, key, n),
             kind=self.kind,
             party_id=self.party,
             occurred_at=when,  # type: ignore[arg-type]  # None only with a violation: the ack is REJECTED
@@ -322,6 +369,12 @@ class _RowMapper:
         )
         self._emit([row], draft, violations)
 
+    def _supplier(self, row: Row) -> str:
+        """The registry's party for the row's supplier (licence number first, then registered name),
+        else the supplier as given: its licence number, or its name."""
+        licence, name = _text(row.data, "spler_pmtno"), _text(row.data, "spler_name")
+        return self.options.supplier_of(licence, name) or licence or name
+
     # -- 3505: the rows of one settlement are one sale --------------------------------------------
 
     def _groups(self, rows: list[Row], key_of) -> dict[str, list[Row]]:
@@ -330,14 +383,18 @@ class _RowMapper:
             key = key_of(row)
             if not key:
                 self.out.reject(
-                    row.position, (row.index,), "no setl_id or medins_prod_sel_no: the sale cannot be named"
+                    row.position,
+                    (row.index,),
+                    "no setl_id, rtal_docno or medins_prod_sel_no: the sale cannot be named",
                 )
                 continue
             groups.setdefault(key, []).append(row)
         return groups
 
     def sales(self, rows: list[Row]) -> None:
-        for sale_id, group in self._groups(rows, lambda r: _first(r.data, ("setl_id", "medins_prod_sel_no"))).items():
+        # Insured sales by their settlement (setl_id); self-pay sales, which have none (and no psn_no),
+        # by their retail document (rtal_docno): the rows of one are the lines of one sale.
+        for sale_id, group in self._groups(rows, lambda r: _first(r.data, _SALE_KEYS)).items():
             violations: list[Violation] = []
             when = self._time(group[0], violations)
             lines = tuple(self._sale_line(row, violations) for row in group)
@@ -387,7 +444,7 @@ class _RowMapper:
 
     def sale_returns(self, rows: list[Row]) -> None:
         def key_of(row: Row) -> str:
-            link = _first(row.data, ("setl_id", "medins_prod_sel_no"))
+            link = _first(row.data, _SALE_KEYS)
             return f"{link}@{re.sub(r'[^0-9]', '', _text(row.data, 'sel_retn_time'))}" if link else ""
 
         for key, group in self._groups(rows, key_of).items():

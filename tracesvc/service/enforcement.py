@@ -32,7 +32,7 @@ from tracesvc.service.errors import FailedPrecondition, InvalidArgument, NotFoun
 from tracesvc.store import history
 from tracesvc.store import keys as key_store
 from tracesvc.store.db import pg
-from tracesvc.store.findings import ChainRow, FlagRow, review_flags
+from tracesvc.store.findings import ChainRow, FlagRow, ReviewRow, review_flags, reviews_of
 from tracesvc.store.history import HistoryRow, PartySummary
 from tracesvc.store.registry import RegistryCache, load_parties
 
@@ -191,6 +191,11 @@ class Enforcement:
         if row is None:
             raise NotFound(f"no flag {flag_id}")
         return row
+
+    async def review_history(self, who: Principal, flag_id: str) -> list[ReviewRow]:
+        """Every review of a flag, oldest first, from the audit lines each review wrote."""
+        async with pg(self._engine) as conn:
+            return await reviews_of(conn, flag_id)
 
     async def review_flag(self, who: Principal, flag_id: str, decision: Decision | None, note: str) -> FlagRow:
         violations = []

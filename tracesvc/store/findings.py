@@ -88,6 +88,35 @@ async def review_flags(
     return reviewed
 
 
+REVIEW_METHODS = ("ReviewFlag", "ReviewFlags")
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRow:
+    """One review of a flag, as its audit line recorded it."""
+
+    at: datetime
+    reviewer: str  # the key id
+    role: str
+    status: str  # CONFIRMED or DISMISSED
+    note: str
+
+
+async def reviews_of(conn: asyncpg.Connection, flag_id: str) -> list[ReviewRow]:
+    """Every review of a flag, oldest first (a later one replaces an earlier on the flag itself)."""
+    rows = await conn.fetch(
+        """SELECT at, key_id, role, detail FROM audit_log
+           WHERE target = 'flag:' || $1 AND method = ANY($2::text[]) ORDER BY at, audit_id""",
+        flag_id,
+        list(REVIEW_METHODS),
+    )
+    out = []
+    for r in rows:
+        status, _, note = r["detail"].partition(": ")
+        out.append(ReviewRow(r["at"], r["key_id"], r["role"], status, note))
+    return out
+
+
 def flag_from_record(r: asyncpg.Record) -> FlagRow:
     values = dict(r)
     values["related_parties"] = tuple(values["related_parties"])

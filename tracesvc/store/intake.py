@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tracesvc.store.schema import epcis_captures, events, intake_evidence, party_glns
+from tracesvc.store.schema import epcis_captures, events, intake_evidence, licences, parties, party_glns
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,34 @@ async def resolve_glns(engine: AsyncEngine, glns: Iterable[str]) -> dict[str, st
     async with engine.connect() as conn:
         rows = await conn.execute(select(party_glns).where(party_glns.c.gln.in_(wanted)))
         return {r.gln: r.party_id for r in rows}
+
+
+async def resolve_suppliers(
+    engine: AsyncEngine, licence_numbers: Iterable[str], names: Iterable[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Licence number → party_id and registered name → party_id, for those the registry knows. A number
+    re-issued over time belongs to the party that holds it most recently; a name shared by several
+    parties resolves to none of them (a wrong supplier is worse than an unknown one for rule L)."""
+    numbers, wanted_names = sorted(set(licence_numbers) - {""}), sorted(set(names) - {""})
+    by_number: dict[str, str] = {}
+    by_name: dict[str, str] = {}
+    async with engine.connect() as conn:
+        if numbers:
+            rows = await conn.execute(
+                select(licences.c.number, licences.c.party_id)
+                .where(licences.c.number.in_(numbers))
+                .order_by(licences.c.number, licences.c.valid_from)
+            )
+            by_number = {r.number: r.party_id for r in rows}  # the latest holder wins
+        if wanted_names:
+            rows = await conn.execute(
+                select(parties.c.name, parties.c.party_id).where(parties.c.name.in_(wanted_names))
+            )
+            holders: dict[str, set[str]] = {}
+            for r in rows:
+                holders.setdefault(r.name, set()).add(r.party_id)
+            by_name = {name: next(iter(ids)) for name, ids in holders.items() if len(ids) == 1}
+    return by_number, by_name
 
 
 # -- evidence --------------------------------------------------------------------------------------

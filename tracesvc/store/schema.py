@@ -276,6 +276,7 @@ audit_log = Table(
     Column("target", Text, nullable=False),  # what was read: flag id, code, party, buyer token
     Column("detail", Text, nullable=False, server_default=""),
     Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_target", "target"),  # a flag's review history, a case's reads
 )
 
 # -- intake (issue 11) --------------------------------------------------------------------------

@@ -48,9 +48,12 @@ def upgrade() -> None:
     op.execute(_SALE_FUND)
     op.execute(_CODE_FUND)
     op.execute(_BATCH)
+    # A flag's review history is read from its audit lines (every review path writes one now).
+    op.create_index("ix_audit_log_target", "audit_log", ["target"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_log_target", table_name="audit_log")
     op.drop_column("event_codes", "batch")
     op.drop_column("event_codes", "fund_fen")
     op.drop_column("events", "fund_paid_fen")
