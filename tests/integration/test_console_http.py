@@ -277,6 +277,20 @@ async def test_a_case_file_verifies_against_the_case_log_and_its_manifest(consol
     await client.aclose()
 
 
+async def test_a_flag_page_lists_every_review_not_only_the_last(console):
+    client = await signed_in(console, "REGULATOR")
+    flag = (await flag_ids(client, rule="R"))[0]
+    for action, reason in (("CONFIRMED", "第一次核实 first look"), ("DISMISSED", "复核撤销 second look")):
+        page = await client.get("/flags")
+        done = await client.post(
+            "/flags/bulk", data={"csrf": csrf_of(page.text), "flag_id": flag, "action": action, "reason": reason}
+        )
+        assert done.status_code == 200
+    history = (await client.get(f"/flags/{flag}")).text.split('class="review"')[1].split("</table>")[0]
+    assert history.index("第一次核实 first look") < history.index("复核撤销 second look")
+    await client.aclose()
+
+
 async def test_sign_in_attempts_are_rate_limited(console):
     """Last in this module: it locks 127.0.0.1 out of signing in for the window."""
     async with httpx.AsyncClient(base_url=console.url) as client:
@@ -320,17 +334,3 @@ async def test_cookies_are_secure_when_tls_ends_in_front():
         assert "secure" in page.headers["set-cookie"].lower()
         answer = await client.post("/login", data={"csrf": csrf_of(page.text), "key": ""})
         assert answer.status_code == 303 and "secure" in answer.headers["set-cookie"].lower()
-
-
-async def test_a_flag_page_lists_every_review_not_only_the_last(console):
-    client = await signed_in(console, "REGULATOR")
-    flag = (await flag_ids(client, rule="R"))[0]
-    for action, reason in (("CONFIRMED", "第一次核实 first look"), ("DISMISSED", "复核撤销 second look")):
-        page = await client.get("/flags")
-        done = await client.post(
-            "/flags/bulk", data={"csrf": csrf_of(page.text), "flag_id": flag, "action": action, "reason": reason}
-        )
-        assert done.status_code == 200
-    history = (await client.get(f"/flags/{flag}")).text.split('class="review"')[1].split("</table>")[0]
-    assert history.index("第一次核实 first look") < history.index("复核撤销 second look")
-    await client.aclose()
