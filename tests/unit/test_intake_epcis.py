@@ -25,9 +25,8 @@ from tracesvc.domain.events import EventKind
 from tracesvc.intake import epcis
 from tracesvc.intake.model import DocumentError, EvidenceKind
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent.parent / "shared" / "third_party" / "epcis-examples"
-if not EXAMPLES.is_dir():  # CI clones main with shared/ beside it
-    EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "third_party" / "epcis-examples"
+# GS1's examples, vendored with their licence (tests/fixtures/epcis-examples/README.md): a clone stands alone.
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "epcis-examples"
 GLNS = {PHARMACY_GLN: "P1", WHOLESALER_GLN: "WHS1", "0012345111112": "P2"}
 
 # example → (mapped, rejected, skipped, evidence) with the GLN map above and no default party
@@ -200,3 +199,19 @@ def test_a_remote_context_is_never_fetched():
     doc["@context"] = [*doc["@context"], "https://example.invalid/ctx.jsonld"]
     out = epcis.map_document(doc, resolve)
     assert out.mapped == [] and "hash could not be computed" in out.rejected[0].reason
+
+
+def test_gs1s_single_shipping_event_located_only_by_its_read_point_is_mapped():
+    doc = json.loads((EXAMPLES / "epcisDocWithSingleEvent.jsonld").read_text())
+    glns = {"0614141073467": "WHS1"}  # the readPoint's GLN, registered
+    out = epcis.map_document(doc, glns.get)
+    assert [m.draft.kind for m in out.mapped] == [EventKind.SHIPMENT] and not out.unmapped
+    assert out.mapped[0].draft.party_id == "WHS1"
+
+
+def test_a_receiving_without_a_source_list_is_kept_with_an_unknown_supplier():
+    ev = receiving(epcs=[SGTIN])
+    ev.pop("sourceList")
+    out = epcis.map_document(document(ev), resolve)
+    (m,) = out.mapped
+    assert m.draft.kind is EventKind.RECEIPT and m.draft.counterparty_id == epcis.UNKNOWN_SOURCE

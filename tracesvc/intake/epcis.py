@@ -2,7 +2,8 @@
 
 DESIGN.md §7 "Intake adapters". Only ObjectEvents of serialised items (SGTIN URNs or GS1 Digital
 Link URIs, → the canonical `(01)GTIN(21)serial`) carry trace-code custody:
-- bizStep receiving → RECEIPT at the destination owning party (else the bizLocation's party),
+- bizStep receiving → RECEIPT at the destination owning party (else the bizLocation's, else the
+  readPoint's party); no source named → the supplier is UNKNOWN_SOURCE (rule L: unknown supplier),
   supplier = the source owning party;
 - shipping → SHIPMENT by the source owning party (else bizLocation), receiver = destination owner;
 - dispensing / retail_selling → SALE at the bizLocation's party (one line per GTIN);
@@ -32,6 +33,10 @@ from pyld import jsonld
 from tracesvc.domain.codes import gs1_check_digit
 from tracesvc.domain.events import Event, EventKind, Item, SaleLine, Scan, Violation
 from tracesvc.intake.model import DocumentError, Evidence, EvidenceKind, Intake, Mapped, short
+
+# The supplier of a receiving whose sourceList names none: no registry party has this id, so rule L
+# judges the receipt as one from an unknown supplier (UNLICENSED_SUPPLIER).
+UNKNOWN_SOURCE = "epcis:unknown-source"
 
 MAX_EVENTS = 10_000
 _GLN_LEN = 13
@@ -266,8 +271,13 @@ class _EventMapper:
         return ""
 
     def _location(self, ev: dict[str, Any]) -> str:
-        loc = ev.get("bizLocation")
-        return loc.get("id", "") if isinstance(loc, dict) and isinstance(loc.get("id"), str) else ""
+        """Where the event happened: its bizLocation, else its readPoint (GS1's own single-event
+        examples are located only by a readPoint)."""
+        for name in ("bizLocation", "readPoint"):
+            loc = ev.get(name)
+            if isinstance(loc, dict) and isinstance(loc.get("id"), str) and loc["id"].strip():
+                return loc["id"]
+        return ""
 
     def map(self, ev: dict[str, Any], at: _At) -> None:
         n, position, eid, when = at
@@ -315,6 +325,9 @@ class _EventMapper:
             own, other = location, ""
         party = (self.party(own) if own else None) or ("" if own else self.default_party)
         counterparty = (self.party(other) or gln_of(other) or other) if other else ""
+        if kind is EventKind.RECEIPT and not counterparty:
+            # A receiving with no sourceList is kept: its supplier is unknown, which is rule L's to judge.
+            counterparty = UNKNOWN_SOURCE
         return party, counterparty, own
 
     def _custody(self, ev: dict[str, Any], at: _At, kind: EventKind, codes: list[str]) -> None:
@@ -325,7 +338,8 @@ class _EventMapper:
             reason = (
                 f"{short(own)} is not mapped to a registry party (register its GLN)"
                 if own
-                else "no party: no owning party or bizLocation, and no default party"
+                else "no party: no owning party (sourceList, destinationList), bizLocation or readPoint, "
+                "and no default party"
             )
             self.out.reject(position, (n,), reason, eid)
             return

@@ -213,6 +213,12 @@ class IntakeService:
         rows: list[store.EvidenceRow] = []
         at: list[int] = []
         for i, e in enumerate(items):
+            if e.kind is EvidenceKind.RETRACTION and e.target_event_id not in targets:
+                # Nothing to retract: an errorDeclaration of an event this service never stored
+                # (another system's, or one that was refused) is skipped, not an error.
+                reason = f"retracts {e.target_event_id}, which was never stored here: nothing to retract"
+                results[i] = Result(e.position, e.rows, e.event_id, Status.SKIPPED, reason)
+                continue
             party = e.party_id or targets.get(e.target_event_id, "")
             denial = self._evidence_denial(e, party, targets.get(e.target_event_id), principal)
             if denial:
