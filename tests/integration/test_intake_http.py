@@ -132,14 +132,54 @@ async def test_epcis_capture_rollback_stores_nothing(both, raw_db):
     assert await raw_db.fetchval("SELECT count(*) FROM events") == 0
 
 
-async def test_epcis_event_201_then_409_and_errors_are_400(both):
+async def test_epcis_event_201_a_resend_is_a_duplicate_other_content_409_and_errors_are_400(both):
     _, http = both
     ev = receiving(event_id="urn:uuid:e1", epcs=[DIGITAL_LINK])
     first = await http.post("/epcis/events", json=ev)
     assert first.status_code == 201 and first.headers["location"].endswith("urn%3Auuid%3Ae1")
-    assert (await http.post("/epcis/events", json=ev)).status_code == 409
+    assert first.headers["gs1-epcis-version"] == "2.0.0" and first.headers["gs1-cbv-version"] == "2.0.0"
+    again = await http.post("/epcis/events", json=ev)
+    assert again.status_code == 200 and again.json()["status"] == "DUPLICATE"
+    other = await http.post("/epcis/events", json=receiving(event_id="urn:uuid:e1", epcs=[SGTIN]))
+    assert other.status_code == 409 and other.headers["content-type"] == "application/problem+json"
+    assert other.json()["type"] == "epcisException:ResourceAlreadyExistsException"
     bad = await http.post("/epcis/events", json=receiving(event_id="urn:uuid:e2", eventTime="x"))
     assert bad.status_code == 400 and bad.json()["instance"] == "event"
+    assert bad.json()["type"] == "epcisException:ValidationException"
+
+
+async def test_epcis_rest_conventions_options_get_and_415(both):
+    _, http = both
+    created = await http.post("/epcis/events", json=receiving(event_id="urn:uuid:g1", epcs=[DIGITAL_LINK]))
+    got = await http.get(created.headers["location"])
+    assert got.status_code == 200 and got.json()["eventID"] == "urn:uuid:g1"
+    assert got.json()["event"]["kind"] == "RECEIPT"
+    assert (await http.get("/epcis/events/urn%3Auuid%3Anone")).status_code == 404
+    for path in ("/epcis/capture", "/epcis/events", created.headers["location"]):
+        options = await http.options(path)
+        assert options.status_code == 204 and "OPTIONS" in options.headers["allow"], path
+        assert options.headers["gs1-epcis-version"] == "2.0.0"
+    xml = await http.post("/epcis/capture", content=b"<epcis/>", headers={"Content-Type": "application/xml"})
+    assert xml.status_code == 415 and xml.json()["type"] == "epcisException:UnsupportedMediaTypeException"
+    text = await http.post("/epcis/events", content=b"x", headers={"Content-Type": "text/plain"})
+    assert text.status_code == 415
+
+
+async def test_rollback_reports_every_events_own_error(both):
+    svc, http = both
+    bad_time = receiving(event_id="urn:uuid:b1", eventTime="yesterday")
+    unknown_party = receiving(event_id="urn:uuid:b2", epcs=[SGTIN])
+    unknown_party["destinationList"] = []
+    unknown_party["bizLocation"] = {"id": sgln("0000000000017")}  # a GLN no party is registered under
+    bad_code = receiving(event_id="urn:uuid:b3", epcs=["https://id.gs1.org/01/09506000134352/21/x%00"])
+    good = receiving(event_id="urn:uuid:b4", epcs=[DIGITAL_LINK])
+    r = await http.post("/epcis/capture", json=document(bad_time, unknown_party, bad_code, good))
+    status = (await http.get(r.headers["location"])).json()
+    by_id = {x["event_id"] or x["position"]: x for x in status["results"]}
+    assert by_id["urn:uuid:b4"]["status"] == "NOT_STORED"
+    own = [x for x in status["errors"] if x["status"] != "NOT_STORED"]
+    assert len(own) >= 3, status["results"]  # each bad event says what is wrong with it
+    assert all("another event" not in x.get("message", "") for x in own)
 
 
 async def test_error_declaration_retracts_and_reconciliation_forgets_the_event(both, raw_db):

@@ -3,7 +3,12 @@
 - `POST /nhsa/v1/{infno}`: an NHSA 3501–3506 request envelope in, the NHSA response envelope out;
 - `POST /epcis/capture`: an EPCIS 2.0 document; 202 + Location, `GET /epcis/capture/{id}` for per-event
   results; `GS1-Capture-Error-Behaviour: rollback` (the default, all or nothing) or `proceed`;
-- `POST /epcis/events`: one EPCIS event; 201, or 409 when its eventID is already stored;
+- `POST /epcis/events`: one EPCIS event; 201 + Location, 200 for an identical re-send (a duplicate),
+  409 ResourceAlreadyExistsException when its eventID is stored with other content;
+- `GET /epcis/events/{eventID}`: a captured event as stored; `OPTIONS` on every EPCIS resource.
+EPCIS answers carry `GS1-EPCIS-Version` and `GS1-CBV-Version`; errors are RFC 7807
+`application/problem+json` with the standard EPCIS exception types; a body that is not JSON or
+JSON-LD (XML, text) is 415.
 - `GET /healthz`;
 - `/console/…`: the web console for inspectors and regulators (tracesvc.console), when given.
 Same API keys and roles as gRPC (bearer key in `Authorization`); bodies over the limit get 413 and
@@ -129,6 +134,7 @@ class IntakeHttp:
             raise HttpError(
                 400, "GS1-Capture-Error-Behaviour must be rollback or proceed", "GS1-Capture-Error-Behaviour"
             )
+        _json_media(request)
         document = await self._json(request)
         try:
             report = await self._intake.epcis(document, principal, rollback=behaviour == "rollback")
@@ -136,7 +142,7 @@ class IntakeHttp:
             raise HttpError(400, exc.reason, exc.position) from None
         capture_id = await self._intake.record_capture(principal, behaviour, report)
         location = f"/epcis/capture/{capture_id}"
-        return JSONResponse({"captureID": capture_id}, status_code=202, headers={"Location": location})
+        return JSONResponse({"captureID": capture_id}, status_code=202, headers={**EPCIS_HEADERS, "Location": location})
 
     async def capture_status(self, request: Request) -> Response:
         principal = await self._principal(request, WRITERS | READERS)
@@ -155,11 +161,13 @@ class IntakeHttp:
                 "counts": found.results.get("counts", {}),
                 "results": results,
                 "errors": [r for r in results if r["status"] not in ("STORED", "DUPLICATE", "SKIPPED")],
-            }
+            },
+            headers=EPCIS_HEADERS,
         )
 
     async def event(self, request: Request) -> Response:
         principal = await self._principal(request, WRITERS)
+        _json_media(request)
         event = await self._json(request)
         if not isinstance(event, dict):
             raise HttpError(400, "an EPCIS event is a JSON object")
@@ -171,20 +179,50 @@ class IntakeHttp:
             raise HttpError(400, exc.reason, exc.position) from None
         return _event_response(report)
 
+    async def stored_event(self, request: Request) -> Response:
+        principal = await self._principal(request, WRITERS | READERS)
+        event_id = request.path_params["event_id"]
+        found = await self._intake.stored_event(principal, event_id)
+        if found is None:
+            raise HttpError(404, f"no captured event {event_id[:120]} that this key may read")
+        body = {"eventID": found.event_id, "recordTime": found.received_at.isoformat(), "event": found.payload}
+        return JSONResponse(body, headers=EPCIS_HEADERS)
+
+
+EPCIS_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
+_JSON_MEDIA = ("application/json", "application/ld+json")
+
+
+def _json_media(request: Request) -> None:
+    """EPCIS in JSON or JSON-LD only: XML, text and the rest are 415 (no body is read)."""
+    media = request.headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
+    if media not in _JSON_MEDIA:
+        raise HttpError(415, f"{media[:60]} is not read here: send application/json or application/ld+json")
+
+
+def _options(allow: str) -> Callable[[Request], Awaitable[Response]]:
+    async def answer(request: Request) -> Response:
+        headers = {**EPCIS_HEADERS, "Allow": allow, "Accept-Post": ", ".join(_JSON_MEDIA)}
+        return Response(status_code=204, headers=headers)
+
+    return answer
+
 
 def _event_response(report: Report) -> Response:
     result = report.results[0]
     body = result.to_json()
     body["position"] = body["position"].replace("epcisBody.eventList[0]", "event")
+    location = "/epcis/events/" + quote(result.event_id, safe="")
     if result.status is Status.STORED:
-        location = "/epcis/events/" + quote(result.event_id, safe="")
-        return JSONResponse(body, status_code=201, headers={"Location": location})
-    if result.status in (Status.DUPLICATE, Status.CONFLICT):
-        return _problem(409, f"event {result.event_id} already exists", "event.eventID")
+        return JSONResponse(body, status_code=201, headers={**EPCIS_HEADERS, "Location": location})
+    if result.status is Status.DUPLICATE:  # the same event again: stored already, nothing changed
+        return JSONResponse(body, status_code=200, headers={**EPCIS_HEADERS, "Location": location})
+    if result.status is Status.CONFLICT:
+        return _problem(409, f"event {result.event_id} already exists with other content", "event.eventID")
     if result.status is Status.DENIED:
         return _problem(403, result.message)
     if result.status is Status.SKIPPED:
-        return JSONResponse(body, status_code=200)
+        return JSONResponse(body, status_code=200, headers=EPCIS_HEADERS)
     return _problem(400, result.message, body["position"])
 
 
@@ -250,18 +288,23 @@ def _problem(status: int, title: str, position: str = "") -> Response:
             401: "SecurityException",
             403: "SecurityException",
             404: "NoSuchResourceException",
-            409: "ValidationException",
+            405: "MethodNotAllowedException",
+            406: "NotAcceptableException",
+            409: "ResourceAlreadyExistsException",
             413: "CaptureLimitExceededException",
+            415: "UnsupportedMediaTypeException",
         }.get(status, "ImplementationException"),
         "title": title,
         "status": status,
     }
     if position:
         body["instance"] = position
-    headers = {"WWW-Authenticate": "Bearer"} if status == HTTPStatus.UNAUTHORIZED else None
+    headers = dict(EPCIS_HEADERS)
+    if status == HTTPStatus.UNAUTHORIZED:
+        headers["WWW-Authenticate"] = "Bearer"
     if status == HTTPStatus.SERVICE_UNAVAILABLE:
-        headers = {"Retry-After": "1"}
-    return JSONResponse(body, status_code=status, headers=headers)
+        headers["Retry-After"] = "1"
+    return JSONResponse(body, status_code=status, headers=headers, media_type="application/problem+json")
 
 
 def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
@@ -291,8 +334,13 @@ def build_app(
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/nhsa/v1/{infno}", api.nhsa, methods=["POST"]),
         Route("/epcis/capture", _guarded(api.capture), methods=["POST"]),
+        Route("/epcis/capture", _options("POST, OPTIONS"), methods=["OPTIONS"]),
         Route("/epcis/capture/{capture_id}", _guarded(api.capture_status), methods=["GET"]),
+        Route("/epcis/capture/{capture_id}", _options("GET, OPTIONS"), methods=["OPTIONS"]),
         Route("/epcis/events", _guarded(api.event), methods=["POST"]),
+        Route("/epcis/events", _options("POST, OPTIONS"), methods=["OPTIONS"]),
+        Route("/epcis/events/{event_id:path}", _guarded(api.stored_event), methods=["GET"]),
+        Route("/epcis/events/{event_id:path}", _options("GET, OPTIONS"), methods=["OPTIONS"]),
     ]
     if console is not None:
         routes.append(Mount("/console", app=console))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from enum import StrEnum
@@ -125,6 +125,15 @@ class IntakeService:
             return found
         return None
 
+    async def stored_event(self, principal: Principal, event_id: str) -> store.StoredEvent | None:
+        """A captured event, for a reader or the party that reported it (None otherwise, or when unknown)."""
+        found = await store.stored_event(self._engine, event_id)
+        if found is None:
+            return None
+        if principal.role in READERS or principal.unrestricted:
+            return found
+        return found if principal.may_act_for(found.party_id, self._registry.chain_of) else None
+
     async def nhsa(
         self, message: object, principal: Principal = UNRESTRICTED, *, infno: str = "", party_id: str = ""
     ) -> Report:
@@ -143,15 +152,18 @@ class IntakeService:
         """One EPCIS document; DocumentError when it is not one. With `rollback`, all or nothing."""
         glns = await store.resolve_glns(self._engine, _glns_in(epcis.event_list(document)))
         intake = epcis.map_document(document, glns.get, default_party=principal.party_id or "")
-        return await self._ingest(intake, principal, rollback=rollback)
+        return await self._ingest(intake, principal, rollback=rollback, field_name=epcis_field)
 
-    async def _ingest(self, intake: Intake, principal: Principal, *, rollback: bool) -> Report:
+    async def _ingest(
+        self, intake: Intake, principal: Principal, *, rollback: bool, field_name: Callable[[str], str] = str
+    ) -> Report:
         report = Report()
         for u in intake.unmapped:
             report.results.append(
                 Result(u.position, u.rows, u.event_id, Status.SKIPPED if u.skipped else Status.REJECTED, u.reason)
             )
-        if rollback and (intake.rejected or not await self._all_valid(intake.mapped, principal, report)):
+        # In rollback mode every event is checked, so each one's own problem is reported, not only the first.
+        if rollback and (not await self._all_valid(intake.mapped, principal, report, field_name) or intake.rejected):
             report.results += [
                 Result(
                     m.position,
@@ -170,12 +182,14 @@ class IntakeService:
             return report
         acks = await self._ingestor.ingest([Draft(m.draft, list(m.violations)) for m in intake.mapped], principal)
         for m, ack in zip(intake.mapped, acks, strict=True):
-            report.results.append(_result(m, ack))
+            report.results.append(_result(m, ack, field_name))
         report.results += await self._evidence(intake.evidence, principal)
         log.info("intake", **{k.lower(): v for k, v in report.counts().items()})
         return report
 
-    async def _all_valid(self, mapped: Sequence[Mapped], principal: Principal, report: Report) -> bool:
+    async def _all_valid(
+        self, mapped: Sequence[Mapped], principal: Principal, report: Report, field_name: Callable[[str], str]
+    ) -> bool:
         """Dry run of the Ingestor's checks, for an all-or-nothing capture; failures go to `report`."""
         await self._registry.refresh()
         await self._registry.ensure_parties({m.draft.party_id for m in mapped})
@@ -190,6 +204,7 @@ class IntakeService:
                     violations += exc.violations
             if problem or violations:
                 ok = False
+                violations = list(_renamed(violations, field_name))
                 message = problem or "; ".join(f"{v.field}: {v.description}" for v in violations[:3])
                 report.results.append(
                     Result(
@@ -267,10 +282,40 @@ class IntakeService:
         return ""
 
 
-def _result(m: Mapped, ack: Ack) -> Result:
-    return Result(
-        m.position, m.rows, m.draft.event_id or ack.event_id, _FROM_ACK[ack.kind], ack.message, ack.violations
-    )
+def _result(m: Mapped, ack: Ack, field_name: Callable[[str], str] = str) -> Result:
+    violations = _renamed(ack.violations, field_name)
+    message = ack.message
+    if field_name is not str:
+        for old, new in zip(ack.violations, violations, strict=True):
+            message = message.replace(f"{old.field}:", f"{new.field}:")
+    return Result(m.position, m.rows, m.draft.event_id or ack.event_id, _FROM_ACK[ack.kind], message, violations)
+
+
+def _renamed(violations: Sequence[Violation], field_name: Callable[[str], str]) -> tuple[Violation, ...]:
+    return tuple(Violation(field_name(v.field), v.description) for v in violations)
+
+
+# Where an event's fields come from in an EPCIS event: a refusal names the EPCIS field, not ours.
+_EPCIS_FIELDS = (
+    ("supplier_id", "sourceList"),
+    ("receiver_id", "destinationList"),
+    ("party_id", "bizLocation"),
+    ("occurred_at", "eventTime"),
+    ("document_no", "bizTransactionList"),
+    ("items", "epcList"),
+    ("lines", "epcList"),
+)
+
+
+def epcis_field(field: str) -> str:
+    """`items[2].code` → `epcList[2]`, `supplier_id` → `sourceList`: the EPCIS name of an event's field."""
+    for ours, theirs in _EPCIS_FIELDS:
+        if field == ours or field.startswith((ours + ".", ours + "[")):
+            rest = field[len(ours) :]
+            if ours in ("items", "lines"):
+                rest = rest.split(".", 1)[0] if rest.startswith("[") else ""
+            return theirs + rest
+    return field
 
 
 def _glns_in(events: Sequence[Any]) -> set[str]:

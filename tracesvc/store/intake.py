@@ -100,6 +100,27 @@ async def resolve_suppliers(
     return by_number, by_name
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    event_id: str
+    party_id: str
+    received_at: datetime
+    payload: dict[str, Any]
+
+
+async def stored_event(engine: AsyncEngine, event_id: str) -> StoredEvent | None:
+    """A stored event as it was stored (its canonical payload), or None."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(events.c.event_id, events.c.party_id, events.c.received_at, events.c.payload).where(
+                    events.c.event_id == event_id
+                )
+            )
+        ).first()
+    return StoredEvent(row.event_id, row.party_id, row.received_at, row.payload) if row else None
+
+
 # -- evidence --------------------------------------------------------------------------------------
 
 
