@@ -93,8 +93,7 @@ async def test_a_month_as_nhsa_messages_gives_the_same_flags_as_proto_events(ser
     assert {e.WhichOneof("kind") for e in traffic.rest} >= {"shipment", "transfer"}
     folder = tmp_path / "nhsa"
     assert write_messages(traffic, folder) == len(traffic.messages)
-    env = {"DATABASE_URL": config.database_url, "TRACESVC_HMAC_KEY_FILE": str(config.hmac_key_file)}
-    done = await cli("import", "--format", "nhsa", str(folder), env=env)
+    done = await cli("import", "--format", "nhsa", str(folder), "--target", service.target)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     resent = sum(traffic.carried.values()) - len(traffic.ids)  # a re-sent event's second message is a DUPLICATE
     assert f"duplicate {resent}," in done.stdout and f"stored {len(traffic.ids)}" in done.stdout, done.stdout[:500]

@@ -13,10 +13,13 @@ import grpc
 from tracesvc.api import auth
 from tracesvc.api.routing import IngestRouter, codes_of
 from tracesvc.domain.events import EventKind, Violation
+from tracesvc.intake.model import DocumentError
 from tracesvc.service.errors import DeadlineExceeded, InvalidArgument
+from tracesvc.service.intake import IntakeService, read_document
 from tracesvc.v1 import ack_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
+_FORMATS = {ingest_pb2.DOCUMENT_FORMAT_NHSA: "nhsa", ingest_pb2.DOCUMENT_FORMAT_EPCIS: "epcis"}
 
 MAX_BATCH = 1000  # events per unary call
 # Stream budgets are in codes as well as events: a 100-box delivery note is 100× the work of a
@@ -75,8 +78,39 @@ class ReadAhead:
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, router: IngestRouter) -> None:
+    def __init__(self, router: IngestRouter, intake: IntakeService) -> None:
         self._router = router
+        self._intake = intake
+
+    async def ImportDocument(
+        self, request: ingest_pb2.ImportDocumentRequest, context: Context
+    ) -> ingest_pb2.ImportDocumentResponse:
+        fmt = _FORMATS.get(request.format)
+        if fmt is None:
+            raise InvalidArgument("format is required", [Violation("format", "NHSA or EPCIS")])
+        try:
+            document = read_document(request.content)
+            if fmt == "nhsa":
+                report = await self._intake.nhsa(
+                    document, auth.current(), infno=request.infno.strip(), party_id=request.party_id.strip()
+                )
+            else:
+                report = await self._intake.epcis(document, auth.current(), rollback=request.rollback)
+        except DocumentError as exc:
+            raise InvalidArgument(str(exc), [Violation(exc.position or "content", exc.reason)]) from None
+        return ingest_pb2.ImportDocumentResponse(
+            results=[
+                ingest_pb2.DocumentResult(
+                    position=r.position,
+                    rows=list(r.rows),
+                    event_id=r.event_id,
+                    status=r.status.value,
+                    message=r.message,
+                )
+                for r in report.ordered()
+            ],
+            counts=dict(report.counts()),
+        )
 
     async def _record(
         self, context: Context, field: str, kind: EventKind, messages: Sequence[Any]

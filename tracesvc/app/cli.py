@@ -9,7 +9,6 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from datetime import timezone
 from pathlib import Path
 
 from google.protobuf import json_format
@@ -76,28 +75,17 @@ async def _import(config: Config, args) -> int:
 
 
 async def _import_documents(config: Config, args) -> int:
-    """NHSA messages or EPCIS documents, straight into the database through the intake use case."""
+    """NHSA messages or EPCIS documents, sent to the service at --target with --key (its ImportDocument
+    call: the same intake, roles and audit as the HTTP listener); never straight into a database."""
     from tracesvc.app.imports import ImportOptions, import_documents
-    from tracesvc.app.server import database
-    from tracesvc.service.ingest import Ingestor
-    from tracesvc.service.intake import IntakeService, IntakeSettings
-    from tracesvc.store.registry import RegistryCache
 
     path = Path(args.file)
     if not path.exists():
         print(f"no such file or directory: {path}", file=sys.stderr)
         return 2
-    async with database(config) as engine:
-        cache = RegistryCache(engine)
-        await cache.refresh(force=True)
-        intake = IntakeService(
-            engine,
-            Ingestor(engine, cache, max_future=config.max_future),
-            cache,
-            IntakeSettings(config.load_hmac_key(), zone=timezone(config.nhsa_utc_offset), max_future=config.max_future),
-        )
-        summary = await import_documents(intake, path, ImportOptions(args.format, args.party or "", args.infno or ""))
-    summary.render(sys.stdout)
+    options = ImportOptions(args.format, args.party or "", args.infno or "")
+    summary = await import_documents(args.target, args.key, path, options)
+    summary.render(sys.stdout, Path(args.problems) if args.problems else None)
     return 1 if summary.failed else 0
 
 
@@ -299,18 +287,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the service running afterwards and print the web console's address and demo keys to sign in",
     )
-    i = sub.add_parser("import", help="import events: NDJSON to a running service; NHSA or EPCIS into the database")
+    i = sub.add_parser("import", help="import events (NDJSON, NHSA or EPCIS files) into a running service")
     i.add_argument("file", help="file or directory (ndjson: also - for standard input)")
     i.add_argument(
         "--format",
         choices=["ndjson", "nhsa", "epcis"],
         default="ndjson",
-        help="ndjson: proto3-JSON Events sent over gRPC to --target; nhsa (3501-3506 messages) and epcis "
-        "(EPCIS 2.0 documents): mapped and stored through the database (DATABASE_URL or "
-        "TRACESVC_DATA_DIR), like the HTTP intake",
+        help="ndjson: proto3-JSON Events; nhsa (3501-3507 messages) and epcis (EPCIS 2.0 documents): each "
+        "document sent whole and mapped by the service, as its HTTP intake does. All go to --target with --key",
     )
     i.add_argument("--party", help="nhsa: fixmedins_code for messages that carry only their input")
     i.add_argument("--infno", help="nhsa: infno for messages that carry only their input")
+    i.add_argument("--problems", metavar="FILE", help="nhsa/epcis: write every problem to FILE (the summary lists 50)")
     i.add_argument("--target", default=DEFAULT_TARGET)
     i.add_argument("--key", default=os.environ.get("TRACESVC_API_KEY"), help="API key (default: $TRACESVC_API_KEY)")
     e = sub.add_parser("export", help="write every stored event as NDJSON (reads the database directly)")

@@ -1,5 +1,6 @@
-"""`tracesvc import --format nhsa|epcis FILE|DIR`: foreign documents into the database, through the same
-IntakeService → Ingestor path (validation, idempotency, acks) as the HTTP intake, with a progress bar."""
+"""`tracesvc import --format nhsa|epcis FILE|DIR`: foreign documents sent to a running service (its
+ImportDocument call, over the same intake as the HTTP listener: auth, roles, lanes, validation,
+idempotency), with a progress bar; every problem can be written to a file."""
 
 from __future__ import annotations
 
@@ -11,13 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import grpc
 from tqdm import tqdm
 
-from tracesvc.intake.model import DocumentError
-from tracesvc.service.intake import IntakeService, Status
+from tracesvc import client
+from tracesvc.v1 import ingest_pb2, ingest_pb2_grpc
 
 SUFFIXES = {"nhsa": (".json", ".ndjson", ".jsonl"), "epcis": (".json", ".jsonld")}
-MAX_LISTED = 50  # rejected rows printed in the summary
+MAX_LISTED = 50  # rejected rows printed in the summary (all of them go to --problems FILE)
+_FORMAT = {"nhsa": ingest_pb2.DOCUMENT_FORMAT_NHSA, "epcis": ingest_pb2.DOCUMENT_FORMAT_EPCIS}
+_FINE = ("STORED", "DUPLICATE", "SKIPPED")
+
+
+class DocumentError(ValueError):
+    """A document this command could not read (it is reported, and the others go on)."""
 
 
 @dataclass
@@ -28,15 +36,18 @@ class Summary:
 
     def add(self, where: str, status: str, reason: str = "") -> None:
         self.counts[status] += 1
-        if status not in (Status.STORED, Status.DUPLICATE, Status.SKIPPED):
+        if status not in _FINE:
             self.problems.append(f"{where}: {status}: {reason}")
 
-    def render(self, out: TextIO) -> None:
+    def render(self, out: TextIO, problems_file: Path | None = None) -> None:
         print(f"{self.files} files: " + ", ".join(f"{k.lower()} {v}" for k, v in sorted(self.counts.items())), file=out)
         for line in self.problems[:MAX_LISTED]:
             print(f"  {line}", file=out)
-        if len(self.problems) > MAX_LISTED:
-            print(f"  … and {len(self.problems) - MAX_LISTED} more", file=out)
+        if problems_file is not None:
+            problems_file.write_text("".join(f"{line}\n" for line in self.problems), encoding="utf-8")
+            print(f"  all {len(self.problems)} problems written to {problems_file}", file=out)
+        elif len(self.problems) > MAX_LISTED:
+            print(f"  … and {len(self.problems) - MAX_LISTED} more (--problems FILE lists them all)", file=out)
 
     @property
     def failed(self) -> bool:
@@ -61,7 +72,7 @@ def documents(path: Path) -> Iterator[tuple[str, Any]]:
                 try:
                     yield f"{path}:{n}", json.loads(line)
                 except ValueError as exc:
-                    yield f"{path}:{n}", DocumentError("", f"not JSON: {str(exc)[:80]}")
+                    yield f"{path}:{n}", DocumentError(f"not JSON: {str(exc)[:80]}")
         return
     if isinstance(data, list):
         for n, item in enumerate(data):
@@ -77,32 +88,43 @@ class ImportOptions:
     infno: str = ""  # nhsa: infno of bare inputs
 
 
-async def import_documents(intake: IntakeService, path: Path, options: ImportOptions) -> Summary:
+async def import_documents(target: str, key: str | None, path: Path, options: ImportOptions) -> Summary:
+    """Send every document under `path` to the service at `target`, one ImportDocument call each."""
     summary = Summary()
     files = files_of(path, options.fmt)
     bar = tqdm(files, unit="file", disable=not sys.stderr.isatty(), file=sys.stderr)
-    for file in bar:
-        summary.files += 1
-        for where, doc in documents(file):
-            await _one(intake, summary, (where, doc), options)
-        bar.set_postfix({k.lower(): v for k, v in summary.counts.items()}, refresh=False)
+    async with client.channel(target) as ch:
+        stub = ingest_pb2_grpc.IngestServiceStub(ch)
+        for file in bar:
+            summary.files += 1
+            for where, doc in documents(file):
+                await _one(stub, key, summary, (where, doc), options)
+            bar.set_postfix({k.lower(): v for k, v in summary.counts.items()}, refresh=False)
     return summary
 
 
-async def _one(intake: IntakeService, summary: Summary, item: tuple[str, Any], options: ImportOptions) -> None:
+async def _one(
+    stub: ingest_pb2_grpc.IngestServiceStub,
+    key: str | None,
+    summary: Summary,
+    item: tuple[str, Any],
+    options: ImportOptions,
+) -> None:
     where, doc = item
-    fmt, party, infno = options.fmt, options.party, options.infno
     if isinstance(doc, DocumentError):
-        summary.add(where, "REJECTED", doc.reason)
+        summary.add(where, "REJECTED", str(doc))
         return
+    request = ingest_pb2.ImportDocumentRequest(
+        format=_FORMAT[options.fmt], content=json.dumps(doc, ensure_ascii=False).encode(), party_id=options.party
+    )
+    if options.fmt == "nhsa" and not (isinstance(doc, dict) and "input" in doc):
+        request.infno = options.infno  # --infno names bare inputs; an envelope names its own
     try:
-        if fmt == "nhsa":
-            bare = not (isinstance(doc, dict) and "input" in doc)  # --infno names bare inputs; an envelope its own
-            report = await intake.nhsa(doc, infno=infno if bare else "", party_id=party)
-        else:
-            report = await intake.epcis(doc, rollback=False)
-    except DocumentError as exc:
-        summary.add(where, "REJECTED", str(exc))
+        answer = await stub.ImportDocument(request, metadata=client.bearer(key))
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() is not grpc.StatusCode.INVALID_ARGUMENT:
+            raise  # no access, no server: the command says so once, not per document
+        summary.add(where, "REJECTED", exc.details() or "")
         return
-    for r in report.ordered():
-        summary.add(f"{where}: {r.position}", r.status.value, r.message)
+    for r in answer.results:
+        summary.add(f"{where}: {r.position}", r.status, r.message)

@@ -144,13 +144,13 @@ async def grpc_server(
     ingestor = Ingestor(engine, cache, max_future=config.max_future)
     lane = _bulk_lane(config, engine, hmac_key)
     router = IngestRouter(ingestor, hmac_key, lane)
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(router), server)
     intake = IntakeService(
         engine,
         router,
         cache,
         IntakeSettings(hmac_key, zone=timezone(config.nhsa_utc_offset), max_future=config.max_future),
     )
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(router, intake), server)
     verify_pb2_grpc.add_VerifyServiceServicer_to_server(VerifyServicer(Verifier(engine, cache)), server)
     reconciler = Reconciler(engine, skew=config.clock_skew, buyer_params=BuyerParams.from_env(os.environ))
     runs = RunControl(reconciler)

@@ -17,8 +17,6 @@ documents that cannot be read get 400 naming the position and the reason.
 
 from __future__ import annotations
 
-import json
-import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,12 +32,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
-from tracesvc.domain import hygiene
 from tracesvc.intake.model import DocumentError
 from tracesvc.service import errors
 from tracesvc.service.access import READERS, UNRESTRICTED, WRITERS, Principal, Role
 from tracesvc.service.authn import Authenticator
-from tracesvc.service.intake import IntakeService, Report, Status
+from tracesvc.service.intake import IntakeService, Report, Status, read_document
 from tracesvc.store import faults
 
 log = structlog.get_logger(__name__)
@@ -87,14 +84,9 @@ class IntakeHttp:
             if len(body) > self._settings.max_bytes:
                 raise HttpError(413, f"body larger than {self._settings.max_bytes} bytes")
         try:
-            document = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            where = f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-            raise HttpError(400, f"not JSON: {str(exc)[:80]}", where) from None
-        problem = _hostile_string(document)
-        if problem is not None:
-            raise HttpError(400, problem[1], problem[0])
-        return document
+            return read_document(bytes(body))
+        except DocumentError as exc:
+            raise HttpError(400, exc.reason, exc.position) from None
 
     # -- NHSA ------------------------------------------------------------------------------------
 
@@ -224,28 +216,6 @@ def _event_response(report: Report) -> Response:
     if result.status is Status.SKIPPED:
         return JSONResponse(body, status_code=200, headers=EPCIS_HEADERS)
     return _problem(400, result.message, body["position"])
-
-
-# Any one string value of a document (names, notes); ids are checked per field by normalize_event.
-_JSON_TEXT = hygiene.TextKind(4000, re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1c\x1e\x1f\x7f-\x9f\ufffe\uffff]"))
-
-
-def _hostile_string(document: Any) -> tuple[str, str] | None:
-    """(JSON path, reason) of the first string no intake field may hold: control characters (but
-    tab, line breaks and GS, the GS1 separator), lone surrogates, or more than 4,000 characters."""
-    todo: list[tuple[str, Any]] = [("$", document)]
-    while todo:
-        path, value = todo.pop()
-        if isinstance(value, dict):
-            todo.extend((f"{path}.{str(k)[:40]}", v) for k, v in value.items())
-            todo.extend((f"{path}.<key>", k) for k in value)
-        elif isinstance(value, list):
-            todo.extend((f"{path}[{n}]", v) for n, v in enumerate(value))
-        elif isinstance(value, str):
-            problem = hygiene.text_problem(value, _JSON_TEXT)
-            if problem is not None:
-                return path, problem
-    return None
 
 
 def _now() -> datetime:

@@ -47,6 +47,7 @@ POLICY: dict[str, frozenset[Role]] = {
             "RecordSale",
             "RecordSaleReturn",
             "StreamEvents",
+            "ImportDocument",
         )
     },
     f"{_SERVICES}VerifyService/VerifyCodes": frozenset({Role.POS}) | READERS,

@@ -3,6 +3,8 @@ the one Ingestor every entry point uses, keep its evidence, and say what became 
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -14,9 +16,10 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tracesvc.domain import hygiene
 from tracesvc.domain.events import Draft, InvalidEvent, Violation, normalize_event
 from tracesvc.intake import epcis, nhsa
-from tracesvc.intake.model import Evidence, EvidenceKind, Intake, Mapped
+from tracesvc.intake.model import DocumentError, Evidence, EvidenceKind, Intake, Mapped
 from tracesvc.service.access import READERS, UNRESTRICTED, Principal, Role
 from tracesvc.service.ingest import Ack, AckKind, IngestsDrafts
 from tracesvc.store import intake as store
@@ -336,3 +339,39 @@ def _walk_glns(value: object, found: set[str]) -> None:
     elif isinstance(value, dict | list):
         for v in value.values() if isinstance(value, dict) else value:
             _walk_glns(v, found)
+
+
+def read_document(content: bytes) -> Any:
+    """A foreign document's JSON, refused (DocumentError naming where) when it is not JSON or holds a
+    string no intake field may hold: the HTTP intake and ImportDocument read documents alike."""
+    try:
+        document = json.loads(content)
+    except (ValueError, UnicodeDecodeError) as exc:
+        where = f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise DocumentError(where, f"not JSON: {str(exc)[:80]}") from None
+    problem = _hostile_string(document)
+    if problem is not None:
+        raise DocumentError(problem[0], problem[1])
+    return document
+
+
+# Any one string value of a document (names, notes); ids are checked per field by normalize_event.
+_JSON_TEXT = hygiene.TextKind(4000, re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1c\x1e\x1f\x7f-\x9f\ufffe\uffff]"))
+
+
+def _hostile_string(document: Any) -> tuple[str, str] | None:
+    """(JSON path, reason) of the first string no intake field may hold: control characters (but
+    tab, line breaks and GS, the GS1 separator), lone surrogates, or more than 4,000 characters."""
+    todo: list[tuple[str, Any]] = [("$", document)]
+    while todo:
+        path, value = todo.pop()
+        if isinstance(value, dict):
+            todo.extend((f"{path}.{str(k)[:40]}", v) for k, v in value.items())
+            todo.extend((f"{path}.<key>", k) for k in value)
+        elif isinstance(value, list):
+            todo.extend((f"{path}[{n}]", v) for n, v in enumerate(value))
+        elif isinstance(value, str):
+            problem = hygiene.text_problem(value, _JSON_TEXT)
+            if problem is not None:
+                return path, problem
+    return None

@@ -26,45 +26,57 @@ from tracesvc.v1 import ack_pb2 as tracesvc_dot_v1_dot_ack__pb2
 from tracesvc.v1 import events_pb2 as tracesvc_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tracesvc/v1/ingest.proto\x12\x0btracesvc.v1\x1a\x15tracesvc/v1/ack.proto\x1a\x18tracesvc/v1/events.proto\">\n\x14RecordReceiptRequest\x12&\n\x08receipts\x18\x01 \x03(\x0b\x32\x14.tracesvc.v1.Receipt\"<\n\x15RecordReceiptResponse\x12#\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.EventAck\"A\n\x15RecordShipmentRequest\x12(\n\tshipments\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.Shipment\"=\n\x16RecordShipmentResponse\x12#\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.EventAck\"A\n\x15RecordTransferRequest\x12(\n\ttransfers\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.Transfer\"=\n\x16RecordTransferResponse\x12#\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.EventAck\"T\n\x1bRecordPurchaseReturnRequest\x12\x35\n\x10purchase_returns\x18\x01 \x03(\x0b\x32\x1b.tracesvc.v1.PurchaseReturn\"C\n\x1cRecordPurchaseReturnResponse\x12#\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.EventAck\"N\n\x19RecordOpeningStockRequest\x12\x31\n\x0eopening_stocks\x18\x01 \x03(\x0b\x32\x19.tracesvc.v1.OpeningStock\"A\n\x1aRecordOpeningStockResponse\x12#\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.EventAck\"5\n\x11RecordSaleRequest\x12 \n\x05sales\x18\x01 \x03(\x0b\x32\x11.tracesvc.v1.Sale\"9\n\x12RecordSaleResponse\x12#\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.EventAck\"H\n\x17RecordSaleReturnRequest\x12-\n\x0csale_returns\x18\x01 \x03(\x0b\x32\x17.tracesvc.v1.SaleReturn\"?\n\x18RecordSaleReturnResponse\x12#\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.EventAck\"8\n\x13StreamEventsRequest\x12!\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.tracesvc.v1.Event\":\n\x14StreamEventsResponse\x12\"\n\x03\x61\x63k\x18\x01 \x01(\x0b\x32\x15.tracesvc.v1.EventAck2\xfa\x05\n\rIngestService\x12V\n\rRecordReceipt\x12!.tracesvc.v1.RecordReceiptRequest\x1a\".tracesvc.v1.RecordReceiptResponse\x12Y\n\x0eRecordShipment\x12\".tracesvc.v1.RecordShipmentRequest\x1a#.tracesvc.v1.RecordShipmentResponse\x12Y\n\x0eRecordTransfer\x12\".tracesvc.v1.RecordTransferRequest\x1a#.tracesvc.v1.RecordTransferResponse\x12k\n\x14RecordPurchaseReturn\x12(.tracesvc.v1.RecordPurchaseReturnRequest\x1a).tracesvc.v1.RecordPurchaseReturnResponse\x12\x65\n\x12RecordOpeningStock\x12&.tracesvc.v1.RecordOpeningStockRequest\x1a\'.tracesvc.v1.RecordOpeningStockResponse\x12M\n\nRecordSale\x12\x1e.tracesvc.v1.RecordSaleRequest\x1a\x1f.tracesvc.v1.RecordSaleResponse\x12_\n\x10RecordSaleReturn\x12$.tracesvc.v1.RecordSaleReturnRequest\x1a%.tracesvc.v1.RecordSaleReturnResponse\x12W\n\x0cStreamEvents\x12 .tracesvc.v1.StreamEventsRequest\x1a!.tracesvc.v1.StreamEventsResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tracesvc/v1/ingest.proto\x12\x0btracesvc.v1\x1a\x15tracesvc/v1/ack.proto\x1a\x18tracesvc/v1/events.proto\"\x88\x01\n\x15ImportDocumentRequest\x12+\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x1b.tracesvc.v1.DocumentFormat\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\x12\r\n\x05infno\x18\x03 \x01(\t\x12\x10\n\x08party_id\x18\x04 \x01(\t\x12\x10\n\x08rollback\x18\x05 \x01(\x08\"c\n\x0e\x44ocumentResult\x12\x10\n\x08position\x18\x01 \x01(\t\x12\x0c\n\x04rows\x18\x02 \x03(\x05\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\"\xb6\x01\n\x16ImportDocumentResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.tracesvc.v1.DocumentResult\x12?\n\x06\x63ounts\x18\x02 \x03(\x0b\x32/.tracesvc.v1.ImportDocumentResponse.CountsEntry\x1a-\n\x0b\x43ountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\">\n\x14RecordReceiptRequest\x12&\n\x08receipts\x18\x01 \x03(\x0b\x32\x14.tracesvc.v1.Receipt\"<\n\x15RecordReceiptResponse\x12#\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.EventAck\"A\n\x15RecordShipmentRequest\x12(\n\tshipments\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.Shipment\"=\n\x16RecordShipmentResponse\x12#\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.EventAck\"A\n\x15RecordTransferRequest\x12(\n\ttransfers\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.Transfer\"=\n\x16RecordTransferResponse\x12#\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.EventAck\"T\n\x1bRecordPurchaseReturnRequest\x12\x35\n\x10purchase_returns\x18\x01 \x03(\x0b\x32\x1b.tracesvc.v1.PurchaseReturn\"C\n\x1cRecordPurchaseReturnResponse\x12#\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.EventAck\"N\n\x19RecordOpeningStockRequest\x12\x31\n\x0eopening_stocks\x18\x01 \x03(\x0b\x32\x19.tracesvc.v1.OpeningStock\"A\n\x1aRecordOpeningStockResponse\x12#\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.EventAck\"5\n\x11RecordSaleRequest\x12 \n\x05sales\x18\x01 \x03(\x0b\x32\x11.tracesvc.v1.Sale\"9\n\x12RecordSaleResponse\x12#\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.EventAck\"H\n\x17RecordSaleReturnRequest\x12-\n\x0csale_returns\x18\x01 \x03(\x0b\x32\x17.tracesvc.v1.SaleReturn\"?\n\x18RecordSaleReturnResponse\x12#\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x15.tracesvc.v1.EventAck\"8\n\x13StreamEventsRequest\x12!\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.tracesvc.v1.Event\":\n\x14StreamEventsResponse\x12\"\n\x03\x61\x63k\x18\x01 \x01(\x0b\x32\x15.tracesvc.v1.EventAck*f\n\x0e\x44ocumentFormat\x12\x1f\n\x1b\x44OCUMENT_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n\x14\x44OCUMENT_FORMAT_NHSA\x10\x01\x12\x19\n\x15\x44OCUMENT_FORMAT_EPCIS\x10\x02\x32\xd5\x06\n\rIngestService\x12V\n\rRecordReceipt\x12!.tracesvc.v1.RecordReceiptRequest\x1a\".tracesvc.v1.RecordReceiptResponse\x12Y\n\x0eRecordShipment\x12\".tracesvc.v1.RecordShipmentRequest\x1a#.tracesvc.v1.RecordShipmentResponse\x12Y\n\x0eRecordTransfer\x12\".tracesvc.v1.RecordTransferRequest\x1a#.tracesvc.v1.RecordTransferResponse\x12k\n\x14RecordPurchaseReturn\x12(.tracesvc.v1.RecordPurchaseReturnRequest\x1a).tracesvc.v1.RecordPurchaseReturnResponse\x12\x65\n\x12RecordOpeningStock\x12&.tracesvc.v1.RecordOpeningStockRequest\x1a\'.tracesvc.v1.RecordOpeningStockResponse\x12M\n\nRecordSale\x12\x1e.tracesvc.v1.RecordSaleRequest\x1a\x1f.tracesvc.v1.RecordSaleResponse\x12_\n\x10RecordSaleReturn\x12$.tracesvc.v1.RecordSaleReturnRequest\x1a%.tracesvc.v1.RecordSaleReturnResponse\x12W\n\x0cStreamEvents\x12 .tracesvc.v1.StreamEventsRequest\x1a!.tracesvc.v1.StreamEventsResponse(\x01\x30\x01\x12Y\n\x0eImportDocument\x12\".tracesvc.v1.ImportDocumentRequest\x1a#.tracesvc.v1.ImportDocumentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tracesvc.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECORDRECEIPTREQUEST']._serialized_start=90
-  _globals['_RECORDRECEIPTREQUEST']._serialized_end=152
-  _globals['_RECORDRECEIPTRESPONSE']._serialized_start=154
-  _globals['_RECORDRECEIPTRESPONSE']._serialized_end=214
-  _globals['_RECORDSHIPMENTREQUEST']._serialized_start=216
-  _globals['_RECORDSHIPMENTREQUEST']._serialized_end=281
-  _globals['_RECORDSHIPMENTRESPONSE']._serialized_start=283
-  _globals['_RECORDSHIPMENTRESPONSE']._serialized_end=344
-  _globals['_RECORDTRANSFERREQUEST']._serialized_start=346
-  _globals['_RECORDTRANSFERREQUEST']._serialized_end=411
-  _globals['_RECORDTRANSFERRESPONSE']._serialized_start=413
-  _globals['_RECORDTRANSFERRESPONSE']._serialized_end=474
-  _globals['_RECORDPURCHASERETURNREQUEST']._serialized_start=476
-  _globals['_RECORDPURCHASERETURNREQUEST']._serialized_end=560
-  _globals['_RECORDPURCHASERETURNRESPONSE']._serialized_start=562
-  _globals['_RECORDPURCHASERETURNRESPONSE']._serialized_end=629
-  _globals['_RECORDOPENINGSTOCKREQUEST']._serialized_start=631
-  _globals['_RECORDOPENINGSTOCKREQUEST']._serialized_end=709
-  _globals['_RECORDOPENINGSTOCKRESPONSE']._serialized_start=711
-  _globals['_RECORDOPENINGSTOCKRESPONSE']._serialized_end=776
-  _globals['_RECORDSALEREQUEST']._serialized_start=778
-  _globals['_RECORDSALEREQUEST']._serialized_end=831
-  _globals['_RECORDSALERESPONSE']._serialized_start=833
-  _globals['_RECORDSALERESPONSE']._serialized_end=890
-  _globals['_RECORDSALERETURNREQUEST']._serialized_start=892
-  _globals['_RECORDSALERETURNREQUEST']._serialized_end=964
-  _globals['_RECORDSALERETURNRESPONSE']._serialized_start=966
-  _globals['_RECORDSALERETURNRESPONSE']._serialized_end=1029
-  _globals['_STREAMEVENTSREQUEST']._serialized_start=1031
-  _globals['_STREAMEVENTSREQUEST']._serialized_end=1087
-  _globals['_STREAMEVENTSRESPONSE']._serialized_start=1089
-  _globals['_STREAMEVENTSRESPONSE']._serialized_end=1147
-  _globals['_INGESTSERVICE']._serialized_start=1150
-  _globals['_INGESTSERVICE']._serialized_end=1912
+  _globals['_IMPORTDOCUMENTRESPONSE_COUNTSENTRY']._loaded_options = None
+  _globals['_IMPORTDOCUMENTRESPONSE_COUNTSENTRY']._serialized_options = b'8\001'
+  _globals['_DOCUMENTFORMAT']._serialized_start=1574
+  _globals['_DOCUMENTFORMAT']._serialized_end=1676
+  _globals['_IMPORTDOCUMENTREQUEST']._serialized_start=91
+  _globals['_IMPORTDOCUMENTREQUEST']._serialized_end=227
+  _globals['_DOCUMENTRESULT']._serialized_start=229
+  _globals['_DOCUMENTRESULT']._serialized_end=328
+  _globals['_IMPORTDOCUMENTRESPONSE']._serialized_start=331
+  _globals['_IMPORTDOCUMENTRESPONSE']._serialized_end=513
+  _globals['_IMPORTDOCUMENTRESPONSE_COUNTSENTRY']._serialized_start=468
+  _globals['_IMPORTDOCUMENTRESPONSE_COUNTSENTRY']._serialized_end=513
+  _globals['_RECORDRECEIPTREQUEST']._serialized_start=515
+  _globals['_RECORDRECEIPTREQUEST']._serialized_end=577
+  _globals['_RECORDRECEIPTRESPONSE']._serialized_start=579
+  _globals['_RECORDRECEIPTRESPONSE']._serialized_end=639
+  _globals['_RECORDSHIPMENTREQUEST']._serialized_start=641
+  _globals['_RECORDSHIPMENTREQUEST']._serialized_end=706
+  _globals['_RECORDSHIPMENTRESPONSE']._serialized_start=708
+  _globals['_RECORDSHIPMENTRESPONSE']._serialized_end=769
+  _globals['_RECORDTRANSFERREQUEST']._serialized_start=771
+  _globals['_RECORDTRANSFERREQUEST']._serialized_end=836
+  _globals['_RECORDTRANSFERRESPONSE']._serialized_start=838
+  _globals['_RECORDTRANSFERRESPONSE']._serialized_end=899
+  _globals['_RECORDPURCHASERETURNREQUEST']._serialized_start=901
+  _globals['_RECORDPURCHASERETURNREQUEST']._serialized_end=985
+  _globals['_RECORDPURCHASERETURNRESPONSE']._serialized_start=987
+  _globals['_RECORDPURCHASERETURNRESPONSE']._serialized_end=1054
+  _globals['_RECORDOPENINGSTOCKREQUEST']._serialized_start=1056
+  _globals['_RECORDOPENINGSTOCKREQUEST']._serialized_end=1134
+  _globals['_RECORDOPENINGSTOCKRESPONSE']._serialized_start=1136
+  _globals['_RECORDOPENINGSTOCKRESPONSE']._serialized_end=1201
+  _globals['_RECORDSALEREQUEST']._serialized_start=1203
+  _globals['_RECORDSALEREQUEST']._serialized_end=1256
+  _globals['_RECORDSALERESPONSE']._serialized_start=1258
+  _globals['_RECORDSALERESPONSE']._serialized_end=1315
+  _globals['_RECORDSALERETURNREQUEST']._serialized_start=1317
+  _globals['_RECORDSALERETURNREQUEST']._serialized_end=1389
+  _globals['_RECORDSALERETURNRESPONSE']._serialized_start=1391
+  _globals['_RECORDSALERETURNRESPONSE']._serialized_end=1454
+  _globals['_STREAMEVENTSREQUEST']._serialized_start=1456
+  _globals['_STREAMEVENTSREQUEST']._serialized_end=1512
+  _globals['_STREAMEVENTSRESPONSE']._serialized_start=1514
+  _globals['_STREAMEVENTSRESPONSE']._serialized_end=1572
+  _globals['_INGESTSERVICE']._serialized_start=1679
+  _globals['_INGESTSERVICE']._serialized_end=2532
 # @@protoc_insertion_point(module_scope)

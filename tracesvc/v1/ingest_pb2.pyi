@@ -1,12 +1,65 @@
 from tracesvc.v1 import ack_pb2 as _ack_pb2
 from tracesvc.v1 import events_pb2 as _events_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class DocumentFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DOCUMENT_FORMAT_UNSPECIFIED: _ClassVar[DocumentFormat]
+    DOCUMENT_FORMAT_NHSA: _ClassVar[DocumentFormat]
+    DOCUMENT_FORMAT_EPCIS: _ClassVar[DocumentFormat]
+DOCUMENT_FORMAT_UNSPECIFIED: DocumentFormat
+DOCUMENT_FORMAT_NHSA: DocumentFormat
+DOCUMENT_FORMAT_EPCIS: DocumentFormat
+
+class ImportDocumentRequest(_message.Message):
+    __slots__ = ("format", "content", "infno", "party_id", "rollback")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    INFNO_FIELD_NUMBER: _ClassVar[int]
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLLBACK_FIELD_NUMBER: _ClassVar[int]
+    format: DocumentFormat
+    content: bytes
+    infno: str
+    party_id: str
+    rollback: bool
+    def __init__(self, format: _Optional[_Union[DocumentFormat, str]] = ..., content: _Optional[bytes] = ..., infno: _Optional[str] = ..., party_id: _Optional[str] = ..., rollback: _Optional[bool] = ...) -> None: ...
+
+class DocumentResult(_message.Message):
+    __slots__ = ("position", "rows", "event_id", "status", "message")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    position: str
+    rows: _containers.RepeatedScalarFieldContainer[int]
+    event_id: str
+    status: str
+    message: str
+    def __init__(self, position: _Optional[str] = ..., rows: _Optional[_Iterable[int]] = ..., event_id: _Optional[str] = ..., status: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ImportDocumentResponse(_message.Message):
+    __slots__ = ("results", "counts")
+    class CountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[DocumentResult]
+    counts: _containers.ScalarMap[str, int]
+    def __init__(self, results: _Optional[_Iterable[_Union[DocumentResult, _Mapping]]] = ..., counts: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class RecordReceiptRequest(_message.Message):
     __slots__ = ("receipts",)

@@ -78,6 +78,11 @@ class IngestServiceStub:
                 request_serializer=tracesvc_dot_v1_dot_ingest__pb2.StreamEventsRequest.SerializeToString,
                 response_deserializer=tracesvc_dot_v1_dot_ingest__pb2.StreamEventsResponse.FromString,
                 _registered_method=True)
+        self.ImportDocument = channel.unary_unary(
+                '/tracesvc.v1.IngestService/ImportDocument',
+                request_serializer=tracesvc_dot_v1_dot_ingest__pb2.ImportDocumentRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_ingest__pb2.ImportDocumentResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -137,6 +142,16 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportDocument(self, request, context):
+        """One foreign document (an NHSA 3501-3507 message or an EPCIS 2.0 document) through the same
+        intake as the HTTP listener's: same mapping, validation, idempotency, roles and audit. What
+        `tracesvc import --format nhsa|epcis --target …` sends. A document that cannot be read at all
+        is INVALID_ARGUMENT naming where; otherwise each row or event has its own result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -179,6 +194,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.StreamEvents,
                     request_deserializer=tracesvc_dot_v1_dot_ingest__pb2.StreamEventsRequest.FromString,
                     response_serializer=tracesvc_dot_v1_dot_ingest__pb2.StreamEventsResponse.SerializeToString,
+            ),
+            'ImportDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportDocument,
+                    request_deserializer=tracesvc_dot_v1_dot_ingest__pb2.ImportDocumentRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_ingest__pb2.ImportDocumentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -401,6 +421,33 @@ class IngestService:
             '/tracesvc.v1.IngestService/StreamEvents',
             tracesvc_dot_v1_dot_ingest__pb2.StreamEventsRequest.SerializeToString,
             tracesvc_dot_v1_dot_ingest__pb2.StreamEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracesvc.v1.IngestService/ImportDocument',
+            tracesvc_dot_v1_dot_ingest__pb2.ImportDocumentRequest.SerializeToString,
+            tracesvc_dot_v1_dot_ingest__pb2.ImportDocumentResponse.FromString,
             options,
             channel_credentials,
             insecure,
