@@ -274,3 +274,18 @@ async def test_nhsa_messages_as_his_systems_send_them(both, raw_db):
     count = envelope("3501", {"invinfo": {"invdate": "2026-09-01", "fixmedins_bchno": "B1", "drug_trac_codg": CODE2}})
     r = (await http.post("/nhsa/v1/3501", json=count)).json()
     assert r["output"]["counts"] == {"STORED": 1}, r
+
+
+async def test_nhsa_3507_deletes_the_row_it_names_as_a_retraction(both, raw_db):
+    _, http = both
+    sale = envelope("3505", {"selinfo": sale_row("S77", fixmedins_bchno="B-77")})
+    assert (await http.post("/nhsa/v1/3505", json=sale)).json()["output"]["counts"] == {"STORED": 1}
+    delete = envelope("3507", {"data": {"fixmedins_bchno": "B-77", "inv_data_type": "4"}})
+    first = (await http.post("/nhsa/v1/3507", json=delete)).json()
+    assert first["infcode"] == 0 and first["output"]["counts"] == {"STORED": 1}, first
+    retracted = await raw_db.fetchval("SELECT target_event_id FROM intake_evidence WHERE kind = 'RETRACTION'")
+    assert retracted == await raw_db.fetchval("SELECT event_id FROM events WHERE sale_id = 'S77'")
+    again = (await http.post("/nhsa/v1/3507", json=delete)).json()
+    assert again["output"]["counts"] == {"DUPLICATE": 1}
+    nothing = envelope("3507", {"data": {"fixmedins_bchno": "B-00", "inv_data_type": "4"}})
+    assert (await http.post("/nhsa/v1/3507", json=nothing)).json()["output"]["counts"] == {"SKIPPED": 1}

@@ -329,3 +329,12 @@ def test_a_spaced_code_in_a_sale_becomes_one_canonical_code():
     row["drug_trac_codg"] = "8600 0010 0000 0000 0001"
     (scan,) = one(envelope("3505", {"selinfo": row})).draft.lines[0].scans
     assert scan.code.replace(" ", "") == CODE1  # the Ingestor parses it to the canonical 20 digits
+
+
+def test_a_3507_row_names_the_row_serial_and_data_type_to_delete():
+    msg = envelope("3507", {"data": [{"fixmedins_bchno": "B-9", "inv_data_type": "4"}, {"fixmedins_bchno": "B-8"}]})
+    out = nhsa.map_message(msg, OPTS)
+    assert [(d.data_type, d.serial, d.party_id) for d in out.deletions] == [("4", "B-9", PHARMACY)]
+    assert [u.position for u in out.rejected] == ["input.data[1]"]  # no inv_data_type
+    sale = one(envelope("3505", {"selinfo": sale_row(fixmedins_bchno="B-9")}))
+    assert sale.aliases == (("4", "B-9"),)  # what a later 3507 finds it by

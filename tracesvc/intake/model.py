@@ -23,6 +23,8 @@ class Mapped:
     rows: tuple[int, ...]
     draft: Event
     violations: tuple[Violation, ...] = ()  # structural problems found while mapping: the ack will be REJECTED
+    # NHSA: (inv_data_type, fixmedins_bchno) of the rows, by which a later 3507 deletes the event
+    aliases: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +54,26 @@ class Evidence:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """An NHSA 3507 row: retract what the party stored under a row serial (fixmedins_bchno) of a data
+    type (inv_data_type: 1 stock count, 2 stock change, 3 purchase, 4 sale). The service finds the events."""
+
+    position: str
+    rows: tuple[int, ...]
+    party_id: str
+    data_type: str
+    serial: str
+    occurred_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class Intake:
     mapped: list[Mapped] = field(default_factory=list)
     unmapped: list[Unmapped] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
+    deletions: list[Deletion] = field(default_factory=list)
 
     def reject(self, position: str, rows: tuple[int, ...], reason: str, event_id: str = "") -> None:
         self.unmapped.append(Unmapped(position, rows, reason, skipped=False, event_id=event_id))

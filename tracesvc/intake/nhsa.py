@@ -13,7 +13,9 @@ Rows sit under `selinfo`, `purcinfo`, `invinfo` or a batch `…Detail` key, as o
   `medins_prod_sel_no`) are its lines, since a sale is unique by (party, sale_id);
 - 3506 → SALE_RETURN of the sale named the same way, one event per (sale, return time);
 - 3501 (stock count) → OPENING_STOCK, its document the count's date and message;
-  3502 → OPENING_STOCK where the row names a source document, else the row is skipped.
+  3502 → OPENING_STOCK where the row names a source document, else the row is skipped;
+- 3507 (delete) → a retraction of what the party stored under the row serial (`fixmedins_bchno`) and
+  data type (`inv_data_type`) it names, as an EPCIS errorDeclaration retracts an event.
 - A flat `drug_trac_codg` of up to 30 characters is one code as typed (spaces and GS separators
   inside it are stripped when the code is parsed); a longer one is split on list separators only.
 
@@ -35,7 +37,7 @@ from typing import Any
 
 from tracesvc.domain import privacy
 from tracesvc.domain.events import Event, EventKind, Item, ReturnedCode, SaleLine, Scan, Violation
-from tracesvc.intake.model import DocumentError, Intake, Mapped, short
+from tracesvc.intake.model import Deletion, DocumentError, Intake, Mapped, short
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8))
 KIND_OF_INFNO = {
@@ -46,7 +48,10 @@ KIND_OF_INFNO = {
     "3505": EventKind.SALE,
     "3506": EventKind.SALE_RETURN,
 }
-ROW_KEYS = ("selinfo", "purcinfo", "invinfo")
+ROW_KEYS = ("selinfo", "purcinfo", "invinfo", "data")
+DELETE = "3507"  # 商品信息删除: retracts what an earlier upload stored (DESIGN §7)
+# inv_data_type of a 3507 row, and the one of each upload's rows (their fixmedins_bchno is kept for it)
+DATA_TYPE_OF_INFNO = {"3501": "1", "3502": "2", "3503": "3", "3504": "3", "3505": "4", "3506": "4"}
 MAX_ROWS = 10_000  # rows in one message; the HTTP adapter answers more with 413
 MAX_COUNT = 1_000_000  # sel_retn_cnt / purc_retn_cnt
 MAX_PRICE = Decimal(10_000_000)  # yuan per unit
@@ -84,6 +89,7 @@ class NhsaOptions:
     # None: not known (the supplier is then kept as given, and rule L judges it as unknown).
     supplier_of: Callable[[str, str], str | None] = lambda licence, name: None
     message_id: str = ""  # the envelope's msgid, for a 3501 count's document when the envelope has none
+    sent_at: datetime | None = None  # the envelope's inf_time: when a 3507 deletion was declared
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +104,8 @@ def parse_infno(raw: object) -> tuple[str, bool]:
     text = str(raw).strip() if isinstance(raw, str | int) else ""
     batch = text.upper().endswith("A")
     base = text[:-1] if batch else text
-    if base not in KIND_OF_INFNO:
-        raise DocumentError("infno", f"{short(text)} is not one of 3501–3506 (or a batch 'A' variant)")
+    if base not in KIND_OF_INFNO and base != DELETE:
+        raise DocumentError("infno", f"{short(text)} is not one of 3501–3507 (or a batch 'A' variant)")
     return base, batch
 
 
@@ -107,20 +113,7 @@ def map_message(message: object, options: NhsaOptions) -> Intake:
     """Map one NHSA message; raise DocumentError when it is not a message at all."""
     if not isinstance(message, dict):
         raise DocumentError("", "an NHSA message is a JSON object")
-    if "input" in message:
-        envelope, body = message, message["input"]
-        infno_raw = envelope.get("infno") or options.infno
-        if (
-            options.infno
-            and envelope.get("infno")
-            and parse_infno(envelope["infno"])[0] != parse_infno(options.infno)[0]
-        ):
-            raise DocumentError("infno", f"envelope infno {short(envelope['infno'])} differs from {options.infno}")
-        party = str(envelope.get("fixmedins_code") or options.party_id).strip()
-        if not options.message_id and isinstance(envelope.get("msgid"), str | int):
-            options = replace(options, message_id=str(envelope["msgid"]).strip())
-    else:
-        body, infno_raw, party = message, options.infno, options.party_id.strip()
+    body, infno_raw, party, options = _opened(message, options)
     if not infno_raw:
         raise DocumentError("infno", "required (in the envelope, or given with a bare input)")
     infno, _ = parse_infno(infno_raw)
@@ -131,8 +124,11 @@ def map_message(message: object, options: NhsaOptions) -> Intake:
     rows = list(_rows(body))
     if len(rows) > MAX_ROWS:
         raise DocumentError("input", f"{len(rows)} rows; at most {MAX_ROWS} in one message")
-    kind = KIND_OF_INFNO[infno]
     out = Intake()
+    if infno == DELETE:
+        _deletions(rows, party, options, out)
+        return out
+    kind = KIND_OF_INFNO[infno]
     mapper = _RowMapper(options, party, infno, kind, out)
     if kind is EventKind.SALE:
         mapper.sales(rows)
@@ -141,6 +137,38 @@ def map_message(message: object, options: NhsaOptions) -> Intake:
     else:
         mapper.custody(rows)
     return out
+
+
+def _opened(message: dict[str, Any], options: NhsaOptions) -> tuple[object, object, str, NhsaOptions]:
+    """(input, infno, fixmedins_code, options with the envelope's msgid and inf_time) of a message, its
+    envelope's where it has one, else what the caller gave for a bare `input`."""
+    if "input" not in message:
+        return message, options.infno, options.party_id.strip(), options
+    infno_raw = message.get("infno") or options.infno
+    if options.infno and message.get("infno") and parse_infno(message["infno"])[0] != parse_infno(options.infno)[0]:
+        raise DocumentError("infno", f"envelope infno {short(message['infno'])} differs from {options.infno}")
+    party = str(message.get("fixmedins_code") or options.party_id).strip()
+    if not options.message_id and isinstance(message.get("msgid"), str | int):
+        options = replace(options, message_id=str(message["msgid"]).strip())
+    if options.sent_at is None:
+        options = replace(options, sent_at=local_time(message.get("inf_time"), options.zone))
+    return message["input"], infno_raw, party, options
+
+
+def _deletions(rows: list[Row], party: str, options: NhsaOptions, out: Intake) -> None:
+    """3507 rows: each names a row serial and its data type; the service retracts what was stored so."""
+    when = options.sent_at or datetime.now(UTC)
+    for row in rows:
+        if not isinstance(row.data, dict):
+            out.reject(row.position, (row.index,), "a row must be a JSON object")
+            continue
+        serial, data_type = _text(row.data, "fixmedins_bchno"), _text(row.data, "inv_data_type")
+        if not serial:
+            out.reject(row.position, (row.index,), "fixmedins_bchno is required: it names the row to delete")
+        elif data_type not in ("1", "2", "3", "4"):
+            out.reject(row.position, (row.index,), f"inv_data_type {short(data_type)} is not 1, 2, 3 or 4")
+        else:
+            out.deletions.append(Deletion(row.position, (row.index,), party, data_type, serial, when, dict(row.data)))
 
 
 def _rows(body: dict[str, Any]) -> Iterator[Row]:
@@ -300,7 +328,9 @@ class _RowMapper:
 
     def _emit(self, rows: list[Row], draft: Event, violations: list[Violation]) -> None:
         position = rows[0].position if len(rows) == 1 else ",".join(r.position for r in rows)
-        self.out.mapped.append(Mapped(position, tuple(r.index for r in rows), draft, tuple(violations)))
+        data_type = DATA_TYPE_OF_INFNO[self.infno]
+        serials = tuple(dict.fromkeys((data_type, s) for r in rows if (s := _text(r.data, "fixmedins_bchno"))))
+        self.out.mapped.append(Mapped(position, tuple(r.index for r in rows), draft, tuple(violations), serials))
 
     def _objects(self, rows: list[Row]) -> list[Row]:
         good = []

@@ -149,7 +149,55 @@ class IntakeService:
             party_id=party_id or principal.party_id or "",
             supplier_of=lambda licence, name: by_number.get(licence) or by_name.get(name),
         )
-        return await self._ingest(nhsa.map_message(message, options), principal, rollback=False)
+        intake = nhsa.map_message(message, options)
+        await self._deletions_as_retractions(intake)
+        report = await self._ingest(intake, principal, rollback=False)
+        await self._keep_row_serials(intake, report)
+        return report
+
+    async def _deletions_as_retractions(self, intake: Intake) -> None:
+        """A 3507 row retracts every event its party stored under the row serial and data type it names
+        (kept, as an EPCIS errorDeclaration is, in intake_evidence); naming nothing stored, it is skipped."""
+        if not intake.deletions:
+            return
+        party = intake.deletions[0].party_id
+        stored = await store.events_of_nhsa_rows(
+            self._engine, party, [(d.data_type, d.serial) for d in intake.deletions]
+        )
+        for d in intake.deletions:
+            targets = stored.get((d.data_type, d.serial), [])
+            if not targets:
+                reason = (
+                    f"nothing stored under fixmedins_bchno {d.serial} (inv_data_type {d.data_type}): nothing to delete"
+                )
+                intake.skip(d.position, d.rows, reason)
+            for target in targets:
+                evidence_id = nhsa.event_id(party, nhsa.DELETE, f"{d.data_type}:{d.serial}:{target}")
+                intake.evidence.append(
+                    Evidence(
+                        d.position,
+                        d.rows,
+                        EvidenceKind.RETRACTION,
+                        evidence_id,
+                        party,
+                        d.occurred_at,
+                        target_event_id=target,
+                        reason=f"NHSA 3507 deletion of row {d.serial}",
+                        payload=d.payload,
+                    )
+                )
+
+    async def _keep_row_serials(self, intake: Intake, report: Report) -> None:
+        """Remember under which row serials each stored (or re-sent) event came, for a later 3507."""
+        kept = {r.event_id for r in report.results if r.status in (Status.STORED, Status.DUPLICATE)}
+        rows = [
+            (data_type, serial, m.draft.event_id)
+            for m in intake.mapped
+            if m.draft.event_id in kept
+            for data_type, serial in m.aliases
+        ]
+        if rows:
+            await store.record_nhsa_rows(self._engine, intake.mapped[0].draft.party_id, rows)
 
     async def epcis(self, document: object, principal: Principal = UNRESTRICTED, *, rollback: bool = False) -> Report:
         """One EPCIS document; DocumentError when it is not one. With `rollback`, all or nothing."""

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tracesvc.store.schema import epcis_captures, events, intake_evidence, licences, parties, party_glns
+from tracesvc.store.schema import epcis_captures, events, intake_evidence, licences, nhsa_rows, parties, party_glns
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +119,34 @@ async def stored_event(engine: AsyncEngine, event_id: str) -> StoredEvent | None
             )
         ).first()
     return StoredEvent(row.event_id, row.party_id, row.received_at, row.payload) if row else None
+
+
+async def record_nhsa_rows(engine: AsyncEngine, party_id: str, rows: Sequence[tuple[str, str, str]]) -> None:
+    """Keep (data type, row serial, event id) of stored NHSA rows, for a later 3507 (re-sends change nothing)."""
+    if not rows:
+        return
+    values = [{"party_id": party_id, "data_type": d, "serial": s, "event_id": e} for d, s, e in rows]
+    async with engine.begin() as conn:
+        await conn.execute(insert(nhsa_rows).values(values).on_conflict_do_nothing())
+
+
+async def events_of_nhsa_rows(
+    engine: AsyncEngine, party_id: str, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], list[str]]:
+    """(data type, row serial) → the event ids the party stored under it."""
+    if not keys:
+        return {}
+    found: dict[tuple[str, str], list[str]] = {}
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(nhsa_rows.c.data_type, nhsa_rows.c.serial, nhsa_rows.c.event_id)
+            .where(nhsa_rows.c.party_id == party_id, nhsa_rows.c.serial.in_(sorted({s for _, s in keys})))
+            .order_by(nhsa_rows.c.event_id)
+        )
+        for r in rows:
+            if (r.data_type, r.serial) in set(keys):
+                found.setdefault((r.data_type, r.serial), []).append(r.event_id)
+    return found
 
 
 # -- evidence --------------------------------------------------------------------------------------

@@ -306,6 +306,17 @@ intake_evidence = Table(
     Index("ix_intake_evidence_target", "target_event_id"),
 )
 
+# NHSA row serials (fixmedins_bchno) of stored events, by the data type of their upload: what a 3507
+# deletion names. An event may carry several (the rows of one sale), a serial several events.
+nhsa_rows = Table(
+    "nhsa_rows",
+    metadata,
+    Column("party_id", Text, primary_key=True),
+    Column("data_type", Text, primary_key=True),  # inv_data_type: 1 stock count, 2 stock change, 3 purchase, 4 sale
+    Column("serial", Text, primary_key=True),
+    Column("event_id", Text, primary_key=True),
+)
+
 # EPCIS capture jobs: POST /epcis/capture answers 202 with their id; GET gives the per-event results.
 epcis_captures = Table(
     "epcis_captures",

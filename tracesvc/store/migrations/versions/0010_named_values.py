@@ -1,6 +1,8 @@
 """Named values instead of positions in the payload: a sale's fund paid on `events`, each code's share
 of its line's fund paid and its batch on `event_codes`, written at ingest and filled here for the rows
 stored before. Payloads and their content hashes are untouched (old events stay DUPLICATE on a re-send).
+Beside them: the index a flag's review history reads, and the table of NHSA row serials a 3507
+deletion names.
 
 Revision ID: 0010_named_values
 Revises: 0009_run_engine
@@ -50,9 +52,18 @@ def upgrade() -> None:
     op.execute(_BATCH)
     # A flag's review history is read from its audit lines (every review path writes one now).
     op.create_index("ix_audit_log_target", "audit_log", ["target"])
+    # The NHSA row serials of stored events, which a 3507 deletion names.
+    op.create_table(
+        "nhsa_rows",
+        sa.Column("party_id", sa.Text, primary_key=True),
+        sa.Column("data_type", sa.Text, primary_key=True),
+        sa.Column("serial", sa.Text, primary_key=True),
+        sa.Column("event_id", sa.Text, primary_key=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("nhsa_rows")
     op.drop_index("ix_audit_log_target", table_name="audit_log")
     op.drop_column("event_codes", "batch")
     op.drop_column("event_codes", "fund_fen")
