@@ -85,12 +85,17 @@ async def test_a_month_as_nhsa_messages_gives_the_same_flags_as_proto_events(ser
     assert {f[0] for f in as_proto} == {"B", "D", "L", "R", "S"}, "the month should exercise every rule"
 
     await raw_db.execute("TRUNCATE events, event_codes, code_state, flags, return_chains, reconcile_runs")
-    traffic = to_nhsa(events, designated(world.parties()))
+    registry = world.parties()
+    traffic = to_nhsa(events, designated(registry), suppliers={p.party_id: p for p in registry})
     # most of a pharmacy's traffic travels as NHSA; every infno the simulator's stories use is exercised
     assert set(traffic.carried) == {"3501", "3503", "3504", "3505", "3506"}, traffic.carried
     sales = sum(1 for e in events if e.WhichOneof("kind") == "sale")
     assert traffic.carried["3505"] > 0.95 * sales
     assert {e.WhichOneof("kind") for e in traffic.rest} >= {"shipment", "transfer"}
+    # written as HIS systems write them: suppliers by licence number and name, self-pay sales by retail document
+    rows = [r for m in traffic.messages for rs in m["input"].values() for r in (rs if isinstance(rs, list) else [rs])]
+    assert any(r.get("spler_pmtno", "").startswith("许可") and r.get("spler_name") for r in rows)
+    assert any("rtal_docno" in r and "setl_id" not in r and "psn_no" not in r for r in rows if "sel_retn_cnt" in r)
     folder = tmp_path / "nhsa"
     assert write_messages(traffic, folder) == len(traffic.messages)
     done = await cli("import", "--format", "nhsa", str(folder), "--target", service.target)

@@ -148,7 +148,8 @@ def _simulate(args) -> int:
     if args.format == "nhsa":  # the designated parties' events as NHSA messages; the rest stays proto
         from tracesvc.sim.nhsa import designated, to_nhsa, write_messages
 
-        traffic = to_nhsa(events, designated(world.parties()))
+        registry = world.parties()
+        traffic = to_nhsa(events, designated(registry), suppliers={p.party_id: p for p in registry})
         events = traffic.rest
         messages = write_messages(traffic, out / "nhsa")
         note = f", {messages} NHSA messages in {out}/nhsa/ ({sum(traffic.carried.values())} events)"

@@ -2,8 +2,10 @@
 (定点医药机构) upload to the insurance platform, for `tracesvc import --format nhsa` (DESIGN §7).
 
 Each event a designated party reports becomes rows of one message per (party, infno) in arrival order:
-SALE → 3505 (one row per line, `setl_id` = sale id), SALE_RETURN → 3506, RECEIPT → 3503, PURCHASE_RETURN
-→ 3504, OPENING_STOCK → 3501. A re-sent event goes out again in a message of its own, as a POS re-sends.
+SALE → 3505 (one row per line; `setl_id` = sale id for an insured sale, `rtal_docno` for a self-pay
+one), SALE_RETURN → 3506, RECEIPT → 3503 (the supplier by licence number and name, as a HIS names
+it), PURCHASE_RETURN → 3504, OPENING_STOCK → 3501. A re-sent event goes out again in a message of its
+own, as a POS re-sends.
 
 NHSA cannot carry everything a proto event carries; those events stay proto events (`NhsaTraffic.rest`):
 - events of parties that are not designated (makers, wholesalers, chain distribution centres): NHSA is
@@ -24,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
@@ -65,8 +67,11 @@ class _Pending:
 
 
 class _Writer:
-    def __init__(self, zone: tzinfo, fund_share: bool, rows_per_message: int) -> None:
+    def __init__(
+        self, zone: tzinfo, fund_share: bool, rows_per_message: int, suppliers: Mapping[str, reg.Party]
+    ) -> None:
         self.zone, self.fund_share, self.rows_per_message = zone, fund_share, rows_per_message
+        self.suppliers = suppliers
         self.out = NhsaTraffic()
         self.pending: dict[tuple[str, str], _Pending] = {}
         self.owner: dict[tuple[str, str, str], str] = {}  # (party, infno, grouping key) -> proto event id
@@ -112,7 +117,9 @@ class _Writer:
         if row is None:
             return None
         document = row["dynt_no"] if infno == "3501" else row["medins_prod_purc_no"]
-        return document, [row], nhsa_event_id(party, infno, document, 0)
+        # the intake keys a purchase return by the purchase it names and its own time
+        key = f"{document}@{re.sub(r'[^0-9]', '', when)}" if infno == "3504" else document
+        return key, [row], nhsa_event_id(party, infno, key, 0)
 
     def _sale_rows(self, sale: ev.Sale, when: str) -> list[dict[str, Any]]:
         if not sale.buyer_id and sale.buyer_token:
@@ -122,7 +129,6 @@ class _Writer:
             if not _sayable(line):
                 return []
             row: dict[str, Any] = {
-                "setl_id": sale.sale_id,
                 "med_list_codg": line.insurance_code,
                 "fixmedins_hilist_name": line.item_name,
                 "trdn_flag": "1" if line.split else "0",
@@ -131,10 +137,13 @@ class _Writer:
                 "sel_retn_time": when,
                 "drugtracinfo": [{"drug_trac_codg": s.code} for s in line.scanned],
             }
-            if sale.buyer_id:
+            if sale.buyer_id:  # insured: the settlement names the sale
+                row["setl_id"] = sale.sale_id
                 row["psn_no"] = sale.buyer_id
-            if sale.header.document_no:
-                row["rtal_docno"] = sale.header.document_no
+                if sale.header.document_no:
+                    row["rtal_docno"] = sale.header.document_no
+            else:  # self-pay: no settlement and no insured person; the retail document names the sale
+                row["rtal_docno"] = sale.sale_id
             if self.fund_share:
                 row["fund_pay_sumamt"] = str(Decimal(line.fund_paid_fen) / 100)
             rows.append(row)
@@ -167,8 +176,11 @@ class _Writer:
         else:
             row["medins_prod_purc_no"] = body.header.document_no or body.header.event_id
             row["purc_retn_cnt"] = str(len(items))
-            if body.supplier_id:
-                row["spler_pmtno"] = body.supplier_id
+            if body.supplier_id:  # as a HIS writes it: the supplier's licence number (if any) and its name
+                known = self.suppliers.get(body.supplier_id)
+                if known is not None and known.licences:
+                    row["spler_pmtno"] = known.licences[0].number
+                row["spler_name"] = known.name if known is not None and known.name else body.supplier_id
         if batch:
             row["manu_lotnum"] = batch
         if expiry:
@@ -217,10 +229,12 @@ def to_nhsa(
     zone: tzinfo = CHINA_STANDARD_TIME,
     fund_share: bool = True,
     rows_per_message: int = ROWS_PER_MESSAGE,
+    suppliers: Mapping[str, reg.Party] | None = None,
 ) -> NhsaTraffic:
     """Write the events of the designated `parties` as NHSA messages; the others, and what NHSA cannot carry,
-    come back as proto events in `rest` (in their order)."""
-    writer = _Writer(zone, fund_share, rows_per_message)
+    come back as proto events in `rest` (in their order). `suppliers` (the registry's parties) lets a
+    receipt name its supplier as a HIS does, by licence number and name; without it, by id as the name."""
+    writer = _Writer(zone, fund_share, rows_per_message, suppliers or {})
     for event in events:
         which = event.WhichOneof("kind")
         party = getattr(event, which).header.party_id if which else ""

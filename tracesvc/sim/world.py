@@ -206,6 +206,9 @@ def parties() -> list[reg.Party]:
         reg.Party(party_id=h, kind=reg.PARTY_KIND_HOSPITAL, name=f"医院 {h}", region="110102", licences=[_licence()])
         for h in HOSPITALS
     ]
+    for party in out:  # each licence its own number, as a pharmacy's HIS names its supplier by it (spler_pmtno)
+        for n, lic in enumerate(party.licences, 1):
+            lic.number = f"许可{party.region or '000000'}-{party.party_id}-{n}"
     return out
 
 
