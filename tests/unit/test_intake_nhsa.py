@@ -274,7 +274,7 @@ def test_long_or_unsafe_document_numbers_give_a_digest_id():
 def test_the_supplier_is_resolved_by_licence_number_then_name_else_kept_as_given():
     registry = {"licence": {"鲁20160001": "WHS-A"}, "name": {"乙医药公司": "WHS-B"}}
     opts = nhsa.NhsaOptions(
-        hmac_key=KEY, supplier_of=lambda lic, name: registry["licence"].get(lic) or registry["name"].get(name)
+        hmac_key=KEY, supplier_of=lambda lic, name, when: registry["licence"].get(lic) or registry["name"].get(name)
     )
 
     def supplier(**row):
@@ -338,3 +338,17 @@ def test_a_3507_row_names_the_row_serial_and_data_type_to_delete():
     assert [u.position for u in out.rejected] == ["input.data[1]"]  # no inv_data_type
     sale = one(envelope("3505", {"selinfo": sale_row(fixmedins_bchno="B-9")}))
     assert sale.aliases == (("4", "B-9"),)  # what a later 3507 finds it by
+
+
+def test_a_licence_number_names_its_holder_at_the_receipt_time():
+    from tracesvc.store.intake import LicenceHolder, SupplierIndex
+
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    index = SupplierIndex(
+        {"京AA1": [LicenceHolder("OLD", t - timedelta(days=900), t), LicenceHolder("NEW", t, None)]},
+        {"乙医药": "WHS-B"},
+    )
+    assert index.resolve("京AA1", "", t - timedelta(days=1)) == "OLD"  # re-issued: the holder then
+    assert index.resolve("京AA1", "", t + timedelta(days=1)) == "NEW"
+    assert index.resolve("京AA9", "乙医药", t) == "WHS-B"  # no such number: the one party of that name
+    assert index.resolve("京AA9", "丙医药", t) is None

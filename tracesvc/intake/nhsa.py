@@ -87,7 +87,7 @@ class NhsaOptions:
     infno: str = ""  # for a bare `input`; when given with an envelope they must agree
     # The registry's party for a supplier named by licence number (spler_pmtno) or name (spler_name);
     # None: not known (the supplier is then kept as given, and rule L judges it as unknown).
-    supplier_of: Callable[[str, str], str | None] = lambda licence, name: None
+    supplier_of: Callable[[str, str, datetime | None], str | None] = lambda licence, name, when: None
     message_id: str = ""  # the envelope's msgid, for a 3501 count's document when the envelope has none
     sent_at: datetime | None = None  # the envelope's inf_time: when a 3507 deletion was declared
 
@@ -387,7 +387,7 @@ class _RowMapper:
         batch = _text(row.data, "manu_lotnum")
         expiry = _text(row.data, "expy_end")[:10]
         source = document if self.kind is EventKind.OPENING_STOCK else ""
-        supplier = self._supplier(row) if self.kind in (EventKind.RECEIPT, EventKind.PURCHASE_RETURN) else ""
+        supplier = self._supplier(row, when) if self.kind in (EventKind.RECEIPT, EventKind.PURCHASE_RETURN) else ""
         draft = Event(
             event_id=event_id(self.party, self.infno, key, n),
             kind=self.kind,
@@ -399,11 +399,12 @@ class _RowMapper:
         )
         self._emit([row], draft, violations)
 
-    def _supplier(self, row: Row) -> str:
-        """The registry's party for the row's supplier (licence number first, then registered name),
-        else the supplier as given: its licence number, or its name."""
+    def _supplier(self, row: Row, when: datetime | None) -> str:
+        """The registry's party for the row's supplier (the holder of its licence number at the row's
+        time, then the one party of its registered name), else the supplier as given: its licence
+        number, or its name."""
         licence, name = _text(row.data, "spler_pmtno"), _text(row.data, "spler_name")
-        return self.options.supplier_of(licence, name) or licence or name
+        return self.options.supplier_of(licence, name, when) or licence or name
 
     # -- 3505: the rows of one settlement are one sale --------------------------------------------
 

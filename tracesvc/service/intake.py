@@ -141,13 +141,13 @@ class IntakeService:
         self, message: object, principal: Principal = UNRESTRICTED, *, infno: str = "", party_id: str = ""
     ) -> Report:
         """One NHSA message; DocumentError when it is not one."""
-        by_number, by_name = await store.resolve_suppliers(self._engine, *nhsa.supplier_refs(message))
+        suppliers = await store.resolve_suppliers(self._engine, *nhsa.supplier_refs(message))
         options = nhsa.NhsaOptions(
             hmac_key=self._key,
             zone=self._zone,
             infno=infno,
             party_id=party_id or principal.party_id or "",
-            supplier_of=lambda licence, name: by_number.get(licence) or by_name.get(name),
+            supplier_of=suppliers.resolve,
         )
         intake = nhsa.map_message(message, options)
         await self._deletions_as_retractions(intake)

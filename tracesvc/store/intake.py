@@ -72,32 +72,55 @@ async def resolve_glns(engine: AsyncEngine, glns: Iterable[str]) -> dict[str, st
         return {r.gln: r.party_id for r in rows}
 
 
-async def resolve_suppliers(
-    engine: AsyncEngine, licence_numbers: Iterable[str], names: Iterable[str]
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Licence number → party_id and registered name → party_id, for those the registry knows. A number
-    re-issued over time belongs to the party that holds it most recently; a name shared by several
-    parties resolves to none of them (a wrong supplier is worse than an unknown one for rule L)."""
+@dataclass(frozen=True, slots=True)
+class LicenceHolder:
+    party_id: str
+    valid_from: datetime
+    valid_to: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierIndex:
+    """Who holds a licence number (over time), and the one party that bears a name."""
+
+    holders: dict[str, list[LicenceHolder]]
+    by_name: dict[str, str]
+
+    def resolve(self, licence: str, name: str, when: datetime | None = None) -> str | None:
+        """The party holding `licence` at `when` (else its latest holder: a lapsed licence still names
+        whose it was, and rule L judges the lapse), else the one party named `name`, else None."""
+        held = self.holders.get(licence, [])
+        if when is not None:
+            for h in held:
+                if h.valid_from <= when and (h.valid_to is None or when < h.valid_to):
+                    return h.party_id
+        if held:
+            return held[-1].party_id
+        return self.by_name.get(name)
+
+
+async def resolve_suppliers(engine: AsyncEngine, licence_numbers: Iterable[str], names: Iterable[str]) -> SupplierIndex:
+    """The registry's parties for these licence numbers and names. A name shared by several parties
+    resolves to none of them (a wrong supplier is worse than an unknown one for rule L)."""
     numbers, wanted_names = sorted(set(licence_numbers) - {""}), sorted(set(names) - {""})
-    by_number: dict[str, str] = {}
+    holders: dict[str, list[LicenceHolder]] = {}
     by_name: dict[str, str] = {}
     async with engine.connect() as conn:
         if numbers:
             rows = await conn.execute(
-                select(licences.c.number, licences.c.party_id)
+                select(licences.c.number, licences.c.party_id, licences.c.valid_from, licences.c.valid_to)
                 .where(licences.c.number.in_(numbers))
                 .order_by(licences.c.number, licences.c.valid_from)
             )
-            by_number = {r.number: r.party_id for r in rows}  # the latest holder wins
-        if wanted_names:
-            rows = await conn.execute(
-                select(parties.c.name, parties.c.party_id).where(parties.c.name.in_(wanted_names))
-            )
-            holders: dict[str, set[str]] = {}
             for r in rows:
-                holders.setdefault(r.name, set()).add(r.party_id)
-            by_name = {name: next(iter(ids)) for name, ids in holders.items() if len(ids) == 1}
-    return by_number, by_name
+                holders.setdefault(r.number, []).append(LicenceHolder(r.party_id, r.valid_from, r.valid_to))
+        if wanted_names:
+            named = select(parties.c.name, parties.c.party_id).where(parties.c.name.in_(wanted_names))
+            bearers: dict[str, set[str]] = {}
+            for bearer in await conn.execute(named):
+                bearers.setdefault(bearer.name, set()).add(bearer.party_id)
+            by_name = {name: next(iter(ids)) for name, ids in bearers.items() if len(ids) == 1}
+    return SupplierIndex(holders, by_name)
 
 
 @dataclass(frozen=True, slots=True)
