@@ -98,3 +98,23 @@ def test_demo_command_runs_on_the_embedded_database(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     assert "500 events, retried   {'DUPLICATE': 500}" in done.stdout
     assert "top return-drug chain" in done.stdout and "R REENTRY" in done.stdout
+
+
+async def test_client_commands_explain_failures_in_one_line_with_an_exit_status_per_kind(service, config, tmp_path):
+    """A newcomer's mistakes: no server there, a file that is not there, a party that is not there."""
+    unreachable = await cli("case", "list", env={"TRACESVC_TARGET": "127.0.0.1:9"})
+    assert unreachable.returncode == 3, unreachable.stderr
+    assert "cannot be reached" in unreachable.stderr and "Traceback" not in unreachable.stderr
+    assert len(unreachable.stderr.strip().splitlines()) == 1
+    missing = await cli("import", str(tmp_path / "nope.ndjson"), "--target", service.target)
+    assert missing.returncode == 2 and "nope.ndjson" in missing.stderr and "Traceback" not in missing.stderr
+    env = {"DATABASE_URL": config.database_url}
+    nobody = await cli("keys", "create", "--role", "POS", "--party", "NO-SUCH-PARTY", env=env)
+    assert nobody.returncode == 2 and "NO-SUCH-PARTY" in nobody.stderr and not nobody.stdout
+
+
+async def test_tracesvc_target_names_the_server_for_every_client_command(service, tmp_path):
+    registry_file = tmp_path / "registry.ndjson"
+    registry_file.write_text(ndjson([reg.RegistryRecord(party=p) for p in b.parties()]))
+    done = await cli("registry", "load", str(registry_file), env={"TRACESVC_TARGET": service.target})
+    assert done.returncode == 0 and "'STORED'" in done.stdout, done.stderr

@@ -14,7 +14,6 @@ tracesvc flags export --format xlsx --out flags.xlsx [--rule R --status OPEN …
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -25,11 +24,11 @@ from google.protobuf import json_format
 
 from tracesvc import client
 from tracesvc.app.config import Config
+from tracesvc.app.remote import add_remote, explain
 from tracesvc.documents.formatting import yuan as _yuan
 from tracesvc.v1 import enforcement_pb2 as pb
 from tracesvc.v1 import enforcement_pb2_grpc
 
-DEFAULT_TARGET = "127.0.0.1:50051"
 STATUSES = [
     n.removeprefix("CASE_STATUS_") for n in pb.CaseStatus.DESCRIPTOR.values_by_name if not n.endswith("UNSPECIFIED")
 ]
@@ -37,9 +36,7 @@ FLAG_STATUSES = ["OPEN", "CONFIRMED", "DISMISSED", "RESOLVED"]
 
 
 def _remote(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--target", default=DEFAULT_TARGET)
-    p.add_argument("--key", default=os.environ.get("TRACESVC_API_KEY"), help="API key (default: $TRACESVC_API_KEY)")
-    return p
+    return add_remote(p)
 
 
 def _members(p: argparse.ArgumentParser) -> None:
@@ -316,5 +313,6 @@ async def run(config: Config, args: argparse.Namespace) -> int:
         try:
             return await handler(_stub(ch), args, client.bearer(args.key))
         except grpc.aio.AioRpcError as exc:
-            print(f"{args.command}: {exc.code().name}: {exc.details()}", file=sys.stderr)
-            return 1
+            message, status = explain(exc, args.target)
+            print(f"tracesvc {args.command}: {message}", file=sys.stderr)
+            return status

@@ -16,9 +16,8 @@ from google.protobuf import json_format
 from tracesvc import client
 from tracesvc.app import case_cli
 from tracesvc.app.config import Config
+from tracesvc.app.remote import add_remote, explain
 from tracesvc.observability import logs
-
-DEFAULT_TARGET = "127.0.0.1:50051"
 
 
 class NdjsonReader:
@@ -51,6 +50,9 @@ async def _import(config: Config, args) -> int:
 
     from tracesvc.v1 import ack_pb2, events_pb2
 
+    if args.file != "-" and not Path(args.file).exists():
+        print(f"tracesvc import: no such file or directory: {args.file}", file=sys.stderr)
+        return 2
     paths = (
         [args.file]
         if args.file == "-" or not Path(args.file).is_dir()
@@ -200,11 +202,15 @@ async def _report(args) -> int:
 async def _keys(config: Config, args) -> int:
     from tracesvc.app.server import database
     from tracesvc.store import keys
+    from tracesvc.store.registry import get_party
 
     async with database(config) as engine:
         if args.keys_command == "create":
             if args.role in ("POS", "SUPPLIER") and not args.party:
                 print("a POS or SUPPLIER key needs --party", file=sys.stderr)
+                return 2
+            if args.party and await get_party(engine, args.party) is None:
+                print(f"no party {args.party} in the registry: load it first (tracesvc registry load)", file=sys.stderr)
                 return 2
             key_id, token = await keys.create_key(
                 engine, args.role, args.party, chain_wide=args.chain, name=args.name, cert_subject=args.cert_subject
@@ -300,23 +306,20 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--party", help="nhsa: fixmedins_code for messages that carry only their input")
     i.add_argument("--infno", help="nhsa: infno for messages that carry only their input")
     i.add_argument("--problems", metavar="FILE", help="nhsa/epcis: write every problem to FILE (the summary lists 50)")
-    i.add_argument("--target", default=DEFAULT_TARGET)
-    i.add_argument("--key", default=os.environ.get("TRACESVC_API_KEY"), help="API key (default: $TRACESVC_API_KEY)")
+    add_remote(i)
     e = sub.add_parser("export", help="write every stored event as NDJSON (reads the database directly)")
     e.add_argument("--out", default="-")
     r = sub.add_parser("registry", help="reference data")
     rsub = r.add_subparsers(dest="registry_command", required=True)
     rl = rsub.add_parser("load", help="upsert NDJSON RegistryRecord lines (party or product) to a running service")
     rl.add_argument("file")
-    rl.add_argument("--target", default=DEFAULT_TARGET)
-    rl.add_argument("--key", default=os.environ.get("TRACESVC_API_KEY"), help="API key (default: $TRACESVC_API_KEY)")
+    add_remote(rl)
     rp = sub.add_parser("report", help="write a self-contained HTML evidence report (flag or party)")
     which = rp.add_mutually_exclusive_group(required=True)
     which.add_argument("--flag")
     which.add_argument("--party")
     rp.add_argument("--out", default="-", help="file to write (default: standard output)")
-    rp.add_argument("--target", default=DEFAULT_TARGET)
-    rp.add_argument("--key", default=os.environ.get("TRACESVC_API_KEY"), help="API key (default: $TRACESVC_API_KEY)")
+    add_remote(rp)
     sm = sub.add_parser("simulate", help="write a simulated dataset: registry, events, labels, commissioned codes")
     sm.add_argument("--seed", type=int, default=1)
     sm.add_argument("--scale", type=int, default=10_000, help="boxes (trace codes); about 4.5 events each")
@@ -350,35 +353,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(config: Config, args):
+    """The coroutine that runs a command."""
+    commands = {
+        "serve": lambda: _serve(config),
+        "demo": lambda: _demo(config, args),
+        "import": lambda: _import(config, args),
+        "export": lambda: _export(config, args),
+        "registry": lambda: _registry_load(args),
+        "keys": lambda: _keys(config, args),
+        "report": lambda: _report(args),
+        "quality": lambda: _quality(config, args),
+        "case": lambda: case_cli.run(config, args),
+        "flags": lambda: case_cli.run(config, args),
+    }
+    return commands[args.command]()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = Config.from_env()
     logs.configure(config.log_level if args.command == "serve" else "warning", config.log_format)
-    match args.command:
-        case "serve":
-            coro = _serve(config)
-        case "demo":
-            coro = _demo(config, args)
-        case "import":
-            coro = _import(config, args)
-        case "export":
-            coro = _export(config, args)
-        case "registry":
-            coro = _registry_load(args)
-        case "keys":
-            coro = _keys(config, args)
-        case "report":
-            coro = _report(args)
-        case "simulate":
-            return _simulate(args)
-        case "quality":
-            coro = _quality(config, args)
-        case "case" | "flags":
-            coro = case_cli.run(config, args)
     try:
-        return asyncio.run(coro)
+        if args.command == "simulate":
+            return _simulate(args)
+        return asyncio.run(_command(config, args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `tracesvc … | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:
+        if os.environ.get("TRACESVC_DEBUG"):
+            raise
+        message, status = explain(exc, getattr(args, "target", "") or "")
+        print(f"tracesvc {args.command}: {message} (TRACESVC_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -173,13 +173,27 @@ async def grpc_server(
     await server.start()
     for name in (*SERVICE_NAMES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("serving", port=port)
     try:
         async with contextlib.AsyncExitStack() as stack:
             http_port = 0
             if http_listen if http_listen is not None else config.http_listen:
                 console = _console(config, authenticator, enforcement=enforcement, cases=cases, runs=runs, key=hmac_key)
                 http_port = await stack.enter_async_context(_http(config, authenticator, intake, http_listen, console))
+            # One line that says where everything is and how callers are let in.
+            log.info(
+                "serving",
+                port=port,
+                grpc=f"{address.rpartition(':')[0]}:{port}",
+                http=f"{(http_listen or config.http_listen).rpartition(':')[0]}:{http_port}" if http_port else "off",
+                console="/console/" if http_port and config.console else "off",
+                metrics=f"{(config.metrics_listen or '').rpartition(':')[0]}:{tel.metrics_port}"
+                if tel.metrics_port
+                else "off",
+                auth=("mTLS or API key" if config.tls_client_ca else "API key")
+                if config.auth
+                else "OFF (no keys checked)",
+                tls="on" if credentials else "off",
+            )
             yield Running(server, port, engine, health_servicer, reconciler, intake, http_port, tel.metrics_port)
     finally:
         # Refuse new work, let in-flight calls commit and answer, then close. Background

