@@ -1,8 +1,9 @@
 """What every client command shares: where the service is, the key, and one clear line per failure.
 
-Exit statuses: 0 done; 1 the service refused some of the work (rows rejected, a conflict); 2 a bad
-argument or input (a file that cannot be read, a value the service refused); 3 the service cannot
-be reached; 4 the key was refused (missing, invalid, revoked, or not allowed this call); 5 not found.
+Exit statuses: 0 done; 1 the service refused some of the work (rows rejected, a conflict, a state that
+does not allow it); 2 a bad argument or input (a file that cannot be read, a value the service found
+invalid); 3 the service cannot be reached; 4 the key was refused (missing, invalid, revoked, or not
+allowed this call); 5 not found. The gRPC status is named in the line.
 """
 
 from __future__ import annotations
@@ -46,12 +47,15 @@ _BY_CODE = {
         "running there? Set --target or TRACESVC_TARGET",
     ),
     grpc.StatusCode.DEADLINE_EXCEEDED: (3, "the service at {target} did not answer in time ({details}); retry"),
-    grpc.StatusCode.UNAUTHENTICATED: (4, "the API key was refused ({details}): pass --key or set TRACESVC_API_KEY"),
-    grpc.StatusCode.PERMISSION_DENIED: (4, "this key may not do that: {details}"),
-    grpc.StatusCode.NOT_FOUND: (5, "not found: {details}"),
-    grpc.StatusCode.INVALID_ARGUMENT: (2, "refused: {details}"),
-    grpc.StatusCode.FAILED_PRECONDITION: (2, "refused: {details}"),
-    grpc.StatusCode.ALREADY_EXISTS: (1, "already exists: {details}"),
+    grpc.StatusCode.UNAUTHENTICATED: (
+        4,
+        "the API key was refused (UNAUTHENTICATED: {details}): pass --key or set TRACESVC_API_KEY",
+    ),
+    grpc.StatusCode.PERMISSION_DENIED: (4, "this key may not do that (PERMISSION_DENIED): {details}"),
+    grpc.StatusCode.NOT_FOUND: (5, "not found (NOT_FOUND): {details}"),
+    grpc.StatusCode.INVALID_ARGUMENT: (2, "refused as invalid (INVALID_ARGUMENT): {details}"),
+    grpc.StatusCode.FAILED_PRECONDITION: (1, "refused (FAILED_PRECONDITION): {details}"),
+    grpc.StatusCode.ALREADY_EXISTS: (1, "already exists (ALREADY_EXISTS): {details}"),
 }
 
 
