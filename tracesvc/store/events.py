@@ -55,10 +55,17 @@ SELECT event_id, content_hash, NULL::text AS party_id, NULL::text AS sale_id
 FROM events WHERE event_id = ANY($1::text[])
 UNION ALL
 SELECT e.event_id, e.content_hash, e.party_id, e.sale_id
-FROM events e JOIN unnest($2::text[], $3::text[]) AS u(party_id, sale_id)
-  ON e.party_id = u.party_id AND e.sale_id = u.sale_id
-WHERE e.kind = 'SALE'
+FROM unnest($2::text[], $3::text[]) AS u(party_id, sale_id)
+CROSS JOIN LATERAL (
+    SELECT event_id, content_hash, party_id, sale_id FROM events
+    WHERE party_id = u.party_id AND sale_id = u.sale_id AND kind = 'SALE'
+    LIMIT 1  -- the key is unique; the LIMIT also keeps the planner from flattening this into a join
+) AS e
 """
+# Why LATERAL … LIMIT 1: written as a plain join, the planner costed 100 keys against every stored sale
+# and chose a hash join over a scan of all SALE events — 60 ms a batch at 40 k sales, growing with the
+# history (BENCHMARKS.md, issue "POS sale at the database's speed"). Here each key is one probe of
+# uq_events_sale, whatever the plan cache decides; tests/integration/test_sale_plans.py guards it.
 _INSERT_EVENTS = """
 INSERT INTO events (event_id, kind, party_id, occurred_at, document_no, counterparty_id,
                     sale_id, buyer_token, content_hash, payload, fund_paid_fen)
