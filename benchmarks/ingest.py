@@ -91,11 +91,18 @@ def codes_in(events) -> int:
 def stored_rows(events: list[ev.Event]) -> tuple[list, list]:
     """The rows tracesvc would store for these events (events, event_codes)."""
     reg = SimRegistry()
-    rows_e, rows_c = [], []
-    for seq, e in enumerate(events, 1):
+    normalized = []
+    for e in events:
         which = e.WhichOneof("kind")
         draft, _ = convert.event_from_proto(convert.ONEOF_KIND[which], getattr(e, which), KEY)
-        n = normalize_event(draft, reg)
+        normalized.append(normalize_event(draft, reg))
+    return rows_of(normalized)
+
+
+def rows_of(events: list) -> tuple[list, list]:
+    """The rows tracesvc stores for these normalised events (events, event_codes)."""
+    rows_e, rows_c = [], []
+    for seq, n in enumerate(events, 1):
         text, digest = n.serialized()
         rows_e.append(
             (

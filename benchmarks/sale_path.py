@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg  # noqa: E402
 
 from benchmarks.common import Bench, plain, save, table  # noqa: E402
-from benchmarks.ingest import KEY, SimRegistry, copy_rows, unique_events  # noqa: E402
+from benchmarks.ingest import KEY, SimRegistry, copy_rows, rows_of, unique_events  # noqa: E402
 from tracesvc.api import convert  # noqa: E402
 from tracesvc.domain.events import Event, EventKind, normalize_event  # noqa: E402
 from tracesvc.store import events as store  # noqa: E402
@@ -124,15 +124,7 @@ async def main(boxes: int, group: int) -> None:
     _time_statements()
     rows, tops = [], {}
     with Bench() as bench:
-        rows_e = []
-        rows_c = []
-        for seq, ev in enumerate(sales, 1):
-            text, digest = ev.serialized()
-            rows_e.append(
-                (seq, ev.event_id, ev.kind.value, ev.party_id, ev.occurred_at, ev.document_no, ev.counterparty_id)
-                + (ev.sale_id or None, ev.buyer_token or None, digest, text)
-            )
-            rows_c += [(c, seq, ln, ev.occurred_at, ev.kind.value, ev.party_id, u, t) for c, u, ln, t in ev.code_rows()]
+        rows_e, rows_c = rows_of(sales)  # the rows tracesvc stores, derived columns included
         url = await bench.fresh_db()
         cpu0 = server_cpu(bench)
         copy_s = await copy_rows(url, rows_e, rows_c, plain_tables=True, connections=1, batched=True)
