@@ -78,6 +78,16 @@ async def get_flag(conn: asyncpg.Connection, flag_id: str) -> FlagRow | None:
     return flag_from_record(row) if row else None
 
 
+async def flag_ids_with_prefix(conn: asyncpg.Connection, prefix: str, limit: int = 2) -> list[str]:
+    """Flag ids that start with `prefix` (hex digits only: no LIKE wildcard can reach the query)."""
+    rows = await conn.fetch(
+        "SELECT flag_id FROM flags WHERE flag_id >= $1 AND flag_id < $1 || 'g' ORDER BY flag_id LIMIT $2",
+        prefix.lower(),
+        limit,
+    )
+    return [r["flag_id"] for r in rows]
+
+
 async def flags_of_party(conn: asyncpg.Connection, party_id: str, after_seq: int, limit: int) -> list[FlagRow]:
     rows = await conn.fetch(
         f"""SELECT {FLAG_COLUMNS} FROM flags WHERE (subject_party = $1 OR $1 = ANY(related_parties))

@@ -74,3 +74,18 @@ async def test_export_evidence_for_a_party_and_unknown_subjects(service):
         with pytest.raises(grpc.aio.AioRpcError) as info:
             [_ async for _ in enf(service).ExportEvidence(request)]
         assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_unique_prefix_of_a_flag_id_is_accepted_wherever_the_id_is(service):
+    """As people copy ids from reports and case files (`74f9fb71…`)."""
+    await ring(service)
+    await run(service.engine)
+    stub = enf(service)
+    flag = (await stub.ListFlags(en.ListFlagsRequest(page_size=1))).flags[0]
+    got = await stub.GetFlag(en.GetFlagRequest(flag_id=flag.flag_id[:8] + "…"))
+    assert got.flag.flag_id == flag.flag_id
+    items = [i async for i in stub.ExportEvidence(en.ExportEvidenceRequest(flag_id=flag.flag_id[:10]))]
+    assert items[0].flag.flag_id == flag.flag_id
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.GetFlag(en.GetFlagRequest(flag_id="ffffff00"))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND

@@ -159,6 +159,7 @@ class FlagDetail:
 async def flag_detail(uc: UseCases, who: Principal, flag_id: str) -> FlagDetail:
     """Everything behind one flag, as ExportEvidence collects it (and audits it)."""
     flag = await uc.enforcement.get_flag(who, flag_id)
+    flag_id = flag.flag_id  # the whole id, where a prefix was given
     detail = FlagDetail(flag)
     async for item in uc.enforcement.export_evidence(who, Subject.FLAG, flag_id):
         if isinstance(item, ChainRow):

@@ -4,6 +4,7 @@ call is written to the audit log (who, what, when) before it is answered."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from reconciler.store.findings import (
     FlagFilter,
     all_flags_of_party,
     chain_of_flag,
+    flag_ids_with_prefix,
     get_flag,
     list_chains,
     list_flags,
@@ -104,6 +106,8 @@ class Travel:
 
 
 EvidenceItem = FlagRow | ChainRow | Purchase | Travel | Event | Party | Standing | Product
+FLAG_ID_LENGTH = 32  # hex digits of a flag id (reconciler.store.sync.flag_id)
+_HEX_PREFIX = re.compile(r"[0-9a-fA-F]{6,31}")
 _NO_CODE_RULES = ("S", "B")  # flags whose code field is no trace code (a sale's lines; an insurance code)
 
 
@@ -184,7 +188,24 @@ class Enforcement:
         async with pg(self._engine) as conn:
             return await list_flags(conn, filt, after_seq, limit)
 
+    async def flag_id(self, given: str) -> str:
+        """A flag's id from the id or a unique prefix of it (at least 6 hex digits), as people copy
+        them from reports (`74f9fb71…`); NotFound when none starts so, InvalidArgument when several do."""
+        given = given.strip().removesuffix("…").removesuffix("...")
+        if len(given) >= FLAG_ID_LENGTH or not _HEX_PREFIX.fullmatch(given):
+            return given
+        async with pg(self._engine) as conn:
+            found = await flag_ids_with_prefix(conn, given)
+        if not found:
+            raise NotFound(f"no flag {given}")
+        if len(found) > 1:
+            raise InvalidArgument(
+                f"{given} is the start of several flags' ids", [Violation("flag_id", "give more of the id")]
+            )
+        return found[0]
+
     async def get_flag(self, who: Principal, flag_id: str) -> FlagRow:
+        flag_id = await self.flag_id(flag_id)
         await self.audit(who, "GetFlag", f"flag:{flag_id}")
         async with pg(self._engine) as conn:
             row = await get_flag(conn, flag_id)
@@ -205,6 +226,7 @@ class Enforcement:
             violations.append(Violation("note", "a dismissal needs a note saying why"))
         if violations or decision is None:
             raise InvalidArgument("invalid review", violations)
+        flag_id = await self.flag_id(flag_id)
         async with pg(self._engine) as conn:
             async with conn.transaction():
                 reviewed = await review_flags(
@@ -262,6 +284,8 @@ class Enforcement:
     async def export_evidence(self, who: Principal, subject: Subject, subject_id: str) -> AsyncIterator[EvidenceItem]:
         """Everything behind a flag or a party, in the order an inspector files it: flags, chains,
         events (occurred_at order), parties, licence standing at each event, products."""
+        if subject is Subject.FLAG:
+            subject_id = await self.flag_id(subject_id)
         await self.audit(who, "ExportEvidence", f"{subject.value}:{subject_id}")
         collected = _Collected()
         async with pg(self._engine) as conn:
