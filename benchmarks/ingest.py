@@ -26,6 +26,7 @@ from tracesvc.api import convert  # noqa: E402
 from tracesvc.domain.events import normalize_event  # noqa: E402
 from tracesvc.sim import world  # noqa: E402
 from tracesvc.sim.generate import Simulation  # noqa: E402
+from tracesvc.store.events import CODE_COLUMNS, EVENT_COLUMNS  # noqa: E402
 from tracesvc.v1 import events_pb2 as ev  # noqa: E402
 from tracesvc.v1 import ingest_pb2, ingest_pb2_grpc  # noqa: E402
 
@@ -141,32 +142,8 @@ CREATE TABLE IF NOT EXISTS plain_event_codes (
     code text, event_seq bigint, line_no int, occurred_at timestamptz, kind text, party_id text, units int,
     is_trace bool, fund_fen bigint, batch text);
 """
-_EVENT_COLUMNS = [
-    "event_seq",
-    "event_id",
-    "kind",
-    "party_id",
-    "occurred_at",
-    "document_no",
-    "counterparty_id",
-    "sale_id",
-    "buyer_token",
-    "content_hash",
-    "payload",
-    "fund_paid_fen",
-]
-_CODE_COLUMNS = [
-    "code",
-    "event_seq",
-    "line_no",
-    "occurred_at",
-    "kind",
-    "party_id",
-    "units",
-    "is_trace",
-    "fund_fen",
-    "batch",
-]
+_EVENT_COLUMNS = list(EVENT_COLUMNS)
+_CODE_COLUMNS = list(CODE_COLUMNS)
 
 
 def batches(rows_e: list, rows_c: list, events: int = 200, codes: int = 1_000) -> list[tuple[list, list]]:

@@ -78,7 +78,8 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $
 ON CONFLICT DO NOTHING
 RETURNING event_id, event_seq
 """
-_CODE_COLUMNS = (
+# What the write path COPYs into each table (the ingest benchmark's COPY baseline writes the same).
+CODE_COLUMNS = (
     "code",
     "event_seq",
     "line_no",
@@ -92,7 +93,7 @@ _CODE_COLUMNS = (
 )
 
 
-_EVENT_COLUMNS = (
+EVENT_COLUMNS = (
     "event_seq",
     "event_id",
     "kind",
@@ -138,7 +139,7 @@ async def _copy_new(
     ]
     try:
         async with conn.transaction():  # a savepoint inside the batch's transaction
-            await conn.copy_records_to_table("events", records=rows, columns=_EVENT_COLUMNS)
+            await conn.copy_records_to_table("events", records=rows, columns=EVENT_COLUMNS)
     except asyncpg.UniqueViolationError:
         return None
     return {e.event_id: seq for seq, e in zip(seqs, evs, strict=True)}
@@ -306,7 +307,7 @@ async def _insert(
                 )
             )
     if code_rows:
-        await conn.copy_records_to_table("event_codes", records=code_rows, columns=_CODE_COLUMNS)
+        await conn.copy_records_to_table("event_codes", records=code_rows, columns=CODE_COLUMNS)
     if lost:
         stored_hash = {
             r["event_id"]: bytes(r["content_hash"])

@@ -105,6 +105,8 @@ async def resolve_suppliers(engine: AsyncEngine, licence_numbers: Iterable[str],
     numbers, wanted_names = sorted(set(licence_numbers) - {""}), sorted(set(names) - {""})
     holders: dict[str, list[LicenceHolder]] = {}
     by_name: dict[str, str] = {}
+    if not numbers and not wanted_names:  # sales and refunds name no supplier: no round trip for them
+        return SupplierIndex(holders, by_name)
     async with engine.connect() as conn:
         if numbers:
             rows = await conn.execute(
