@@ -11,13 +11,12 @@ import os
 import sys
 from datetime import datetime
 
-from tqdm import tqdm
-
 from reconciler.jobs import Engine, Mode, Reconciler, RunInfo
 from reconciler.rules import BuyerParams
 from reconciler.spark import SparkUnavailable
 from tracesvc.app.config import Config
 from tracesvc.observability import logs
+from tracesvc.runtime.progress import Progress
 
 
 def _when(value: str) -> datetime:
@@ -66,20 +65,41 @@ async def _run(config: Config, args) -> int:
             info = await spark_cli.execute(engine, run_id, args, config.clock_skew)
             print(_summary(info))
             return 0
-        bar = tqdm(desc=f"run {run_id}", unit="code", disable=args.quiet, file=sys.stderr)
-
-        def progress(info: RunInfo) -> None:
-            bar.total = info.codes_total
-            bar.n = info.codes_done
-            bar.set_postfix(sales=info.sales_done, new=info.flags_new, resolved=info.flags_resolved, refresh=False)
-            bar.refresh()
-
+        phases = _PhaseProgress(run_id, enabled=not args.quiet)
         try:
-            info = await reconciler.execute(run_id, progress)
+            info = await reconciler.execute(run_id, phases.show)
         finally:
-            bar.close()
+            phases.close()
     print(_summary(info))
     return 0
+
+
+class _PhaseProgress:
+    """One progress line per phase of a run: codes (of a known total), then sales, then buyer tokens."""
+
+    def __init__(self, run_id: int, enabled: bool) -> None:
+        self.run_id, self.enabled = run_id, enabled
+        self.phase = ""
+        self.current: Progress | None = None
+
+    def show(self, info: RunInfo) -> None:
+        if info.buyers_done:
+            phase, unit, done, total = "buyers", "buyer", info.buyers_done, None
+        elif info.sales_done or (info.codes_total and info.codes_done >= info.codes_total):
+            phase, unit, done, total = "sales", "sale", info.sales_done, None
+        else:
+            phase, unit, done, total = "codes", "code", info.codes_done, info.codes_total
+        if phase != self.phase:
+            self.close()
+            self.phase = phase
+            self.current = Progress(f"run {self.run_id} {phase}", unit, total, enabled=self.enabled)
+        assert self.current is not None
+        self.current.set(done, total, new=info.flags_new, resolved=info.flags_resolved)
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
 
 
 async def _runs(config: Config, args) -> int:
@@ -172,6 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: resume with `reconciler run --resume RUN_ID`", file=sys.stderr)
         return 130
+    except Exception as exc:  # one line, not a traceback: what failed and where to look
+        if os.environ.get("TRACESVC_DEBUG"):
+            raise
+        print(
+            f"reconciler {args.command}: {type(exc).__name__}: {exc} (TRACESVC_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

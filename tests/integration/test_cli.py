@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +49,7 @@ async def test_registry_load_import_and_export_round_trip(service, config, tmp_p
     )
     done = await cli("registry", "load", str(registry_file), "--target", service.target)
     assert done.returncode == 0, done.stderr
-    assert "'STORED': 9" in done.stdout
+    assert re.search(r"^  STORED\s+9$", done.stdout, re.M), done.stdout
 
     events = [
         ev.Event(receipt=b.receipt("r1", [b.code(b.STATIN, 1)])),
@@ -59,7 +60,7 @@ async def test_registry_load_import_and_export_round_trip(service, config, tmp_p
     events_file.write_text(ndjson(events))
     done = await cli("import", str(events_file), "--target", service.target)
     assert done.returncode == 1  # one line was rejected, and it says which
-    assert "event 3: bad:" in done.stderr and "'STORED': 2" in done.stdout
+    assert "event 3: bad:" in done.stderr and re.search(r"^  STORED\s+2$", done.stdout, re.M)
 
     done = await cli("export", env={"DATABASE_URL": config.database_url})
     assert done.returncode == 0, done.stderr
@@ -71,7 +72,7 @@ async def test_registry_load_import_and_export_round_trip(service, config, tmp_p
     # What export writes, import takes back: every event a duplicate of itself.
     done = await cli("import", "-", "--target", service.target, stdin=done.stdout)
     assert done.returncode == 0, done.stderr
-    assert "'DUPLICATE': 2" in done.stdout
+    assert re.search(r"^  DUPLICATE\s+2$", done.stdout, re.M), done.stdout
 
 
 async def test_import_names_a_malformed_line(service, tmp_path: Path):
@@ -79,7 +80,7 @@ async def test_import_names_a_malformed_line(service, tmp_path: Path):
     f.write_text('{"receipt": {}}\n{"receipt": {"nope": 1}}\n')
     done = await cli("import", str(f), "--target", service.target)
     assert done.returncode == 2 and f"{f}:2" in done.stderr
-    assert "'REJECTED': 1" in done.stdout  # the line before it was sent and answered
+    assert re.search(r"^  REJECTED\s+1$", done.stdout, re.M)  # the line before it was sent and answered
 
 
 async def test_demo_drives_a_day_through_the_service(service):
@@ -98,6 +99,7 @@ def test_demo_command_runs_on_the_embedded_database(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     assert "500 events, retried   {'DUPLICATE': 500}" in done.stdout
     assert "top return-drug chain" in done.stdout and "R REENTRY" in done.stdout
+    assert '"level"' not in done.stderr, "the demo's summary is not interleaved with log lines (its workers' either)"
 
 
 async def test_client_commands_explain_failures_in_one_line_with_an_exit_status_per_kind(service, config, tmp_path):
@@ -117,4 +119,56 @@ async def test_tracesvc_target_names_the_server_for_every_client_command(service
     registry_file = tmp_path / "registry.ndjson"
     registry_file.write_text(ndjson([reg.RegistryRecord(party=p) for p in b.parties()]))
     done = await cli("registry", "load", str(registry_file), env={"TRACESVC_TARGET": service.target})
-    assert done.returncode == 0 and "'STORED'" in done.stdout, done.stderr
+    assert done.returncode == 0 and "STORED" in done.stdout, done.stderr
+
+
+def test_serve_help_lists_every_variable_the_service_reads():
+    from tracesvc.app.config import SERVE_ENVIRONMENT
+
+    done = run_cli("serve", "--help")
+    assert done.returncode == 0
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    for names, _, _ in SERVE_ENVIRONMENT:
+        for name in names.split(", "):
+            assert name in done.stdout
+            if "…" not in name:
+                assert f"`{name}`" in readme, f"{name} is missing from the README's configuration table"
+    source = (Path(__file__).parents[2] / "tracesvc" / "app" / "config.py").read_text()
+    for name in set(re.findall(r'"(TRACESVC_[A-Z_]+|DATABASE_URL)"', source)):
+        assert name in done.stdout, f"{name} is read but serve --help does not list it"
+
+
+async def test_health_waits_for_a_serving_service_and_says_when_none_answers(service):
+    up = await cli("health", "--wait", "5", "--target", service.target)
+    assert up.returncode == 0 and "SERVING" in up.stdout, up.stderr
+    down = await cli("health", "--wait", "1", "--target", "127.0.0.1:9")
+    assert down.returncode == 3 and len(down.stderr.strip().splitlines()) == 1, down.stderr
+
+
+async def test_quality_refuses_a_service_that_already_holds_data(service, tmp_path):
+    registry_file = tmp_path / "registry.ndjson"
+    from tracesvc.sim import world
+
+    registry_file.write_text(ndjson(world.registry_records()))
+    assert (await cli("registry", "load", str(registry_file), "--target", service.target)).returncode == 0
+    done = await cli("quality", "--target", service.target, "--scale", "200")
+    assert done.returncode == 1 and "already holds" in done.stderr and "MFR-01" in done.stderr, done.stderr
+    assert not done.stdout
+
+
+def test_progress_is_a_line_at_a_time_off_a_terminal():
+    import io
+
+    from tracesvc.runtime.progress import Progress, table
+
+    out = io.StringIO()
+    with Progress("import x", "event", total=3, stream=out, every=0) as progress:
+        for _ in progress.wrap(range(3)):
+            pass
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and lines[-1].startswith("import x: 3/3 events (") and "\r" not in out.getvalue()
+    assert table("t", {"STORED": 10_099, "DUPLICATE": 104}).splitlines() == [
+        "t",
+        "  STORED     10,099",
+        "  DUPLICATE     104",
+    ]

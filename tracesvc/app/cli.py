@@ -15,9 +15,10 @@ from google.protobuf import json_format
 
 from tracesvc import client
 from tracesvc.app import case_cli
-from tracesvc.app.config import Config
+from tracesvc.app.config import Config, environment_help
 from tracesvc.app.remote import add_remote, explain
 from tracesvc.observability import logs
+from tracesvc.runtime.progress import Progress, table
 
 
 class NdjsonReader:
@@ -46,8 +47,6 @@ class NdjsonReader:
 async def _import(config: Config, args) -> int:
     if args.format != "ndjson":
         return await _import_documents(config, args)
-    from tqdm import tqdm
-
     from tracesvc.v1 import ack_pb2, events_pb2
 
     if args.file != "-" and not Path(args.file).exists():
@@ -62,14 +61,15 @@ async def _import(config: Config, args) -> int:
     if not readers:
         print(f"no .ndjson files under {args.file}", file=sys.stderr)
         return 2
-    events = tqdm((e for r in readers for e in r), unit="event", disable=not sys.stderr.isatty(), file=sys.stderr)
-    async with client.channel(args.target) as ch:
-        acks = await client.stream_events(ch, events, args.key)
+    with Progress(f"import {args.file}", "event") as progress:
+        async with client.channel(args.target) as ch:
+            acks = await client.stream_events(ch, progress.wrap(e for r in readers for e in r), args.key)
     reader = next((r for r in readers if r.error), readers[0])
     bad = [a for a in acks if a.status in (ack_pb2.ACK_STATUS_REJECTED, ack_pb2.ACK_STATUS_CONFLICT)]
     for a in bad:
         print(f"event {a.index + 1}: {a.event_id}: {a.error.message}", file=sys.stderr)
-    print(dict(client.count_statuses(acks)))
+    title = f"import {args.file}: {len(acks):,} events acknowledged in {progress.elapsed:.1f} s"
+    print(table(title, sorted(client.count_statuses(acks).items())))
     if reader.error:
         print(f"stopped at a malformed line: {reader.error}", file=sys.stderr)
         return 2
@@ -104,7 +104,7 @@ async def _registry_load(args) -> int:
     bad = [r for r in results if r.status != ack_pb2.ACK_STATUS_STORED]
     for r in bad:
         print(f"{r.key}: {r.error.message}", file=sys.stderr)
-    print(dict(client.count_statuses(results)))
+    print(table(f"registry load {args.file}: {len(results):,} records", sorted(client.count_statuses(results).items())))
     return 1 if bad else 0
 
 
@@ -114,13 +114,12 @@ async def _export(config: Config, args) -> int:
     from tracesvc.store.events import iter_events
 
     out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
-    count = 0
-    with out:
+    with out, Progress("export", "event") as progress:
         async with database(config) as engine:
             async for ev in iter_events(engine):
                 out.write(json_format.MessageToJson(event_to_proto(ev), indent=None, ensure_ascii=False) + "\n")
-                count += 1
-    print(f"exported {count} events", file=sys.stderr)
+                progress.update()
+    print(f"exported {progress.n:,} events in {progress.elapsed:.1f} s", file=sys.stderr)
     return 0
 
 
@@ -165,6 +164,15 @@ async def _quality(config: Config, args) -> int:
     from tracesvc.sim.quality import measure
 
     if args.target:
+        held = await _data_held(args.target, args.key)
+        if held:
+            print(
+                f"tracesvc quality: the service at {args.target} already holds {held}: quality scores its own "
+                "simulated traffic on an empty database, and would write into this one. Run it without --target "
+                "(a fresh embedded database), or point --target at an empty service",
+                file=sys.stderr,
+            )
+            return 1
         q = await measure(args.target, args.key, args.seed, args.scale, args.fraud_rate)
     else:
         from tracesvc.app.server import database, grpc_server
@@ -178,6 +186,29 @@ async def _quality(config: Config, args) -> int:
     for error in q.ack_errors[:20]:
         print(f"ingest error: {error}", file=sys.stderr)
     return 0 if not q.ack_errors else 1
+
+
+async def _data_held(target: str, key: str | None) -> str:
+    """What the service at `target` already holds that a quality run would mix with ("" if nothing)."""
+    import grpc
+
+    from tracesvc.v1 import reconcile_pb2, reconcile_pb2_grpc, registry_pb2, registry_pb2_grpc
+
+    async with client.channel(target) as ch:
+        runs = await reconcile_pb2_grpc.ReconcileServiceStub(ch).ListRuns(
+            reconcile_pb2.ListRunsRequest(page_size=1), metadata=client.bearer(key)
+        )
+        if runs.runs:
+            return f"reconciliation runs (the newest is run {runs.runs[0].run_id})"
+        try:
+            party = await registry_pb2_grpc.RegistryServiceStub(ch).GetParty(
+                registry_pb2.GetPartyRequest(party_id="MFR-01"), metadata=client.bearer(key)
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() is grpc.StatusCode.NOT_FOUND:
+                return ""
+            raise
+        return "the simulator's registry (party MFR-01)" if party.HasField("party") else ""
 
 
 async def _report(args) -> int:
@@ -228,6 +259,33 @@ async def _keys(config: Config, args) -> int:
             print(f"no active key {args.key_id}", file=sys.stderr)
             return 1
     return 0
+
+
+async def _health(args) -> int:
+    """grpc.health.v1 of the service at --target; with --wait, ask until it serves or the time is up."""
+    import time
+
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + args.wait
+    async with client.channel(args.target) as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        while True:
+            try:
+                answer = await stub.Check(health_pb2.HealthCheckRequest(service=args.service), timeout=2)
+                status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
+            except grpc.aio.AioRpcError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                status = exc.code().name
+            if status == "SERVING":
+                print(f"{args.target}: SERVING")
+                return 0
+            if time.monotonic() >= deadline:
+                print(f"tracesvc health: {args.target} answers {status}", file=sys.stderr)
+                return 1
+            await asyncio.sleep(0.5)
 
 
 async def _serve(config: Config) -> int:
@@ -284,7 +342,19 @@ async def _serve_console(engine, listen: str, port: int) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tracesvc", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the gRPC service (embedded PostgreSQL unless DATABASE_URL is set)")
+    sub.add_parser(
+        "serve",
+        help="run the gRPC service (embedded PostgreSQL unless DATABASE_URL is set)",
+        description="Run tracesvc: gRPC on TRACESVC_LISTEN, and the HTTP intake and web console on "
+        "TRACESVC_HTTP_LISTEN when set. It takes no options: everything is configured by the environment. "
+        "Ctrl-C (SIGTERM) drains in-flight calls and stops.",
+        epilog=environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    h = sub.add_parser("health", help="is the service at --target serving? (grpc.health.v1; exit 0 when it is)")
+    h.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="keep asking this long (a starting server)")
+    h.add_argument("--service", default="", help="a service name to check (default: the server as a whole)")
+    add_remote(h)
     d = sub.add_parser("demo", help="start the service, drive a pharmacy day through it, print a summary")
     d.add_argument(
         "--keep", dest="fresh", action="store_false", help="use TRACESVC_DATA_DIR instead of a fresh temporary database"
@@ -357,6 +427,7 @@ def _command(config: Config, args):
     """The coroutine that runs a command."""
     commands = {
         "serve": lambda: _serve(config),
+        "health": lambda: _health(args),
         "demo": lambda: _demo(config, args),
         "import": lambda: _import(config, args),
         "export": lambda: _export(config, args),
@@ -373,7 +444,9 @@ def _command(config: Config, args):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = Config.from_env()
-    logs.configure(config.log_level if args.command == "serve" else "warning", config.log_format)
+    if args.command != "serve":  # a command's output is its summary: only warnings log (its workers' too)
+        config = dataclasses.replace(config, log_level=os.environ.get("TRACESVC_LOG_LEVEL", "warning"))
+    logs.configure(config.log_level, config.log_format)
     try:
         if args.command == "simulate":
             return _simulate(args)

@@ -8,6 +8,44 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+# Every variable `tracesvc serve` reads, as `serve --help` lists them: (name, default, meaning).
+SERVE_ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
+    ("DATABASE_URL", "unset", "PostgreSQL (postgresql://…); unset: an embedded server in the data dir"),
+    ("TRACESVC_DATA_DIR", ".tracesvc", "embedded PostgreSQL and the generated HMAC key"),
+    ("TRACESVC_LISTEN", "127.0.0.1:50051", "gRPC listen address"),
+    ("TRACESVC_HTTP_LISTEN", "off", "HTTP intake (NHSA, EPCIS) and the web console /console/, e.g. 127.0.0.1:8080"),
+    ("TRACESVC_METRICS_LISTEN", "off", "Prometheus /metrics on this host:port"),
+    ("TRACESVC_AUTH", "required", "off: no credentials checked (local development only)"),
+    ("TRACESVC_TLS_CERT, TRACESVC_TLS_KEY", "unset", "serve TLS with this certificate and key (PEM)"),
+    ("TRACESVC_TLS_CLIENT_CA", "unset", "require client certificates signed by this CA (mTLS)"),
+    ("TRACESVC_HMAC_KEY_FILE", "<data dir>/hmac.key", "key for insured-person tokens; share it between instances"),
+    ("TRACESVC_WORKERS", "1", "server processes sharing the port (SO_REUSEPORT)"),
+    ("TRACESVC_BULK_PROCESSES", "2", "bulk-lane worker processes per server process; 0: all on the serving loop"),
+    ("TRACESVC_BULK_NICE", "10", "niceness added to the bulk-lane workers"),
+    ("TRACESVC_DB_POOL_SIZE", "10", "database connections per server process"),
+    ("TRACESVC_SHUTDOWN_GRACE_SECONDS", "30", "in-flight calls get this long to finish on SIGTERM"),
+    ("TRACESVC_CLOCK_SKEW_SECONDS", "600", "tolerance where two parties' clocks are compared"),
+    ("TRACESVC_MAX_FUTURE_SECONDS", "3600", "events dated further ahead are rejected"),
+    ("TRACESVC_HTTP_MAX_BYTES", "16777216", "larger HTTP bodies are answered 413"),
+    ("TRACESVC_NHSA_UTC_OFFSET", "+08:00", "NHSA local times are at this UTC offset"),
+    ("TRACESVC_CONSOLE", "on", "off: no web console on the HTTP listener"),
+    ("TRACESVC_CONSOLE_SECURE_COOKIES", "off", "on: Secure cookies (TLS ends in front of the listener)"),
+    ("TRACESVC_RECONCILE_PROCESSES", "1", "worker processes of a RunReconciliation run"),
+    ("TRACESVC_B_SUPPLY_WINDOW_DAYS, …_ALLOWANCE_DAYS", "90, 30", "rule B OVER_SUPPLY window and allowance"),
+    ("TRACESVC_B_MULTI_WINDOW_DAYS, …_PHARMACIES", "7, 3", "rule B MULTI_PHARMACY window and pharmacies"),
+    ("TRACESVC_B_TRAVEL_MINUTES", "120", "rule B CARD_TRAVEL travel time"),
+    ("TRACESVC_CJK_FONT_DIR", "system fonts", "where the case file's Chinese font is looked for"),
+    ("TRACESVC_LOG_LEVEL, TRACESVC_LOG_FORMAT", "info, json", "log level; json or console lines"),
+    ("OTEL_TRACES_EXPORTER", "off", "otlp or console: OpenTelemetry traces (the other OTEL_* configure them)"),
+)
+
+
+def environment_help(rows: tuple[tuple[str, str, str], ...] = SERVE_ENVIRONMENT) -> str:
+    """The variables as an argparse epilog: one per line, name, default, meaning."""
+    width = max(len(name) for name, _, _ in rows)
+    lines = [f"  {name:<{width}}  {meaning} (default: {default})" for name, default, meaning in rows]
+    return "environment:\n" + "\n".join(lines)
+
 
 @dataclass(frozen=True)
 class Config:

@@ -5,7 +5,6 @@ idempotency), with a progress bar; every problem can be written to a file."""
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,9 +12,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import grpc
-from tqdm import tqdm
 
 from tracesvc import client
+from tracesvc.runtime.progress import Progress
 from tracesvc.v1 import ingest_pb2, ingest_pb2_grpc
 
 SUFFIXES = {"nhsa": (".json", ".ndjson", ".jsonl"), "epcis": (".json", ".jsonld")}
@@ -92,14 +91,14 @@ async def import_documents(target: str, key: str | None, path: Path, options: Im
     """Send every document under `path` to the service at `target`, one ImportDocument call each."""
     summary = Summary()
     files = files_of(path, options.fmt)
-    bar = tqdm(files, unit="file", disable=not sys.stderr.isatty(), file=sys.stderr)
     async with client.channel(target) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
-        for file in bar:
-            summary.files += 1
-            for where, doc in documents(file):
-                await _one(stub, key, summary, (where, doc), options)
-            bar.set_postfix({k.lower(): v for k, v in summary.counts.items()}, refresh=False)
+        with Progress(f"import --format {options.fmt} {path}", "file", total=len(files)) as progress:
+            for file in files:
+                summary.files += 1
+                for where, doc in documents(file):
+                    await _one(stub, key, summary, (where, doc), options)
+                progress.set(summary.files, **{k.lower(): v for k, v in sorted(summary.counts.items())})
     return summary
 
 
