@@ -17,7 +17,7 @@ from tests.conftest import start_service
 from tests.integration.test_reconcile_runs import send
 from tests.metrics_helpers import delta, names, scrape, value
 from tracesvc.app import demo
-from tracesvc.observability import exposition, metrics
+from tracesvc.observability import exposition, logs, metrics
 from tracesvc.store.db import create_engine
 from tracesvc.v1 import verify_pb2 as vf
 from tracesvc.v1 import verify_pb2_grpc
@@ -163,3 +163,42 @@ async def test_pool_gauges_show_connections_in_use_and_callers_waiting(db_url):
 async def _hold(engine) -> None:
     async with engine.connect():
         pass
+
+
+async def test_http_requests_are_counted_by_route_and_status_and_logged(metrics_config):
+    import httpx
+    import structlog
+
+    config = dataclasses.replace(metrics_config, auth=True, http_listen="127.0.0.1:0")
+    async with start_service(config) as svc:
+        port = svc.running.metrics_port
+        before = await scrape(port)
+        logs.configure("info", "json")
+        try:
+            with structlog.testing.capture_logs() as logged:
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.running.http_port}") as http:
+                    assert (await http.get("/healthz")).status_code == 200
+                    denied = await http.post("/nhsa/v1/3505?psn_no=secret", json={}, headers={"X-Request-Id": "req-7"})
+                    assert denied.status_code == 401 and denied.headers["x-request-id"] == "req-7"
+                    assert (await http.get("/epcis/events/urn:uuid:1")).status_code == 401
+                    assert (await http.get("/no/such/thing")).status_code == 404
+        finally:
+            logs.configure("warning", "json")
+        after = await scrape(port)
+
+    def answered(route: str, status: str, method: str) -> float:
+        return delta(after, before, "http_server_requests_total", method=method, route=route, status=status)
+
+    assert answered("/healthz", "200", "GET") == 1
+    assert answered("/nhsa/v1/{infno}", "401", "POST") == 1
+    assert answered("/epcis/events/{event_id}", "401", "GET") == 1  # the route, never the id
+    assert answered("other", "404", "GET") == 1
+    assert delta(after, before, "http_server_request_duration_seconds_count", method="GET", route="/healthz") == 1
+    lines = [e for e in logged if e["event"] == "http"]
+    assert [(e["route"], e["status"], e["log_level"]) for e in lines] == [
+        ("/healthz", 200, "info"),
+        ("/nhsa/v1/{infno}", 401, "warning"),
+        ("/epcis/events/{event_id}", 401, "warning"),
+        ("other", 404, "warning"),
+    ]
+    assert lines[1]["request_id"] == "req-7" and "secret" not in str(lines)  # no query strings in the log

@@ -27,11 +27,13 @@ from urllib.parse import quote
 
 import structlog
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from tracesvc.http.observe import AccessLog
 from tracesvc.intake.model import DocumentError
 from tracesvc.service import errors
 from tracesvc.service.access import READERS, UNRESTRICTED, WRITERS, Principal, Role
@@ -314,4 +316,4 @@ def build_app(
     ]
     if console is not None:
         routes.append(Mount("/console", app=console))
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(AccessLog)])

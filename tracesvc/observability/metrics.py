@@ -94,6 +94,8 @@ class _Metrics:
     run_codes: Any
     run_sales: Any
     run_flags: Any
+    http_requests: Any
+    http_seconds: Any
 
 
 _m: _Metrics | None = None
@@ -219,6 +221,19 @@ def enable() -> None:
             "tracesvc_reconcile_flags_total",
             "Flags raised (new) or resolved by ended runs.",
             (*run, "change"),
+            registry=reg,
+        ),
+        http_requests=Counter(
+            "http_server_requests_total",
+            "HTTP requests answered (intake, console, health), by method, route and status code.",
+            ("method", "route", "status"),
+            registry=reg,
+        ),
+        http_seconds=Histogram(
+            "http_server_request_duration_seconds",
+            "Time from an HTTP request's arrival to its answer.",
+            ("method", "route"),
+            buckets=RPC_BUCKETS,
             registry=reg,
         ),
     )
@@ -434,6 +449,16 @@ def rpc(grpc_type: str, full_method: str) -> Rpc | None:
         )
         _rpcs[(grpc_type, full_method)] = found  # one per method of the service: bounded
     return found
+
+
+# -- HTTP ------------------------------------------------------------------------------------------------------
+def http_answered(method: str, route: str, status: int, seconds: float) -> None:
+    """One HTTP request answered; `route` is its route's template (a bounded set), never the raw path."""
+    m = _m
+    if m is None:
+        return
+    _child(m.http_requests, method, route, str(status)).inc()
+    _child(m.http_seconds, method, route).observe(seconds)
 
 
 def registry() -> CollectorRegistry | None:
