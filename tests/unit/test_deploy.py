@@ -43,7 +43,7 @@ def test_each_manifest_is_valid_against_the_kubernetes_schema(path):
 def test_the_schema_check_can_fail():
     deployment = _manifests()["Deployment"]
     broken = json.loads(json.dumps(deployment))
-    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["grpc"]["port"] = "grpc"  # must be a number
+    broken["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["grpc"]["port"] = "grpc"  # must be a number
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
 
@@ -65,11 +65,18 @@ def test_the_pod_drains_within_its_grace_and_probes_and_ports_agree():
     # kills at terminationGracePeriodSeconds, counted from the start of preStop.
     assert pod["spec"]["terminationGracePeriodSeconds"] >= sleep + drain + 5
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    # Every listener the service opens has its container port, and the Service exposes each one.
     assert config["TRACESVC_LISTEN"].rsplit(":", 1)[1] == str(ports["grpc"])
+    assert config["TRACESVC_HTTP_LISTEN"].rsplit(":", 1)[1] == str(ports["http"])
     assert config["TRACESVC_METRICS_LISTEN"].rsplit(":", 1)[1] == str(ports["metrics"])
+    assert {p["targetPort"] for p in m["Service"]["spec"]["ports"]} == set(ports)
     assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(ports["metrics"])
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert container[probe]["grpc"]["port"] == ports["grpc"]
+    # Both serving listeners are probed: gRPC health at start and for liveness, HTTP for readiness.
+    assert container["startupProbe"]["grpc"]["port"] == ports["grpc"]
+    assert container["livenessProbe"]["grpc"]["port"] == ports["grpc"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": ports["http"]}
+    # The namespace the kustomization puts everything in is created by it.
+    assert m["Namespace"]["metadata"]["name"] == _documents(K8S / "kustomization.yaml")[0]["namespace"]
     labels = pod["metadata"]["labels"]
     for selector in (
         m["Deployment"]["spec"]["selector"]["matchLabels"],
@@ -129,3 +136,44 @@ def test_dashboard_panels_each_query_prometheus():
     for p in panels:
         assert p["targets"] and all(t["expr"] for t in p["targets"]), p["title"]
         assert p["datasource"]["uid"] == "${datasource}"
+
+
+def _dockerfile() -> tuple[str, list[list[str]]]:
+    """The Dockerfile's text and its final stage's instructions (continuation lines joined)."""
+    text = (DEPLOY / "Dockerfile").read_text()
+    joined = text.replace("\\\n", " ")
+    lines = [ln.strip() for ln in joined.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    stages = [i for i, ln in enumerate(lines) if ln.upper().startswith("FROM ")]
+    return text, [ln.split() for ln in lines[stages[-1] :]]
+
+
+def test_the_image_carries_every_runtime_dependency_port_and_a_health_check():
+    """No base image can be pulled here, so the Dockerfile is read: what `serve` needs at run time."""
+    _, final = _dockerfile()
+    words = [w for ins in final for w in ins]
+    ci = (DEPLOY.parent / ".ci" / "run").read_text()
+    casefile_packages = ci.split('CASEFILE_PKGS="', 1)[1].split('"', 1)[0].split()
+    for package in casefile_packages:
+        if package != "poppler-utils":  # the tests' PDF reader, not the service's
+            assert package in words, f"the image lacks {package}, which the case file needs"
+    config = _manifests()["ConfigMap"]["data"]
+    exposed = {w for ins in final if ins[0] == "EXPOSE" for w in ins[1:]}
+    for listener in ("TRACESVC_LISTEN", "TRACESVC_HTTP_LISTEN", "TRACESVC_METRICS_LISTEN"):
+        assert config[listener].rsplit(":", 1)[1] in exposed, listener
+        assert any(w.startswith(f"{listener}=0.0.0.0:") for w in words), f"the image does not set {listener}"
+    [user] = [ins[1] for ins in final if ins[0] == "USER"]
+    assert user.split(":")[0] not in ("0", "root")
+    assert (
+        int(user.split(":")[0])
+        == _manifests()["Deployment"]["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
+    )
+    [health] = [ins for ins in final if ins[0] == "HEALTHCHECK"]
+    assert '["tracesvc", "health"]' in " ".join(health)
+    entry = " ".join(next(ins for ins in final if ins[0] == "ENTRYPOINT"))
+    assert "tini" in entry  # PID 1 forwards SIGTERM: the server drains before it stops
+
+
+def test_the_health_check_command_exists():
+    from tracesvc.app.cli import build_parser
+
+    assert build_parser().parse_args(["health"]).command == "health"
