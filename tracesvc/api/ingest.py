@@ -4,6 +4,7 @@ inline on this loop or, for bulk work, in the bulk lane's worker processes (trac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -30,6 +31,7 @@ STREAM_GROUP = 200  # events committed together on the stream, at most
 STREAM_GROUP_CODES = 1_000  # codes committed together, at most (one bigger event goes alone)
 STREAM_WINDOW = 2 * STREAM_GROUP  # events read ahead of their acks
 STREAM_WINDOW_CODES = STREAM_GROUP_CODES  # codes read ahead of their acks: the next group
+STREAM_DRAIN_SECONDS = 10.0  # a failing stream reads on this long for the client's half-close
 
 
 class ReadAhead:
@@ -41,6 +43,15 @@ class ReadAhead:
         self._max_events = max_events
         self._max_codes = max_codes
         self._changed = asyncio.Condition()
+        self._closed = False
+
+    async def close(self) -> None:
+        """Take no more: what is queued is dropped, and every put from now on returns at once."""
+        async with self._changed:
+            self._closed = True
+            self._queue.clear()
+            self._codes = 0
+            self._changed.notify_all()
 
     def _has_room(self, codes: int) -> bool:
         # An event bigger than the whole window is let in alone, or it could never be.
@@ -49,7 +60,9 @@ class ReadAhead:
     async def put(self, event: events_pb2.Event | None) -> None:
         codes = 0 if event is None else codes_of(event)
         async with self._changed:
-            await self._changed.wait_for(lambda: self._has_room(codes))
+            await self._changed.wait_for(lambda: self._closed or self._has_room(codes))
+            if self._closed:
+                return
             self._queue.append((event, codes))
             self._codes += codes
             self._changed.notify_all()
@@ -193,9 +206,25 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 group, finished = await window.take(STREAM_GROUP, STREAM_GROUP_CODES)
                 if not group:
                     break
-                for ack in await self._router.group(group, index, auth.current()):
+                try:
+                    acks = await self._router.group(group, index, auth.current())
+                except Exception:
+                    await _drain(window, reader)
+                    raise
+                for ack in acks:
                     yield ingest_pb2.StreamEventsResponse(ack=ack)
                 index += len(group)
             await reader  # surface a broken request stream as the call's error
         finally:
             reader.cancel()
+
+
+async def _drain(window: ReadAhead, reader: asyncio.Task[None], limit: float = STREAM_DRAIN_SECONDS) -> None:
+    """Before a stream ends in an error, read what the client is still sending (and drop it) until it
+    half-closes, for at most `limit` seconds. An asyncio client whose write fails after the call has
+    ended reports INTERNAL ("Failed execute_batch") in place of the status the server sent
+    (grpc/grpc#36066); a client that has stopped writing sees the real one, e.g. UNAVAILABLE with its
+    retry hint. Nothing dropped here was acknowledged, so the client's retry resends it."""
+    await window.close()
+    with contextlib.suppress(Exception, asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.shield(reader), limit)
