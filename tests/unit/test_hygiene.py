@@ -116,3 +116,18 @@ def test_a_bad_value_among_many_items_is_still_named_by_its_field():
         normalize(receipt(items=bad))
     assert set(fields(info)) == {"items[321].batch"}
     assert normalize(receipt(items=items)).items == items  # and 500 clean ones pass
+
+
+def test_printable_text_is_never_a_character_any_kind_refuses():
+    """The fast path of `text_problem` and `all_clean` trusts str.isprintable(): every printable code
+    point must pass every kind's own check (so Chinese item names need not be checked one by one)."""
+    import sys
+
+    from tracesvc.domain import hygiene as h
+
+    printable = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isprintable())
+    for pattern in (h._CONTROL, h._CONTROL_BUT_GS, h._CONTROL_BUT_LINES, h._SURROGATE):
+        assert pattern.search(printable) is None, pattern.pattern
+    assert h.all_clean([(["阿莫西林胶囊 0.25g×24粒", "XC10AAA001"], h.NAME)])
+    assert not h.all_clean([(["阿莫西林\x85胶囊"], h.NAME)])  # NEL, a C1 control
+    assert h.text_problem("阿莫西林\ud800", h.NAME) == "lone surrogate characters are not allowed"

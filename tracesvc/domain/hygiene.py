@@ -75,7 +75,7 @@ def text_problem(value: str, kind: TextKind) -> str | None:
     """Why a text value is refused, or None: too long, control characters, lone surrogates."""
     if len(value) > kind.max_len:
         return f"at most {kind.max_len} characters, got {len(value)}"
-    if value.isascii() and value.isprintable():  # the usual case, in C: no control character, no surrogate
+    if value.isprintable():  # the usual case, in C: no control character, surrogate or noncharacter
         return None
     found = kind.allowed.search(value)
     if found is not None:
@@ -92,7 +92,10 @@ def all_clean(columns: list[tuple[list[str], TextKind]]) -> bool:
         if not values:
             continue
         joined = "".join(values)
-        if not (joined.isascii() and joined.isprintable()) or max(map(len, values)) > kind.max_len:
+        # isprintable() is False for every character any TextKind refuses (C0/C1 controls, lone
+        # surrogates, U+FFFE/U+FFFF), so Chinese names pass here too; tests/unit/test_hygiene.py checks
+        # that over every code point.
+        if not joined.isprintable() or max(map(len, values)) > kind.max_len:
             return False
     return True
 
