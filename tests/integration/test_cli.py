@@ -166,7 +166,8 @@ def test_progress_is_a_line_at_a_time_off_a_terminal():
         for _ in progress.wrap(range(3)):
             pass
     lines = out.getvalue().splitlines()
-    assert len(lines) == 3 and lines[-1].startswith("import x: 3/3 events (") and "\r" not in out.getvalue()
+    # a line per update (every=0 here) and the final count as it closes; no carriage returns
+    assert len(lines) == 4 and lines[-1].startswith("import x: 3/3 events (") and "\r" not in out.getvalue()
     assert table("t", {"STORED": 10_099, "DUPLICATE": 104}).splitlines() == [
         "t",
         "  STORED     10,099",

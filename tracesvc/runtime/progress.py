@@ -35,6 +35,7 @@ class Progress:
         self._enabled = enabled
         self._started = self._last = time.monotonic()
         self._bar = None
+        self._closed = False
         if enabled and self._stream.isatty():
             from tqdm import tqdm
 
@@ -70,9 +71,13 @@ class Progress:
             self.update()
 
     def close(self) -> None:
+        """End the bar; off a terminal, one last line with the final count (a log shows each step ended)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        elif self._enabled and not self._closed:
+            self._line()
+        self._closed = True
 
     @property
     def elapsed(self) -> float:
