@@ -42,7 +42,12 @@ def chain_svg(
 
     def sale(s: ChainSale, fund: bool) -> list[str]:
         buyer = f"参保人 buyer {s.buyer_token[:12]}…" if s.buyer_token else ""
-        return [name(s.party_id), when(s.occurred_at), buyer, f"基金支付 fund {yuan(s.fund_paid_fen)}" if fund else ""]
+        return [
+            name(s.party_id),
+            when(s.occurred_at, zone=False),
+            buyer,
+            f"基金支付 fund {yuan(s.fund_paid_fen)}" if fund else "",
+        ]
 
     entry = (
         [
@@ -51,7 +56,7 @@ def chain_svg(
                 [
                     name(reentry.party_id),
                     f"来自 from {name(reentry.supplier_id) or '?'}",
-                    f"{reentry.kind} {when(reentry.occurred_at)}",
+                    f"{reentry.kind} {when(reentry.occurred_at, zone=False)}",
                 ],
                 _REENTRY,
             )
