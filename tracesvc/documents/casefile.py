@@ -164,7 +164,7 @@ def _summary(d: Dossier) -> str:
         ("回流药品 Boxes come back", f"{len(d.boxes)}"),
         ("涉及基金 Fund money at risk", _yuan(c.money_fen)),
         (
-            "当事人 Parties",
+            "涉案各方 Parties by role",
             "；".join(f"{wording.both(wording.PARTY_ROLES.get(r), r)} {n}" for r, n in roles.items() if r != "BUYER")
             or "—",
         ),

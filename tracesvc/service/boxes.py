@@ -16,7 +16,8 @@ from tracesvc.store.dossier import Box, PartyRole
 from tracesvc.store.findings import ChainRow, FlagRow
 
 # Most serious first: a party with several roles is listed under the first.
-ROLE_ORDER = ("FEEDING_SUPPLIER", "SUSPECTED_RESELLER", "FLAG_SUBJECT", "NAMED", "ORIGINAL_SELLER", "BUYER")
+# What the evidence shows wins over "named when the case was opened".
+ROLE_ORDER = ("FEEDING_SUPPLIER", "SUSPECTED_RESELLER", "FLAG_SUBJECT", "ORIGINAL_SELLER", "NAMED", "BUYER")
 
 
 def _sales(groups: Iterable[Sequence[ChainSale]]) -> tuple[ChainSale, ...]:
