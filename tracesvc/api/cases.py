@@ -127,7 +127,7 @@ def suggestion_to_proto(s: Suggestion) -> pb.SuggestedCase:
     )
     proposal = pb.CreateCaseRequest(
         title=s.title,
-        subject_parties=s.parties,
+        subject_parties=s.suspects,
         region=s.region,
         reason=f"suggested case: {s.basis} {s.key}",
         members=members,
@@ -141,8 +141,21 @@ def suggestion_to_proto(s: Suggestion) -> pb.SuggestedCase:
         buyer_tokens=s.buyer_tokens,
         codes=s.codes,
         money_fen=s.money_fen,
-        chains=len(s.chain_ids),
+        chains=s.boxes,
         proposal=proposal,
+        links=[
+            pb.SuggestionLink(
+                flag_id=lk.flag_id,
+                rule=lk.rule,
+                kind=lk.kind,
+                code=lk.code,
+                buyer_token=lk.buyer_token,
+                supplier_id=lk.supplier_id,
+                why=lk.why,
+            )
+            for lk in s.links
+        ],
+        rank_reason=s.rank_reason,
     )
 
 

@@ -63,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = _remote(csub.add_parser("suggest", help="candidate cases grouped by ring, pharmacy or batch"))
     s.add_argument("--limit", type=int, default=20)
     s.add_argument("--min-flags", type=int, default=3)
+    s.add_argument("--links", action="store_true", help="show why each suggestion ranks and how each flag is linked")
     o = _remote(csub.add_parser("open", help="open a case from a suggestion or from named members"))
     o.add_argument("--suggestion", type=int, help="number shown by `case suggest` (1 = the first)")
     o.add_argument("--title", default="")
@@ -201,6 +202,11 @@ async def _suggest(stub: Any, args: argparse.Namespace, md: Any) -> int:
     ).suggestions
     for n, s in enumerate(found, 1):
         print(f"{n:>3}. {s.basis:<8} {_yuan(s.money_fen):>12}  {len(s.flag_ids):>4} flags  {s.title}")
+        if args.links:
+            print(f"       {s.rank_reason}")
+            for lk in s.links:
+                buyer = f" buyer {lk.buyer_token[:16]}…" if lk.buyer_token else ""
+                print(f"       - {lk.flag_id[:12]} {lk.why}{buyer}")
     if not found:
         print("no standing flags left outside cases")
     return 0

@@ -98,6 +98,7 @@ class StandingFlag:
     subject_party: str
     subject_region: str
     money_fen: int
+    buyer_token: str = ""  # rule B: the buyer's keyed hash
 
 
 @dataclass(frozen=True)
@@ -435,7 +436,7 @@ async def standing_flags(conn: asyncpg.Connection) -> list[StandingFlag]:
     """Flags that stand (OPEN or CONFIRMED) and no case holds yet."""
     rows = await conn.fetch(
         """SELECT f.flag_id, f.rule, f.kind, f.code, f.decisive_event_id, f.subject_party, f.subject_region,
-                  f.money_fen
+                  f.money_fen, coalesce(f.buyer_token, '') AS buyer_token
            FROM flags f
            WHERE f.status IN ('OPEN', 'CONFIRMED')
              AND NOT EXISTS (SELECT 1 FROM case_members cm WHERE cm.kind = 'FLAG' AND cm.ref = f.flag_id)
@@ -451,6 +452,7 @@ async def standing_flags(conn: asyncpg.Connection) -> list[StandingFlag]:
             r["subject_party"],
             r["subject_region"],
             r["money_fen"],
+            r["buyer_token"],
         )
         for r in rows
     ]
