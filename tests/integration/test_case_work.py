@@ -47,17 +47,44 @@ async def test_officers_by_name_in_the_log_numbered_per_case_and_reads_audited(
     raw_db,
 ):
     svc, keys = secured
-    env = {"DATABASE_URL": svc.engine.url.render_as_string(hide_password=False).replace("+asyncpg", "")}
     for who, name, cert, title in (
         ("inspector", "张三", "11010020230001", "承办人"),
         ("regulator", "李四", "11010020230002", "审核人"),
     ):
         bound = await cli(
-            "case", "officer", _key_id(keys[who]), "--name", name, "--cert", cert, "--title", title, env=env
+            "case",
+            "officer",
+            _key_id(keys[who]),
+            "--name",
+            name,
+            "--cert",
+            cert,
+            "--title",
+            title,
+            "--target",
+            svc.target,
+            "--key",
+            keys["regulator"],
         )
         assert bound.returncode == 0 and name in bound.stdout, bound.stdout + bound.stderr
-    missing = await cli("case", "officer", "nosuchkey", "--name", "x", "--cert", "1", env=env)
-    assert missing.returncode == 5
+    missing = await cli(
+        "case", "officer", "nosuchkey", "--name", "x", "--cert", "1", "--target", svc.target, "--key", keys["regulator"]
+    )
+    assert missing.returncode == 5, missing.stderr
+    refused = await cli(
+        "case",
+        "officer",
+        _key_id(keys["inspector"]),
+        "--name",
+        "x",
+        "--cert",
+        "1",
+        "--target",
+        svc.target,
+        "--key",
+        keys["inspector"],
+    )
+    assert refused.returncode == 4  # binding officers is the regulator's
     stub = enf(svc)
     inspector, regulator = bearer(keys["inspector"]), bearer(keys["regulator"])
     # two cases worked in turn: each log counts 1, 2, 3… on its own; the global order stays beside it

@@ -24,6 +24,7 @@ from tracesvc.service.enforcement import Enforcement
 from tracesvc.service.errors import InvalidArgument
 from tracesvc.service.suggest import Suggestion
 from tracesvc.store import cases as case_store
+from tracesvc.store.officers import Officer
 from tracesvc.v1 import enforcement_pb2 as pb
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -246,6 +247,10 @@ class CaseServicer:
             reason=request.reason,
         )
         return _case_response(view)
+
+    async def BindOfficer(self, request: pb.BindOfficerRequest, context: Context) -> pb.BindOfficerResponse:
+        o = await self._cases.bind_officer(Officer(request.key_id, request.name, request.cert_no, request.title))
+        return pb.BindOfficerResponse(key_id=o.key_id, name=o.name, cert_no=o.cert_no, title=o.title)
 
     async def ListCaseReads(self, request: pb.ListCaseReadsRequest, context: Context) -> pb.ListCaseReadsResponse:
         case_id = request.case_id.strip()

@@ -9,7 +9,7 @@ tracesvc case note CASE "text"              a note in the case log, nothing else
 tracesvc case attach CASE FILE --kind INSPECTION_RECORD --reason "…"
 tracesvc case flags CASE                   the flags the case holds
 tracesvc case reads CASE                   who read the case (regulators)
-tracesvc case officer KEY_ID --name N --cert 执法证号 [--title 承办人]   bind an officer to a key (local DB)
+tracesvc case officer KEY_ID --name N --cert 执法证号 [--title 承办人]   bind an officer to a key (REGULATOR)
 tracesvc case add|remove CASE --flag F --chain C --code X --buyer TOKEN --reason "…"
 tracesvc case list [--status S] [--since D --until D] [--text W] [--overdue] [--format csv|xlsx --out FILE]
 tracesvc case file CASE --out case.pdf     the PDF, case.pdf.manifest.json and case.pdf.sha256
@@ -144,7 +144,7 @@ def _register_work(csub: argparse._SubParsersAction) -> None:
     at.add_argument("--reason", required=True)
     _remote(csub.add_parser("flags", help="the flags a case holds")).add_argument("case_id")
     _remote(csub.add_parser("reads", help="who read a case (regulators)")).add_argument("case_id")
-    of = csub.add_parser("officer", help="bind an officer (name, 执法证号) to an API key (needs DATABASE_URL)")
+    of = _remote(csub.add_parser("officer", help="bind an officer (name, 执法证号) to an API key (regulators)"))
     of.add_argument("key_id")
     of.add_argument("--name", required=True)
     of.add_argument("--cert", required=True, help="执法证号, the law-enforcement certificate number")
@@ -400,6 +400,13 @@ async def _attach(stub: Any, args: argparse.Namespace, md: Any) -> int:
     return 0
 
 
+async def _officer(stub: Any, args: argparse.Namespace, md: Any) -> int:
+    request = pb.BindOfficerRequest(key_id=args.key_id, name=args.name, cert_no=args.cert, title=args.title)
+    o = await stub.BindOfficer(request, metadata=md)
+    print(f"key {o.key_id}: {o.name} (执法证号 {o.cert_no}) {o.title}".rstrip())
+    return 0
+
+
 _REMOTE: dict[str, Callable[[Any, argparse.Namespace, Any], Awaitable[int]]] = {
     "suggest": _suggest,
     "open": _open,
@@ -408,24 +415,8 @@ _REMOTE: dict[str, Callable[[Any, argparse.Namespace, Any], Awaitable[int]]] = {
     "flags": _case_flags,
     "reads": _reads,
     "attach": _attach,
+    "officer": _officer,
 }
-
-
-async def _officer(config: Config, args: argparse.Namespace) -> int:
-    from tracesvc.app.server import database
-    from tracesvc.service.cases import Cases
-    from tracesvc.store.officers import Officer
-    from tracesvc.store.registry import RegistryCache
-
-    async with database(config) as engine:
-        bound = await Cases(engine, RegistryCache(engine)).bind_officer(
-            Officer(args.key_id, args.name.strip(), args.cert.strip(), args.title.strip())
-        )
-    if not bound:
-        print(f"no API key {args.key_id}", file=sys.stderr)
-        return 5
-    print(f"key {args.key_id}: {args.name} (执法证号 {args.cert}) {args.title}".rstrip())
-    return 0
 
 
 async def _simple(stub: Any, args: argparse.Namespace, md: Any) -> int:
@@ -468,8 +459,6 @@ async def _simple(stub: Any, args: argparse.Namespace, md: Any) -> int:
 async def run(config: Config, args: argparse.Namespace) -> int:
     if args.command == "case" and args.case_command == "verify":
         return await verify(config, args)
-    if args.command == "case" and args.case_command == "officer":
-        return await _officer(config, args)
     handler = _flags_export if args.command == "flags" else _REMOTE.get(args.case_command, _simple)
     async with client.channel(args.target) as ch:
         try:

@@ -411,11 +411,19 @@ class Cases:
                 raise NotFound(f"no case {case_id[:80]}")
             return await store.case_reads(conn, case_id)
 
-    async def bind_officer(self, officer: officers.Officer) -> bool:
-        clean_text(officer.name, "name", 100, required=True)
-        clean_text(officer.cert_no, "cert_no", 64, required=True)
+    async def bind_officer(self, officer: officers.Officer) -> officers.Officer:
+        """Bind the person to a key; NotFound when there is no such key. Log lines written before keep
+        the name they were written with."""
+        officer = officers.Officer(
+            clean_text(officer.key_id, "key_id", 64, required=True),
+            clean_text(officer.name, "name", 100, required=True),
+            clean_text(officer.cert_no, "cert_no", 64, required=True),
+            clean_text(officer.title, "title", 50),
+        )
         async with pg(self._engine) as conn:
-            return await officers.bind(conn, officer)
+            if not await officers.bind(conn, officer):
+                raise NotFound(f"no API key {officer.key_id[:64]}")
+        return officer
 
     async def export_file(self, actor: Actor, case_id: str) -> casefile.Rendered:
         """The case file and its manifest, recorded in the case log as handed out to `actor`."""

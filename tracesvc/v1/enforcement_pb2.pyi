@@ -870,3 +870,27 @@ class ListCaseReadsResponse(_message.Message):
     READS_FIELD_NUMBER: _ClassVar[int]
     reads: _containers.RepeatedCompositeFieldContainer[CaseRead]
     def __init__(self, reads: _Optional[_Iterable[_Union[CaseRead, _Mapping]]] = ...) -> None: ...
+
+class BindOfficerRequest(_message.Message):
+    __slots__ = ("key_id", "name", "cert_no", "title")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CERT_NO_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    name: str
+    cert_no: str
+    title: str
+    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., cert_no: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...
+
+class BindOfficerResponse(_message.Message):
+    __slots__ = ("key_id", "name", "cert_no", "title")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CERT_NO_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    name: str
+    cert_no: str
+    title: str
+    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., cert_no: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...

@@ -126,6 +126,11 @@ class EnforcementServiceStub:
                 request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ListCaseReadsRequest.SerializeToString,
                 response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ListCaseReadsResponse.FromString,
                 _registered_method=True)
+        self.BindOfficer = channel.unary_unary(
+                '/tracesvc.v1.EnforcementService/BindOfficer',
+                request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.BindOfficerRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.BindOfficerResponse.FromString,
+                _registered_method=True)
 
 
 class EnforcementServiceServicer:
@@ -258,6 +263,13 @@ class EnforcementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BindOfficer(self, request, context):
+        """Bind an officer (name, 执法证号, title) to an API key, so case logs name the person; regulators.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EnforcementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -350,6 +362,11 @@ def add_EnforcementServiceServicer_to_server(servicer, server):
                     servicer.ListCaseReads,
                     request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ListCaseReadsRequest.FromString,
                     response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ListCaseReadsResponse.SerializeToString,
+            ),
+            'BindOfficer': grpc.unary_unary_rpc_method_handler(
+                    servicer.BindOfficer,
+                    request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.BindOfficerRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.BindOfficerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -840,6 +857,33 @@ class EnforcementService:
             '/tracesvc.v1.EnforcementService/ListCaseReads',
             tracesvc_dot_v1_dot_enforcement__pb2.ListCaseReadsRequest.SerializeToString,
             tracesvc_dot_v1_dot_enforcement__pb2.ListCaseReadsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BindOfficer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracesvc.v1.EnforcementService/BindOfficer',
+            tracesvc_dot_v1_dot_enforcement__pb2.BindOfficerRequest.SerializeToString,
+            tracesvc_dot_v1_dot_enforcement__pb2.BindOfficerResponse.FromString,
             options,
             channel_credentials,
             insecure,
