@@ -12,6 +12,7 @@ one line), and Appendix B, every cited record with its SHA-256 (computed by
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -115,6 +116,17 @@ def _token(token: str) -> str:
     return _id(f"{token[:16]}…") if len(token) > 16 else _id(token)
 
 
+_TOKEN = re.compile(r"[\w()./-]*[\d-][\w()./-]*")
+
+
+def _keep_tokens(text: str) -> str:
+    """Escaped text whose codes, ids and tokens (anything with a digit or a hyphen) never wrap inside;
+    a digest longer than a cell may still wrap (Appendix B and the manifest hold it whole)."""
+    return _TOKEN.sub(
+        lambda m: f"<span class='nw'>{m.group(0)}</span>" if len(m.group(0)) <= 40 else m.group(0), _e(text)
+    )
+
+
 def _region(code: str) -> str:
     name = wording.region_name(code)
     return f"{_e(name)} {_id(code)}" if name else _id(code)
@@ -187,7 +199,7 @@ def _parties(d: Dossier) -> str:
             region = f"<br>{_region(party.region)}" if party is not None and party.region else ""
             who = _who(d, p.party_id) + region
         role = _e(wording.both(wording.PARTY_ROLES.get(p.role), p.role))
-        rows.append((who, role, "<br>".join(_e(r) for r in p.reasons)))
+        rows.append((who, role, "<br>".join(_keep_tokens(r) for r in p.reasons)))
     return "<h2>当事人 Parties</h2>" + _table(["当事人 Party", "角色 Role", "理由 Reason"], rows, "parties")
 
 
@@ -381,7 +393,7 @@ def _folded_log(log: Sequence[store.LogRow]) -> list[tuple[list[store.LogRow], s
                 if e.to_status
                 else ""
             )
-            detail = f"<br><span class='small'>{_e(e.detail)}</span>" if e.detail else ""
+            detail = f"<br><span class='small'>{_keep_tokens(e.detail)}</span>" if e.detail else ""
             out.append((g, f"{_e(_ACTIONS.get(e.action, e.action))}{move}{detail}"))
         else:
             kinds = Counter(e.detail.split(" ", 1)[0] for e in g)
@@ -397,7 +409,7 @@ def _log(d: Dossier) -> str:
     rows = []
     for g, action in _folded_log(d.view.log):
         first, last = g[0], g[-1]
-        number = f"{first.case_no}" if len(g) == 1 else f"{first.case_no}–{last.case_no}"
+        number = _id(f"{first.case_no}" if len(g) == 1 else f"{first.case_no}–{last.case_no}")
         rows.append((number, _when(first.at), _who_did(first), action, _e(first.reason)))
     return "<h2 class='appendix'>附录A 案件日志 Appendix A — Case log</h2>" + _table(
         ["#", "时间 When", "经办人 Who", "操作 Action", "理由 Reason"], rows, "log"
@@ -421,7 +433,7 @@ table{border-collapse:collapse;width:100%%;margin:4pt 0}th,td{border:0.5pt solid
 text-align:left;vertical-align:top}th{background:#eee}table.cover th{width:30%%}
 tr{page-break-inside:avoid;break-inside:avoid}thead{display:table-header-group}
 .id{white-space:nowrap;font-size:7pt}.digest{font-size:6.5pt;white-space:nowrap}
-.small{font-size:7pt}.en{color:#333}
+.small{font-size:7pt}.nw{white-space:nowrap}.en{color:#333}
 .HIGH{color:#b00;font-weight:bold}.MEDIUM{color:#b60}
 .meta{color:#444}table.log td:nth-child(4){width:34%%}table.log td:nth-child(5){width:30%%}
 table.findings td:nth-child(2){width:40%%}
