@@ -161,6 +161,8 @@ async def test_closing_confirmed_reviews_the_case_flags_in_one_logged_step(servi
         == INVALID
     )  # a review goes with closing
     await stub.UpdateCase(en.UpdateCaseRequest(case_id=case.case_id, status=en.CASE_STATUS_INVESTIGATING, reason="查"))
+    before = await cli("case", "flags", case.case_id, "--target", service.target)
+    assert before.returncode == 0 and before.stdout.count("待处理 open") == len(flags), before.stdout + before.stderr
     moved = await cli(
         "case",
         "move",

@@ -169,7 +169,8 @@ def _ts_when(ts: Any) -> str:
     return when_seconds(ts.ToDatetime(tzinfo=UTC)) if ts.seconds or ts.nanos else ""
 
 
-def print_case(case: pb.Case) -> None:
+def print_case(case: pb.Case, *, full: bool = False) -> None:
+    """The case, its members and log; with `full` (case show) also its parties and attachments."""
     print(f"{case.case_id}  {pb.CaseStatus.Name(case.status).removeprefix('CASE_STATUS_')}  {case.title}")
     print(
         f"  subjects {' '.join(case.subject_parties) or '-'}  region {wording.region(case.region) or '-'}  "
@@ -177,7 +178,7 @@ def print_case(case: pb.Case) -> None:
     )
     if case.HasField("deadline"):
         print(f"  deadline 办理期限 {_ts_when(case.deadline)}{'  OVERDUE 已超期' if case.overdue else ''}")
-    for p in case.parties:
+    for p in case.parties if full else ():
         print(f"  party {p.party_id}  {p.role_text}: {p.reason}")
     for a in case.attachments:
         print(f"  attachment {a.attachment_id} {a.kind} {a.file_name} {a.size} bytes sha256:{a.sha256}")
@@ -186,7 +187,7 @@ def print_case(case: pb.Case) -> None:
     for e in case.log:
         move = (
             (
-                f" {pb.CaseStatus.Name(e.from_status).removeprefix('CASE_STATUS_')}"
+                f" {pb.CaseStatus.Name(e.from_status).removeprefix('CASE_STATUS_') if e.from_status else ''}"
                 f"→{pb.CaseStatus.Name(e.to_status).removeprefix('CASE_STATUS_')}"
             )
             if e.to_status
@@ -423,6 +424,8 @@ async def _simple(stub: Any, args: argparse.Namespace, md: Any) -> int:
     cmd = args.case_command
     if cmd == "show":
         response = await stub.GetCase(pb.GetCaseRequest(case_id=args.case_id), metadata=md)
+        print_case(response.case, full=True)
+        return 0
     elif cmd == "move":
         response = await stub.UpdateCase(
             pb.UpdateCaseRequest(
