@@ -106,3 +106,20 @@ async def test_a_flag_describes_itself_in_chinese_first_on_the_wire(service):
     flag = (await enf(service).ListFlags(en.ListFlagsRequest(rule="R"))).flags[0]
     zh, en_text = wording.FINDINGS["REENTRY"]
     assert flag.summary.startswith(f"R 回流入库 REENTRY：{zh} / {en_text}") and flag.detail in flag.summary
+
+
+async def test_a_party_report_opens_with_counts_and_draws_one_chain_per_box(service):
+    from tests.integration.test_reconcile_api import ring
+    from tests.reconcile_helpers import run
+    from tracesvc.documents import report
+
+    await ring(service)
+    await run(service.engine)
+    stored = (await enf(service).ListReturnChains(en.ListReturnChainsRequest(party_id="P2"))).chains
+    assert len(stored) == 4  # an R and a D chain for each of the two boxes
+    html = await report.build(service.channel, (), party_id="P2")
+    assert html.count('<svg class="chain"') == 2 and "未记录" not in html
+    opening = html[html.index("<table class='opening'>") : html.index("违规线索 Findings")]
+    flags = (await enf(service).ListFlags(en.ListFlagsRequest(party_id="P2"))).flags
+    assert f"{len(flags)}（" in opening and "¥" in opening and "回流药品 Boxes come back</th><td>2<" in opening
+    assert "Asia/Shanghai" in html and " CST" not in html

@@ -193,6 +193,8 @@ async def test_closing_confirmed_reviews_the_case_flags_in_one_logged_step(servi
         await stub.ListFlags(en.ListFlagsRequest(case_id=case.case_id, statuses=[en.FLAG_STATUS_CONFIRMED]))
     ).flags
     assert sorted(f.flag_id for f in by_case) == sorted(f.flag_id for f in flags)
+    reads = (await stub.ListCaseReads(en.ListCaseReadsRequest(case_id=case.case_id))).reads
+    assert "ListFlags" in {r.method for r in reads}  # the flags of a case are a read of the case
     shown = await cli("case", "flags", case.case_id, "--target", service.target)
     assert shown.returncode == 0 and shown.stdout.count("已确认 confirmed") == len(flags), shown.stdout
 

@@ -103,11 +103,12 @@ def render(
         )
     out.append("</table>")
     if got["chain"]:
-        out.append("<h2>回流路径 Return-drug chains</h2>")
-        for chain in got["chain"]:
+        out.append("<h2>回流路径 Return-drug chains（每盒一图 one diagram per box）</h2>")
+        for chain, cited in _one_per_box(got["chain"], got["flag"]):
             out.append(
-                f"<p><b>{escape(chain.code)}</b> — fund paid on the original sale {_yuan(chain.money_fen)}"
-                f"{'' if chain.active else ' (resolved)'}</p>{chain_svg(chain, names)}"
+                f"<p><b>盒 Box {escape(chain.code)}</b> — 原销售基金支付 fund paid on the original sale "
+                f"{_yuan(chain.money_fen)}{'' if chain.active else '（已消解 resolved）'}<br>"
+                f"本图支持的线索 Flags this chain supports: {escape('；'.join(cited))}</p>{chain_svg(chain, names)}"
             )
     out += _buyer_sections(got["flag"], got["purchase"], got["travel"], names)
     for code, entries in histories.items():
@@ -137,6 +138,18 @@ def render(
         out.append("</table>")
     out.append("</body></html>")
     return _with_font("\n".join(out))
+
+
+def _one_per_box(chain_list: list[en.ReturnChain], flags: list[en.Flag]) -> list[tuple[en.ReturnChain, list[str]]]:
+    """One chain per box (the one whose re-entry was recorded, if any), with every flag on that box:
+    a box's R and D chains are one story, never two diagrams that disagree."""
+    by_code: dict[str, en.ReturnChain] = {}
+    for c in sorted(chain_list, key=lambda c: (not c.HasField("reentry"), c.flag_id)):
+        by_code.setdefault(c.code, c)
+    on_box: dict[str, list[str]] = defaultdict(list)
+    for f in flags:
+        on_box[f.code].append(f"{wording.kind_label(f.rule, f.kind)} {f.flag_id[:12]}")
+    return [(c, on_box.get(code, [])) for code, c in sorted(by_code.items())]
 
 
 def _opening(flags: list[en.Flag], chain_list: list[en.ReturnChain]) -> str:
