@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -330,3 +331,48 @@ async def test_without_the_cjk_font_health_says_so_and_export_case_is_a_failed_p
             async for _ in enf(svc).ExportCase(en.ExportCaseRequest(case_id=cid)):
                 pass
         assert info.value.code() == FAILED and "fonts-noto-cjk" in (info.value.details() or "")
+
+
+async def test_log_numbers_stay_one_per_line_under_concurrent_work(service):
+    import asyncio
+
+    stub = enf(service)
+    cid = (await stub.CreateCase(en.CreateCaseRequest(title="并发", reason="r"))).case.case_id
+    await asyncio.gather(
+        *(stub.UpdateCase(en.UpdateCaseRequest(case_id=cid, note_only=True, reason=f"note {n}")) for n in range(12))
+    )
+    log = (await stub.GetCase(en.GetCaseRequest(case_id=cid))).case.log
+    assert [e.seq for e in log] == list(range(1, 14))
+    assert [e.global_seq for e in log] == sorted(e.global_seq for e in log)
+
+
+async def test_migration_numbers_the_log_lines_written_before_it(service, raw_db):
+    from alembic import command
+
+    from tracesvc.store.db import alembic_config
+
+    stub = enf(service)
+    first = (await stub.CreateCase(en.CreateCaseRequest(title="a", reason="r"))).case.case_id
+    second = (await stub.CreateCase(en.CreateCaseRequest(title="b", reason="r"))).case.case_id
+    for cid in (first, second, first):
+        await stub.UpdateCase(en.UpdateCaseRequest(case_id=cid, note_only=True, reason="n"))
+
+    async def alembic(verb: str, revision: str) -> None:
+        async with service.engine.begin() as conn:
+            await conn.run_sync(lambda c: getattr(command, verb)(alembic_config(c), revision))
+
+    await alembic("downgrade", "0010_named_values")
+    assert not await raw_db.fetchval(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'case_log' AND column_name = 'case_no'"
+    )
+    await alembic("upgrade", "head")
+    rows = await raw_db.fetch("SELECT case_id, case_no FROM case_log ORDER BY log_seq")
+    assert [(r["case_id"], r["case_no"]) for r in rows] == [
+        (first, 1),
+        (second, 1),
+        (first, 2),
+        (second, 2),
+        (first, 3),
+    ]
+    with pytest.raises(asyncpg.PostgresError, match="append-only"):  # the trigger is back on
+        await raw_db.execute("UPDATE case_log SET reason = 'x'")
