@@ -308,6 +308,7 @@ async def test_flags_export_names_the_buyer_and_reads_in_chinese(service, tmp_pa
     assert rows[over.flag_id]["kind_zh"] == "B 超量购药 OVER_SUPPLY"
     assert rows[over.flag_id]["finding"].startswith("B 超量购药 OVER_SUPPLY：该参保人")
     assert rows[over.flag_id]["status_zh"] == "待处理 open"
+    assert {r["subject_region_name"] for r in rows.values() if r["subject_region"] == "110108"} == {"北京市海淀区"}
     assert rows[over.flag_id]["decisive_at"].endswith("+00:00")  # UTC for machines ...
     assert rows[over.flag_id]["decisive_at_shanghai"].endswith("Asia/Shanghai")  # ... Asia/Shanghai for people
     sheet = load_workbook(out_xlsx, read_only=True)["flags"]

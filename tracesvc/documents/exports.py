@@ -54,6 +54,7 @@ FLAG_COLUMNS: Sequence[tuple[str, Callable[[pb.Flag], Any]]] = (
     ("decisive_at_shanghai", lambda f: _local(f.decisive_at)),
     ("subject_party", lambda f: f.subject_party),
     ("subject_region", lambda f: f.subject_region),
+    ("subject_region_name", lambda f: wording.region_name(f.subject_region)),
     ("related_parties", lambda f: " ".join(f.related_parties)),
     ("money_fen", lambda f: f.money_fen),
     ("money_yuan", lambda f: round(f.money_fen / 100, 2)),
