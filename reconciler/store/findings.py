@@ -24,6 +24,7 @@ class FlagFilter:
     statuses: tuple[str, ...] = ()  # none: all but RESOLVED
     code: str = ""
     buyer_token: str = ""  # rule B flags of one buyer
+    case_id: str = ""  # the flags one case holds
 
 
 class _Where:
@@ -49,6 +50,8 @@ def _flag_where(f: FlagFilter, after_seq: int) -> _Where:
     for column, value in (("rule", f.rule), ("kind", f.kind), ("code", f.code), ("buyer_token", f.buyer_token)):
         if value:
             w.add(f"{column} = ?", value)
+    if f.case_id:
+        w.add("flag_id IN (SELECT ref FROM case_members WHERE kind = 'FLAG' AND case_id = ?)", f.case_id)
     if f.party_id:
         w.add("(subject_party = ? OR ? = ANY(related_parties))", f.party_id, f.party_id)
     if f.region:

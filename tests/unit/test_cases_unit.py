@@ -141,3 +141,27 @@ def test_flags_of_one_batch_across_codes_are_suggested_together():
     assert [(s.basis, s.key, s.flag_ids, s.money_fen) for s in out] == [
         ("BATCH", "8600001/LOT7", ("l0", "l1", "l2"), 1500)
     ]
+
+
+def test_overlapping_suggestions_fold_into_the_strongest_and_rings_come_first():
+    flags = [
+        _flag("r1", "c1", "back1", 2000),
+        _flag("r2", "c2", "back2", 2000),
+        _flag("r7", "c7", "back7", 2000),  # a third re-entry at P2, on a box of no ring
+        *[_flag(f"s{n}", f"X{n}", f"sale{n}", 9000, party="P7", rule="S", kind="NON_DRUG") for n in range(3)],
+        StandingFlag("b1", "B", "OVER_SUPPLY", "XC10AAA001", "sale-b1", "P3", "110108", 1400, "buyer1"),
+        StandingFlag("b9", "B", "OVER_SUPPLY", "XC10AAA001", "sale-b9", "P3", "110108", 1400, "buyer9"),
+    ]
+    chains = [_chain("r1", "c1", "buyer1", "DEALER"), _chain("r2", "c2", "buyer1", "DEALER")]
+    out = suggest(flags, chains, [], lambda c: "8600001", min_flags=3)
+    # the ring first although the S pattern is worth more; P2's REENTRY pattern (r1, r2, r7) lost r1 and r2
+    # to the ring and is gone; the returning buyer's B flag is in the ring, another buyer's is not
+    assert [(s.basis, s.key) for s in out] == [("RING", "DEALER"), ("PHARMACY", "P7")]
+    ring = out[0]
+    assert ring.flag_ids == ("b1", "r1", "r2") and ring.boxes == 2 and ring.suspects == ("DEALER", "P2")
+    assert "P1" in ring.parties and "P1" not in ring.suspects  # the innocent seller is no subject
+    links = {lk.flag_id: lk for lk in ring.links}
+    assert (links["r1"].code, links["r1"].buyer_token, links["r1"].supplier_id) == ("c1", "buyer1", "DEALER")
+    assert links["b1"].buyer_token == "buyer1" and "returning buyer" in links["b1"].why
+    seen = [f for s in out for f in s.flag_ids]
+    assert len(seen) == len(set(seen))  # no flag in two suggestions

@@ -8,20 +8,23 @@ audited like evidence; every case change is in the case log.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 
 from tracesvc.api import auth
 from tracesvc.api.enforcement_wire import flag_filter, flag_to_proto
-from tracesvc.client.wire import to_timestamp
+from tracesvc.client.wire import to_datetime, to_timestamp
+from tracesvc.documents import wording
 from tracesvc.domain.events import Violation
 from tracesvc.service import casefile, paging
-from tracesvc.service.cases import MAX_BULK, Actor, Cases, CaseView
+from tracesvc.service.cases import MAX_BULK, Actor, CaseChange, Cases, CaseView
 from tracesvc.service.enforcement import Enforcement
 from tracesvc.service.errors import InvalidArgument
 from tracesvc.service.suggest import Suggestion
 from tracesvc.store import cases as case_store
+from tracesvc.store.officers import Officer
 from tracesvc.v1 import enforcement_pb2 as pb
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -45,6 +48,13 @@ def case_status_name(value: int) -> str:
     return pb.CaseStatus.Name(value).removeprefix("CASE_STATUS_") if value in pb.CaseStatus.values() else str(value)
 
 
+def _defined_status(value: int, field: str = "status") -> str:
+    """A status the contract defines, by name; INVALID_ARGUMENT for any other number."""
+    if value not in pb.CaseStatus.values() or value == pb.CASE_STATUS_UNSPECIFIED:
+        raise InvalidArgument(f"unknown status {value}", [Violation(field, "a CaseStatus the contract defines")])
+    return case_status_name(value)
+
+
 def case_to_proto(row: case_store.CaseRow, view: CaseView | None = None) -> pb.Case:
     out = pb.Case(
         case_id=row.case_id,
@@ -59,14 +69,43 @@ def case_to_proto(row: case_store.CaseRow, view: CaseView | None = None) -> pb.C
         flag_count=row.flag_count,
         money_fen=row.money_fen,
     )
+    if row.deadline is not None:
+        out.deadline.CopyFrom(to_timestamp(row.deadline))
+        out.overdue = row.status not in case_store.CLOSED and row.deadline < datetime.now(UTC)
     if view is not None:
+        out.attachments.extend(
+            pb.CaseAttachment(
+                attachment_id=a.attachment_id,
+                kind=a.kind,
+                file_name=a.file_name,
+                media_type=a.media_type,
+                description=a.description,
+                sha256=a.sha256,
+                size=a.size,
+                added_by=a.added_by,
+                added_at=to_timestamp(a.added_at),
+            )
+            for a in view.attachments
+        )
+        out.parties.extend(
+            pb.CaseParty(
+                party_id=p.party_id,
+                role=p.role,
+                role_text=wording.both(wording.PARTY_ROLES.get(p.role), p.role),
+                reason="；".join(p.reasons),
+            )
+            for p in view.parties
+        )
         out.members.extend(
             pb.CaseMember(kind=_MEMBER_PB[m.kind], ref=m.ref, added_by=m.added_by, added_at=to_timestamp(m.added_at))
             for m in view.members
         )
         out.log.extend(
             pb.CaseLogEntry(
-                seq=e.log_seq,
+                seq=e.case_no,
+                global_seq=e.log_seq,
+                officer_name=e.actor_name,
+                officer_cert=e.actor_cert,
                 at=to_timestamp(e.at),
                 actor=e.actor,
                 role=e.role,
@@ -89,7 +128,7 @@ def suggestion_to_proto(s: Suggestion) -> pb.SuggestedCase:
     )
     proposal = pb.CreateCaseRequest(
         title=s.title,
-        subject_parties=s.parties,
+        subject_parties=s.suspects,
         region=s.region,
         reason=f"suggested case: {s.basis} {s.key}",
         members=members,
@@ -103,8 +142,21 @@ def suggestion_to_proto(s: Suggestion) -> pb.SuggestedCase:
         buyer_tokens=s.buyer_tokens,
         codes=s.codes,
         money_fen=s.money_fen,
-        chains=len(s.chain_ids),
+        chains=s.boxes,
         proposal=proposal,
+        links=[
+            pb.SuggestionLink(
+                flag_id=lk.flag_id,
+                rule=lk.rule,
+                kind=lk.kind,
+                code=lk.code,
+                buyer_token=lk.buyer_token,
+                supplier_id=lk.supplier_id,
+                why=lk.why,
+            )
+            for lk in s.links
+        ],
+        rank_reason=s.rank_reason,
     )
 
 
@@ -171,11 +223,52 @@ class CaseServicer:
         return _case_response(await self._cases.remove(_actor(), request.case_id.strip(), members, request.reason))
 
     async def UpdateCase(self, request: pb.UpdateCaseRequest, context: Context) -> pb.CaseResponse:
-        if request.status == pb.CASE_STATUS_UNSPECIFIED:
-            raise InvalidArgument("status is required", [Violation("status", "the status to move the case to")])
-        status = case_status_name(request.status)
-        view = await self._cases.update_status(_actor(), request.case_id.strip(), status, request.reason)
+        change = CaseChange(
+            status=_defined_status(request.status) if request.status != pb.CASE_STATUS_UNSPECIFIED else None,
+            review_flags=request.review_flags,
+            title=request.title if request.title else None,
+            assignee=request.assignee if request.assignee else None,
+            deadline=to_datetime(request.deadline) if request.HasField("deadline") else None,
+            clear_deadline=request.clear_deadline,
+            note_only=request.note_only,
+        )
+        view = await self._cases.update(_actor(), request.case_id.strip(), change, request.reason)
         return _case_response(view)
+
+    async def AddCaseAttachment(self, request: pb.AddCaseAttachmentRequest, context: Context) -> pb.CaseResponse:
+        view = await self._cases.attach(
+            _actor(),
+            request.case_id.strip(),
+            kind=request.kind,
+            file_name=request.file_name,
+            media_type=request.media_type,
+            description=request.description,
+            content=request.content,
+            reason=request.reason,
+        )
+        return _case_response(view)
+
+    async def BindOfficer(self, request: pb.BindOfficerRequest, context: Context) -> pb.BindOfficerResponse:
+        o = await self._cases.bind_officer(Officer(request.key_id, request.name, request.cert_no, request.title))
+        return pb.BindOfficerResponse(key_id=o.key_id, name=o.name, cert_no=o.cert_no, title=o.title)
+
+    async def ListCaseReads(self, request: pb.ListCaseReadsRequest, context: Context) -> pb.ListCaseReadsResponse:
+        case_id = request.case_id.strip()
+        await self._audit("ListCaseReads", f"case-reads:{case_id}")
+        rows = await self._cases.reads(case_id)
+        return pb.ListCaseReadsResponse(
+            reads=[
+                pb.CaseRead(
+                    at=to_timestamp(r.at),
+                    key_id=r.key_id,
+                    role=r.role,
+                    method=r.method,
+                    officer_name=r.officer_name,
+                    officer_cert=r.officer_cert,
+                )
+                for r in rows
+            ]
+        )
 
     async def GetCase(self, request: pb.GetCaseRequest, context: Context) -> pb.CaseResponse:
         await self._audit("GetCase", f"case:{request.case_id.strip()}")
@@ -188,6 +281,10 @@ class CaseServicer:
             party_id=request.party_id.strip(),
             region=request.region.strip(),
             assignee=request.assignee.strip(),
+            created_from=to_datetime(request.created_from) if request.HasField("created_from") else None,
+            created_to=to_datetime(request.created_to) if request.HasField("created_to") else None,
+            text=request.text.strip()[:200],
+            overdue=request.overdue,
         )
         await self._audit("ListCases", "cases", str(filt))
         page = await paging.fetch_page(

@@ -6,6 +6,7 @@ from reconciler.rules.model import ChainSale
 from reconciler.store.findings import FLAG_STATUSES, FlagFilter
 from tracesvc.api import convert
 from tracesvc.client.wire import to_datetime, to_timestamp
+from tracesvc.documents import wording
 from tracesvc.domain.events import Event, Violation
 from tracesvc.domain.registry import Party, Product
 from tracesvc.service.enforcement import EvidenceItem, Purchase, Standing, Travel
@@ -39,6 +40,7 @@ def flag_to_proto(r: FlagRow) -> pb.Flag:
         reviewed_by=r.reviewed_by,
         review_note=r.review_note,
         buyer_token=r.buyer_token,
+        summary=wording.summary(r.rule, r.kind, r.detail),
     )
     if r.resolved_at:
         out.resolved_at.CopyFrom(to_timestamp(r.resolved_at))
@@ -194,4 +196,5 @@ def flag_filter(f: pb.ListFlagsRequest, field: str = "statuses") -> FlagFilter:
         statuses=tuple(STATUS_NAME[s] for s in f.statuses),
         code=f.code.strip(),
         buyer_token=f.buyer_token.strip().lower(),
+        case_id=f.case_id.strip(),
     )

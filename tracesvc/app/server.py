@@ -36,6 +36,7 @@ from tracesvc.api.routing import IngestRouter
 from tracesvc.api.verify import VerifyServicer
 from tracesvc.app import telemetry
 from tracesvc.app.config import Config
+from tracesvc.documents import fonts
 from tracesvc.observability import exposition, metrics
 from tracesvc.service.authn import Authenticator
 from tracesvc.service.cases import Cases
@@ -173,6 +174,12 @@ async def grpc_server(
     await server.start()
     for name in (*SERVICE_NAMES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    if not fonts.available():  # case files cannot be printed: say so on health, and ExportCase refuses
+        log.warning("cjk_font_missing", hint=fonts.INSTALL_HINT)
+        await health_servicer.set(
+            enforcement_pb2.DESCRIPTOR.services_by_name["EnforcementService"].full_name,
+            health_pb2.HealthCheckResponse.NOT_SERVING,
+        )
     try:
         async with contextlib.AsyncExitStack() as stack:
             http_port = 0

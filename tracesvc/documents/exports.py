@@ -1,7 +1,9 @@
 """Flags and cases as CSV or XLSX, written row by row as pages arrive (constant memory).
 
 XLSX uses openpyxl's write-only mode: rows stream to a temporary file, never a whole sheet in
-memory. Money is in yuan (two decimals) beside the fen the service speaks; times in UTC ISO-8601.
+memory. Money is in yuan (two decimals) beside the fen the service speaks; times in UTC ISO-8601
+(machine fields), with an Asia/Shanghai column beside for people. Kinds, findings and statuses read in
+Chinese first with the English beside; a rule B flag's row names its buyer by token.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any, TextIO
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from tracesvc.documents import wording
+from tracesvc.documents.formatting import when
 from tracesvc.v1 import enforcement_pb2 as pb
 
 FORMATS = ("csv", "xlsx")
@@ -23,20 +27,39 @@ def _ts(ts: Timestamp) -> str:
     return ts.ToDatetime(tzinfo=UTC).isoformat() if ts.seconds or ts.nanos else ""
 
 
+def _local(ts: Timestamp) -> str:
+    """For people: 2026-11-23 14:05 Asia/Shanghai."""
+    return when(ts.ToDatetime(tzinfo=UTC)) if ts.seconds or ts.nanos else ""
+
+
+def _flag_status(f: pb.Flag) -> str:
+    return pb.FlagStatus.Name(f.status).removeprefix("FLAG_STATUS_")
+
+
+def _case_status(c: pb.Case) -> str:
+    return pb.CaseStatus.Name(c.status).removeprefix("CASE_STATUS_")
+
+
 FLAG_COLUMNS: Sequence[tuple[str, Callable[[pb.Flag], Any]]] = (
     ("flag_id", lambda f: f.flag_id),
     ("rule", lambda f: f.rule),
     ("kind", lambda f: f.kind),
     ("severity", lambda f: pb.Severity.Name(f.severity).removeprefix("SEVERITY_")),
+    ("kind_zh", lambda f: wording.kind_label(f.rule, f.kind)),
+    ("finding", lambda f: wording.summary(f.rule, f.kind, "")),
     ("code", lambda f: f.code),
+    ("buyer_token", lambda f: f.buyer_token),
     ("decisive_event_id", lambda f: f.decisive_event_id),
     ("decisive_at", lambda f: _ts(f.decisive_at)),
+    ("decisive_at_shanghai", lambda f: _local(f.decisive_at)),
     ("subject_party", lambda f: f.subject_party),
     ("subject_region", lambda f: f.subject_region),
+    ("subject_region_name", lambda f: wording.region_name(f.subject_region)),
     ("related_parties", lambda f: " ".join(f.related_parties)),
     ("money_fen", lambda f: f.money_fen),
     ("money_yuan", lambda f: round(f.money_fen / 100, 2)),
-    ("status", lambda f: pb.FlagStatus.Name(f.status).removeprefix("FLAG_STATUS_")),
+    ("status", _flag_status),
+    ("status_zh", lambda f: wording.both(wording.STATUSES.get(_flag_status(f)), _flag_status(f))),
     ("case_id", lambda f: f.case_id),
     ("detail", lambda f: f.detail),
     ("review_note", lambda f: f.review_note),
@@ -57,6 +80,12 @@ CASE_COLUMNS: Sequence[tuple[str, Callable[[pb.Case], Any]]] = (
     ("created_by", lambda c: c.created_by),
     ("created_at", lambda c: _ts(c.created_at)),
     ("updated_at", lambda c: _ts(c.updated_at)),
+    ("status_zh", lambda c: wording.both(wording.STATUSES.get(_case_status(c)), _case_status(c))),
+    ("region_name", lambda c: wording.region_name(c.region)),
+    ("created_at_shanghai", lambda c: _local(c.created_at)),
+    ("deadline", lambda c: _ts(c.deadline)),
+    ("deadline_shanghai", lambda c: _local(c.deadline)),
+    ("overdue", lambda c: c.overdue),
 )
 
 

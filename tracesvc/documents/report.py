@@ -17,8 +17,8 @@ import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from reconciler.rules.model import ChainEntry, ChainSale
-from tracesvc.documents import chains, fonts
-from tracesvc.documents.formatting import when
+from tracesvc.documents import chains, fonts, wording
+from tracesvc.documents.formatting import ZONE_NOTE, when
 from tracesvc.documents.formatting import yuan as _yuan
 from tracesvc.domain.events import EventKind
 from tracesvc.v1 import enforcement_pb2 as en
@@ -83,26 +83,32 @@ def render(
         f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'><title>Evidence: {escape(subject)}</title>"
         f"<style>{_CSS.replace('%(stack)s', fonts.FONT_STACK)}</style></head><body>",
         f"<h1>追溯码稽查证据 Evidence report — {escape(subject)}</h1>",
-        f"<p class='meta'>Generated {escape((generated_at or datetime.now(UTC)).isoformat(timespec='seconds'))} "
-        "by tracesvc from the stored scan events. Buyers appear as keyed tokens only.</p>",
-        "<h2>Findings</h2><table><tr><th>Rule</th><th>Kind</th><th>Severity</th><th>Code</th><th>Subject</th>"
-        "<th>When</th><th>Money at risk</th><th>Status</th><th>Detail</th></tr>",
+        _opening(got["flag"], got["chain"]),
+        f"<p class='meta'>生成 Generated {escape(when(generated_at or datetime.now(UTC)))} "
+        "by tracesvc from the stored scan events. 参保人仅以令牌出现 Buyers appear as keyed tokens only. "
+        f"{escape(ZONE_NOTE)}</p>",
+        "<h2>违规线索 Findings</h2><table><tr><th>规则 Rule</th><th>类型 Kind</th><th>严重性 Severity</th>"
+        "<th>追溯码 Code</th><th>当事人 Subject</th><th>时间 When</th><th>涉及基金 Money at risk</th>"
+        "<th>状态 Status</th><th>线索 Finding</th></tr>",
     ]
     for f in got["flag"]:
         sev = severity.get(f.severity, "")
         out.append(
-            f"<tr><td>{escape(f.rule)}</td><td>{escape(f.kind)}</td><td class='{sev}'>{sev}</td>"
+            f"<tr><td>{escape(f.rule)}</td><td>{escape(wording.kind_label('', f.kind))}</td>"
+            f"<td class='{sev}'>{escape(wording.both(wording.SEVERITIES.get(sev), sev))}</td>"
             f"<td>{escape(f.code)}</td><td>{escape(names.get(f.subject_party, ''))} {escape(f.subject_party)}"
             f"</td><td>{_when(f.decisive_at)}</td><td>{_yuan(f.money_fen)}</td>"
-            f"<td>{status.get(f.status, '')}</td><td>{escape(f.detail)}</td></tr>"
+            f"<td>{escape(wording.both(wording.STATUSES.get(status.get(f.status, '')), ''))}</td>"
+            f"<td>{escape(wording.summary(f.rule, f.kind, f.detail))}</td></tr>"
         )
     out.append("</table>")
     if got["chain"]:
-        out.append("<h2>回流路径 Return-drug chains</h2>")
-        for chain in got["chain"]:
+        out.append("<h2>回流路径 Return-drug chains（每盒一图 one diagram per box）</h2>")
+        for chain, cited in _one_per_box(got["chain"], got["flag"]):
             out.append(
-                f"<p><b>{escape(chain.code)}</b> — fund paid on the original sale {_yuan(chain.money_fen)}"
-                f"{'' if chain.active else ' (resolved)'}</p>{chain_svg(chain, names)}"
+                f"<p><b>盒 Box {escape(chain.code)}</b> — 原销售基金支付 fund paid on the original sale "
+                f"{_yuan(chain.money_fen)}{'' if chain.active else '（已消解 resolved）'}<br>"
+                f"本图支持的线索 Flags this chain supports: {escape('；'.join(cited))}</p>{chain_svg(chain, names)}"
             )
     out += _buyer_sections(got["flag"], got["purchase"], got["travel"], names)
     for code, entries in histories.items():
@@ -132,6 +138,34 @@ def render(
         out.append("</table>")
     out.append("</body></html>")
     return _with_font("\n".join(out))
+
+
+def _one_per_box(chain_list: list[en.ReturnChain], flags: list[en.Flag]) -> list[tuple[en.ReturnChain, list[str]]]:
+    """One chain per box (the one whose re-entry was recorded, if any), with every flag on that box:
+    a box's R and D chains are one story, never two diagrams that disagree."""
+    by_code: dict[str, en.ReturnChain] = {}
+    for c in sorted(chain_list, key=lambda c: (not c.HasField("reentry"), c.flag_id)):
+        by_code.setdefault(c.code, c)
+    on_box: dict[str, list[str]] = defaultdict(list)
+    for f in flags:
+        on_box[f.code].append(f"{wording.kind_label(f.rule, f.kind)} {f.flag_id[:12]}")
+    return [(c, on_box.get(code, [])) for code, c in sorted(by_code.items())]
+
+
+def _opening(flags: list[en.Flag], chain_list: list[en.ReturnChain]) -> str:
+    """What the report holds, first: counts by kind, money at risk (each decisive sale once), boxes."""
+    kinds: dict[str, int] = defaultdict(int)
+    money: dict[str, int] = {}
+    for f in flags:
+        kinds[wording.kind_label(f.rule, f.kind)] += 1
+        money[f.decisive_event_id] = max(money.get(f.decisive_event_id, 0), f.money_fen)
+    counts = "；".join(f"{k} ×{n}" for k, n in sorted(kinds.items())) or "—"
+    return (
+        "<table class='opening'>"
+        f"<tr><th>线索 Flags</th><td>{len(flags)}（{escape(counts)}）</td></tr>"
+        f"<tr><th>涉及基金 Fund money at risk</th><td>{_yuan(sum(money.values()))}</td></tr>"
+        f"<tr><th>回流药品 Boxes come back</th><td>{len({c.code for c in chain_list})}</td></tr></table>"
+    )
 
 
 def _place(p: en.PartyRef, names: dict[str, str]) -> str:

@@ -74,6 +74,10 @@ POLICY: dict[str, frozenset[Role]] = {
         )
     },
     f"{_SERVICES}EnforcementService/ReviewFlags": frozenset({Role.REGULATOR}),
+    f"{_SERVICES}EnforcementService/AddCaseAttachment": READERS,
+    # who read a case: the regulator's oversight
+    f"{_SERVICES}EnforcementService/ListCaseReads": frozenset({Role.REGULATOR}),
+    f"{_SERVICES}EnforcementService/BindOfficer": frozenset({Role.REGULATOR}),
 }
 PUBLIC_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 

@@ -75,11 +75,14 @@ def digest(record: Any) -> str:
 def manifest_entries(d: Dossier) -> list[ManifestEntry]:
     view = d.view
     out = [ManifestEntry("case", view.case.case_id, digest(view.case))]
-    out += [ManifestEntry("case_log", str(e.log_seq), digest(e)) for e in view.log]
+    # a log line by its number within the case, as the file shows it
+    out += [ManifestEntry("case_log", str(e.case_no), digest(e)) for e in view.log]
     out += [ManifestEntry("flag", f.flag_id, digest(f)) for f in view.flags]
     out += [ManifestEntry("chain", c.flag_id, digest(c.stored_form())) for c in d.chains]
     out += [ManifestEntry("event", e.event_id, e.sha256) for e in d.events]
     out += [ManifestEntry("party", p, digest(d.parties[p])) for p in sorted(d.parties)]
+    # an attachment's digest is the SHA-256 of its bytes, as stored
+    out += [ManifestEntry("attachment", a.attachment_id, a.sha256) for a in view.attachments]
     return out
 
 
@@ -124,7 +127,8 @@ async def current_digests(
     case = await store.get_case(conn, case_id)
     if case is not None:
         now[("case", case_id)] = digest(case)
-    now |= {("case_log", str(e.log_seq)): digest(e) for e in await store.case_log(conn, case_id)}
+    now |= {("case_log", str(e.case_no)): digest(e) for e in await store.case_log(conn, case_id)}
+    now |= {("attachment", a): h for a, h in (await store.attachment_digests(conn, case_id)).items()}
     return now
 
 

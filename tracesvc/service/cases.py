@@ -6,6 +6,7 @@ same transaction as the change itself."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import secrets
 from collections.abc import Sequence
@@ -17,18 +18,24 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler.store.findings import FlagFilter, list_flags
+from tracesvc.documents import fonts
 from tracesvc.domain import codes
 from tracesvc.domain.events import Violation
-from tracesvc.service import casefile
-from tracesvc.service.errors import FailedPrecondition, InvalidArgument, NotFound
+from tracesvc.service import boxes, casefile
+from tracesvc.service.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from tracesvc.service.suggest import Suggestion, suggest
 from tracesvc.store import cases as store
+from tracesvc.store import officers
 from tracesvc.store.db import pg
 from tracesvc.store.dossier import CaseView, Dossier
 from tracesvc.store.findings import review_flags
 from tracesvc.store.registry import RegistryCache, load_parties
 
 MAX_TEXT, MAX_TITLE, MAX_MEMBERS, MAX_BULK = 2000, 200, 10_000, 10_000
+MAX_ATTACHMENT = 16 * 1024 * 1024
+ATTACHMENT_KINDS = ("INSPECTION_RECORD", "PHOTO", "SCAN", "OTHER")
+# Closing a case can review its standing flags the same way, with the same reason.
+CLOSING_REVIEW = {"CLOSED_CONFIRMED": "CONFIRMED", "CLOSED_DISMISSED": "DISMISSED"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TOKEN = re.compile(r"[0-9a-f]{64}")
 
@@ -91,6 +98,25 @@ def clean_text(value: str, name: str, limit: int = MAX_TEXT, *, required: bool =
     if problem:
         raise InvalidArgument(f"invalid {name}: {problem}", [Violation(name, problem)])
     return text
+
+
+def _unknown_status(target: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"unknown status {target[:40]!r}", [Violation("status", "one of " + ", ".join(CaseStatus.__members__))]
+    )
+
+
+@dataclass(frozen=True)
+class CaseChange:
+    """What UpdateCase asks: any of a status move, a title, an assignee, a deadline, or only a note."""
+
+    status: str | None = None
+    review_flags: bool = False
+    title: str | None = None
+    assignee: str | None = None
+    deadline: datetime | None = None
+    clear_deadline: bool = False
+    note_only: bool = False
 
 
 class Cases:
@@ -229,20 +255,180 @@ class Cases:
         return await self.get(case_id)
 
     async def update_status(self, actor: Actor, case_id: str, target: str, reason: str) -> CaseView:
+        return await self.update(actor, case_id, CaseChange(status=target), reason)
+
+    async def update(self, actor: Actor, case_id: str, change: CaseChange, reason: str) -> CaseView:
+        """Apply a change in one transaction, one log line per part, all with the one reason."""
         reason = clean_text(reason, "reason", required=True)
+        target, title, assignee, review = self._checked(actor, change)
+        edits = title is not None or assignee is not None or change.deadline is not None or change.clear_deadline
         async with pg(self._engine) as conn, conn.transaction():
             current = await self._open_case(conn, case_id)
-            refusal = transition_refusal(current, target)
-            if refusal is not None:
-                raise FailedPrecondition(refusal)
-            await store.set_status(conn, case_id, target)
-            await store.append_log(
-                conn, case_id, actor.key_id, actor.role, "STATUS", from_status=current, to_status=target, reason=reason
-            )
+            if current in store.CLOSED and edits:
+                raise FailedPrecondition(f"case {case_id} is closed: only a note can be added")
+            row = await store.get_case(conn, case_id)
+            assert row is not None
+            if target is not None:
+                refusal = transition_refusal(current, target)
+                if refusal is not None:
+                    raise FailedPrecondition(refusal)
+                await store.set_status(conn, case_id, target)
+                await self._log(conn, actor, case_id, "STATUS", from_status=current, to_status=target, reason=reason)
+            if review is not None:
+                await self._review_case_flags(conn, actor, case_id, review, reason)
+            await self._edit(conn, actor, row, change, title=title, assignee=assignee, reason=reason)
+            if change.note_only:
+                await self._log(conn, actor, case_id, "NOTE", reason=reason)
+                await store.touch(conn, case_id)
         return await self.get(case_id)
+
+    @staticmethod
+    def _checked(actor: Actor, change: CaseChange) -> tuple[str | None, str | None, str | None, str | None]:
+        """(status, title, assignee, flag review) of a change, checked; InvalidArgument or PermissionDenied."""
+        target = change.status
+        if target is not None and target not in CaseStatus.__members__:
+            raise _unknown_status(target)
+        title = clean_text(change.title, "title", MAX_TITLE, required=True) if change.title is not None else None
+        assignee = clean_text(change.assignee, "assignee", 100) if change.assignee is not None else None
+        if change.deadline is not None and change.clear_deadline:
+            raise InvalidArgument("a deadline or clear_deadline, not both", [Violation("deadline", "one of them")])
+        edits = title is not None or assignee is not None or change.deadline is not None or change.clear_deadline
+        if target is None and not edits and not change.note_only:
+            raise InvalidArgument(
+                "nothing to change", [Violation("status", "a status, title, assignee, deadline, or note_only")]
+            )
+        review = CLOSING_REVIEW.get(target or "") if change.review_flags else None
+        if change.review_flags:
+            if review is None:
+                raise InvalidArgument(
+                    "review_flags goes with closing",
+                    [Violation("review_flags", "CLOSED_CONFIRMED or CLOSED_DISMISSED")],
+                )
+            if actor.role != "REGULATOR":
+                raise PermissionDenied("reviewing flags is the regulator's: close without review_flags")
+        return target, title, assignee, review
+
+    async def _review_case_flags(
+        self, conn: asyncpg.Connection, actor: Actor, case_id: str, review: str, reason: str
+    ) -> None:
+        held = [m.ref for m in await store.members(conn, case_id) if m.kind == MemberKind.FLAG]
+        standing = [f.flag_id for f in await store.flags_by_id(conn, held) if f.status in ("OPEN", "CONFIRMED")]
+        done = await review_flags(
+            conn, standing, status=review, note=reason, reviewer=actor.key_id, role=actor.role, method="UpdateCase"
+        )
+        await self._log(
+            conn, actor, case_id, "REVIEWED", reason=reason, detail=f"{review} {len(done)} flags of the case"
+        )
+
+    async def _edit(
+        self,
+        conn: asyncpg.Connection,
+        actor: Actor,
+        row: store.CaseRow,
+        change: CaseChange,
+        *,
+        title: str | None,
+        assignee: str | None,
+        reason: str,
+    ) -> None:
+        case_id = row.case_id
+        fields: dict[str, object] = {}
+        if title is not None and title != row.title:
+            fields["title"] = title
+            await self._log(conn, actor, case_id, "TITLE", reason=reason, detail=f"{row.title} → {title}")
+        if assignee is not None and assignee != row.assignee:
+            fields["assignee"] = assignee
+            await self._log(
+                conn, actor, case_id, "ASSIGNED", reason=reason, detail=f"{row.assignee or '-'} → {assignee or '-'}"
+            )
+        if change.deadline is not None or (change.clear_deadline and row.deadline is not None):
+            fields["deadline"] = change.deadline
+            shown = change.deadline.astimezone(UTC).isoformat() if change.deadline else "none"
+            await self._log(conn, actor, case_id, "DEADLINE", reason=reason, detail=f"deadline {shown}")
+        if fields:
+            await store.set_fields(conn, case_id, **fields)
+
+    async def _log(self, conn: asyncpg.Connection, actor: Actor, case_id: str, action: str, **kw: object) -> None:
+        await store.append_log(conn, case_id, actor.key_id, actor.role, action, **kw)  # type: ignore[arg-type]
+
+    async def attach(
+        self,
+        actor: Actor,
+        case_id: str,
+        *,
+        kind: str,
+        file_name: str,
+        media_type: str,
+        description: str,
+        content: bytes,
+        reason: str,
+    ) -> CaseView:
+        """Store a document of the case whole, with its SHA-256, and log it."""
+        reason = clean_text(reason, "reason", required=True)
+        kind = kind.strip().upper() or "OTHER"
+        if kind not in ATTACHMENT_KINDS:
+            raise InvalidArgument("unknown attachment kind", [Violation("kind", ", ".join(ATTACHMENT_KINDS))])
+        file_name = clean_text(file_name, "file_name", 200, required=True)
+        if "/" in file_name or "\\" in file_name:
+            raise InvalidArgument("invalid file_name", [Violation("file_name", "a name, not a path")])
+        media_type = clean_text(media_type, "media_type", 100)
+        description = clean_text(description, "description")
+        if not content:
+            raise InvalidArgument("empty attachment", [Violation("content", "required")])
+        if len(content) > MAX_ATTACHMENT:
+            raise InvalidArgument("attachment too large", [Violation("content", f"at most {MAX_ATTACHMENT} bytes")])
+        sha = hashlib.sha256(content).hexdigest()
+        row = store.AttachmentRow(
+            f"ATT-{secrets.token_hex(6)}",
+            case_id,
+            kind,
+            file_name,
+            media_type,
+            description,
+            sha,
+            len(content),
+            actor.key_id,
+            datetime.now(UTC),
+        )
+        async with pg(self._engine) as conn, conn.transaction():
+            if await self._open_case(conn, case_id) in store.CLOSED:
+                raise FailedPrecondition(f"case {case_id} is closed: nothing can be attached")
+            await store.insert_attachment(conn, row, content)
+            await self._log(
+                conn,
+                actor,
+                case_id,
+                "ATTACHED",
+                reason=reason,
+                detail=f"{row.attachment_id} {kind} {file_name} sha256:{sha} bytes:{len(content)}",
+            )
+            await store.touch(conn, case_id)
+        return await self.get(case_id)
+
+    async def reads(self, case_id: str) -> list[store.ReadRow]:
+        async with pg(self._engine) as conn:
+            if await store.get_case(conn, case_id) is None:
+                raise NotFound(f"no case {case_id[:80]}")
+            return await store.case_reads(conn, case_id)
+
+    async def bind_officer(self, officer: officers.Officer) -> officers.Officer:
+        """Bind the person to a key; NotFound when there is no such key. Log lines written before keep
+        the name they were written with."""
+        officer = officers.Officer(
+            clean_text(officer.key_id, "key_id", 64, required=True),
+            clean_text(officer.name, "name", 100, required=True),
+            clean_text(officer.cert_no, "cert_no", 64, required=True),
+            clean_text(officer.title, "title", 50),
+        )
+        async with pg(self._engine) as conn:
+            if not await officers.bind(conn, officer):
+                raise NotFound(f"no API key {officer.key_id[:64]}")
+        return officer
 
     async def export_file(self, actor: Actor, case_id: str) -> casefile.Rendered:
         """The case file and its manifest, recorded in the case log as handed out to `actor`."""
+        if not fonts.available():
+            raise FailedPrecondition(f"this server cannot print Chinese: {fonts.INSTALL_HINT}")
         dossier = await self.dossier(case_id, actor.key_id)
         # WeasyPrint takes seconds on a big case: off the event loop.
         rendered = await asyncio.to_thread(casefile.render_pdf, dossier)
@@ -252,6 +438,7 @@ class Cases:
     async def record_export(self, actor: Actor, case_id: str, sha256: str, size: int) -> None:
         """The case file handed out, in the case log: a court can match a file's digest to it."""
         async with pg(self._engine) as conn, conn.transaction():
+            await self._open_case(conn, case_id)  # the log numbers lines under the case's lock
             await store.append_log(
                 conn,
                 case_id,
@@ -271,7 +458,14 @@ class Cases:
             members = await store.members(conn, case_id)
             log = await store.case_log(conn, case_id)
             flags = await store.flags_by_id(conn, [m.ref for m in members if m.kind == MemberKind.FLAG])
-        return CaseView(case, members, log, flags)
+            attachments = await store.attachments(conn, case_id)
+            chains = await store.chains(
+                conn, sorted({*(m.ref for m in members if m.kind == MemberKind.CHAIN), *(f.flag_id for f in flags)})
+            )
+        stories = boxes.boxes(chains, flags)
+        buyers = [m.ref for m in members if m.kind == MemberKind.BUYER]
+        roles = boxes.party_roles(case.subject_parties, flags, stories, buyers)
+        return CaseView(case, members, log, flags, attachments, roles)
 
     async def list_cases(self, f: store.CaseFilter, after_seq: int, limit: int) -> list[store.CaseRow]:
         bad = [s for s in f.statuses if s not in CaseStatus.__members__]
@@ -361,8 +555,19 @@ class Cases:
         )
         async with self._engine.connect() as sa_conn:
             parties = await load_parties(sa_conn, sorted(p for p in party_ids if p))
+        async with pg(self._engine) as conn:
+            officer = (await officers.by_key(conn, [generated_by])).get(generated_by)
         return Dossier(
-            view, chains, events, _by_subject(timelines), _by_subject(buyers), parties, datetime.now(UTC), generated_by
+            view,
+            chains,
+            events,
+            _by_subject(timelines),
+            _by_subject(buyers),
+            parties,
+            datetime.now(UTC),
+            generated_by,
+            boxes.boxes(chains, view.flags),
+            f"{officer.name}（执法证号 {officer.cert_no}）" if officer else "",
         )
 
 

@@ -184,7 +184,8 @@ class Enforcement:
 
     async def list_flags(self, who: Principal, filt: FlagFilter, after_seq: int, limit: int) -> list[FlagRow]:
         """Up to `limit` flags after `after_seq` (ask for one more than a page to know if another follows)."""
-        await self.audit(who, "ListFlags", "flags", str(filt))
+        # the flags of one case are a read of that case (ListCaseReads shows it)
+        await self.audit(who, "ListFlags", f"case:{filt.case_id}" if filt.case_id else "flags", str(filt))
         async with pg(self._engine) as conn:
             return await list_flags(conn, filt, after_seq, limit)
 

@@ -30,6 +30,7 @@ class CaseRow:
     updated_at: datetime
     flag_count: int
     money_fen: int
+    deadline: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,37 @@ class LogRow:
     to_status: str | None
     reason: str
     detail: str
+    case_no: int = 0  # the line's number within its case: 1, 2, 3…
+    actor_name: str = ""  # the officer bound to the key then (name, 执法证号)
+    actor_cert: str = ""
+
+
+@dataclass(frozen=True)
+class AttachmentRow:
+    """A document of a case, stored whole; `sha256` is the digest of `content`."""
+
+    attachment_id: str
+    case_id: str
+    kind: str
+    file_name: str
+    media_type: str
+    description: str
+    sha256: str
+    size: int
+    added_by: str
+    added_at: datetime
+
+
+@dataclass(frozen=True)
+class ReadRow:
+    """One audited read of a case."""
+
+    at: datetime
+    key_id: str
+    role: str
+    method: str
+    officer_name: str
+    officer_cert: str
 
 
 @dataclass(frozen=True)
@@ -66,6 +98,7 @@ class StandingFlag:
     subject_party: str
     subject_region: str
     money_fen: int
+    buyer_token: str = ""  # rule B: the buyer's keyed hash
 
 
 @dataclass(frozen=True)
@@ -104,6 +137,10 @@ class CaseFilter:
     party_id: str = ""
     region: str = ""
     assignee: str = ""
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    text: str = ""  # words in the title, id, subjects, assignee or a log reason
+    overdue: bool = False  # past the deadline and not closed
 
 
 # -- cases -------------------------------------------------------------------------------------
@@ -135,6 +172,7 @@ def _case(r: asyncpg.Record) -> CaseRow:
         r["updated_at"],
         r["flag_count"],
         r["money_fen"],
+        r["deadline"],
     )
 
 
@@ -189,9 +227,15 @@ async def append_log(
     reason: str = "",
     detail: str = "",
 ) -> None:
+    """One log line, numbered next within its case (callers hold the case row's lock, or created it in
+    this transaction), naming the officer bound to the key now."""
     await conn.execute(
-        """INSERT INTO case_log (case_id, actor, role, action, from_status, to_status, reason, detail)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        """INSERT INTO case_log (case_id, actor, role, action, from_status, to_status, reason, detail,
+                                 case_no, actor_name, actor_cert)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8,
+                  coalesce((SELECT max(case_no) FROM case_log WHERE case_id = $1), 0) + 1,
+                  coalesce(o.name, ''), coalesce(o.cert_no, '')
+           FROM (SELECT 1) one LEFT JOIN officers o ON o.key_id = $2""",
         case_id,
         actor,
         role,
@@ -217,10 +261,22 @@ async def list_cases(conn: asyncpg.Connection, f: CaseFilter, after_seq: int, li
         ("${} = ANY(c.subject_parties)", f.party_id),
         ("c.region LIKE ${}", f.region + "%" if f.region else ""),
         ("c.assignee = ${}", f.assignee),
+        ("c.created_at >= ${}", f.created_from),
+        ("c.created_at < ${}", f.created_to),
     ):
         if value:
             args.append(value)
             parts.append(sql.format(len(args)))
+    for word in f.text.split():
+        args.append("%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        n = len(args)
+        parts.append(
+            f"(c.title ILIKE ${n} OR c.case_id ILIKE ${n} OR c.assignee ILIKE ${n}"
+            f" OR array_to_string(c.subject_parties, ' ') ILIKE ${n}"
+            f" OR EXISTS (SELECT 1 FROM case_log l WHERE l.case_id = c.case_id AND l.reason ILIKE ${n}))"
+        )
+    if f.overdue:
+        parts.append("c.deadline < now() AND c.status NOT IN ('CLOSED_CONFIRMED', 'CLOSED_DISMISSED')")
     rows = await conn.fetch(f"{_CASE_SELECT} WHERE {' AND '.join(parts)} ORDER BY c.case_seq LIMIT {int(limit)}", *args)
     return [_case(r) for r in rows]
 
@@ -235,21 +291,87 @@ async def members(conn: asyncpg.Connection, case_id: str) -> list[MemberRow]:
 
 async def case_log(conn: asyncpg.Connection, case_id: str) -> list[LogRow]:
     rows = await conn.fetch("SELECT * FROM case_log WHERE case_id = $1 ORDER BY log_seq", case_id)
-    return [
-        LogRow(
-            r["log_seq"],
-            r["case_id"],
-            r["at"],
-            r["actor"],
-            r["role"],
-            r["action"],
-            r["from_status"],
-            r["to_status"],
-            r["reason"],
-            r["detail"],
-        )
-        for r in rows
-    ]
+    return [_log(r) for r in rows]
+
+
+def _log(r: asyncpg.Record) -> LogRow:
+    return LogRow(
+        r["log_seq"],
+        r["case_id"],
+        r["at"],
+        r["actor"],
+        r["role"],
+        r["action"],
+        r["from_status"],
+        r["to_status"],
+        r["reason"],
+        r["detail"],
+        r["case_no"],
+        r["actor_name"],
+        r["actor_cert"],
+    )
+
+
+async def set_fields(conn: asyncpg.Connection, case_id: str, **fields: object) -> None:
+    """Change title, assignee or deadline (names checked here, values by the caller)."""
+    allowed = {"title", "assignee", "deadline"}
+    assert set(fields) <= allowed, fields
+    sets = ", ".join(f"{name} = ${n}" for n, name in enumerate(fields, 2))
+    await conn.execute(
+        f"UPDATE cases SET {sets}, updated_at = clock_timestamp() WHERE case_id = $1", case_id, *fields.values()
+    )
+
+
+# -- attachments and reads -----------------------------------------------------------------------
+
+_ATTACHMENT_COLUMNS = (
+    "attachment_id, case_id, kind, file_name, media_type, description, sha256, size, added_by, added_at"
+)
+
+
+async def insert_attachment(conn: asyncpg.Connection, row: AttachmentRow, content: bytes) -> None:
+    await conn.execute(
+        f"""INSERT INTO case_attachments ({_ATTACHMENT_COLUMNS}, content)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+        row.attachment_id,
+        row.case_id,
+        row.kind,
+        row.file_name,
+        row.media_type,
+        row.description,
+        row.sha256,
+        row.size,
+        row.added_by,
+        row.added_at,
+        content,
+    )
+
+
+async def attachments(conn: asyncpg.Connection, case_id: str) -> list[AttachmentRow]:
+    rows = await conn.fetch(
+        f"SELECT {_ATTACHMENT_COLUMNS} FROM case_attachments WHERE case_id = $1 ORDER BY added_at, attachment_id",
+        case_id,
+    )
+    return [AttachmentRow(*r) for r in rows]
+
+
+async def attachment_digests(conn: asyncpg.Connection, case_id: str) -> dict[str, str]:
+    """attachment_id → SHA-256 recomputed from the stored bytes now."""
+    rows = await conn.fetch(
+        "SELECT attachment_id, encode(sha256(content), 'hex') AS h FROM case_attachments WHERE case_id = $1", case_id
+    )
+    return {r["attachment_id"]: r["h"] for r in rows}
+
+
+async def case_reads(conn: asyncpg.Connection, case_id: str) -> list[ReadRow]:
+    """Every audited read of the case, oldest first, with the officer behind each key."""
+    rows = await conn.fetch(
+        """SELECT a.at, a.key_id, a.role, a.method, coalesce(o.name, '') AS name, coalesce(o.cert_no, '') AS cert
+           FROM audit_log a LEFT JOIN officers o ON o.key_id = a.key_id
+           WHERE a.target = 'case:' || $1 ORDER BY a.at, a.audit_id""",
+        case_id,
+    )
+    return [ReadRow(r["at"], r["key_id"], r["role"], r["method"], r["name"], r["cert"]) for r in rows]
 
 
 async def add_members(
@@ -314,7 +436,7 @@ async def standing_flags(conn: asyncpg.Connection) -> list[StandingFlag]:
     """Flags that stand (OPEN or CONFIRMED) and no case holds yet."""
     rows = await conn.fetch(
         """SELECT f.flag_id, f.rule, f.kind, f.code, f.decisive_event_id, f.subject_party, f.subject_region,
-                  f.money_fen
+                  f.money_fen, coalesce(f.buyer_token, '') AS buyer_token
            FROM flags f
            WHERE f.status IN ('OPEN', 'CONFIRMED')
              AND NOT EXISTS (SELECT 1 FROM case_members cm WHERE cm.kind = 'FLAG' AND cm.ref = f.flag_id)
@@ -330,6 +452,7 @@ async def standing_flags(conn: asyncpg.Connection) -> list[StandingFlag]:
             r["subject_party"],
             r["subject_region"],
             r["money_fen"],
+            r["buyer_token"],
         )
         for r in rows
     ]

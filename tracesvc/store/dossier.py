@@ -6,8 +6,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from reconciler.rules.model import ChainEntry, ChainSale
 from tracesvc.domain.registry import Party
 from tracesvc.store import cases as store
+
+
+@dataclass(frozen=True)
+class PartyRole:
+    """A party of a case, the role it has in it, and why (a buyer by token only)."""
+
+    party_id: str  # a party id, or a buyer token (role BUYER)
+    role: str  # SUSPECTED_RESELLER, FEEDING_SUPPLIER, ORIGINAL_SELLER, FLAG_SUBJECT, NAMED, BUYER
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Box:
+    """One box (trace code) of a case as one story: the original sale(s), the re-entry a RECEIPT (or
+    other entry) recorded when any chain of the box has one, the resales, and every flag it supports."""
+
+    code: str
+    originals: tuple[ChainSale, ...]
+    reentry: ChainEntry | None
+    resales: tuple[ChainSale, ...]
+    money_fen: int
+    chain_ids: tuple[str, ...]  # the stored chains (by flag id) merged into this story
+    flag_ids: tuple[str, ...]  # every flag of the case on this box
+    active: bool
 
 
 @dataclass(frozen=True)
@@ -16,6 +41,8 @@ class CaseView:
     members: list[store.MemberRow]
     log: list[store.LogRow]
     flags: list[store.FlagRow] = field(default_factory=list)
+    attachments: list[store.AttachmentRow] = field(default_factory=list)
+    parties: list[PartyRole] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -30,3 +57,5 @@ class Dossier:
     parties: dict[str, Party]
     generated_at: datetime
     generated_by: str
+    boxes: list[Box] = field(default_factory=list)
+    generated_by_name: str = ""  # the officer behind the key: name and 执法证号

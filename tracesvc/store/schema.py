@@ -343,6 +343,7 @@ cases = Table(
     Column("created_by", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("deadline", DateTime(timezone=True)),  # 办理期限; none: no deadline set
     Index("ix_cases_status", "status"),
 )
 
@@ -372,7 +373,42 @@ case_log = Table(
     Column("to_status", Text),
     Column("reason", Text, nullable=False, server_default=""),
     Column("detail", Text, nullable=False, server_default=""),
+    # The line's number within its case (1, 2, 3…); log_seq keeps the global order.
+    Column("case_no", Integer, nullable=False, server_default=text("0")),
+    # The officer behind the key when the line was written (name, 执法证号): fixed with the line.
+    Column("actor_name", Text, nullable=False, server_default=""),
+    Column("actor_cert", Text, nullable=False, server_default=""),
     Index("ix_case_log_case", "case_id", "log_seq"),
+    Index("uq_case_log_case_no", "case_id", "case_no", unique=True),
+)
+
+# Officers (issue 23): the person behind an inspector's or regulator's key, as a case log names them.
+officers = Table(
+    "officers",
+    metadata,
+    Column("key_id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("cert_no", Text, nullable=False),  # 执法证号
+    Column("title", Text, nullable=False, server_default=""),  # e.g. 承办人, 审核人
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Attachments of a case (现场检查笔录, photos, scans): stored whole, with their SHA-256.
+case_attachments = Table(
+    "case_attachments",
+    metadata,
+    Column("attachment_id", Text, primary_key=True),
+    Column("case_id", Text, ForeignKey("cases.case_id"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("file_name", Text, nullable=False),
+    Column("media_type", Text, nullable=False, server_default=""),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("sha256", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("added_by", Text, nullable=False),
+    Column("added_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_case_attachments_case", "case_id", "added_at"),
 )
 
 # The case log is append-only in the database itself, not just by convention: any UPDATE,

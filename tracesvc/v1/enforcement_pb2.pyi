@@ -249,7 +249,7 @@ class CardTravel(_message.Message):
     def __init__(self, flag_id: _Optional[str] = ..., buyer_token: _Optional[str] = ..., earlier_event_id: _Optional[str] = ..., earlier_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., earlier_party: _Optional[_Union[PartyRef, _Mapping]] = ..., later_event_id: _Optional[str] = ..., later_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., later_party: _Optional[_Union[PartyRef, _Mapping]] = ..., seconds_between: _Optional[int] = ...) -> None: ...
 
 class Flag(_message.Message):
-    __slots__ = ("flag_id", "rule", "kind", "severity", "code", "decisive_event_id", "decisive_at", "subject_party", "subject_region", "related_parties", "evidence_event_ids", "money_fen", "detail", "status", "detected_at", "detected_run", "resolved_at", "resolved_reason", "reviewed_by", "reviewed_at", "review_note", "case_id", "buyer_token")
+    __slots__ = ("flag_id", "rule", "kind", "severity", "code", "decisive_event_id", "decisive_at", "subject_party", "subject_region", "related_parties", "evidence_event_ids", "money_fen", "detail", "status", "detected_at", "detected_run", "resolved_at", "resolved_reason", "reviewed_by", "reviewed_at", "review_note", "case_id", "buyer_token", "summary")
     FLAG_ID_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -273,6 +273,7 @@ class Flag(_message.Message):
     REVIEW_NOTE_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     BUYER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
     flag_id: str
     rule: str
     kind: str
@@ -296,10 +297,11 @@ class Flag(_message.Message):
     review_note: str
     case_id: str
     buyer_token: str
-    def __init__(self, flag_id: _Optional[str] = ..., rule: _Optional[str] = ..., kind: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., code: _Optional[str] = ..., decisive_event_id: _Optional[str] = ..., decisive_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject_party: _Optional[str] = ..., subject_region: _Optional[str] = ..., related_parties: _Optional[_Iterable[str]] = ..., evidence_event_ids: _Optional[_Iterable[str]] = ..., money_fen: _Optional[int] = ..., detail: _Optional[str] = ..., status: _Optional[_Union[FlagStatus, str]] = ..., detected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detected_run: _Optional[int] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_reason: _Optional[str] = ..., reviewed_by: _Optional[str] = ..., reviewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., review_note: _Optional[str] = ..., case_id: _Optional[str] = ..., buyer_token: _Optional[str] = ...) -> None: ...
+    summary: str
+    def __init__(self, flag_id: _Optional[str] = ..., rule: _Optional[str] = ..., kind: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., code: _Optional[str] = ..., decisive_event_id: _Optional[str] = ..., decisive_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject_party: _Optional[str] = ..., subject_region: _Optional[str] = ..., related_parties: _Optional[_Iterable[str]] = ..., evidence_event_ids: _Optional[_Iterable[str]] = ..., money_fen: _Optional[int] = ..., detail: _Optional[str] = ..., status: _Optional[_Union[FlagStatus, str]] = ..., detected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detected_run: _Optional[int] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_reason: _Optional[str] = ..., reviewed_by: _Optional[str] = ..., reviewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., review_note: _Optional[str] = ..., case_id: _Optional[str] = ..., buyer_token: _Optional[str] = ..., summary: _Optional[str] = ...) -> None: ...
 
 class ListFlagsRequest(_message.Message):
-    __slots__ = ("rule", "kind", "party_id", "region", "occurred_from", "occurred_to", "statuses", "code", "page_size", "page_token", "buyer_token")
+    __slots__ = ("rule", "kind", "party_id", "region", "occurred_from", "occurred_to", "statuses", "code", "page_size", "page_token", "buyer_token", "case_id")
     RULE_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PARTY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -311,6 +313,7 @@ class ListFlagsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     BUYER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
     rule: str
     kind: str
     party_id: str
@@ -322,7 +325,8 @@ class ListFlagsRequest(_message.Message):
     page_size: int
     page_token: str
     buyer_token: str
-    def __init__(self, rule: _Optional[str] = ..., kind: _Optional[str] = ..., party_id: _Optional[str] = ..., region: _Optional[str] = ..., occurred_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., occurred_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., statuses: _Optional[_Iterable[_Union[FlagStatus, str]]] = ..., code: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., buyer_token: _Optional[str] = ...) -> None: ...
+    case_id: str
+    def __init__(self, rule: _Optional[str] = ..., kind: _Optional[str] = ..., party_id: _Optional[str] = ..., region: _Optional[str] = ..., occurred_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., occurred_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., statuses: _Optional[_Iterable[_Union[FlagStatus, str]]] = ..., code: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., buyer_token: _Optional[str] = ..., case_id: _Optional[str] = ...) -> None: ...
 
 class ListFlagsResponse(_message.Message):
     __slots__ = ("flags", "next_page_token")
@@ -496,7 +500,7 @@ class CaseMember(_message.Message):
     def __init__(self, kind: _Optional[_Union[CaseMemberKind, str]] = ..., ref: _Optional[str] = ..., added_by: _Optional[str] = ..., added_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CaseLogEntry(_message.Message):
-    __slots__ = ("seq", "at", "actor", "role", "action", "from_status", "to_status", "reason", "detail")
+    __slots__ = ("seq", "at", "actor", "role", "action", "from_status", "to_status", "reason", "detail", "global_seq", "officer_name", "officer_cert")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
@@ -506,6 +510,9 @@ class CaseLogEntry(_message.Message):
     TO_STATUS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_SEQ_FIELD_NUMBER: _ClassVar[int]
+    OFFICER_NAME_FIELD_NUMBER: _ClassVar[int]
+    OFFICER_CERT_FIELD_NUMBER: _ClassVar[int]
     seq: int
     at: _timestamp_pb2.Timestamp
     actor: str
@@ -515,10 +522,49 @@ class CaseLogEntry(_message.Message):
     to_status: CaseStatus
     reason: str
     detail: str
-    def __init__(self, seq: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., role: _Optional[str] = ..., action: _Optional[str] = ..., from_status: _Optional[_Union[CaseStatus, str]] = ..., to_status: _Optional[_Union[CaseStatus, str]] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+    global_seq: int
+    officer_name: str
+    officer_cert: str
+    def __init__(self, seq: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., role: _Optional[str] = ..., action: _Optional[str] = ..., from_status: _Optional[_Union[CaseStatus, str]] = ..., to_status: _Optional[_Union[CaseStatus, str]] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ..., global_seq: _Optional[int] = ..., officer_name: _Optional[str] = ..., officer_cert: _Optional[str] = ...) -> None: ...
+
+class CaseParty(_message.Message):
+    __slots__ = ("party_id", "name", "role", "role_text", "reason")
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    party_id: str
+    name: str
+    role: str
+    role_text: str
+    reason: str
+    def __init__(self, party_id: _Optional[str] = ..., name: _Optional[str] = ..., role: _Optional[str] = ..., role_text: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CaseAttachment(_message.Message):
+    __slots__ = ("attachment_id", "kind", "file_name", "media_type", "description", "sha256", "size", "added_by", "added_at")
+    ATTACHMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    ADDED_BY_FIELD_NUMBER: _ClassVar[int]
+    ADDED_AT_FIELD_NUMBER: _ClassVar[int]
+    attachment_id: str
+    kind: str
+    file_name: str
+    media_type: str
+    description: str
+    sha256: str
+    size: int
+    added_by: str
+    added_at: _timestamp_pb2.Timestamp
+    def __init__(self, attachment_id: _Optional[str] = ..., kind: _Optional[str] = ..., file_name: _Optional[str] = ..., media_type: _Optional[str] = ..., description: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., added_by: _Optional[str] = ..., added_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Case(_message.Message):
-    __slots__ = ("case_id", "title", "subject_parties", "region", "assignee", "status", "created_by", "created_at", "updated_at", "flag_count", "money_fen", "members", "log")
+    __slots__ = ("case_id", "title", "subject_parties", "region", "assignee", "status", "created_by", "created_at", "updated_at", "flag_count", "money_fen", "members", "log", "deadline", "overdue", "attachments", "parties")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_PARTIES_FIELD_NUMBER: _ClassVar[int]
@@ -532,6 +578,10 @@ class Case(_message.Message):
     MONEY_FEN_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     LOG_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    OVERDUE_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
+    PARTIES_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     title: str
     subject_parties: _containers.RepeatedScalarFieldContainer[str]
@@ -545,7 +595,11 @@ class Case(_message.Message):
     money_fen: int
     members: _containers.RepeatedCompositeFieldContainer[CaseMember]
     log: _containers.RepeatedCompositeFieldContainer[CaseLogEntry]
-    def __init__(self, case_id: _Optional[str] = ..., title: _Optional[str] = ..., subject_parties: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., assignee: _Optional[str] = ..., status: _Optional[_Union[CaseStatus, str]] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., flag_count: _Optional[int] = ..., money_fen: _Optional[int] = ..., members: _Optional[_Iterable[_Union[CaseMember, _Mapping]]] = ..., log: _Optional[_Iterable[_Union[CaseLogEntry, _Mapping]]] = ...) -> None: ...
+    deadline: _timestamp_pb2.Timestamp
+    overdue: bool
+    attachments: _containers.RepeatedCompositeFieldContainer[CaseAttachment]
+    parties: _containers.RepeatedCompositeFieldContainer[CaseParty]
+    def __init__(self, case_id: _Optional[str] = ..., title: _Optional[str] = ..., subject_parties: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., assignee: _Optional[str] = ..., status: _Optional[_Union[CaseStatus, str]] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., flag_count: _Optional[int] = ..., money_fen: _Optional[int] = ..., members: _Optional[_Iterable[_Union[CaseMember, _Mapping]]] = ..., log: _Optional[_Iterable[_Union[CaseLogEntry, _Mapping]]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., overdue: _Optional[bool] = ..., attachments: _Optional[_Iterable[_Union[CaseAttachment, _Mapping]]] = ..., parties: _Optional[_Iterable[_Union[CaseParty, _Mapping]]] = ...) -> None: ...
 
 class CreateCaseRequest(_message.Message):
     __slots__ = ("title", "subject_parties", "region", "assignee", "reason", "members")
@@ -574,14 +628,26 @@ class ChangeCaseMembersRequest(_message.Message):
     def __init__(self, case_id: _Optional[str] = ..., members: _Optional[_Iterable[_Union[CaseMemberRef, _Mapping]]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class UpdateCaseRequest(_message.Message):
-    __slots__ = ("case_id", "status", "reason")
+    __slots__ = ("case_id", "status", "reason", "review_flags", "title", "assignee", "deadline", "clear_deadline", "note_only")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_FLAGS_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNEE_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    NOTE_ONLY_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     status: CaseStatus
     reason: str
-    def __init__(self, case_id: _Optional[str] = ..., status: _Optional[_Union[CaseStatus, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+    review_flags: bool
+    title: str
+    assignee: str
+    deadline: _timestamp_pb2.Timestamp
+    clear_deadline: bool
+    note_only: bool
+    def __init__(self, case_id: _Optional[str] = ..., status: _Optional[_Union[CaseStatus, str]] = ..., reason: _Optional[str] = ..., review_flags: _Optional[bool] = ..., title: _Optional[str] = ..., assignee: _Optional[str] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., clear_deadline: _Optional[bool] = ..., note_only: _Optional[bool] = ...) -> None: ...
 
 class GetCaseRequest(_message.Message):
     __slots__ = ("case_id",)
@@ -598,20 +664,28 @@ class CaseResponse(_message.Message):
     def __init__(self, case: _Optional[_Union[Case, _Mapping]] = ..., flags: _Optional[_Iterable[_Union[Flag, _Mapping]]] = ...) -> None: ...
 
 class ListCasesRequest(_message.Message):
-    __slots__ = ("statuses", "party_id", "region", "assignee", "page_size", "page_token")
+    __slots__ = ("statuses", "party_id", "region", "assignee", "page_size", "page_token", "created_from", "created_to", "text", "overdue")
     STATUSES_FIELD_NUMBER: _ClassVar[int]
     PARTY_ID_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     ASSIGNEE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FROM_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TO_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    OVERDUE_FIELD_NUMBER: _ClassVar[int]
     statuses: _containers.RepeatedScalarFieldContainer[CaseStatus]
     party_id: str
     region: str
     assignee: str
     page_size: int
     page_token: str
-    def __init__(self, statuses: _Optional[_Iterable[_Union[CaseStatus, str]]] = ..., party_id: _Optional[str] = ..., region: _Optional[str] = ..., assignee: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    created_from: _timestamp_pb2.Timestamp
+    created_to: _timestamp_pb2.Timestamp
+    text: str
+    overdue: bool
+    def __init__(self, statuses: _Optional[_Iterable[_Union[CaseStatus, str]]] = ..., party_id: _Optional[str] = ..., region: _Optional[str] = ..., assignee: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., created_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., text: _Optional[str] = ..., overdue: _Optional[bool] = ...) -> None: ...
 
 class ListCasesResponse(_message.Message):
     __slots__ = ("cases", "next_page_token")
@@ -657,8 +731,26 @@ class SuggestCasesRequest(_message.Message):
     min_flags: int
     def __init__(self, limit: _Optional[int] = ..., min_flags: _Optional[int] = ...) -> None: ...
 
+class SuggestionLink(_message.Message):
+    __slots__ = ("flag_id", "rule", "kind", "code", "buyer_token", "supplier_id", "why")
+    FLAG_ID_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    BUYER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SUPPLIER_ID_FIELD_NUMBER: _ClassVar[int]
+    WHY_FIELD_NUMBER: _ClassVar[int]
+    flag_id: str
+    rule: str
+    kind: str
+    code: str
+    buyer_token: str
+    supplier_id: str
+    why: str
+    def __init__(self, flag_id: _Optional[str] = ..., rule: _Optional[str] = ..., kind: _Optional[str] = ..., code: _Optional[str] = ..., buyer_token: _Optional[str] = ..., supplier_id: _Optional[str] = ..., why: _Optional[str] = ...) -> None: ...
+
 class SuggestedCase(_message.Message):
-    __slots__ = ("basis", "key", "title", "flag_ids", "parties", "buyer_tokens", "codes", "money_fen", "chains", "proposal")
+    __slots__ = ("basis", "key", "title", "flag_ids", "parties", "buyer_tokens", "codes", "money_fen", "chains", "proposal", "links", "rank_reason")
     BASIS_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -669,6 +761,8 @@ class SuggestedCase(_message.Message):
     MONEY_FEN_FIELD_NUMBER: _ClassVar[int]
     CHAINS_FIELD_NUMBER: _ClassVar[int]
     PROPOSAL_FIELD_NUMBER: _ClassVar[int]
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    RANK_REASON_FIELD_NUMBER: _ClassVar[int]
     basis: str
     key: str
     title: str
@@ -679,7 +773,9 @@ class SuggestedCase(_message.Message):
     money_fen: int
     chains: int
     proposal: CreateCaseRequest
-    def __init__(self, basis: _Optional[str] = ..., key: _Optional[str] = ..., title: _Optional[str] = ..., flag_ids: _Optional[_Iterable[str]] = ..., parties: _Optional[_Iterable[str]] = ..., buyer_tokens: _Optional[_Iterable[str]] = ..., codes: _Optional[_Iterable[str]] = ..., money_fen: _Optional[int] = ..., chains: _Optional[int] = ..., proposal: _Optional[_Union[CreateCaseRequest, _Mapping]] = ...) -> None: ...
+    links: _containers.RepeatedCompositeFieldContainer[SuggestionLink]
+    rank_reason: str
+    def __init__(self, basis: _Optional[str] = ..., key: _Optional[str] = ..., title: _Optional[str] = ..., flag_ids: _Optional[_Iterable[str]] = ..., parties: _Optional[_Iterable[str]] = ..., buyer_tokens: _Optional[_Iterable[str]] = ..., codes: _Optional[_Iterable[str]] = ..., money_fen: _Optional[int] = ..., chains: _Optional[int] = ..., proposal: _Optional[_Union[CreateCaseRequest, _Mapping]] = ..., links: _Optional[_Iterable[_Union[SuggestionLink, _Mapping]]] = ..., rank_reason: _Optional[str] = ...) -> None: ...
 
 class SuggestCasesResponse(_message.Message):
     __slots__ = ("suggestions",)
@@ -728,3 +824,73 @@ class ExportCaseResponse(_message.Message):
     chunk: bytes
     manifest: CaseFileManifest
     def __init__(self, chunk: _Optional[bytes] = ..., manifest: _Optional[_Union[CaseFileManifest, _Mapping]] = ...) -> None: ...
+
+class AddCaseAttachmentRequest(_message.Message):
+    __slots__ = ("case_id", "kind", "file_name", "media_type", "description", "content", "reason")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    kind: str
+    file_name: str
+    media_type: str
+    description: str
+    content: bytes
+    reason: str
+    def __init__(self, case_id: _Optional[str] = ..., kind: _Optional[str] = ..., file_name: _Optional[str] = ..., media_type: _Optional[str] = ..., description: _Optional[str] = ..., content: _Optional[bytes] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ListCaseReadsRequest(_message.Message):
+    __slots__ = ("case_id",)
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    def __init__(self, case_id: _Optional[str] = ...) -> None: ...
+
+class CaseRead(_message.Message):
+    __slots__ = ("at", "key_id", "role", "method", "officer_name", "officer_cert")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    OFFICER_NAME_FIELD_NUMBER: _ClassVar[int]
+    OFFICER_CERT_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    key_id: str
+    role: str
+    method: str
+    officer_name: str
+    officer_cert: str
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., key_id: _Optional[str] = ..., role: _Optional[str] = ..., method: _Optional[str] = ..., officer_name: _Optional[str] = ..., officer_cert: _Optional[str] = ...) -> None: ...
+
+class ListCaseReadsResponse(_message.Message):
+    __slots__ = ("reads",)
+    READS_FIELD_NUMBER: _ClassVar[int]
+    reads: _containers.RepeatedCompositeFieldContainer[CaseRead]
+    def __init__(self, reads: _Optional[_Iterable[_Union[CaseRead, _Mapping]]] = ...) -> None: ...
+
+class BindOfficerRequest(_message.Message):
+    __slots__ = ("key_id", "name", "cert_no", "title")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CERT_NO_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    name: str
+    cert_no: str
+    title: str
+    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., cert_no: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...
+
+class BindOfficerResponse(_message.Message):
+    __slots__ = ("key_id", "name", "cert_no", "title")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CERT_NO_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    name: str
+    cert_no: str
+    title: str
+    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., cert_no: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...

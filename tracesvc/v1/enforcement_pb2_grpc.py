@@ -116,6 +116,21 @@ class EnforcementServiceStub:
                 request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ExportCaseRequest.SerializeToString,
                 response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ExportCaseResponse.FromString,
                 _registered_method=True)
+        self.AddCaseAttachment = channel.unary_unary(
+                '/tracesvc.v1.EnforcementService/AddCaseAttachment',
+                request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.AddCaseAttachmentRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.FromString,
+                _registered_method=True)
+        self.ListCaseReads = channel.unary_unary(
+                '/tracesvc.v1.EnforcementService/ListCaseReads',
+                request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ListCaseReadsRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ListCaseReadsResponse.FromString,
+                _registered_method=True)
+        self.BindOfficer = channel.unary_unary(
+                '/tracesvc.v1.EnforcementService/BindOfficer',
+                request_serializer=tracesvc_dot_v1_dot_enforcement__pb2.BindOfficerRequest.SerializeToString,
+                response_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.BindOfficerResponse.FromString,
+                _registered_method=True)
 
 
 class EnforcementServiceServicer:
@@ -233,6 +248,28 @@ class EnforcementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddCaseAttachment(self, request, context):
+        """A document of the case (现场检查笔录, photo, scan), stored whole with its SHA-256; the case file's
+        manifest lists it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCaseReads(self, request, context):
+        """Who read a case (GetCase, ExportCase, ...), from the audit log; for regulators.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BindOfficer(self, request, context):
+        """Bind an officer (name, 执法证号, title) to an API key, so case logs name the person; regulators.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EnforcementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -315,6 +352,21 @@ def add_EnforcementServiceServicer_to_server(servicer, server):
                     servicer.ExportCase,
                     request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ExportCaseRequest.FromString,
                     response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ExportCaseResponse.SerializeToString,
+            ),
+            'AddCaseAttachment': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddCaseAttachment,
+                    request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.AddCaseAttachmentRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.SerializeToString,
+            ),
+            'ListCaseReads': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCaseReads,
+                    request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.ListCaseReadsRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.ListCaseReadsResponse.SerializeToString,
+            ),
+            'BindOfficer': grpc.unary_unary_rpc_method_handler(
+                    servicer.BindOfficer,
+                    request_deserializer=tracesvc_dot_v1_dot_enforcement__pb2.BindOfficerRequest.FromString,
+                    response_serializer=tracesvc_dot_v1_dot_enforcement__pb2.BindOfficerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -751,6 +803,87 @@ class EnforcementService:
             '/tracesvc.v1.EnforcementService/ExportCase',
             tracesvc_dot_v1_dot_enforcement__pb2.ExportCaseRequest.SerializeToString,
             tracesvc_dot_v1_dot_enforcement__pb2.ExportCaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddCaseAttachment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracesvc.v1.EnforcementService/AddCaseAttachment',
+            tracesvc_dot_v1_dot_enforcement__pb2.AddCaseAttachmentRequest.SerializeToString,
+            tracesvc_dot_v1_dot_enforcement__pb2.CaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCaseReads(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracesvc.v1.EnforcementService/ListCaseReads',
+            tracesvc_dot_v1_dot_enforcement__pb2.ListCaseReadsRequest.SerializeToString,
+            tracesvc_dot_v1_dot_enforcement__pb2.ListCaseReadsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BindOfficer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracesvc.v1.EnforcementService/BindOfficer',
+            tracesvc_dot_v1_dot_enforcement__pb2.BindOfficerRequest.SerializeToString,
+            tracesvc_dot_v1_dot_enforcement__pb2.BindOfficerResponse.FromString,
             options,
             channel_credentials,
             insecure,
