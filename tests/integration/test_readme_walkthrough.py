@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,7 +38,7 @@ def test_the_walkthrough_has_blocks_and_uses_only_commands_of_this_project():
     assert len(blocks) >= 2
     for line in "".join(blocks).splitlines():
         command = line.split("#", 1)[0].strip()
-        if command and not command.startswith(("export ", "FLAG=", "kill ")):
+        if command and not command.startswith(("export ", "FLAG=", "INS=", "CASE=", "printf ", "kill ")):
             assert command.startswith(".venv/bin/"), f"not a command the set-up installs: {line}"
 
 
@@ -76,6 +77,13 @@ def test_the_readme_walkthrough_runs_verbatim_on_a_fresh_directory(tmp_path: Pat
     assert re.search(rf"^  DUPLICATE +{n_again}$", first, re.M), "the re-import stored nothing twice"
     assert "REENTRY" in (tmp_path / "evidence.html").read_text(encoding="utf-8")
     assert "RING" in first  # the case suggestions lead with a return-drug ring
+    # The inspector's case: officers by name, the flags reviewed on closing, roles, a verified file.
+    assert "执法证号 11010020230001" in first and "REVIEWED" in first and "原销售机构" in first
+    assert "case.pdf: OK" in first
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(tmp_path / "case.pdf"), "-"], capture_output=True, text=True).stdout
+        for shown in ("回流入库", "REENTRY", "Asia/Shanghai", "inspection.txt", "承办人", "审核人"):
+            assert shown in text, shown
     flags = [re.search(r"run 1 FULL DONE: .*?(\d+) new flags", out).group(1) for out in (first, nhsa)]  # type: ignore[union-attr]
     assert flags[0] == flags[1] and int(flags[0]) > 0, "the NHSA month gives the proto month's flags"
     assert (tmp_path / "problems.txt").read_text() == ""
