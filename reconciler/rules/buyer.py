@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from reconciler.rules.model import Finding, Reference, Rule, Severity
+from reconciler.rules.model import Finding, Reference, Rule, Severity, bilingual
 from tracesvc.domain.events import Event, EventKind
 from tracesvc.domain.registry import Category, Product
 
@@ -168,8 +168,12 @@ def _over_supply(drug: str, purchases: Sequence[_Purchase], ref: Reference, para
                     p.sale,
                     evidence=_evidence(purchases[lo : i + 1]),
                     money_fen=p.fund_fen,
-                    detail=f"{total} units of {drug} in {params.supply_window.days} days at {daily} a day: "
-                    f"{days:.1f} days' supply, over {limit_days:g}",
+                    detail=bilingual(
+                        f"{params.supply_window.days} 天内购入 {drug} {total} 个单位，按每日 {daily} 计可用 "
+                        f"{days:.1f} 天，超过 {limit_days:g} 天",
+                        f"{total} units of {drug} in {params.supply_window.days} days at {daily} a day: "
+                        f"{days:.1f} days' supply, over {limit_days:g}",
+                    ),
                 )
             )
     return out
@@ -198,8 +202,12 @@ def _multi_pharmacy(drug: str, purchases: Sequence[_Purchase], params: BuyerPara
                     evidence=_evidence(window),
                     money_fen=p.fund_fen,
                     related_parties=tuple(sorted(earlier_parties)),
-                    detail=f"{drug} bought at {len(parties)} places in {params.multi_window.days} days: "
-                    + ", ".join(sorted(parties)),
+                    detail=bilingual(
+                        f"{params.multi_window.days} 天内在 {len(parties)} 家机构购买 {drug}："
+                        + "、".join(sorted(parties)),
+                        f"{drug} bought at {len(parties)} places in {params.multi_window.days} days: "
+                        + ", ".join(sorted(parties)),
+                    ),
                 )
             )
     return out
@@ -241,8 +249,12 @@ def _card_travel(ordered: Sequence[Event], ref: Reference, params: BuyerParams, 
                 evidence=(*_evidence(away), sale.event_id),
                 money_fen=sum(ln.fund_paid_fen for ln in sale.lines),
                 related_parties=tuple(sorted({e.party_id for e in away})),
-                detail=f"card used at {last.party_id} (region {_region(ref, last.party_id)}) {minutes:.0f} min before "
-                f"this sale at {sale.party_id} (region {_region(ref, sale.party_id)}); less than {gap} apart",
+                detail=bilingual(
+                    f"本次在 {sale.party_id}（地区 {_region(ref, sale.party_id)}）刷卡前 {minutes:.0f} 分钟，同一卡在 "
+                    f"{last.party_id}（地区 {_region(ref, last.party_id)}）使用，间隔不足 {gap}",
+                    f"card used at {last.party_id} (region {_region(ref, last.party_id)}) {minutes:.0f} min before "
+                    f"this sale at {sale.party_id} (region {_region(ref, sale.party_id)}); less than {gap} apart",
+                ),
             )
         )
     return out

@@ -63,7 +63,7 @@ class Finding:
     related_parties: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()  # event ids
     money_fen: int = 0
-    detail: str = ""
+    detail: str = ""  # what shows it, Chinese first with the English beside: `bilingual(zh, en)`
 
     @property
     def identity(self) -> tuple[str, str, str, str]:
@@ -173,3 +173,8 @@ class Judged(NamedTuple):
 
     findings: list[Finding]
     chains: list[ReturnChain]
+
+
+def bilingual(zh: str, en: str) -> str:
+    """A finding's detail as people read it (Chinese first, the English beside): `zh / en`."""
+    return f"{zh} / {en}"

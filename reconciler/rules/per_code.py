@@ -21,6 +21,7 @@ from reconciler.rules.model import (
     ReturnChain,
     Rule,
     Severity,
+    bilingual,
 )
 from tracesvc.domain.events import EventKind
 from tracesvc.domain.registry import PartyKind
@@ -97,7 +98,10 @@ def _repeated_sales(code: str, events: Sequence[CodeEvent], pack: int, out: Code
                 related_parties=tuple(sorted({s.event.party_id for s in others})),
                 evidence=tuple(s.event.event_id for s in still_out) + (ev.event_id,),
                 money_fen=ev.fund_paid_fen,
-                detail=f"{before} of {pack} units still out with consumers; this sale takes {units} more",
+                detail=bilingual(
+                    f"整盒 {pack} 个单位中已有 {before} 个售出未退回，本次又售出 {units} 个",
+                    f"{before} of {pack} units still out with consumers; this sale takes {units} more",
+                ),
             )
             out.findings.append(finding)
             if others:
@@ -151,6 +155,11 @@ class CustodyVerdict(StrEnum):
 
 
 LEGAL = CustodyVerdict.LEGAL
+_L_ZH = {
+    CustodyVerdict.UNLICENSED_SUPPLIER: "供货方无有效许可",
+    CustodyVerdict.SUPPLIER_NEVER_HELD: "供货方从未持有（过票）",
+    CustodyVerdict.NOT_IN_CHAIN: "不在供应链内",
+}
 
 
 class _Legality:
@@ -254,14 +263,22 @@ def _no_source(
     judged = next((k for k in _L_ORDER if k in verdicts), None)
     if judged is not None:
         shown = [c for c in before if legality.verdict(c) is judged]
-        return judged.value, shown, f"custody-in{'s' if len(shown) > 1 else ''} at {sale.party_id} judged {judged}"
+        why = bilingual(
+            f"{sale.party_id} 的入库记录被判定为 {_L_ZH[judged]}",
+            f"custody-in{'s' if len(shown) > 1 else ''} at {sale.party_id} judged {judged}",
+        )
+        return judged.value, shown, why
     at_seller = [c for c in sources if c.holder == sale.party_id]
     if at_seller:
         gap = at_seller[0].at - sale.occurred_at
-        return "RECEIVED_AFTER_SALE", at_seller, f"first custody-in at {sale.party_id} is {gap} after the sale"
+        why = bilingual(
+            f"{sale.party_id} 的首次入库晚于销售 {gap}", f"first custody-in at {sale.party_id} is {gap} after the sale"
+        )
+        return "RECEIVED_AFTER_SALE", at_seller, why
     if sources:
-        return "RECEIVED_ELSEWHERE", sources, "received only by " + ", ".join(sorted({c.holder for c in sources}))
-    return "NEVER_RECEIVED", [], "no custody-in of this code anywhere"
+        holders = ", ".join(sorted({c.holder for c in sources}))
+        return "RECEIVED_ELSEWHERE", sources, bilingual(f"仅由 {holders} 入库", f"received only by {holders}")
+    return "NEVER_RECEIVED", [], bilingual("此码在任何机构均无入库记录", "no custody-in of this code anywhere")
 
 
 # -- R ------------------------------------------------------------------------------------------
@@ -288,6 +305,7 @@ def _reentries(
         if not still_out:
             continue
         ev = cin.event
+        out_units = sum(s.units for s in still_out)
         finding = Finding(
             Rule.R,
             "REENTRY",
@@ -301,8 +319,10 @@ def _reentries(
             ),
             evidence=tuple(s.event.event_id for s in still_out) + (ev.event_id,),
             money_fen=sum(s.event.fund_paid_fen for s in still_out),
-            detail=f"{sum(s.units for s in still_out)} units sold to consumers were still out when "
-            f"{cin.holder} took it in",
+            detail=bilingual(
+                f"{cin.holder} 入库时，已售给消费者的 {out_units} 个单位尚未退回",
+                f"{out_units} units sold to consumers were still out when {cin.holder} took it in",
+            ),
         )
         out.findings.append(finding)
         resales = tuple(_chain_sale(s, pack) for s in sales if s.order > ev.order)

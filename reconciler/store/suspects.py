@@ -25,14 +25,32 @@ class SuspectRow(NamedTuple):
 
     @property
     def reason(self) -> str:
+        """Chinese first, the English beside, e.g. "2 条回流链（1 个码，¥40.00）× 3 = 6 / 2 return chains (1 codes,
+        ¥40.00) × 3 = 6"."""
+        return f"{self.reason_zh} / {self.reason_en}"
+
+    @property
+    def reason_en(self) -> str:
         """E.g. "2 return chains (2 codes, ¥40.00) × 3 + B: 1 OVER_SUPPLY × 2, 2 MULTI_PHARMACY × 1 (¥12.60) = 10"."""
         plural = "s" if self.chains != 1 else ""
         chains = f"{self.chains} return chain{plural} ({self.codes} codes, ¥{self.money_fen / 100:.2f})"
+        return self._scored(
+            chains, ", ".join(f"{n} {kind} × {_b_weight(kind)}" for kind, n in sorted(self.b_flags.items()))
+        )
+
+    @property
+    def reason_zh(self) -> str:
+        chains = f"{self.chains} 条回流链（{self.codes} 个码，¥{self.money_fen / 100:.2f}）"
+        kinds = "，".join(
+            f"{n} 条 {_B_ZH.get(kind, kind)} × {_b_weight(kind)}" for kind, n in sorted(self.b_flags.items())
+        )
+        return self._scored(chains, kinds)
+
+    def _scored(self, chains: str, kinds: str) -> str:
         if not self.b_flags and self.score == self.chains:
             return chains
         parts = [f"{chains} × {SCORE_WEIGHTS['CHAIN']}"] if self.chains else []
         if self.b_flags:
-            kinds = ", ".join(f"{n} {kind} × {_b_weight(kind)}" for kind, n in sorted(self.b_flags.items()))
             parts.append(f"B: {kinds} (¥{self.b_money_fen / 100:.2f})")
         return " + ".join(parts) + f" = {self.score}"
 
@@ -48,6 +66,11 @@ class SuspectRole(StrEnum):
 # are ranked by their chains alone (score = chains).
 SCORE_WEIGHTS = {"CHAIN": 3, "HIGH": 2, "MEDIUM": 1}
 _B_SEVERITY = {"OVER_SUPPLY": "HIGH", "CARD_TRAVEL": "HIGH", "MULTI_PHARMACY": "MEDIUM"}
+_B_ZH = {
+    "OVER_SUPPLY": "超量购药 OVER_SUPPLY",
+    "CARD_TRAVEL": "异地同时刷卡 CARD_TRAVEL",
+    "MULTI_PHARMACY": "多店购药 MULTI_PHARMACY",
+}
 
 
 def _b_weight(kind: str) -> int:

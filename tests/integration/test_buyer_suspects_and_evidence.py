@@ -82,12 +82,13 @@ async def test_buyers_rank_by_chains_and_b_flags_and_say_why(service):
     by = {mine[s.id]: s for s in ranked if s.id in mine}
     assert dict(by[OVER].b_flags) == {"OVER_SUPPLY": 4} and by[OVER].chains == 0
     assert by[OVER].b_money_fen == 4 * 2000
-    assert by[OVER].reason == "B: 4 OVER_SUPPLY × 2 (¥80.00) = 8"
+    assert by[OVER].reason == "B: 4 条 超量购药 OVER_SUPPLY × 2 (¥80.00) = 8 / B: 4 OVER_SUPPLY × 2 (¥80.00) = 8"
     assert (by[RING].chains, by[RING].codes, by[RING].money_fen, dict(by[RING].b_flags)) == (2, 1, 4000, {})
-    assert by[RING].reason == "2 return chains (1 codes, ¥40.00) × 3 = 6"
+    assert by[RING].reason == "2 条回流链（1 个码，¥40.00） × 3 = 6 / 2 return chains (1 codes, ¥40.00) × 3 = 6"
     # one sale decided both a CARD_TRAVEL (all of the sale) and a MULTI_PHARMACY (its drug): its money counts once
     assert dict(by[TRAVEL].b_flags) == {"CARD_TRAVEL": 1, "MULTI_PHARMACY": 1} and by[TRAVEL].b_money_fen == 2000
-    assert by[TRAVEL].reason == "B: 1 CARD_TRAVEL × 2, 1 MULTI_PHARMACY × 1 (¥20.00) = 3"
+    assert by[TRAVEL].reason.endswith(" / B: 1 CARD_TRAVEL × 2, 1 MULTI_PHARMACY × 1 (¥20.00) = 3")
+    assert by[TRAVEL].reason.startswith("B: 1 条 异地同时刷卡 CARD_TRAVEL × 2，1 条 多店购药 MULTI_PHARMACY × 1")
 
     # a dismissed flag no longer counts; suppliers are still ranked by chains alone
     multi = await _flag(service, MULTI, "MULTI_PHARMACY")
@@ -98,7 +99,7 @@ async def test_buyers_rank_by_chains_and_b_flags_and_say_why(service):
     assert token(MULTI) not in {s.id for s in ranked}
     suppliers = (await stub.RankSuspects(en.RankSuspectsRequest(role=en.SUSPECT_ROLE_SUPPLIER))).suspects
     assert [(s.id, s.score, s.reason, dict(s.b_flags)) for s in suppliers] == [
-        ("DEALER", 1, "1 return chain (1 codes, ¥20.00)", {})
+        ("DEALER", 1, "1 条回流链（1 个码，¥20.00） / 1 return chain (1 codes, ¥20.00)", {})
     ]
 
 

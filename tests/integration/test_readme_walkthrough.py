@@ -81,7 +81,9 @@ def test_the_readme_walkthrough_runs_verbatim_on_a_fresh_directory(tmp_path: Pat
     assert "执法证号 11010020230001" in first and "REVIEWED" in first and "原销售机构" in first
     assert "case.pdf: OK" in first
     if shutil.which("pdftotext"):
-        text = subprocess.run(["pdftotext", str(tmp_path / "case.pdf"), "-"], capture_output=True, text=True).stdout
+        text = subprocess.run(
+            ["pdftotext", str(tmp_path / "case.pdf"), "-"], check=True, capture_output=True, text=True
+        ).stdout
         for shown in ("回流入库", "REENTRY", "Asia/Shanghai", "inspection.txt", "承办人", "审核人"):
             assert shown in text, shown
     flags = [re.search(r"run 1 FULL DONE: .*?(\d+) new flags", out).group(1) for out in (first, nhsa)]  # type: ignore[union-attr]
