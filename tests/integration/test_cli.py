@@ -173,3 +173,21 @@ def test_progress_is_a_line_at_a_time_off_a_terminal():
         "  STORED     10,099",
         "  DUPLICATE     104",
     ]
+
+
+async def test_a_heartbeat_keeps_progress_going_while_work_reports_nothing():
+    import io
+
+    from tracesvc.runtime.progress import Progress
+
+    out = io.StringIO()
+    with Progress("case file X", "byte", stream=out, every=0) as progress:
+        async with progress.heartbeat(every=0.01):
+            await asyncio.sleep(0.2)  # a server rendering before its first byte
+        assert out.getvalue().count("case file X: 0 bytes") >= 5
+
+        async def pages():
+            for n in range(3):
+                yield n
+
+        assert [n async for n in progress.awrap(pages())] == [0, 1, 2] and progress.n == 3

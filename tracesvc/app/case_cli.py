@@ -37,6 +37,7 @@ from tracesvc.client.wire import to_timestamp
 from tracesvc.documents import wording
 from tracesvc.documents.formatting import CST, when_seconds
 from tracesvc.documents.formatting import yuan as _yuan
+from tracesvc.runtime.progress import Progress
 from tracesvc.v1 import enforcement_pb2 as pb
 from tracesvc.v1 import enforcement_pb2_grpc
 
@@ -270,7 +271,10 @@ async def _list(stub: Any, args: argparse.Namespace, md: Any) -> int:
             print_case(case)
         return 0
     out = sys.stdout if args.out == "-" else Path(args.out)
-    n = await exports.write_rows(_pages(fetch, "cases"), exports.CASE_COLUMNS, args.format, out, "cases")
+    with Progress("case list", "case") as progress:
+        n = await exports.write_rows(
+            progress.awrap(_pages(fetch, "cases")), exports.CASE_COLUMNS, args.format, out, "cases"
+        )
     print(f"exported {n} cases", file=sys.stderr)
     return 0
 
@@ -294,8 +298,10 @@ async def _flags_export(stub: Any, args: argparse.Namespace, md: Any) -> int:
         return stub.ListFlags(request, metadata=md)
 
     out = sys.stdout if args.out == "-" else Path(args.out)
-    n = await exports.write_rows(_pages(fetch, "flags"), exports.FLAG_COLUMNS, args.format, out, "flags")
-    print(f"exported {n} flags", file=sys.stderr)
+    with Progress("flags export", "flag") as progress:
+        rows = progress.awrap(_pages(fetch, "flags"))
+        n = await exports.write_rows(rows, exports.FLAG_COLUMNS, args.format, out, "flags")
+    print(f"exported {n:,} flags in {progress.elapsed:.1f} s", file=sys.stderr)
     return 0
 
 
@@ -303,12 +309,15 @@ async def _file(stub: Any, args: argparse.Namespace, md: Any) -> int:
     out = Path(args.out or f"{args.case_id}.pdf")
     partial = out.with_name(out.name + ".part")
     manifest = None
-    with partial.open("wb") as f:
-        async for item in stub.ExportCase(pb.ExportCaseRequest(case_id=args.case_id), metadata=md):
-            if item.WhichOneof("item") == "chunk":
-                f.write(item.chunk)
-            else:
-                manifest = item.manifest
+    # The server renders the whole PDF before its first byte: the clock runs meanwhile.
+    with partial.open("wb") as f, Progress(f"case file {args.case_id}", "byte") as progress:
+        async with progress.heartbeat():
+            async for item in stub.ExportCase(pb.ExportCaseRequest(case_id=args.case_id), metadata=md):
+                if item.WhichOneof("item") == "chunk":
+                    f.write(item.chunk)
+                    progress.update(len(item.chunk))
+                else:
+                    manifest = item.manifest
     if manifest is None:
         print("the stream ended without a manifest", file=sys.stderr)
         return 1

@@ -6,9 +6,11 @@ so a long import or run is never silent and never floods a log with carriage ret
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, TextIO, TypeVar
 
 T = TypeVar("T")
@@ -63,6 +65,28 @@ class Progress:
             self._bar.refresh()
         elif self._enabled and time.monotonic() - self._last >= self._every:
             self._line()
+
+    async def awrap(self, items: AsyncIterator[T]) -> AsyncIterator[T]:
+        """`items` (asynchronous), counting each as it is taken."""
+        async for item in items:
+            yield item
+            self.update()
+
+    @contextlib.asynccontextmanager
+    async def heartbeat(self, every: float = 1.0) -> AsyncIterator[None]:
+        """Keep the bar's clock (or the periodic line) going while waiting on work that reports nothing,
+        such as a server rendering a case file before its first byte."""
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(every)
+                self.set(self.n)
+
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
 
     def wrap(self, items: Iterable[T]) -> Iterator[T]:
         """`items`, counting each as it is taken."""
