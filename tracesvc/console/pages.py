@@ -24,7 +24,7 @@ from tracesvc.console.web import PageError, Web, client_of, field_list, one, rea
 from tracesvc.domain import codes
 from tracesvc.service import casefile
 from tracesvc.service.access import READERS, Role
-from tracesvc.service.cases import MemberKind
+from tracesvc.service.cases import CaseChange, MemberKind
 from tracesvc.service.enforcement import Decision
 
 log = structlog.get_logger(__name__)
@@ -258,9 +258,8 @@ class Pages:
     async def case_status(self, request: Request, session: Session) -> Response:
         form = await read_form(request, self.web.settings)
         case_id = _id(request.path_params["case_id"], "case_id")
-        await self.uc.cases.update_status(
-            data.actor(session.principal), case_id, one(form, "status"), one(form, "reason")
-        )
+        change = CaseChange(status=one(form, "status"), review_flags=one(form, "review_flags") == "1")
+        await self.uc.cases.update(data.actor(session.principal), case_id, change, one(form, "reason"))
         return RedirectResponse(f"{_base(request)}/cases/{quote(case_id)}", 303)
 
     async def case_members(self, request: Request, session: Session) -> Response:
