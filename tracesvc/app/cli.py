@@ -314,11 +314,11 @@ async def _demo(config: Config, args) -> int:
         summary = await demo.drive(f"127.0.0.1:{running.port}", token)
         demo.print_summary(summary)
         if args.serve:
-            await _serve_console(engine, http, running.http_port)
+            await _serve_console(engine, http, running.http_port, running.port)
     return 0
 
 
-async def _serve_console(engine, listen: str, port: int) -> None:
+async def _serve_console(engine, listen: str, port: int, grpc_port: int) -> None:
     """Keep the demo's service up and say how to sign in to the web console, until Ctrl-C."""
     import signal
 
@@ -331,7 +331,11 @@ async def _serve_console(engine, listen: str, port: int) -> None:
     print("稽查工作台 / web console:", f"http://{host}:{port}/console/")
     print(f"  稽查员 INSPECTOR key:  {inspector}")
     print(f"  监管员 REGULATOR key:  {regulator}")
-    print("  (sign in with one of the keys; Ctrl-C stops the service and the demo database)", flush=True)
+    print("  (sign in with one of the keys; Ctrl-C stops the service and the demo database)")
+    print(
+        f"gRPC: 127.0.0.1:{grpc_port}   (the CLI: export TRACESVC_TARGET=127.0.0.1:{grpc_port} TRACESVC_API_KEY=…)"
+    )
+    print(flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
