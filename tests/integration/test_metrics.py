@@ -182,6 +182,8 @@ async def test_http_requests_are_counted_by_route_and_status_and_logged(metrics_
                     assert denied.status_code == 401 and denied.headers["x-request-id"] == "req-7"
                     assert (await http.get("/epcis/events/urn:uuid:1")).status_code == 401
                     assert (await http.get("/no/such/thing")).status_code == 404
+                    for n in range(3):  # made-up methods share one label: no series per name
+                        await http.request(f"BREW{n}", "/no/such/thing")
         finally:
             logs.configure("warning", "json")
         after = await scrape(port)
@@ -193,8 +195,10 @@ async def test_http_requests_are_counted_by_route_and_status_and_logged(metrics_
     assert answered("/nhsa/v1/{infno}", "401", "POST") == 1
     assert answered("/epcis/events/{event_id}", "401", "GET") == 1  # the route, never the id
     assert answered("other", "404", "GET") == 1
+    assert sum(answered("other", str(code), "OTHER") for code in (404, 405)) == 3
+    assert not [k for k in after if "BREW" in str(k)]
     assert delta(after, before, "http_server_request_duration_seconds_count", method="GET", route="/healthz") == 1
-    lines = [e for e in logged if e["event"] == "http"]
+    lines = [e for e in logged if e["event"] == "http" and e["method"] != "OTHER"]
     assert [(e["route"], e["status"], e["log_level"]) for e in lines] == [
         ("/healthz", 200, "info"),
         ("/nhsa/v1/{infno}", 401, "warning"),

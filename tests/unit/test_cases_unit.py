@@ -165,3 +165,11 @@ def test_overlapping_suggestions_fold_into_the_strongest_and_rings_come_first():
     assert links["b1"].buyer_token == "buyer1" and "returning buyer" in links["b1"].why
     seen = [f for s in out for f in s.flag_ids]
     assert len(seen) == len(set(seen))  # no flag in two suggestions
+
+
+def test_a_case_file_keeps_apostrophes_and_quotes_as_typed():
+    from tracesvc.documents.casefile import _keep_tokens
+
+    shown = _keep_tokens("药店 O'Brien's \"A&B\" <IND-02>")
+    assert "&#x27;" not in shown and "x27" not in shown
+    assert "O'Brien's" in shown and "&amp;" in shown and "&lt;" in shown and "IND-02" in shown

@@ -35,6 +35,7 @@ FIELD_KINDS: dict[str, hygiene.TextKind] = {
     "spec": hygiene.NAME,
     "item_name": hygiene.NAME,
     "title": hygiene.NAME,
+    "description": hygiene.NOTE,
     "note": hygiene.NOTE,
     "reason": hygiene.NOTE,
     "scope": hygiene.NOTE,

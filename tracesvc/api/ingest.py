@@ -4,7 +4,6 @@ inline on this loop or, for bulk work, in the bulk lane's worker processes (trac
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -44,6 +43,7 @@ class ReadAhead:
         self._max_codes = max_codes
         self._changed = asyncio.Condition()
         self._closed = False
+        self.received = 0  # messages put, dropped ones included: whether the client is still sending
 
     async def close(self) -> None:
         """Take no more: what is queued is dropped, and every put from now on returns at once."""
@@ -58,6 +58,7 @@ class ReadAhead:
         return not self._queue or (len(self._queue) < self._max_events and self._codes + codes <= self._max_codes)
 
     async def put(self, event: events_pb2.Event | None) -> None:
+        self.received += 1
         codes = 0 if event is None else codes_of(event)
         async with self._changed:
             await self._changed.wait_for(lambda: self._closed or self._has_room(codes))
@@ -219,12 +220,23 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             reader.cancel()
 
 
-async def _drain(window: ReadAhead, reader: asyncio.Task[None], limit: float = STREAM_DRAIN_SECONDS) -> None:
+async def _drain(
+    window: ReadAhead, reader: asyncio.Task[None], limit: float = STREAM_DRAIN_SECONDS, idle: float = 1.0
+) -> None:
     """Before a stream ends in an error, read what the client is still sending (and drop it) until it
     half-closes, for at most `limit` seconds. An asyncio client whose write fails after the call has
     ended reports INTERNAL ("Failed execute_batch") in place of the status the server sent
     (grpc/grpc#36066); a client that has stopped writing sees the real one, e.g. UNAVAILABLE with its
-    retry hint. Nothing dropped here was acknowledged, so the client's retry resends it."""
+    retry hint. Nothing dropped here was acknowledged, so the client's retry resends it. A client that
+    sends nothing for `idle` seconds is waiting for acks, not writing: it gets its status at once."""
     await window.close()
-    with contextlib.suppress(Exception, asyncio.TimeoutError):
-        await asyncio.wait_for(asyncio.shield(reader), limit)
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + limit
+    seen = window.received
+    while not reader.done() and loop.time() < ends:
+        await asyncio.wait({reader}, timeout=min(idle, ends - loop.time()))
+        if window.received == seen:
+            break
+        seen = window.received
+    if reader.done() and not reader.cancelled():
+        reader.exception()  # retrieved: a broken request stream is not the error this call ends with

@@ -269,23 +269,26 @@ async def _health(args) -> int:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     deadline = time.monotonic() + args.wait
-    async with client.channel(args.target) as ch:
-        stub = health_pb2_grpc.HealthStub(ch)
-        while True:
+    while True:
+        # A channel per attempt: one channel's reconnect backoff (1 s growing ×1.6) would ask a server
+        # that came up late only long after it did.
+        async with client.channel(args.target) as ch:
             try:
-                answer = await stub.Check(health_pb2.HealthCheckRequest(service=args.service), timeout=2)
+                answer = await health_pb2_grpc.HealthStub(ch).Check(
+                    health_pb2.HealthCheckRequest(service=args.service), timeout=2
+                )
                 status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
             except grpc.aio.AioRpcError as exc:
                 if time.monotonic() >= deadline:
                     raise
                 status = exc.code().name
-            if status == "SERVING":
-                print(f"{args.target}: SERVING")
-                return 0
-            if time.monotonic() >= deadline:
-                print(f"tracesvc health: {args.target} answers {status}", file=sys.stderr)
-                return 1
-            await asyncio.sleep(0.5)
+        if status == "SERVING":
+            print(f"{args.target}: SERVING")
+            return 0
+        if time.monotonic() >= deadline:
+            print(f"tracesvc health: {args.target} answers {status}", file=sys.stderr)
+            return 1
+        await asyncio.sleep(0.5)
 
 
 async def _serve(config: Config) -> int:
@@ -332,9 +335,7 @@ async def _serve_console(engine, listen: str, port: int, grpc_port: int) -> None
     print(f"  稽查员 INSPECTOR key:  {inspector}")
     print(f"  监管员 REGULATOR key:  {regulator}")
     print("  (sign in with one of the keys; Ctrl-C stops the service and the demo database)")
-    print(
-        f"gRPC: 127.0.0.1:{grpc_port}   (the CLI: export TRACESVC_TARGET=127.0.0.1:{grpc_port} TRACESVC_API_KEY=…)"
-    )
+    print(f"gRPC: 127.0.0.1:{grpc_port}   (the CLI: export TRACESVC_TARGET=127.0.0.1:{grpc_port} TRACESVC_API_KEY=…)")
     print(flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

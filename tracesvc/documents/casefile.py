@@ -122,8 +122,10 @@ _TOKEN = re.compile(r"[\w()./-]*[\d-][\w()./-]*")
 def _keep_tokens(text: str) -> str:
     """Escaped text whose codes, ids and tokens (anything with a digit or a hyphen) never wrap inside;
     a digest longer than a cell may still wrap (Appendix B and the manifest hold it whole)."""
+    # Quotes stay as they are (this is element text): an escaped one (&#x27;) would read as a token.
     return _TOKEN.sub(
-        lambda m: f"<span class='nw'>{m.group(0)}</span>" if len(m.group(0)) <= 40 else m.group(0), _e(text)
+        lambda m: f"<span class='nw'>{m.group(0)}</span>" if len(m.group(0)) <= 40 else m.group(0),
+        escape(text, quote=False),
     )
 
 

@@ -30,6 +30,9 @@ _ROUTES = (
 )
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def route_of(path: str) -> str:
     for prefix, label in _ROUTES:
         if path == prefix or path.startswith(prefix):
@@ -67,7 +70,8 @@ class AccessLog:
             await self.app(scope, receive, answered)
         finally:
             seconds = time.perf_counter() - started
-            method, path = scope["method"], scope["path"]
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"  # a bounded label
+            path = scope["path"]
             route = route_of(path)
             metrics.http_answered(method, route, status, seconds)
             level = log.info if status < 400 else log.warning if status < 500 else log.error
