@@ -381,3 +381,12 @@ async def test_migration_numbers_the_log_lines_written_before_it(service, raw_db
     ]
     with pytest.raises(asyncpg.PostgresError, match="append-only"):  # the trigger is back on
         await raw_db.execute("UPDATE case_log SET reason = 'x'")
+    # A line the previous release writes during a rolling update (no number: the default 0) is numbered
+    # by the database, next in its case.
+    await raw_db.execute(
+        "INSERT INTO case_log (case_id, actor, role, action, reason, detail) "
+        "VALUES ($1, 'k', 'INSPECTOR', 'NOTE', 'n', '')",
+        second,
+    )
+    assert await raw_db.fetchval("SELECT max(case_no) FROM case_log WHERE case_id = $1", second) == 3
+    assert not await raw_db.fetchval("SELECT count(*) FROM case_log WHERE case_no = 0")

@@ -173,3 +173,36 @@ def test_a_case_file_keeps_apostrophes_and_quotes_as_typed():
     shown = _keep_tokens("药店 O'Brien's \"A&B\" <IND-02>")
     assert "&#x27;" not in shown and "x27" not in shown
     assert "O'Brien's" in shown and "&amp;" in shown and "&lt;" in shown and "IND-02" in shown
+
+
+def test_case_files_exported_before_case_numbers_still_verify():
+    """Manifests from before migration 0011 digest a log line and a case over their fields of then, and
+    name a line by its global sequence: an unchanged line and case must give those digests still."""
+    import hashlib
+    import json
+    from datetime import UTC, datetime
+
+    from tracesvc.service import casefile
+    from tracesvc.store.cases import CaseRow, LogRow
+
+    at = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    old_line = dict(
+        log_seq=57, case_id="CASE-1", at=at, actor="k1", role="INSPECTOR", action="CREATED",
+        from_status=None, to_status="OPEN", reason="r", detail="",
+    )  # fmt: skip
+    old_case = dict(
+        case_seq=1, case_id="CASE-1", title="t", subject_parties=("P1",), region="110105", assignee="a",
+        status="OPEN", created_by="k1", created_at=at, updated_at=at, flag_count=2, money_fen=100,
+    )  # fmt: skip
+
+    def then(form: dict) -> str:  # the digest as the release before computed it
+        return hashlib.sha256(
+            json.dumps(form, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str).encode()
+        ).hexdigest()
+
+    line = LogRow(**old_line, case_no=3)  # the migration numbered it; no officer was bound
+    assert casefile.log_digest(line) == casefile.digest(old_line) == then({**old_line, "at": at.isoformat()})
+    assert casefile.case_digest(CaseRow(**old_case)) == casefile.digest(old_case)
+    # a line written by a named officer is digested with the name, and is cited as the file shows it
+    named = LogRow(**old_line, case_no=3, actor_name="张三", actor_cert="11010020230001")
+    assert casefile.log_digest(named) != casefile.log_digest(line) and casefile.log_id(named) == "#3"

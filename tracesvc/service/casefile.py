@@ -72,11 +72,37 @@ def digest(record: Any) -> str:
     return hashlib.sha256(canonical_json(record).encode()).hexdigest()
 
 
+def case_digest(case: store.CaseRow) -> str:
+    """A case's digest over the fields it had before deadlines (0011) unless it has one, so a case file
+    exported before that release still verifies against an unchanged case."""
+    form = dataclasses.asdict(case)
+    if form["deadline"] is None:
+        del form["deadline"]
+    return digest(form)
+
+
+def log_digest(line: store.LogRow) -> str:
+    """A log line's digest: its content and global `log_seq`, with the officer when one was bound. The
+    per-case number is how the file shows the line, not part of what it says, and lines written before
+    it existed keep the digest they were exported with."""
+    form = dataclasses.asdict(line)
+    del form["case_no"]
+    for name in ("actor_name", "actor_cert"):
+        if not form[name]:
+            del form[name]
+    return digest(form)
+
+
+def log_id(line: store.LogRow) -> str:
+    """A log line in the manifest: `#N`, its number within the case as the file shows it. (Manifests
+    from before 0011 name lines by their global sequence, a bare number; both are looked up.)"""
+    return f"#{line.case_no}"
+
+
 def manifest_entries(d: Dossier) -> list[ManifestEntry]:
     view = d.view
-    out = [ManifestEntry("case", view.case.case_id, digest(view.case))]
-    # a log line by its number within the case, as the file shows it
-    out += [ManifestEntry("case_log", str(e.case_no), digest(e)) for e in view.log]
+    out = [ManifestEntry("case", view.case.case_id, case_digest(view.case))]
+    out += [ManifestEntry("case_log", log_id(e), log_digest(e)) for e in view.log]
     out += [ManifestEntry("flag", f.flag_id, digest(f)) for f in view.flags]
     out += [ManifestEntry("chain", c.flag_id, digest(c.stored_form())) for c in d.chains]
     out += [ManifestEntry("event", e.event_id, e.sha256) for e in d.events]
@@ -126,8 +152,9 @@ async def current_digests(
     now |= {("chain", c.flag_id): digest(c.stored_form()) for c in await store.chains(conn, ids.get("chain", []))}
     case = await store.get_case(conn, case_id)
     if case is not None:
-        now[("case", case_id)] = digest(case)
-    now |= {("case_log", str(e.case_no)): digest(e) for e in await store.case_log(conn, case_id)}
+        now[("case", case_id)] = case_digest(case)
+    for line in await store.case_log(conn, case_id):
+        now[("case_log", log_id(line))] = now[("case_log", str(line.log_seq))] = log_digest(line)
     now |= {("attachment", a): h for a, h in (await store.attachment_digests(conn, case_id)).items()}
     return now
 

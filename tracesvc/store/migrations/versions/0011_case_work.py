@@ -23,6 +23,25 @@ WHERE n.log_seq = l.log_seq
 """
 
 
+# During a rolling update the previous release's processes still write log lines without a number
+# (the column's default, 0): the database numbers those itself, under a lock per case, so they neither
+# read as line 0 nor collide on the unique index.
+_NUMBER_MISSING = """
+CREATE FUNCTION case_log_number_missing() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.case_no = 0 THEN
+        PERFORM pg_advisory_xact_lock(hashtext('case_log:' || NEW.case_id));
+        SELECT coalesce(max(case_no), 0) + 1 INTO NEW.case_no FROM case_log WHERE case_id = NEW.case_id;
+    END IF;
+    RETURN NEW;
+END $$
+"""
+_NUMBER_MISSING_TRIGGER = """
+CREATE TRIGGER case_log_number_missing BEFORE INSERT ON case_log
+    FOR EACH ROW EXECUTE FUNCTION case_log_number_missing()
+"""
+
+
 def upgrade() -> None:
     op.add_column("case_log", sa.Column("case_no", sa.Integer, nullable=False, server_default=sa.text("0")))
     op.add_column("case_log", sa.Column("actor_name", sa.Text, nullable=False, server_default=""))
@@ -31,6 +50,8 @@ def upgrade() -> None:
     op.execute(_NUMBER)
     op.execute("ALTER TABLE case_log ENABLE TRIGGER case_log_no_update_delete")
     op.create_index("uq_case_log_case_no", "case_log", ["case_id", "case_no"], unique=True)
+    op.execute(_NUMBER_MISSING)
+    op.execute(_NUMBER_MISSING_TRIGGER)
     op.add_column("cases", sa.Column("deadline", sa.DateTime(timezone=True)))
     op.create_table(
         "officers",
@@ -58,6 +79,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER case_log_number_missing ON case_log")
+    op.execute("DROP FUNCTION case_log_number_missing()")
     op.drop_table("case_attachments")
     op.drop_table("officers")
     op.drop_column("cases", "deadline")
