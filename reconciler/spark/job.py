@@ -249,19 +249,19 @@ def export_parquet(
             "sales": sink.sales_query(buckets, export=True, day=day),
             "buyer_events": sink.buyer_events_query(buckets, export=True, day=day),
         }
+        # A few JDBC partitions, each one query (a query per bucket would scan the tables once per bucket).
+        n = max(1, min(buckets, spark.sparkContext.defaultParallelism))
+        predicates = [f"mod(bucket, {n}) = {i}" for i in range(n)]
         if day is None:
             from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
 
             for name, query in [*queries.items(), ("retractions", sink.retractions_query())]:
-                df = _jdbc(spark, target, query, buckets, [] if name == "retractions" else None)
+                df = _jdbc(spark, target, query, buckets, [] if name == "retractions" else predicates)
                 parts = ["day", "province"] if name == "retractions" else ["day", "province", "bucket"]
                 df.withColumn("province", F.lit(province)).write.mode("overwrite").option(
                     "partitionOverwriteMode", "dynamic"
                 ).partitionBy(*parts).parquet(under(out, name))
             return
-        # A day is small: a few JDBC partitions (each reads the day), not one per bucket.
-        n = max(1, min(buckets, spark.sparkContext.defaultParallelism))
-        predicates = [f"mod(bucket, {n}) = {i}" for i in range(n)]
 
         def staged() -> Iterator[lake.DayExport]:
             for name, query in queries.items():

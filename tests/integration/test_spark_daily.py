@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 import asyncpg
 import pytest
 
+from reconciler.cli import _check_spark, build_parser
 from reconciler.jobs import Engine, Mode, Reconciler, RunInfo, Status
 from reconciler.spark.job import SparkSettings, execute, export_parquet
 from reconciler.spark.lake import DAY_ZONE, partition_path, read
@@ -239,3 +240,32 @@ async def raw_db_connection(service) -> asyncpg.Connection:
     """A second plain connection to the service's database."""
     url = asyncpg_url(service.engine.url.render_as_string(hide_password=False))
     return await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+
+
+@pytest.mark.parametrize(
+    ("argv", "ok"),
+    [
+        (
+            ["run", "--incremental", "--engine", "spark", "--from-parquet", "s3a://lake/events", "--day", "2026-07-01"],
+            True,
+        ),
+        (["run", "--incremental", "--engine", "spark", "--day", "2026-07-01"], False),  # the day is the lake's
+        (["run", "--incremental", "--engine", "spark", "--from-parquet", "/lake"], False),  # which day?
+        (["run", "--full", "--engine", "spark", "--from-parquet", "/lake", "--day", "2026-07-01"], False),
+        (["run", "--incremental", "--from-parquet", "/lake", "--day", "2026-07-01"], False),  # in-process
+        (["export-parquet", "/lake", "--day", "2026-07-01", "--province", "11"], True),
+    ],
+)
+def test_the_daily_commands_parse_and_wrong_combinations_are_refused(argv, ok, capsys):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command != "run":
+        assert args.day == date(2026, 7, 1) and args.province == "11"
+        return
+    if ok:
+        _check_spark(parser, args)
+        assert args.day == date(2026, 7, 1)
+    else:
+        with pytest.raises(SystemExit):
+            _check_spark(parser, args)
+        assert "--engine spark" in capsys.readouterr().err
