@@ -31,7 +31,7 @@ from tracesvc.v1 import registry_pb2, registry_pb2_grpc
 pytestmark = pytest.mark.slow
 
 DAYS = [date(2026, 7, 1), date(2026, 7, 2), date(2026, 7, 3)]
-BUCKETS = 4
+BUCKETS = 8  # as many as the session's shuffle partitions: a repartition by key after a join on it is redundant
 _FLAG_COLUMNS = (
     "flag_id, rule, kind, severity, code, decisive_event_id, decisive_at, subject_party, subject_region, "
     "related_parties, evidence, money_fen, detail, status, review_note, buyer_token"
@@ -130,6 +130,24 @@ async def _flag(raw_db, rule: str, kind: str, decisive: str) -> str | None:
     )
 
 
+@pytest.fixture
+def late_broadcasts(spark):
+    """Joins planned as sort-merge and turned into broadcast joins by adaptive execution at run time (as
+    at national sizes, where the planner's estimates are large and a day's keys turn out small): the
+    join's shuffle is then read locally, which must not split a key over tasks."""
+    conf = spark.conf
+    before = {k: conf.get(k) for k in ("spark.sql.autoBroadcastJoinThreshold", _ADAPTIVE_BROADCAST)}
+    conf.set("spark.sql.autoBroadcastJoinThreshold", "1")
+    conf.set(_ADAPTIVE_BROADCAST, str(64 << 20))
+    yield
+    for k, v in before.items():
+        conf.set(k, v) if v is not None else conf.unset(k)
+
+
+_ADAPTIVE_BROADCAST = "spark.sql.adaptive.autoBroadcastJoinThreshold"
+
+
+@pytest.mark.usefixtures("late_broadcasts")
 async def test_daily_runs_leave_the_flags_of_one_full_run(service, raw_db, spark, tmp_path):
     lake = tmp_path / "lake"
     events = await _world(service)
