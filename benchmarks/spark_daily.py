@@ -87,7 +87,7 @@ def grow(lake: Path, lake4: Path, day: date, copies: int) -> dict[str, int]:
     from pyspark.sql import functions as F  # noqa: PLC0415
 
     from reconciler.spark.job import session  # noqa: PLC0415
-    from reconciler.spark.lake import read  # noqa: PLC0415
+    from reconciler.spark.lake import KEY_HASH, read  # noqa: PLC0415
 
     if lake4.exists():
         shutil.rmtree(lake4)
@@ -104,6 +104,8 @@ def grow(lake: Path, lake4: Path, day: date, copies: int) -> dict[str, int]:
                 for key in ("code", "buyer_token", "event_id"):
                     if key in c.columns:
                         c = c.withColumn(key, F.concat(F.col(key), F.lit(f"~{k}")))
+                if KEY_HASH in c.columns:  # the export's hash of the (new) key
+                    c = c.withColumn(KEY_HASH, F.xxhash64("code" if "code" in c.columns else "buyer_token"))
                 shifted = F.date_format(F.date_sub(F.to_date("day"), 40 * k), "yyyy-MM-dd")
                 c = c.withColumn("day", shifted)
                 c.write.mode("append").partitionBy("day", "province", "bucket").parquet(str(lake4 / name))
@@ -115,7 +117,9 @@ def grow(lake: Path, lake4: Path, day: date, copies: int) -> dict[str, int]:
     return rows
 
 
-async def main(events: int, day_events: int, buckets: int, pg_dir: Path, copies: int, repeats: int) -> None:
+async def main(
+    events: int, day_events: int, buckets: int, pg_dir: Path, copies: int, repeats: int, reuse: bool
+) -> None:
     pg = EmbeddedPostgres(pg_dir / "pg")
     pg.start()
     results: dict = {}
@@ -128,7 +132,8 @@ async def main(events: int, day_events: int, buckets: int, pg_dir: Path, copies:
         cli = [sys.executable, "-m", "reconciler.cli"]
         b = ["--buckets", str(buckets)]
         lake, lake4 = pg_dir / "lake", pg_dir / "lake4"
-        if lake.exists():
+        reuse = reuse and lake.exists() and lake4.exists()
+        if lake.exists() and not reuse:
             shutil.rmtree(lake)
         rows: list[list] = []
 
@@ -153,16 +158,18 @@ async def main(events: int, day_events: int, buckets: int, pg_dir: Path, copies:
             results[label] = {"wall": wall, "run": run}
             return {"wall": wall, **(run or {})}
 
-        await step("export-parquet (every day)", [*cli, "export-parquet", str(lake), *b], stored, False)
-        day_export = [*cli, "export-parquet", str(lake), *b, "--day", day.isoformat()]
-        await step("export-parquet --day D", day_export, on_day, False)
-        await clear(url)
         spark_run = [*cli, "run", "--engine", "spark", "--quiet", *b]
-        await step("full run, LAKE", [*spark_run, "--full", "--from-parquet", str(lake)], stored, True)
+        grown: dict[str, int] = {}
+        if not reuse:
+            await step("export-parquet (every day)", [*cli, "export-parquet", str(lake), *b], stored, False)
+            day_export = [*cli, "export-parquet", str(lake), *b, "--day", day.isoformat()]
+            await step("export-parquet --day D", day_export, on_day, False)
+            await clear(url)
+            await step("full run, LAKE", [*spark_run, "--full", "--from-parquet", str(lake)], stored, True)
+            started = time.perf_counter()
+            grown = await asyncio.to_thread(grow, lake, lake4, day, copies)
+            print(f"LAKE4 built in {time.perf_counter() - started:.0f} s: {grown}", flush=True)
         daily = [*spark_run, "--incremental", "--day", day.isoformat(), "--from-parquet"]
-        started = time.perf_counter()
-        grown = await asyncio.to_thread(grow, lake, lake4, day, copies)
-        print(f"LAKE4 built in {time.perf_counter() - started:.0f} s: {grown}", flush=True)
         sizes = {
             "LAKE": {n: size(lake / n) for n in ("code_events", "sales", "buyer_events")},
             "LAKE4": {n: size(lake4 / n) for n in ("code_events", "sales", "buyer_events")},
@@ -224,5 +231,11 @@ if __name__ == "__main__":
         default=Path(tempfile.gettempdir()) / "tracesvc-spark-daily-bench",
         help="the embedded PostgreSQL's home (a loaded history is reused) and the lakes",
     )
+    parser.add_argument(
+        "--reuse-lakes",
+        action="store_true",
+        help="keep LAKE, LAKE4 and the flags of an earlier run of the script: daily runs only",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.events, args.day_events, args.buckets, args.pg_dir, args.copies, args.repeats))
+    parser_args = (args.events, args.day_events, args.buckets, args.pg_dir, args.copies, args.repeats)
+    asyncio.run(main(*parser_args, args.reuse_lakes))

@@ -231,6 +231,14 @@ async def execute(
     return await life.done()
 
 
+def _keyed(name: str, df: DataFrame) -> DataFrame:
+    """A dataset with its key's 64-bit hash (`lake.KEY_HASH`), which a daily run's first pass reads."""
+    from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
+
+    key = {"code_events": "code", "buyer_events": "buyer_token"}.get(name)
+    return df if key is None else df.withColumn(lake.KEY_HASH, F.xxhash64(key))
+
+
 def export_parquet(
     spark: SparkSession,
     database_url: str,
@@ -256,7 +264,7 @@ def export_parquet(
             from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
 
             for name, query in [*queries.items(), ("retractions", sink.retractions_query())]:
-                df = _jdbc(spark, target, query, buckets, [] if name == "retractions" else predicates)
+                df = _keyed(name, _jdbc(spark, target, query, buckets, [] if name == "retractions" else predicates))
                 parts = ["day", "province"] if name == "retractions" else ["day", "province", "bucket"]
                 df.withColumn("province", F.lit(province)).write.mode("overwrite").option(
                     "partitionOverwriteMode", "dynamic"
@@ -265,7 +273,8 @@ def export_parquet(
 
         def staged() -> Iterator[lake.DayExport]:
             for name, query in queries.items():
-                yield lake.DayExport(name, _jdbc(spark, target, query, buckets, predicates).drop("day"), True)
+                df = _keyed(name, _jdbc(spark, target, query, buckets, predicates))
+                yield lake.DayExport(name, df.drop("day"), True)
             rx = _jdbc(spark, target, sink.retractions_query(day), buckets, []).drop("day")
             yield lake.DayExport("retractions", rx, False)
 

@@ -3,9 +3,11 @@ bucket, written by `reconciler export-parquet`, and what a Spark run reads of it
 
 Layout under LAKE (a directory or a lake URL: s3a://…, hdfs://…):
 
-    code_events/day=YYYY-MM-DD/province=P/bucket=B/part-….parquet   rules D, L, R (one row per code and event)
+    code_events/day=YYYY-MM-DD/province=P/bucket=B/part-….parquet   rules D, L, R (one row per code and event,
+                                                                      with key_hash = xxhash64(code))
     sales/day=…/province=…/bucket=…/…                                rule S (bucket of the sale)
-    buyer_events/day=…/province=…/bucket=…/…                         rule B (bucket of the buyer token)
+    buyer_events/day=…/province=…/bucket=…/…                         rule B (bucket of the buyer token;
+                                                                      key_hash = xxhash64(buyer_token))
     retractions/day=…/province=…/…                                   event ids retracted (EPCIS errorDeclaration,
                                                                       NHSA 3507) that day
 
@@ -136,12 +138,27 @@ def read(spark: SparkSession, lake: str | Path, name: str) -> DataFrame | None:
         raise
 
 
+def read_day(spark: SparkSession, lake: str | Path, name: str, day: date) -> DataFrame | None:
+    """One day of a dataset (every province), without listing the other days; None if absent."""
+    path = under(lake, name)
+    part = under(path, f"day={day.isoformat()}")
+    if not _Fs(spark, str(lake)).exists(part):
+        return None
+    spark.conf.set("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+    try:
+        return spark.read.option("basePath", path).parquet(part)
+    except Exception as exc:  # the day's directory holds no file (no sale that day)
+        if "UNABLE_TO_INFER_SCHEMA" in str(exc) or "Unable to infer schema" in str(exc):
+            return None
+        raise
+
+
 def _code_rows(df: DataFrame) -> DataFrame:
     """Lake rows as the rules read them. Event ids are unique across provinces, storage positions are
     not: `event_seq` (which merges one code's lines of one sale) becomes a hash of the event id."""
     from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
 
-    return df.withColumn("event_seq", F.xxhash64("event_id")).drop("day", "province", "bucket")
+    return df.withColumn("event_seq", F.xxhash64("event_id")).drop("day", "province", "bucket", KEY_HASH)
 
 
 def _without_retracted(df: DataFrame, retractions: DataFrame | None) -> DataFrame:
@@ -201,14 +218,38 @@ def full_frames(spark: SparkSession, lake: str | Path, buckets: int) -> Frames:
     frames = Frames(
         None if codes is None else _without_retracted(_code_rows(codes), rx),
         None if sales is None else _sales_rows(sales, rx),
-        None if buyers is None else buyers.drop("day", "province", "bucket"),
+        None if buyers is None else buyers.drop("day", "province", "bucket", KEY_HASH),
     )
     return by_key(frames, buckets)
 
 
+def _histories(df: DataFrame, keys: DataFrame, key: str) -> DataFrame:
+    """Every row of these keys, whatever its day, in two reads: the key column alone of the whole
+    dataset finds the days that hold any of them; then only those days' partitions are read whole.
+    A history's days the day's keys never appear in (other boxes, other buyers) cost one column."""
+    from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
+
+    small = keys.count() <= BROADCAST_KEYS  # the planner cannot tell: it estimates a day's keys by file size
+
+    def sent(k: DataFrame) -> DataFrame:
+        return F.broadcast(k) if small else k
+
+    if KEY_HASH in df.columns:  # a 64-bit hash of the key, written by the export: cheaper to read than the key
+        hashes = keys.select(F.xxhash64(key).alias(KEY_HASH)).distinct()
+        candidates = df.select(KEY_HASH, "day").join(sent(hashes), KEY_HASH, "left_semi")
+    else:
+        candidates = df.select(key, "day").join(sent(keys), key, "left_semi")
+    days = [r[0] for r in candidates.select("day").distinct().collect()]  # a collision only adds a day
+    return df.where(F.col("day").isin(days)).join(sent(keys), key, "left_semi")
+
+
+BROADCAST_KEYS = 2_000_000  # a day's keys sent whole to every task up to this many (~100 MB), else shuffled
+KEY_HASH = "key_hash"  # xxhash64 of the row's key (code, buyer token) in code_events and buyer_events
+
+
 def daily_frames(spark: SparkSession, lake: str | Path, day: date, buckets: int) -> Frames:
-    """The keys day D touches, each with its whole history from the lake (a semi-join on the key), and
-    nothing else.
+    """The keys day D touches, each with its whole history from the lake (a semi-join on the key, on
+    the days that hold the key: `_histories`), and nothing else.
 
     Codes: every code with a row stored that day, or whose event a retraction stored that day names;
     of those, only codes that can produce a finding or had one (a SALE in their history — rules D, L,
@@ -230,7 +271,7 @@ def daily_frames(spark: SparkSession, lake: str | Path, day: date, buckets: int)
         by_retraction = ce.where(F.col("event_id").isin(retracted_today)).select("code") if retracted_today else None
         if by_retraction is not None:
             touched = touched.unionByName(by_retraction)
-        history = _without_retracted(_code_rows(ce.join(touched.distinct(), "code", "left_semi")), rx)
+        history = _without_retracted(_code_rows(_histories(ce, touched.distinct(), "code")), rx)
         keep = F.max((F.col("kind") == "SALE").cast("int")).over(Window.partitionBy("code")) == 1
         if by_retraction is not None:
             history = history.join(by_retraction.distinct().withColumn("_rx", F.lit(True)), "code", "left").withColumn(
@@ -240,16 +281,16 @@ def daily_frames(spark: SparkSession, lake: str | Path, day: date, buckets: int)
         codes = history.withColumn("_keep", keep).where("_keep").drop("_keep", "_rx")
 
     sales = None
-    if (sa := read(spark, lake, "sales")) is not None:
-        today = sa.where(F.col("day") == d)
-        if retracted_today:
-            today = today.unionByName(sa.where(F.col("event_id").isin(retracted_today))).dropDuplicates(["event_id"])
+    if retracted_today and (sa := read(spark, lake, "sales")) is not None:
+        today = sa.where((F.col("day") == d) | F.col("event_id").isin(retracted_today)).dropDuplicates(["event_id"])
         sales = _sales_rows(today, rx)
+    elif (sa := read_day(spark, lake, "sales", day)) is not None:
+        sales = _sales_rows(sa, rx)
 
     buyers = None
     if (be := read(spark, lake, "buyer_events")) is not None:
         tokens = be.where(F.col("day") == d).select("buyer_token").distinct()
-        buyers = be.join(tokens, "buyer_token", "left_semi").drop("day", "province", "bucket")
+        buyers = _histories(be, tokens, "buyer_token").drop("day", "province", "bucket", KEY_HASH)
     return by_key(Frames(codes, sales, buyers), buckets)
 
 
