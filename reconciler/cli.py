@@ -57,7 +57,11 @@ async def _run(config: Config, args) -> int:
             mode = Mode.FULL if args.full else Mode.INCREMENTAL
             params = BuyerParams.from_json(dict(args.buyer_param), base=reconciler.buyer_params)
             engine_kind = Engine(args.engine.upper().replace("-", "_"))
-            run_id = (await reconciler.start(mode, args.window_from, args.window_to, params, engine=engine_kind)).run_id
+            day = args.day if engine_kind is Engine.SPARK else None
+            started = await reconciler.start(
+                mode, args.window_from, args.window_to, params, engine=engine_kind, day=day
+            )
+            run_id = started.run_id
         recorded = await reconciler.get(run_id)
         if recorded is not None and recorded.engine is Engine.SPARK:
             from reconciler import spark_cli
@@ -155,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine",
         choices=["in-process", "spark"],
         default="in-process",
-        help="spark: a national full run on Apache Spark (needs '.[spark]', Java, the JDBC jar)",
+        help="spark: a national full run on Apache Spark, or with --incremental --from-parquet LAKE --day D the "
+        "daily run over the lake's day D (needs '.[spark]', Java, the JDBC jar)",
     )
     from reconciler.spark_cli import add_arguments, add_export
 
@@ -169,13 +174,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_spark(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    daily = args.incremental and args.day is not None and args.from_parquet
+    if args.engine == "spark" and (args.window_from or args.window_to or (args.incremental and not daily)):
+        parser.error(
+            "--engine spark does full runs over every code, or daily runs over a lake's day "
+            "(--incremental --from-parquet LAKE --day D); other incremental and windowed runs are in-process"
+        )
+    if args.day is not None and not (args.engine == "spark" and daily):
+        parser.error("--day goes with --engine spark --incremental --from-parquet LAKE")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "run" and (args.window_from or args.window_to) and not args.full:
         parser.error("--window-from/--window-to go with --full")
-    if args.command == "run" and args.engine == "spark" and (args.incremental or args.window_from or args.window_to):
-        parser.error("--engine spark does full runs over every code: incremental and windowed runs are in-process")
+    if args.command == "run":
+        _check_spark(parser, args)
     config = Config.from_env()
     logs.configure("warning", config.log_format)
     if args.command == "export-parquet":

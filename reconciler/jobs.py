@@ -19,7 +19,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -124,12 +124,13 @@ class Reconciler:
         buyer_params: BuyerParams | None = None,
         *,
         engine: Engine = Engine.IN_PROCESS,
+        day: date | None = None,
     ) -> RunInfo:
         """Record a new run: its snapshot horizon, the rule parameters it applies (a resumed run reads
-        them back), and for incremental runs where the last one ended."""
+        them back), and for incremental runs where the last one ended; `day`: a Spark daily run's lake day."""
         params = {**(buyer_params or self.buyer_params).to_json(), "clock_skew_seconds": self.skew.total_seconds()}
         async with pg(self.engine) as conn:
-            return await create_run(conn, mode, window_from, window_to, rule_params=params, engine=engine)
+            return await create_run(conn, mode, window_from, window_to, rule_params=params, engine=engine, day=day)
 
     async def get(self, run_id: int) -> RunInfo | None:
         async with pg(self.engine) as conn:

@@ -1,5 +1,9 @@
 """The `reconciler` command's Spark options: `run --engine spark …` and `export-parquet DIR`.
 
+The national daily run: each province `export-parquet LAKE --day D --province P` after day D ends
+(Asia/Shanghai), then `run --incremental --engine spark --from-parquet LAKE --day D` judges the keys
+day D touched, each with its whole history from the lake (`reconciler.spark.lake`).
+
 Parsing needs no pyspark; running checks Java, pyspark and the JDBC jar first and names what
 is missing.
 """
@@ -9,7 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,14 +30,36 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
         "--from-parquet", metavar="DIR", help="read events from `export-parquet DIR` (a directory or s3a://…, hdfs://…)"
     )
     spark.add_argument("--jdbc-jar", type=Path, help="PostgreSQL JDBC jar (default /usr/share/java/postgresql.jar)")
+    spark.add_argument(
+        "--day",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="with --incremental and --from-parquet LAKE: the daily run over the lake's day D (Asia/Shanghai)",
+    )
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value}: want a day, YYYY-MM-DD (Asia/Shanghai)") from None
 
 
 def add_export(sub: argparse._SubParsersAction) -> None:
-    exp = sub.add_parser("export-parquet", help="write the events as Parquet by hash bucket, for --from-parquet")
+    exp = sub.add_parser(
+        "export-parquet", help="write the events as Parquet by day stored and hash bucket, for --from-parquet"
+    )
     exp.add_argument("out", metavar="DIR", help="a directory or a lake URL (s3a://…, hdfs://…)")
     exp.add_argument("--master", default="local[2]")
     exp.add_argument("--buckets", type=int, default=64)
     exp.add_argument("--jdbc-jar", type=Path)
+    exp.add_argument(
+        "--day",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="only the events stored that day (Asia/Shanghai), replacing that day's partition whole",
+    )
+    exp.add_argument("--province", default="local", help="this database's name in the lake (default: local)")
 
 
 async def execute(engine: AsyncEngine, run_id: int, args: argparse.Namespace, skew: timedelta) -> RunInfo:
@@ -66,9 +92,15 @@ async def export(config, args: argparse.Namespace) -> int:
         url = engine.url.render_as_string(hide_password=False)
         spark = await asyncio.to_thread(session, args.master, args.jdbc_jar)
         try:
-            await asyncio.to_thread(export_parquet, spark, url, args.out, args.buckets, args.master)
+            await asyncio.to_thread(
+                export_parquet, spark, url, args.out, args.buckets, args.master, day=args.day, province=args.province
+            )
         finally:
             await asyncio.to_thread(spark.stop)
     out = str(args.out).rstrip("/")
-    print(f"events written to {out}/code_events, {out}/sales and {out}/buyer_events ({args.buckets} buckets)")
+    which = f"day {args.day.isoformat()} of {args.province}" if args.day else f"every day of {args.province}"
+    print(
+        f"events of {which} written to {out}/code_events, {out}/sales, {out}/buyer_events and "
+        f"{out}/retractions ({args.buckets} buckets)"
+    )
     return 0

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler.jobs import Mode, RunInfo, Status
 from reconciler.lifecycle import RunLifecycle
-from reconciler.spark import require, sink
+from reconciler.spark import lake, require, sink
+from reconciler.spark.lake import Frames, under
 from reconciler.spark.relay import relay
 from reconciler.store.loads import count_codes, load_reference
 from reconciler.store.runs import scope_of, set_codes_total
@@ -98,39 +99,40 @@ def _reachable(target: Target, master: str) -> Iterator[Target]:
         yield target._replace(jdbc_url=f"jdbc:postgresql://127.0.0.1:{port}/{target.jdbc_url.rsplit('/', 1)[1]}")
 
 
-def _jdbc(spark: SparkSession, target: Target, query: str, buckets: int) -> DataFrame:
+def _jdbc(
+    spark: SparkSession, target: Target, query: str, buckets: int, predicates: list[str] | None = None
+) -> DataFrame:
     props = {"user": target.user, "password": target.password, "driver": "org.postgresql.Driver", "fetchsize": "10000"}
-    return spark.read.jdbc(target.jdbc_url, query, predicates=sink.bucket_predicates(buckets), properties=props)
+    if predicates == []:
+        return spark.read.jdbc(target.jdbc_url, query, properties=props)
+    return spark.read.jdbc(
+        target.jdbc_url, query, predicates=predicates or sink.bucket_predicates(buckets), properties=props
+    )
 
 
-def under(base: str | Path, name: str) -> str:
-    """`base/name` for a local directory or a lake URL: a Path would turn `s3a://lake` into `s3a:/lake`."""
-    return f"{str(base).rstrip('/')}/{name}"
+def jdbc_frames(spark: SparkSession, target: Target, buckets: int) -> Frames:
+    """Every event straight from PostgreSQL, one JDBC partition per bucket, sorted by key within it."""
+    return Frames(
+        _jdbc(spark, target, sink.code_events_query(buckets), buckets).sortWithinPartitions("code", "event_seq"),
+        _jdbc(spark, target, sink.sales_query(buckets), buckets).sortWithinPartitions("event_id"),
+        _jdbc(spark, target, sink.buyer_events_query(buckets), buckets).sortWithinPartitions("buyer_token", "event_id"),
+    )
 
 
-def code_frame(spark: SparkSession, target: Target, buckets: int, parquet: str | Path | None) -> DataFrame:
-    """The code events, one partition per bucket, sorted by code within it."""
-    if parquet is not None:
-        df = spark.read.parquet(under(parquet, "code_events")).drop("bucket").repartition(buckets, "code")
-    else:
-        df = _jdbc(spark, target, sink.code_events_query(buckets), buckets)
-    return df.sortWithinPartitions("code", "event_seq")
+def run_day(run: RunInfo) -> date | None:
+    """The lake day a daily run judges (recorded on the run at its start), None for a full run."""
+    day = run.rule_params.get("day")
+    return date.fromisoformat(day) if day else None
 
 
-def sale_frame(spark: SparkSession, target: Target, buckets: int, parquet: str | Path | None) -> DataFrame:
-    if parquet is not None:
-        df = spark.read.parquet(under(parquet, "sales")).drop("bucket").repartition(buckets, "event_id")
-    else:
-        df = _jdbc(spark, target, sink.sales_query(buckets), buckets)
-    return df.sortWithinPartitions("event_id")
-
-
-def buyer_frame(spark: SparkSession, target: Target, buckets: int, parquet: str | Path | None) -> DataFrame:
-    if parquet is not None:
-        df = spark.read.parquet(under(parquet, "buyer_events")).drop("bucket").repartition(buckets, "buyer_token")
-    else:
-        df = _jdbc(spark, target, sink.buyer_events_query(buckets), buckets)
-    return df.sortWithinPartitions("buyer_token", "event_id")
+def frames_of(spark: SparkSession, target: Target, run: RunInfo, settings: SparkSettings, buckets: int) -> Frames:
+    """What the run judges: everything (JDBC or the lake), or a day's keys with their histories."""
+    if settings.from_parquet is None:
+        return jdbc_frames(spark, target, buckets)
+    day = run_day(run)
+    if day is not None:
+        return lake.daily_frames(spark, settings.from_parquet, day, buckets)
+    return lake.full_frames(spark, settings.from_parquet, buckets)
 
 
 class Totals(NamedTuple):
@@ -141,9 +143,11 @@ class Totals(NamedTuple):
     flags_resolved: int
 
 
-def _sum(df: DataFrame) -> tuple[int, int, int]:
+def _sum(df: DataFrame | None) -> tuple[int, int, int]:
     from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
 
+    if df is None:
+        return 0, 0, 0
     row = df.agg(F.sum("done"), F.sum("flags_new"), F.sum("flags_resolved")).collect()[0]
     return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 
@@ -164,19 +168,24 @@ def run_buckets(spark: SparkSession, target: Target, run: RunInfo, reference: An
     sc.setJobGroup(job_group(run_id), f"reconciliation run {run_id}", interruptOnCancel=True)
     ref = sc.broadcast(reference)
     try:
-        codes = code_frame(spark, target, buckets, settings.from_parquet).mapInArrow(
-            CodeBucket(target.dsn, run_id, ref, settings.chunk, settings.skew.total_seconds()), COUNTS_SCHEMA
+        frames = frames_of(spark, target, run, settings, buckets)
+        skew = settings.skew.total_seconds()
+        codes = frames.codes
+        c = _sum(
+            None
+            if codes is None
+            else codes.mapInArrow(CodeBucket(target.dsn, run_id, ref, settings.chunk, skew), COUNTS_SCHEMA)
         )
-        c = _sum(codes)
-        sales = sale_frame(spark, target, buckets, settings.from_parquet).mapInArrow(
-            SaleBucket(target.dsn, run_id, ref, settings.chunk), COUNTS_SCHEMA
+        sales = frames.sales
+        s = _sum(
+            None
+            if sales is None
+            else sales.mapInArrow(SaleBucket(target.dsn, run_id, ref, settings.chunk), COUNTS_SCHEMA)
         )
-        s = _sum(sales)
         params = run.buyer_params.to_json() if run.buyer_params else None
-        buyers = buyer_frame(spark, target, buckets, settings.from_parquet).mapInArrow(
-            BuyerBucket(target.dsn, run_id, ref, settings.chunk, params, settings.skew.total_seconds()), COUNTS_SCHEMA
-        )
-        b = _sum(buyers)
+        buyers = frames.buyers
+        task = BuyerBucket(target.dsn, run_id, ref, settings.chunk, params, skew)
+        b = _sum(None if buyers is None else buyers.mapInArrow(task, COUNTS_SCHEMA))
     finally:
         ref.destroy()
         sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
@@ -193,10 +202,13 @@ async def execute(
     if run.status is Status.DONE:
         return run
     try:
-        if run.mode is not Mode.FULL or run.window_from or run.window_to:
+        if run_day(run) is not None:
+            if settings.from_parquet is None:
+                raise ValueError("a daily run reads the day from the lake: give --from-parquet LAKE")
+        elif run.mode is not Mode.FULL or run.window_from or run.window_to:
             raise ValueError(
-                "the Spark engine does full runs over all codes; incremental and windowed runs are "
-                "the in-process engine's"
+                "the Spark engine does full runs over all codes and daily runs over a lake day (--day); "
+                "other incremental and windowed runs are the in-process engine's"
             )
         reference = await load_reference(engine)
         if settings.from_parquet is None:
@@ -219,15 +231,51 @@ async def execute(
     return await life.done()
 
 
+def _keyed(name: str, df: DataFrame) -> DataFrame:
+    """A dataset with its key's 64-bit hash (`lake.KEY_HASH`), which a daily run's first pass reads."""
+    from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
+
+    key = {"code_events": "code", "buyer_events": "buyer_token"}.get(name)
+    return df if key is None else df.withColumn(lake.KEY_HASH, F.xxhash64(key))
+
+
 def export_parquet(
-    spark: SparkSession, database_url: str, out: str | Path, buckets: int, master: str = "local[2]"
+    spark: SparkSession,
+    database_url: str,
+    out: str | Path,
+    buckets: int,
+    master: str = "local[2]",
+    *,
+    day: date | None = None,
+    province: str = "local",
 ) -> None:
-    """Write the events as Parquet partitioned by bucket (`--from-parquet` reads it; a lake keeps it)."""
-    queries = {
-        "code_events": sink.code_events_query(buckets),
-        "sales": sink.sales_query(buckets),
-        "buyer_events": sink.buyer_events_query(buckets),
-    }
+    """Write the events as Parquet by day stored, province and bucket (`lake`): all of them (each day's
+    partitions of this province replaced, others kept), or one day's, swapped in whole."""
     with _reachable(target_of(database_url), master) as target:
-        for name, query in queries.items():
-            _jdbc(spark, target, query, buckets).write.mode("overwrite").partitionBy("bucket").parquet(under(out, name))
+        queries = {
+            "code_events": sink.code_events_query(buckets, export=True, day=day),
+            "sales": sink.sales_query(buckets, export=True, day=day),
+            "buyer_events": sink.buyer_events_query(buckets, export=True, day=day),
+        }
+        # A few JDBC partitions, each one query (a query per bucket would scan the tables once per bucket).
+        n = max(1, min(buckets, spark.sparkContext.defaultParallelism))
+        predicates = [f"mod(bucket, {n}) = {i}" for i in range(n)]
+        if day is None:
+            from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
+
+            for name, query in [*queries.items(), ("retractions", sink.retractions_query())]:
+                df = _keyed(name, _jdbc(spark, target, query, buckets, [] if name == "retractions" else predicates))
+                parts = ["day", "province"] if name == "retractions" else ["day", "province", "bucket"]
+                df.withColumn("province", F.lit(province)).write.mode("overwrite").option(
+                    "partitionOverwriteMode", "dynamic"
+                ).partitionBy(*parts).parquet(under(out, name))
+            return
+
+        def staged() -> Iterator[lake.DayExport]:
+            for name, query in queries.items():
+                df = _keyed(name, _jdbc(spark, target, query, buckets, predicates))
+                yield lake.DayExport(name, df.drop("day"), True)
+            rx = _jdbc(spark, target, sink.retractions_query(day), buckets, []).drop("day")
+            yield lake.DayExport("retractions", rx, False)
+
+        lake.commit_day(spark, out, day, province, staged())

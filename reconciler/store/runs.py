@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -126,9 +126,15 @@ async def create_run(
     *,
     rule_params: Mapping[str, Any],
     engine: Engine = Engine.IN_PROCESS,
+    day: date | None = None,
 ) -> RunInfo:
     """Record a new run: its snapshot horizon, the rule parameters it applies, and for incremental
-    runs where the last one ended."""
+    runs where the last one ended. A Spark daily run (`day`: the lake day it judges, kept in its
+    rule_params) records horizon 0: it judged a day of the lake, not every row stored below a horizon,
+    so an in-process incremental run must not start from it."""
+    if day is not None:
+        rule_params = {**rule_params, "day": day.isoformat()}
+    horizon = "0" if day is not None else "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
     xid_from = None
     if mode is Mode.INCREMENTAL:
         xid_from = await conn.fetchval("SELECT max(xid_to) FROM reconcile_runs WHERE status = 'DONE'")
@@ -136,7 +142,7 @@ async def create_run(
             xid_from = 0  # no run yet: every row counts as touched
     row = await conn.fetchrow(
         f"""INSERT INTO reconcile_runs (mode, status, window_from, window_to, xid_from, xid_to, rule_params, engine)
-            VALUES ($1, 'RUNNING', $2, $3, $4, pg_snapshot_xmin(pg_current_snapshot())::text::bigint, $5::jsonb, $6)
+            VALUES ($1, 'RUNNING', $2, $3, $4, {horizon}, $5::jsonb, $6)
             RETURNING {_RUN_COLUMNS}""",
         mode.value,
         window_from,
