@@ -23,6 +23,11 @@
 #                    spark-submit … deploy/spark_driver.py export-parquet DIR --master "$MASTER" --buckets N
 #                  (or by each province's own export). PostgreSQL then serves only the flag writes.
 #                  This is the national set-up.
+#   The daily run (DESIGN §6; sizing in spark-capacity.md): after day D ends (Asia/Shanghai) each
+#   province appends it, replacing the day whole if it was exported before,
+#     … deploy/spark_driver.py export-parquet DIR --day 2026-11-03 --province 11 --master "$MASTER" --buckets 64
+#   then the national job judges what day D touched, each key with its whole history from the lake:
+#     … deploy/spark_driver.py run --incremental --engine spark --day 2026-11-03 --master "$MASTER" --buckets "$BUCKETS" --from-parquet DIR
 #   An interrupted run is resumed (every bucket redone, idempotent) with
 #     … deploy/spark_driver.py run --resume RUN_ID --master "$MASTER" --buckets "$BUCKETS" [--from-parquet DIR]
 set -euo pipefail
