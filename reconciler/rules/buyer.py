@@ -22,6 +22,16 @@ OVER_SUPPLY, MULTI_PHARMACY, CARD_TRAVEL = "OVER_SUPPLY", "MULTI_PHARMACY", "CAR
 _PROVINCE_DIGITS = 2  # an administrative code's province: its first two digits
 
 
+# The largest value a rule B parameter may take, in its wire unit: ten years of days, a year of minutes.
+_CEILING = {
+    "supply_window_days": 3650,
+    "supply_allowance_days": 3650,
+    "multi_window_days": 3650,
+    "multi_pharmacies": 10_000,
+    "travel_minutes": 525_600,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class BuyerParams:
     """Rule B's parameters (DESIGN §5 B defaults); each run records the ones it applied."""
@@ -69,6 +79,9 @@ class BuyerParams:
             if raw in (None, "", 0):
                 continue
             number = int(str(raw))
+            ceiling = _CEILING.get(key, 10_000)
+            if not 1 <= number <= ceiling:  # a window of ±2**31 days is no window, and overflows timedelta
+                raise ValueError(f"rule B parameter {key} must be 1 to {ceiling}, got {number}")
             changes[f.name] = timedelta(seconds=number * unit_seconds[1]) if unit_seconds else number
         return replace(base or cls(), **changes)
 

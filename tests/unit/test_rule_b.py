@@ -249,3 +249,13 @@ def test_parameters_from_the_environment_and_a_runs_record():
     assert BuyerParams.from_json({"multi_window_days": 0}, params) == params  # 0: keep the setting
     with pytest.raises(ValueError, match="multi_pharmacies"):
         BuyerParams(multi_pharmacies=0)
+
+
+def test_parameters_beyond_their_ceiling_are_refused_not_overflowed():
+    """A hostile RunReconciliation once asked for a window of 2**31 - 1 days: timedelta overflowed and
+    the call ended INTERNAL. Every parameter has a ceiling, refused as a ValueError (INVALID_ARGUMENT)."""
+    for key, ceiling in (("supply_window_days", 3650), ("travel_minutes", 525_600), ("multi_pharmacies", 10_000)):
+        assert BuyerParams.from_json({key: ceiling})  # the ceiling itself is allowed
+        for hostile in (2**31 - 1, -(2**31)):
+            with pytest.raises(ValueError, match=f"{key} must be 1 to {ceiling}"):
+                BuyerParams.from_json({key: hostile})
