@@ -89,15 +89,20 @@ def codes_in(events) -> int:
     )
 
 
-def stored_rows(events: list[ev.Event]) -> tuple[list, list]:
-    """The rows tracesvc would store for these events (events, event_codes)."""
+def normalized(events: list[ev.Event]) -> list:
+    """The events as tracesvc normalises them before storing (against the simulator's registry)."""
     reg = SimRegistry()
-    normalized = []
+    out = []
     for e in events:
         which = e.WhichOneof("kind")
         draft, _ = convert.event_from_proto(convert.ONEOF_KIND[which], getattr(e, which), KEY)
-        normalized.append(normalize_event(draft, reg))
-    return rows_of(normalized)
+        out.append(normalize_event(draft, reg))
+    return out
+
+
+def stored_rows(events: list[ev.Event]) -> tuple[list, list]:
+    """The rows tracesvc would store for these events (events, event_codes)."""
+    return rows_of(normalized(events))
 
 
 def rows_of(events: list) -> tuple[list, list]:
@@ -217,7 +222,11 @@ async def stream(target: str, events: list[ev.Event], streams: int) -> float:
     return elapsed
 
 
-async def unary_sales(target: str, sales: list[ev.Sale], concurrency: int, batch: int = 200) -> float:
+async def unary_sales(
+    target: str, sales: list[ev.Sale], concurrency: int, batch: int = 200, latencies: list[float] | None = None
+) -> float:
+    """RecordSale calls of `batch` sales from `concurrency` callers; seconds for all (each call's time
+    goes to `latencies` when given)."""
     batches = [sales[i : i + batch] for i in range(0, len(sales), batch)]
     queue: asyncio.Queue = asyncio.Queue()
     for b in batches:
@@ -228,7 +237,10 @@ async def unary_sales(target: str, sales: list[ev.Sale], concurrency: int, batch
         async def worker():
             while not queue.empty():
                 b = queue.get_nowait()
+                t = time.perf_counter()
                 resp = await stub.RecordSale(ingest_pb2.RecordSaleRequest(sales=b))
+                if latencies is not None:
+                    latencies.append(time.perf_counter() - t)
                 assert all(a.status in (1, 2) for a in resp.acks), resp.acks[0]
 
         started = time.perf_counter()

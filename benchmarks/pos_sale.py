@@ -31,12 +31,19 @@ import asyncpg  # noqa: E402
 import psutil  # noqa: E402
 
 from benchmarks.common import Bench, plain, save, server, table  # noqa: E402
-from benchmarks.ingest import KEY, SimRegistry, bulk_receipts, codes_in, copy_rows, rows_of, unique_events  # noqa: E402
+from benchmarks.ingest import (  # noqa: E402
+    bulk_receipts,
+    codes_in,
+    copy_rows,
+    normalized,
+    rows_of,
+    unary_sales,
+    unique_events,
+)
 from benchmarks.sale_path import server_cpu  # noqa: E402
 from benchmarks.verify import _row as verify_row  # noqa: E402
 from tracesvc import client  # noqa: E402
 from tracesvc.api import convert  # noqa: E402
-from tracesvc.domain.events import normalize_event  # noqa: E402
 from tracesvc.sim import world  # noqa: E402
 from tracesvc.store import events as store  # noqa: E402
 from tracesvc.store.db import create_engine  # noqa: E402
@@ -45,16 +52,6 @@ from tracesvc.v1 import ingest_pb2, ingest_pb2_grpc  # noqa: E402
 
 SALE_CALL = 100  # sales per RecordSale call
 CALLERS = 4
-
-
-def _normalized(events: list[ev.Event]) -> list:
-    reg = SimRegistry()
-    out = []
-    for e in events:
-        which = e.WhichOneof("kind")
-        draft, _ = convert.event_from_proto(convert.ONEOF_KIND[which], getattr(e, which), KEY)
-        out.append(normalize_event(draft, reg))
-    return out
 
 
 def _tree_cpu(pid: int) -> float:
@@ -155,23 +152,8 @@ async def _stream_sales(target: str, sales: list[ev.Event], streams: int) -> lis
 
 
 async def _unary_sales(target: str, sales: list[ev.Sale]) -> list[float]:
-    calls = [sales[i : i + SALE_CALL] for i in range(0, len(sales), SALE_CALL)]
-    queue: asyncio.Queue = asyncio.Queue()
-    for c in calls:
-        queue.put_nowait(c)
     latencies: list[float] = []
-    async with client.channel(target) as ch:
-        stub = ingest_pb2_grpc.IngestServiceStub(ch)
-
-        async def caller() -> None:
-            while not queue.empty():
-                batch = queue.get_nowait()
-                t = time.perf_counter()
-                resp = await stub.RecordSale(ingest_pb2.RecordSaleRequest(sales=batch))
-                latencies.append(time.perf_counter() - t)
-                assert all(a.status in (1, 2) for a in resp.acks), resp.acks[0]
-
-        await asyncio.gather(*(caller() for _ in range(CALLERS)))
+    await unary_sales(target, sales, CALLERS, SALE_CALL, latencies)
     return sorted(latencies)
 
 
@@ -197,10 +179,10 @@ async def main(boxes: int, seconds: float, worker_counts: list[int]) -> None:
 
     with Bench() as bench:
         print(f"history: {len(history):,} events ({received:,} received codes) …", file=sys.stderr, flush=True)
-        template = await _history_template(bench, _normalized(history))
+        template = await _history_template(bench, normalized(history))
 
         async def copy_phase(label: str, evs: list[ev.Event], n: int, unit: str) -> float:
-            rows_e, rows_c = rows_of(_normalized(evs))
+            rows_e, rows_c = rows_of(normalized(evs))
             url = await bench.fresh_db()
             with Phase(bench) as phase:
                 await copy_rows(url, rows_e, rows_c, plain_tables=True, connections=4, batched=True)

@@ -23,9 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg  # noqa: E402
 
 from benchmarks.common import Bench, plain, save, table  # noqa: E402
-from benchmarks.ingest import KEY, SimRegistry, copy_rows, rows_of, unique_events  # noqa: E402
-from tracesvc.api import convert  # noqa: E402
-from tracesvc.domain.events import Event, EventKind, normalize_event  # noqa: E402
+from benchmarks.ingest import copy_rows, normalized, rows_of, unique_events  # noqa: E402
+from tracesvc.domain.events import Event, EventKind  # noqa: E402
 from tracesvc.store import events as store  # noqa: E402
 from tracesvc.store.db import create_engine  # noqa: E402
 
@@ -83,16 +82,6 @@ def server_cpu(bench: Bench) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _normalized(boxes: int) -> list[Event]:
-    reg = SimRegistry()
-    out = []
-    for e in unique_events(boxes):
-        which = e.WhichOneof("kind")
-        draft, _ = convert.event_from_proto(convert.ONEOF_KIND[which], getattr(e, which), KEY)
-        out.append(normalize_event(draft, reg))
-    return out
-
-
 async def run_sales(
     bench: Bench, url: str, history: list[Event], sales: list[Event], group: int
 ) -> tuple[float, float, list]:
@@ -118,7 +107,7 @@ async def run_sales(
 
 
 async def main(boxes: int, group: int) -> None:
-    events = _normalized(boxes)
+    events = normalized(unique_events(boxes))
     history = [e for e in events if e.kind is not EventKind.SALE]
     sales = [e for e in events if e.kind is EventKind.SALE]
     _time_statements()
