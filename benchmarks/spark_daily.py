@@ -27,6 +27,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -87,7 +89,7 @@ def grow(lake: Path, lake4: Path, day: date, copies: int) -> dict[str, int]:
     from pyspark.sql import functions as F  # noqa: PLC0415
 
     from reconciler.spark.job import session  # noqa: PLC0415
-    from reconciler.spark.lake import KEY_HASH, read  # noqa: PLC0415
+    from reconciler.spark.lake import KEY_HASH, index_keys, read  # noqa: PLC0415
 
     if lake4.exists():
         shutil.rmtree(lake4)
@@ -112,9 +114,39 @@ def grow(lake: Path, lake4: Path, day: date, copies: int) -> dict[str, int]:
             grown = read(spark, lake4, name)
             assert grown is not None
             rows[name] = grown.count()
+        index_keys(spark, lake4, "local")  # the copies' days: what their exports would have written
     finally:
         spark.stop()
     return rows
+
+
+def ensure_index(lake: Path) -> None:
+    """A lake exported before the key index existed gets one (as a whole export now writes it)."""
+    from reconciler.spark.job import session  # noqa: PLC0415
+    from reconciler.spark.lake import KEY_INDEX, index_keys  # noqa: PLC0415
+
+    if all((lake / index).is_dir() for index in KEY_INDEX.values()):
+        return
+    spark = session("local[2]", app="index-lake")
+    try:
+        index_keys(spark, lake, "local")
+    finally:
+        spark.stop()
+
+
+@contextmanager
+def without_index(lake: Path, hidden: bool) -> Iterator[None]:
+    """The lake as an export before the key index left it (the index moved aside), if `hidden`."""
+    from reconciler.spark.lake import KEY_INDEX  # noqa: PLC0415
+
+    moved = [(lake / i, lake / f"_hidden_{i}") for i in KEY_INDEX.values()] if hidden else []
+    for src, dst in moved:
+        src.rename(dst)
+    try:
+        yield
+    finally:
+        for src, dst in moved:
+            dst.rename(src)
 
 
 async def main(
@@ -155,8 +187,9 @@ async def main(
                 ]
             )
             print(" | ".join(map(str, rows[-1])), flush=True)
-            results[label] = {"wall": wall, "run": run}
-            return {"wall": wall, **(run or {})}
+            cpu = peaks.cpu_of("driver", "jvm", "workers", "relay")
+            results[label] = {"wall": wall, "cpu": cpu, "run": run}
+            return {"wall": wall, "cpu": cpu, **(run or {})}
 
         spark_run = [*cli, "run", "--engine", "spark", "--quiet", *b]
         grown: dict[str, int] = {}
@@ -170,19 +203,28 @@ async def main(
             grown = await asyncio.to_thread(grow, lake, lake4, day, copies)
             print(f"LAKE4 built in {time.perf_counter() - started:.0f} s: {grown}", flush=True)
         daily = [*spark_run, "--incremental", "--day", day.isoformat(), "--from-parquet"]
-        sizes = {
-            "LAKE": {n: size(lake / n) for n in ("code_events", "sales", "buyer_events")},
-            "LAKE4": {n: size(lake4 / n) for n in ("code_events", "sales", "buyer_events")},
-        }
-        walls: dict[str, list[float]] = {"1x": [], "4x": []}
-        runs: dict[str, list[float]] = {"1x": [], "4x": []}
+        for where in (lake, lake4):
+            await asyncio.to_thread(ensure_index, where)
+        datasets = ("code_events", "sales", "buyer_events", "code_keys", "buyer_keys")
+        sizes = {"LAKE": {n: size(lake / n) for n in datasets}, "LAKE4": {n: size(lake4 / n) for n in datasets}}
+        variants = [
+            (f"{x}{tail}", where, hidden)
+            for tail, hidden in (("", False), (" no index", True))
+            for x, where in (("1x", lake), ("4x", lake4))
+        ]
+        walls: dict[str, list[float]] = {tag: [] for tag, _, _ in variants}
+        runs: dict[str, list[float]] = {tag: [] for tag, _, _ in variants}
+        cpus: dict[str, list[float]] = {tag: [] for tag, _, _ in variants}
         for r in range(repeats):
-            for tag, where in (("1x", lake), ("4x", lake4)):
-                label = f"daily run, LAKE{'' if tag == '1x' else '4'} #{r + 1}"
-                info = await step(label, [*daily, str(where)], on_day, True)
+            for tag, where, hidden in variants:
+                which = "LAKE" if tag.startswith("1x") else "LAKE4"
+                label = f"daily run, {which}{' without key index' if hidden else ''} #{r + 1}"
+                with without_index(where, hidden):
+                    info = await step(label, [*daily, str(where)], on_day, True)
                 assert info is not None and (info["flags_new"], info["flags_resolved"]) == (0, 0), info
                 walls[tag].append(info["wall"])
                 runs[tag].append(info["s"])
+                cpus[tag].append(info["cpu"])
     finally:
         pg.stop()
     header = ["step", "wall s", "run s", "events/s wall", "CPU s", "PG CPU s", "py workers MiB (largest)"]
@@ -192,9 +234,14 @@ async def main(
         "(events/s: events in the lake for exports and the full run, day D's events for daily runs)"
     )
     print(table(title, header, rows))
-    ratio_wall = min(walls["4x"]) / min(walls["1x"])
-    ratio_run = min(runs["4x"]) / min(runs["1x"])
-    print(f"daily run, history 4× / 1× (best of {repeats}): {ratio_wall:.2f}× wall, {ratio_run:.2f}× run seconds")
+    ratios = {}
+    for suffix in ("", " no index"):  # best of the repeats: the machine's other work only adds time
+        wall, run_s, cpu = ((min(m[f"4x{suffix}"]) / min(m[f"1x{suffix}"])) for m in (walls, runs, cpus))
+        ratios[suffix.strip() or "index"] = {"wall": round(wall, 2), "run": round(run_s, 2), "cpu": round(cpu, 2)}
+        print(
+            f"daily run{' without key index' if suffix else ''}, history 4× / 1× (best of {repeats}): "
+            f"{wall:.2f}× wall, {run_s:.2f}× run seconds, {cpu:.2f}× CPU seconds"
+        )
     print(f"lake bytes: {sizes}; LAKE4 rows {grown}")
     path = save(
         "spark_daily",
@@ -208,10 +255,10 @@ async def main(
             "rows": rows,
             "sizes": sizes,
             "lake4_rows": grown,
-            "ratio_4x_wall": round(ratio_wall, 2),
-            "ratio_4x_run": round(ratio_run, 2),
+            "ratio_4x": ratios,
             "walls": walls,
             "run_seconds": runs,
+            "cpu_seconds": cpus,
             "steps": results,
         },
     )

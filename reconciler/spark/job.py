@@ -269,6 +269,7 @@ def export_parquet(
                 df.withColumn("province", F.lit(province)).write.mode("overwrite").option(
                     "partitionOverwriteMode", "dynamic"
                 ).partitionBy(*parts).parquet(under(out, name))
+            lake.index_keys(spark, out, province)
             return
 
         def staged() -> Iterator[lake.DayExport]:

@@ -10,6 +10,13 @@ Layout under LAKE (a directory or a lake URL: s3a://…, hdfs://…):
                                                                       key_hash = xxhash64(buyer_token))
     retractions/day=…/province=…/…                                   event ids retracted (EPCIS errorDeclaration,
                                                                       NHSA 3507) that day
+    code_keys/day=…/province=…/part-….parquet                        the key index: each day's distinct key_hash
+    buyer_keys/day=…/province=…/…                                    of code_events / buyer_events, sorted, one
+                                                                      file per day and province
+
+The key index is what lets a daily run find the days that hold its keys' histories by reading one small
+file per day and province, instead of listing and opening every bucket file of the history (DESIGN §6:
+the day's cost, not the history's). Days exported before it existed are read the old way.
 
 A row's day is the calendar day in Asia/Shanghai of its `received_at` (when the province stored it),
 not of its `occurred_at`: an event uploaded late lands in the day it arrived, and the daily run that
@@ -36,7 +43,9 @@ if TYPE_CHECKING:
 
 DAY_ZONE = ZoneInfo("Asia/Shanghai")  # the national platform's calendar day
 DATASETS = ("code_events", "sales", "buyer_events", "retractions")
+KEY_INDEX = {"code_events": "code_keys", "buyer_events": "buyer_keys"}  # dataset -> its key index
 STAGING = "_staging"  # leading underscore: Spark's file listing skips it
+STALE_STAGING = timedelta(hours=24)  # a staged export this old was left by a crash: removed by the next one
 
 
 def under(base: str | Path, name: str) -> str:
@@ -86,6 +95,22 @@ class _Fs:
     def delete(self, path: str) -> None:
         self._fs.delete(self._path(path), True)
 
+    def glob(self, pattern: str) -> list[str]:
+        """The paths matching a glob (`*` within one level), as strings."""
+        found = self._fs.globStatus(self._path(pattern))
+        return [str(st.getPath().toString()) for st in (found or [])]
+
+    def children_older_than(self, path: str, age: timedelta) -> list[str]:
+        """The entries of a directory last modified more than `age` ago (none if it does not exist)."""
+        if not self.exists(path):
+            return []
+        cutoff_ms = (datetime.now(UTC) - age).timestamp() * 1000
+        return [
+            str(st.getPath().toString())
+            for st in self._fs.listStatus(self._path(path))
+            if st.getModificationTime() < cutoff_ms
+        ]
+
 
 class DayExport(NamedTuple):
     """What one day's export stages: each dataset's frame and where it goes."""
@@ -96,11 +121,15 @@ class DayExport(NamedTuple):
 
 
 def commit_day(spark: SparkSession, lake: str | Path, day: date, province: str, staged: Iterator[DayExport]) -> None:
-    """Write each dataset of a day under the staging directory, then swap them all into place.
+    """Write each dataset of a day (and the key index of code_events and buyer_events) under the staging
+    directory, then swap them all into place.
 
     Nothing under `LAKE/<dataset>/day=D/province=P` changes until every dataset is written; the swap
-    is a rename per dataset (the old partition moved aside first, then deleted)."""
+    is a rename per dataset (the old partition moved aside first, then deleted). Staged exports older
+    than a day — left by a crash, since a live export renames or deletes its own — are removed first."""
     fs = _Fs(spark, str(lake))
+    for stale in fs.children_older_than(under(lake, STAGING), STALE_STAGING):
+        fs.delete(stale)
     token = f"{day.isoformat()}-{province}-{uuid.uuid4().hex[:12]}"
     stage = under(under(lake, STAGING), token)
     names = []
@@ -111,6 +140,15 @@ def commit_day(spark: SparkSession, lake: str | Path, day: date, province: str, 
                 writer = writer.partitionBy("bucket")
             writer.parquet(under(stage, item.name))
             names.append(item.name)
+            if item.name in KEY_INDEX:  # from the staged files: the database is not read twice
+                written = _load(spark, under(stage, item.name), [under(stage, item.name)])
+                keys = (
+                    spark.createDataFrame([], f"{KEY_HASH} bigint")  # no row that day: an empty index, not none
+                    if written is None
+                    else written.select(KEY_HASH).distinct()
+                )
+                keys.coalesce(1).sortWithinPartitions(KEY_HASH).write.parquet(under(stage, KEY_INDEX[item.name]))
+                names.append(KEY_INDEX[item.name])
         for name in names:
             target = under(under(lake, name), f"day={day.isoformat()}/province={province}")
             fs.mkdirs(under(under(lake, name), f"day={day.isoformat()}"))
@@ -121,36 +159,62 @@ def commit_day(spark: SparkSession, lake: str | Path, day: date, province: str, 
         fs.delete(stage)
 
 
+def index_keys(spark: SparkSession, lake: str | Path, province: str) -> None:
+    """Write the key index of every day of a province's code_events and buyer_events (after a whole
+    export): one sorted file per day, each day's partition of this province replaced."""
+    from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
+
+    for name, index in KEY_INDEX.items():
+        df = read(spark, lake, name)
+        if df is None:
+            continue
+        keys = df.where(F.col("province") == province).select(KEY_HASH, "day", "province").distinct()
+        keys.repartition("day").sortWithinPartitions(KEY_HASH).write.mode("overwrite").option(
+            "partitionOverwriteMode", "dynamic"
+        ).partitionBy("day", "province").parquet(under(lake, index))
+
+
 # -- reading --------------------------------------------------------------------------------------------
 
 
-def read(spark: SparkSession, lake: str | Path, name: str) -> DataFrame | None:
-    """A dataset of the lake with `day` and `province` as strings, or None if no export wrote it yet."""
-    path = under(lake, name)
-    if not _Fs(spark, str(lake)).exists(path):
+def _load(spark: SparkSession, base: str, paths: list[str]) -> DataFrame | None:
+    """These partition directories of a dataset (under `base`), with `day` and `province` as strings and
+    the other partition columns inferred; None if there is none or they hold no file yet."""
+    if not paths:
         return None
     spark.conf.set("spark.sql.sources.partitionColumnTypeInference.enabled", "false")  # day, province: text
     try:
-        return spark.read.parquet(path)
-    except Exception as exc:  # a dataset directory with no file yet (only empty days exported)
+        return spark.read.option("basePath", base).parquet(*paths)
+    except Exception as exc:  # directories with no file (only empty days exported)
         if "UNABLE_TO_INFER_SCHEMA" in str(exc) or "Unable to infer schema" in str(exc):
             return None
         raise
+
+
+def read(spark: SparkSession, lake: str | Path, name: str) -> DataFrame | None:
+    """A dataset of the lake, every day (lists every file), or None if no export wrote it yet."""
+    path = under(lake, name)
+    return _load(spark, path, [path]) if _Fs(spark, str(lake)).exists(path) else None
 
 
 def read_day(spark: SparkSession, lake: str | Path, name: str, day: date) -> DataFrame | None:
     """One day of a dataset (every province), without listing the other days; None if absent."""
     path = under(lake, name)
     part = under(path, f"day={day.isoformat()}")
-    if not _Fs(spark, str(lake)).exists(part):
-        return None
-    spark.conf.set("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
-    try:
-        return spark.read.option("basePath", path).parquet(part)
-    except Exception as exc:  # the day's directory holds no file (no sale that day)
-        if "UNABLE_TO_INFER_SCHEMA" in str(exc) or "Unable to infer schema" in str(exc):
-            return None
-        raise
+    return _load(spark, path, [part]) if _Fs(spark, str(lake)).exists(part) else None
+
+
+def partitions(spark: SparkSession, lake: str | Path, name: str) -> set[tuple[str, str]]:
+    """The (day, province) partitions of a dataset, from one listing of its directories (no file opened)."""
+    found = set()
+    for path in _Fs(spark, str(lake)).glob(under(under(lake, name), "day=*/province=*")):
+        day_dir, province_dir = path.rstrip("/").rsplit("/", 2)[-2:]
+        found.add((day_dir.removeprefix("day="), province_dir.removeprefix("province=")))
+    return found
+
+
+def _partition_paths(lake: str | Path, name: str, parts: set[tuple[str, str]]) -> list[str]:
+    return [under(under(lake, name), f"day={d}/province={p}") for d, p in sorted(parts)]
 
 
 def _code_rows(df: DataFrame) -> DataFrame:
@@ -223,10 +287,12 @@ def full_frames(spark: SparkSession, lake: str | Path, buckets: int) -> Frames:
     return by_key(frames, buckets)
 
 
-def _histories(df: DataFrame, keys: DataFrame, key: str) -> DataFrame:
-    """Every row of these keys, whatever its day, in two reads: the key column alone of the whole
-    dataset finds the days that hold any of them; then only those days' partitions are read whole.
-    A history's days the day's keys never appear in (other boxes, other buyers) cost one column."""
+def _histories(spark: SparkSession, lake: str | Path, name: str, keys: DataFrame, key: str) -> DataFrame | None:
+    """Every row of these keys in a dataset, whatever its day, in two reads: the key index (one small
+    sorted file of key hashes per day and province) finds the partitions that hold any of them; then only
+    those partitions are read whole. Partitions exported before the index existed are searched by their
+    rows' key_hash column instead. A collision of hashes only adds a partition: the second read joins
+    on the key itself."""
     from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
 
     small = keys.count() <= BROADCAST_KEYS  # the planner cannot tell: it estimates a day's keys by file size
@@ -234,13 +300,20 @@ def _histories(df: DataFrame, keys: DataFrame, key: str) -> DataFrame:
     def sent(k: DataFrame) -> DataFrame:
         return F.broadcast(k) if small else k
 
-    if KEY_HASH in df.columns:  # a 64-bit hash of the key, written by the export: cheaper to read than the key
-        hashes = keys.select(F.xxhash64(key).alias(KEY_HASH)).distinct()
-        candidates = df.select(KEY_HASH, "day").join(sent(hashes), KEY_HASH, "left_semi")
-    else:
-        candidates = df.select(key, "day").join(sent(keys), key, "left_semi")
-    days = [r[0] for r in candidates.select("day").distinct().collect()]  # a collision only adds a day
-    return df.where(F.col("day").isin(days)).join(sent(keys), key, "left_semi")
+    hashes = keys.select(F.xxhash64(key).alias(KEY_HASH)).distinct()
+    index = KEY_INDEX[name]
+    held = partitions(spark, lake, name)
+    indexed = held & partitions(spark, lake, index)
+    candidates = []
+    if (idx := _load(spark, under(lake, index), _partition_paths(lake, index, indexed))) is not None:
+        candidates.append(idx.join(sent(hashes), KEY_HASH, "left_semi").select("day", "province"))
+    if (old := _load(spark, under(lake, name), _partition_paths(lake, name, held - indexed))) is not None:
+        candidates.append(old.select(KEY_HASH, "day", "province").join(sent(hashes), KEY_HASH, "left_semi"))
+    found: set[tuple[str, str]] = set()
+    for c in candidates:
+        found.update((r[0], r[1]) for r in c.select("day", "province").distinct().collect())
+    rows = _load(spark, under(lake, name), _partition_paths(lake, name, found))
+    return None if rows is None else rows.join(sent(keys), key, "left_semi")
 
 
 BROADCAST_KEYS = 2_000_000  # a day's keys sent whole to every task up to this many (~100 MB), else shuffled
@@ -266,12 +339,14 @@ def daily_frames(spark: SparkSession, lake: str | Path, day: date, buckets: int)
         retracted_today = [r[0] for r in rx.where(F.col("day") == d).select("event_id").distinct().collect()]
 
     codes = None
-    if (ce := read(spark, lake, "code_events")) is not None:
-        touched = ce.where(F.col("day") == d).select("code")
-        by_retraction = ce.where(F.col("event_id").isin(retracted_today)).select("code") if retracted_today else None
-        if by_retraction is not None:
-            touched = touched.unionByName(by_retraction)
-        history = _without_retracted(_code_rows(_histories(ce, touched.distinct(), "code")), rx)
+    touched = None if (ce := read_day(spark, lake, "code_events", day)) is None else ce.select("code")
+    by_retraction = None
+    if retracted_today and (every := read(spark, lake, "code_events")) is not None:
+        # a retraction names an event id, of any day: this (rare) case reads the event_id column of every day
+        by_retraction = every.where(F.col("event_id").isin(retracted_today)).select("code")
+        touched = by_retraction if touched is None else touched.unionByName(by_retraction)
+    if touched is not None and (rows := _histories(spark, lake, "code_events", touched.distinct(), "code")) is not None:
+        history = _without_retracted(_code_rows(rows), rx)
         keep = F.max((F.col("kind") == "SALE").cast("int")).over(Window.partitionBy("code")) == 1
         if by_retraction is not None:
             history = history.join(by_retraction.distinct().withColumn("_rx", F.lit(True)), "code", "left").withColumn(
@@ -288,9 +363,10 @@ def daily_frames(spark: SparkSession, lake: str | Path, day: date, buckets: int)
         sales = _sales_rows(sa, rx)
 
     buyers = None
-    if (be := read(spark, lake, "buyer_events")) is not None:
-        tokens = be.where(F.col("day") == d).select("buyer_token").distinct()
-        buyers = _histories(be, tokens, "buyer_token").drop("day", "province", "bucket", KEY_HASH)
+    if (be := read_day(spark, lake, "buyer_events", day)) is not None:
+        tokens = be.select("buyer_token").distinct()
+        if (rows := _histories(spark, lake, "buyer_events", tokens, "buyer_token")) is not None:
+            buyers = rows.drop("day", "province", "bucket", KEY_HASH)
     return by_key(Frames(codes, sales, buyers), buckets)
 
 

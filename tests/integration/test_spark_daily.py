@@ -10,15 +10,19 @@ which the test sets for each day's events after sending them, as a province's cl
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import time as time_module
 from datetime import date, datetime, time, timedelta
 
 import asyncpg
+import pyarrow.parquet as pq
 import pytest
 
 from reconciler.cli import _check_spark, build_parser
 from reconciler.jobs import Engine, Mode, Reconciler, RunInfo, Status
 from reconciler.spark.job import SparkSettings, execute, export_parquet
-from reconciler.spark.lake import DAY_ZONE, partition_path, read
+from reconciler.spark.lake import DAY_ZONE, KEY_HASH, KEY_INDEX, partition_path, read, read_day
 from tests import builders as b
 from tests.reconcile_helpers import run
 from tests.stories import dataset
@@ -208,6 +212,24 @@ async def test_daily_runs_leave_the_flags_of_one_full_run(service, raw_db, spark
     assert 0 < again.sales_done < full.sales_done
     assert 0 < again.buyers_done < full.buyers_done
 
+    # the key index: per day and province, one file of the day's distinct key hashes, sorted
+    for name, index in KEY_INDEX.items():
+        for day in DAYS:
+            files = list((lake / index / f"day={day.isoformat()}" / "province=local").glob("*.parquet"))
+            assert len(files) == 1, (index, day, files)
+            hashes = pq.read_table(files[0]).column(KEY_HASH).to_pylist()
+            rows = read_day(spark, lake, name, day)
+            assert rows is not None
+            assert hashes == sorted({r[0] for r in rows.select(KEY_HASH).collect()}), (index, day)
+
+    # a day exported before the index existed is searched through its rows: without day 1's index,
+    # day 3's run (whose late sale and refund need day 1's and day 2's history) still changes nothing
+    for index in KEY_INDEX.values():
+        shutil.rmtree(lake / index / f"day={DAYS[0].isoformat()}")
+    unindexed = await _daily(service, spark, lake, DAYS[2])
+    assert (unindexed.flags_new, unindexed.flags_resolved) == (0, 0)
+    assert await standing(raw_db) == daily
+
 
 async def test_a_days_export_replaces_the_day_and_a_crashed_one_leaves_it_whole(service, raw_db, spark, tmp_path):
     lake = tmp_path / "lake"
@@ -247,7 +269,14 @@ async def test_a_days_export_replaces_the_day_and_a_crashed_one_leaves_it_whole(
     assert await asyncio.to_thread(rows) == before, "the crashed export left the day as it was"
     assert not (lake / "_staging").exists() or not any((lake / "_staging").iterdir())
 
+    # a staged export a day old was left by a crash: the next export removes it, a live one's stays
+    stale, live = lake / "_staging" / "2026-06-01-local-crashed", lake / "_staging" / "2026-07-01-11-running"
+    for d in (stale, live):
+        (d / "code_events").mkdir(parents=True)
+    long_ago = time_module.time() - 25 * 3600
+    os.utime(stale, (long_ago, long_ago))
     await _export(service, spark, lake, DAYS[0])
+    assert not stale.exists() and live.exists()
     after = await asyncio.to_thread(rows)
     assert after > before
     await _export(service, spark, lake, DAYS[0])  # again: replaced, not appended
