@@ -58,8 +58,9 @@ async def _run(config: Config, args) -> int:
             params = BuyerParams.from_json(dict(args.buyer_param), base=reconciler.buyer_params)
             engine_kind = Engine(args.engine.upper().replace("-", "_"))
             day = args.day if engine_kind is Engine.SPARK else None
+            lake = str(args.from_parquet) if engine_kind is Engine.SPARK and args.from_parquet else None
             started = await reconciler.start(
-                mode, args.window_from, args.window_to, params, engine=engine_kind, day=day
+                mode, args.window_from, args.window_to, params, engine=engine_kind, day=day, lake=lake
             )
             run_id = started.run_id
         recorded = await reconciler.get(run_id)

@@ -125,12 +125,16 @@ class Reconciler:
         *,
         engine: Engine = Engine.IN_PROCESS,
         day: date | None = None,
+        lake: str | None = None,
     ) -> RunInfo:
         """Record a new run: its snapshot horizon, the rule parameters it applies (a resumed run reads
-        them back), and for incremental runs where the last one ended; `day`: a Spark daily run's lake day."""
+        them back), and for incremental runs where the last one ended; `day`: a Spark daily run's lake
+        day; `lake`: the lake a Spark run reads (None: the database)."""
         params = {**(buyer_params or self.buyer_params).to_json(), "clock_skew_seconds": self.skew.total_seconds()}
         async with pg(self.engine) as conn:
-            return await create_run(conn, mode, window_from, window_to, rule_params=params, engine=engine, day=day)
+            return await create_run(
+                conn, mode, window_from, window_to, rule_params=params, engine=engine, day=day, lake=lake
+            )
 
     async def get(self, run_id: int) -> RunInfo | None:
         async with pg(self.engine) as conn:

@@ -12,7 +12,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -202,6 +202,8 @@ async def execute(
     if run.status is Status.DONE:
         return run
     try:
+        if settings.from_parquet is None and run.rule_params.get("lake"):  # resumed: the lake it started on
+            settings = replace(settings, from_parquet=run.rule_params["lake"])
         if run_day(run) is not None:
             if settings.from_parquet is None:
                 raise ValueError("a daily run reads the day from the lake: give --from-parquet LAKE")

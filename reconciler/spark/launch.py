@@ -17,6 +17,12 @@ from reconciler.store.runs import mark_failed
 from tracesvc.store.db import pg
 
 MASTER_ENV = "TRACESVC_SPARK_MASTER"  # the service's Spark master, default local[2]
+LAKE_ENV = "TRACESVC_LAKE"  # the lake the service's Spark runs read (unset: its own database)
+
+
+def service_lake() -> str | None:
+    """The lake the service's Spark runs read, from its environment (a directory or s3a://…, hdfs://…)."""
+    return os.environ.get(LAKE_ENV) or None
 
 
 def command(run_id: int, master: str, buckets: int) -> list[str]:

@@ -127,13 +127,17 @@ async def create_run(
     rule_params: Mapping[str, Any],
     engine: Engine = Engine.IN_PROCESS,
     day: date | None = None,
+    lake: str | None = None,
 ) -> RunInfo:
     """Record a new run: its snapshot horizon, the rule parameters it applies, and for incremental
     runs where the last one ended. A Spark daily run (`day`: the lake day it judges, kept in its
     rule_params) records horizon 0: it judged a day of the lake, not every row stored below a horizon,
-    so an in-process incremental run must not start from it."""
+    so an in-process incremental run must not start from it. A Spark run over a lake records the lake,
+    so that resuming it (or the service's child process) reads the same one."""
     if day is not None:
         rule_params = {**rule_params, "day": day.isoformat()}
+    if lake is not None:
+        rule_params = {**rule_params, "lake": lake}
     horizon = "0" if day is not None else "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
     xid_from = None
     if mode is Mode.INCREMENTAL:

@@ -16,21 +16,24 @@ import time as time_module
 from datetime import date, datetime, time, timedelta
 
 import asyncpg
+import grpc
 import pyarrow.parquet as pq
 import pytest
+from grpc_status import rpc_status
 
 from reconciler.cli import _check_spark, build_parser
 from reconciler.jobs import Engine, Mode, Reconciler, RunInfo, Status
 from reconciler.spark.job import SparkSettings, execute, export_parquet
 from reconciler.spark.lake import DAY_ZONE, KEY_HASH, KEY_INDEX, partition_path, read, read_day
 from tests import builders as b
+from tests.integration.test_registry_api import violations_of
 from tests.reconcile_helpers import run
 from tests.stories import dataset
 from tracesvc import client
 from tracesvc.sim import world
 from tracesvc.sim.generate import Simulation
 from tracesvc.store.db import asyncpg_url
-from tracesvc.v1 import registry_pb2, registry_pb2_grpc
+from tracesvc.v1 import reconcile_pb2, reconcile_pb2_grpc, registry_pb2, registry_pb2_grpc
 
 pytestmark = pytest.mark.slow
 
@@ -318,3 +321,47 @@ def test_the_daily_commands_parse_and_wrong_combinations_are_refused(argv, ok, c
         with pytest.raises(SystemExit):
             _check_spark(parser, args)
         assert "--engine spark" in capsys.readouterr().err
+
+
+async def test_the_daily_run_over_grpc_reads_the_servers_lake(service, raw_db, spark, tmp_path, monkeypatch):
+    """RunReconciliation's daily run (engine SPARK, mode INCREMENTAL, lake_day) in the service's child
+    process, over the lake TRACESVC_LAKE names; refused with the field when the request is wrong."""
+    lake = tmp_path / "lake"
+    await b.seed_registry(service.registry)
+    await _store_on(service, raw_db, dataset(23, 30), DAYS[0])
+    await _export(service, spark, lake, DAYS[0])
+    stub = reconcile_pb2_grpc.ReconcileServiceStub(service.channel)
+
+    def daily(day: str, **extra) -> reconcile_pb2.RunReconciliationRequest:
+        fields = {"mode": reconcile_pb2.RUN_MODE_INCREMENTAL, "engine": reconcile_pb2.RUN_ENGINE_SPARK, **extra}
+        return reconcile_pb2.RunReconciliationRequest(lake_day=day, **fields)
+
+    monkeypatch.delenv("TRACESVC_LAKE", raising=False)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.RunReconciliation(daily(DAYS[0].isoformat()))
+    assert err.value.code() is grpc.StatusCode.FAILED_PRECONDITION and "TRACESVC_LAKE" in str(err.value.details())
+    monkeypatch.setenv("TRACESVC_LAKE", str(lake))
+    for bad, field in [
+        (daily("2026-7-1"), "lake_day"),
+        (daily("２０２６-07-01"), "lake_day"),  # full-width digits are refused, never normalised
+        (daily("2026-02-30"), "lake_day"),
+        (daily(""), "lake_day"),  # an incremental Spark run is the daily run: which day?
+        (daily("2026-07-01", engine=reconcile_pb2.RUN_ENGINE_IN_PROCESS), "lake_day"),
+    ]:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.RunReconciliation(bad)
+        assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT, bad
+        assert field in violations_of(rpc_status.from_call(err.value)), bad
+
+    done = (await stub.RunReconciliation(daily(DAYS[0].isoformat(), buckets=2, wait=True))).run
+    assert done.status == reconcile_pb2.RUN_STATUS_DONE, done.error
+    assert (done.engine, done.mode, done.lake_day) == (
+        reconcile_pb2.RUN_ENGINE_SPARK,
+        reconcile_pb2.RUN_MODE_INCREMENTAL,
+        DAYS[0].isoformat(),
+    )
+    assert done.flags_new > 0 and done.codes_done > 0
+    by_grpc = await standing(raw_db)
+    await raw_db.execute("TRUNCATE flags, return_chains")
+    await run(service.engine, Mode.FULL)  # the same day judged in-process from the database
+    assert await standing(raw_db) == by_grpc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import grpc
@@ -47,6 +48,7 @@ def run_to_proto(info: RunInfo) -> pb.Run:
         error=info.error or "",
         buyers_done=info.buyers_done,
         engine=_ENGINE_PB[info.engine],
+        lake_day=str(info.rule_params.get("day", "")),
     )
     if info.finished_at:
         out.finished_at.CopyFrom(to_timestamp(info.finished_at))
@@ -71,6 +73,17 @@ def _engine(value: pb.RunEngine) -> Engine:
     return engine
 
 
+def _lake_day(text: str) -> date | None:
+    if not text:
+        return None
+    try:
+        if len(text) == 10 and text.isascii():
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise InvalidArgument("bad lake_day", [Violation("lake_day", "a date YYYY-MM-DD")])
+
+
 class ReconcileServicer(reconcile_pb2_grpc.ReconcileServiceServicer):
     def __init__(self, runs: RunControl) -> None:
         self._runs = runs
@@ -89,6 +102,7 @@ class ReconcileServicer(reconcile_pb2_grpc.ReconcileServiceServicer):
                 buyer_params=buyer_params_of(request.buyer_params),
                 engine=_engine(request.engine),
                 buckets=request.buckets,
+                lake_day=_lake_day(request.lake_day),
             )
         return pb.RunReconciliationResponse(run=run_to_proto(info))
 

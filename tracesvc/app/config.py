@@ -31,6 +31,8 @@ SERVE_ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("TRACESVC_CONSOLE", "on", "off: no web console on the HTTP listener"),
     ("TRACESVC_CONSOLE_SECURE_COOKIES", "off", "on: Secure cookies (TLS ends in front of the listener)"),
     ("TRACESVC_RECONCILE_PROCESSES", "1", "worker processes of a RunReconciliation run"),
+    ("TRACESVC_SPARK_MASTER", "local[2]", "Spark master of RunReconciliation's Spark runs (spark://…, k8s://…)"),
+    ("TRACESVC_LAKE", "unset", "the Parquet lake Spark runs read (directory, s3a://…); unset: the database"),
     ("TRACESVC_B_SUPPLY_WINDOW_DAYS, …_ALLOWANCE_DAYS", "90, 30", "rule B OVER_SUPPLY window and allowance"),
     ("TRACESVC_B_MULTI_WINDOW_DAYS, …_PHARMACIES", "7, 3", "rule B MULTI_PHARMACY window and pharmacies"),
     ("TRACESVC_B_TRAVEL_MINUTES", "120", "rule B CARD_TRAVEL travel time"),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 
 from reconciler import spark
 from reconciler.jobs import Engine, Mode, Reconciler, RunInfo, Status
 from reconciler.rules import BuyerParams
-from reconciler.spark.launch import run_detached
+from reconciler.spark.launch import LAKE_ENV, run_detached, service_lake
 from tracesvc.domain.events import Violation
 from tracesvc.service.errors import FailedPrecondition, InvalidArgument, NotFound
 
@@ -27,8 +27,11 @@ class RunControl:
         buyer_params: Mapping[str, int] | None = None,
         engine: Engine = Engine.IN_PROCESS,
         buckets: int = 0,
+        lake_day: date | None = None,
     ) -> RunInfo:
-        """Record a run and execute it in the background; with `wait`, return when it has ended."""
+        """Record a run and execute it in the background; with `wait`, return when it has ended. A Spark
+        run reads the server's lake if it has one (`TRACESVC_LAKE`), else its database; `lake_day`
+        makes an incremental Spark run the daily run over that day of the lake."""
         if mode is None:
             raise InvalidArgument("mode is required", [Violation("mode", "FULL or INCREMENTAL")])
         if (window_from or window_to) and mode is Mode.INCREMENTAL:
@@ -41,9 +44,16 @@ class RunControl:
             params = BuyerParams.from_json(buyer_params or {}, base=self._reconciler.buyer_params)
         except ValueError as exc:
             raise InvalidArgument("bad rule B parameters", [Violation("buyer_params", str(exc))]) from exc
+        lake = service_lake() if engine is Engine.SPARK else None
         if engine is Engine.SPARK:
-            _check_spark(mode, window_from or window_to)
-        info = await self._reconciler.start(mode, window_from, window_to, params, engine=engine)
+            _check_spark(mode, window_from or window_to, lake_day, lake)
+        elif lake_day is not None:
+            raise InvalidArgument(
+                "lake_day is the Spark engine's daily run", [Violation("lake_day", "only with engine SPARK")]
+            )
+        info = await self._reconciler.start(
+            mode, window_from, window_to, params, engine=engine, day=lake_day, lake=lake
+        )
         return await self._launch(info, wait=wait, buckets=buckets)
 
     async def resume(self, run_id: int, *, wait: bool) -> RunInfo:
@@ -73,13 +83,22 @@ class RunControl:
         return await self._reconciler.list(limit, before_id)
 
 
-def _check_spark(mode: Mode, windowed: object) -> None:
-    """The Spark engine does full runs over every code, and needs its dependencies on this machine."""
-    if mode is not Mode.FULL or windowed:
+def _check_spark(mode: Mode, windowed: object, lake_day: date | None, lake: str | None) -> None:
+    """The Spark engine does full runs over every code and daily runs over a lake day, and needs its
+    dependencies on this machine (and, for a daily run, a lake)."""
+    if windowed:
         raise InvalidArgument(
-            "the Spark engine does full runs over every code",
-            [Violation("engine", "SPARK goes with mode FULL and no window")],
+            "the Spark engine does not take a window", [Violation("engine", "SPARK goes with no window")]
         )
+    if mode is Mode.INCREMENTAL and lake_day is None:
+        raise InvalidArgument(
+            "an incremental Spark run is the daily run over a lake day",
+            [Violation("lake_day", "give the day (YYYY-MM-DD) with mode INCREMENTAL and engine SPARK")],
+        )
+    if mode is Mode.FULL and lake_day is not None:
+        raise InvalidArgument("a full run judges every day", [Violation("lake_day", "only with mode INCREMENTAL")])
     missing = spark.requirements().missing()
     if missing:
         raise FailedPrecondition("the Spark engine needs " + "; ".join(missing))
+    if lake_day is not None and lake is None:
+        raise FailedPrecondition(f"this server has no lake to read: set {LAKE_ENV} to the lake's directory or URL")

@@ -25,35 +25,35 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btracesvc/v1/reconcile.proto\x12\x0btracesvc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x04\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\x03\x12\"\n\x04mode\x18\x02 \x01(\x0e\x32\x14.tracesvc.v1.RunMode\x12&\n\x06status\x18\x03 \x01(\x0e\x32\x16.tracesvc.v1.RunStatus\x12/\n\x0bwindow_from\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\twindow_to\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63odes_total\x18\x06 \x01(\x03\x12\x12\n\ncodes_done\x18\x07 \x01(\x03\x12\x12\n\nsales_done\x18\x08 \x01(\x03\x12\x11\n\tflags_new\x18\t \x01(\x03\x12\x16\n\x0e\x66lags_resolved\x18\n \x01(\x03\x12.\n\nstarted_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07seconds\x18\r \x01(\x01\x12\r\n\x05\x65rror\x18\x0e \x01(\t\x12\x13\n\x0b\x62uyers_done\x18\x0f \x01(\x03\x12\x32\n\x0c\x62uyer_params\x18\x10 \x01(\x0b\x32\x1c.tracesvc.v1.BuyerRuleParams\x12&\n\x06\x65ngine\x18\x11 \x01(\x0e\x32\x16.tracesvc.v1.RunEngine\"\x99\x01\n\x0f\x42uyerRuleParams\x12\x1a\n\x12supply_window_days\x18\x01 \x01(\x05\x12\x1d\n\x15supply_allowance_days\x18\x02 \x01(\x05\x12\x19\n\x11multi_window_days\x18\x03 \x01(\x05\x12\x18\n\x10multi_pharmacies\x18\x04 \x01(\x05\x12\x16\n\x0etravel_minutes\x18\x05 \x01(\x05\"\xb0\x02\n\x18RunReconciliationRequest\x12\"\n\x04mode\x18\x01 \x01(\x0e\x32\x14.tracesvc.v1.RunMode\x12/\n\x0bwindow_from\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\twindow_to\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rresume_run_id\x18\x04 \x01(\x03\x12\x0c\n\x04wait\x18\x05 \x01(\x08\x12\x32\n\x0c\x62uyer_params\x18\x06 \x01(\x0b\x32\x1c.tracesvc.v1.BuyerRuleParams\x12&\n\x06\x65ngine\x18\x07 \x01(\x0e\x32\x16.tracesvc.v1.RunEngine\x12\x0f\n\x07\x62uckets\x18\x08 \x01(\x05\":\n\x19RunReconciliationResponse\x12\x1d\n\x03run\x18\x01 \x01(\x0b\x32\x10.tracesvc.v1.Run\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\x03\"/\n\x0eGetRunResponse\x12\x1d\n\x03run\x18\x01 \x01(\x0b\x32\x10.tracesvc.v1.Run\"8\n\x0fListRunsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"K\n\x10ListRunsResponse\x12\x1e\n\x04runs\x18\x01 \x03(\x0b\x32\x10.tracesvc.v1.Run\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*P\n\x07RunMode\x12\x18\n\x14RUN_MODE_UNSPECIFIED\x10\x00\x12\x11\n\rRUN_MODE_FULL\x10\x01\x12\x18\n\x14RUN_MODE_INCREMENTAL\x10\x02*k\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12RUN_STATUS_RUNNING\x10\x01\x12\x13\n\x0fRUN_STATUS_DONE\x10\x02\x12\x15\n\x11RUN_STATUS_FAILED\x10\x03*X\n\tRunEngine\x12\x1a\n\x16RUN_ENGINE_UNSPECIFIED\x10\x00\x12\x19\n\x15RUN_ENGINE_IN_PROCESS\x10\x01\x12\x14\n\x10RUN_ENGINE_SPARK\x10\x02\x32\x82\x02\n\x10ReconcileService\x12\x62\n\x11RunReconciliation\x12%.tracesvc.v1.RunReconciliationRequest\x1a&.tracesvc.v1.RunReconciliationResponse\x12\x41\n\x06GetRun\x12\x1a.tracesvc.v1.GetRunRequest\x1a\x1b.tracesvc.v1.GetRunResponse\x12G\n\x08ListRuns\x12\x1c.tracesvc.v1.ListRunsRequest\x1a\x1d.tracesvc.v1.ListRunsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btracesvc/v1/reconcile.proto\x12\x0btracesvc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x04\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\x03\x12\"\n\x04mode\x18\x02 \x01(\x0e\x32\x14.tracesvc.v1.RunMode\x12&\n\x06status\x18\x03 \x01(\x0e\x32\x16.tracesvc.v1.RunStatus\x12/\n\x0bwindow_from\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\twindow_to\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63odes_total\x18\x06 \x01(\x03\x12\x12\n\ncodes_done\x18\x07 \x01(\x03\x12\x12\n\nsales_done\x18\x08 \x01(\x03\x12\x11\n\tflags_new\x18\t \x01(\x03\x12\x16\n\x0e\x66lags_resolved\x18\n \x01(\x03\x12.\n\nstarted_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07seconds\x18\r \x01(\x01\x12\r\n\x05\x65rror\x18\x0e \x01(\t\x12\x13\n\x0b\x62uyers_done\x18\x0f \x01(\x03\x12\x32\n\x0c\x62uyer_params\x18\x10 \x01(\x0b\x32\x1c.tracesvc.v1.BuyerRuleParams\x12&\n\x06\x65ngine\x18\x11 \x01(\x0e\x32\x16.tracesvc.v1.RunEngine\x12\x10\n\x08lake_day\x18\x12 \x01(\t\"\x99\x01\n\x0f\x42uyerRuleParams\x12\x1a\n\x12supply_window_days\x18\x01 \x01(\x05\x12\x1d\n\x15supply_allowance_days\x18\x02 \x01(\x05\x12\x19\n\x11multi_window_days\x18\x03 \x01(\x05\x12\x18\n\x10multi_pharmacies\x18\x04 \x01(\x05\x12\x16\n\x0etravel_minutes\x18\x05 \x01(\x05\"\xc2\x02\n\x18RunReconciliationRequest\x12\"\n\x04mode\x18\x01 \x01(\x0e\x32\x14.tracesvc.v1.RunMode\x12/\n\x0bwindow_from\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\twindow_to\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rresume_run_id\x18\x04 \x01(\x03\x12\x0c\n\x04wait\x18\x05 \x01(\x08\x12\x32\n\x0c\x62uyer_params\x18\x06 \x01(\x0b\x32\x1c.tracesvc.v1.BuyerRuleParams\x12&\n\x06\x65ngine\x18\x07 \x01(\x0e\x32\x16.tracesvc.v1.RunEngine\x12\x0f\n\x07\x62uckets\x18\x08 \x01(\x05\x12\x10\n\x08lake_day\x18\t \x01(\t\":\n\x19RunReconciliationResponse\x12\x1d\n\x03run\x18\x01 \x01(\x0b\x32\x10.tracesvc.v1.Run\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\x03\"/\n\x0eGetRunResponse\x12\x1d\n\x03run\x18\x01 \x01(\x0b\x32\x10.tracesvc.v1.Run\"8\n\x0fListRunsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"K\n\x10ListRunsResponse\x12\x1e\n\x04runs\x18\x01 \x03(\x0b\x32\x10.tracesvc.v1.Run\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*P\n\x07RunMode\x12\x18\n\x14RUN_MODE_UNSPECIFIED\x10\x00\x12\x11\n\rRUN_MODE_FULL\x10\x01\x12\x18\n\x14RUN_MODE_INCREMENTAL\x10\x02*k\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12RUN_STATUS_RUNNING\x10\x01\x12\x13\n\x0fRUN_STATUS_DONE\x10\x02\x12\x15\n\x11RUN_STATUS_FAILED\x10\x03*X\n\tRunEngine\x12\x1a\n\x16RUN_ENGINE_UNSPECIFIED\x10\x00\x12\x19\n\x15RUN_ENGINE_IN_PROCESS\x10\x01\x12\x14\n\x10RUN_ENGINE_SPARK\x10\x02\x32\x82\x02\n\x10ReconcileService\x12\x62\n\x11RunReconciliation\x12%.tracesvc.v1.RunReconciliationRequest\x1a&.tracesvc.v1.RunReconciliationResponse\x12\x41\n\x06GetRun\x12\x1a.tracesvc.v1.GetRunRequest\x1a\x1b.tracesvc.v1.GetRunResponse\x12G\n\x08ListRuns\x12\x1c.tracesvc.v1.ListRunsRequest\x1a\x1d.tracesvc.v1.ListRunsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tracesvc.v1.reconcile_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RUNMODE']._serialized_start=1359
-  _globals['_RUNMODE']._serialized_end=1439
-  _globals['_RUNSTATUS']._serialized_start=1441
-  _globals['_RUNSTATUS']._serialized_end=1548
-  _globals['_RUNENGINE']._serialized_start=1550
-  _globals['_RUNENGINE']._serialized_end=1638
+  _globals['_RUNMODE']._serialized_start=1395
+  _globals['_RUNMODE']._serialized_end=1475
+  _globals['_RUNSTATUS']._serialized_start=1477
+  _globals['_RUNSTATUS']._serialized_end=1584
+  _globals['_RUNENGINE']._serialized_start=1586
+  _globals['_RUNENGINE']._serialized_end=1674
   _globals['_RUN']._serialized_start=78
-  _globals['_RUN']._serialized_end=617
-  _globals['_BUYERRULEPARAMS']._serialized_start=620
-  _globals['_BUYERRULEPARAMS']._serialized_end=773
-  _globals['_RUNRECONCILIATIONREQUEST']._serialized_start=776
-  _globals['_RUNRECONCILIATIONREQUEST']._serialized_end=1080
-  _globals['_RUNRECONCILIATIONRESPONSE']._serialized_start=1082
-  _globals['_RUNRECONCILIATIONRESPONSE']._serialized_end=1140
-  _globals['_GETRUNREQUEST']._serialized_start=1142
-  _globals['_GETRUNREQUEST']._serialized_end=1173
-  _globals['_GETRUNRESPONSE']._serialized_start=1175
-  _globals['_GETRUNRESPONSE']._serialized_end=1222
-  _globals['_LISTRUNSREQUEST']._serialized_start=1224
-  _globals['_LISTRUNSREQUEST']._serialized_end=1280
-  _globals['_LISTRUNSRESPONSE']._serialized_start=1282
-  _globals['_LISTRUNSRESPONSE']._serialized_end=1357
-  _globals['_RECONCILESERVICE']._serialized_start=1641
-  _globals['_RECONCILESERVICE']._serialized_end=1899
+  _globals['_RUN']._serialized_end=635
+  _globals['_BUYERRULEPARAMS']._serialized_start=638
+  _globals['_BUYERRULEPARAMS']._serialized_end=791
+  _globals['_RUNRECONCILIATIONREQUEST']._serialized_start=794
+  _globals['_RUNRECONCILIATIONREQUEST']._serialized_end=1116
+  _globals['_RUNRECONCILIATIONRESPONSE']._serialized_start=1118
+  _globals['_RUNRECONCILIATIONRESPONSE']._serialized_end=1176
+  _globals['_GETRUNREQUEST']._serialized_start=1178
+  _globals['_GETRUNREQUEST']._serialized_end=1209
+  _globals['_GETRUNRESPONSE']._serialized_start=1211
+  _globals['_GETRUNRESPONSE']._serialized_end=1258
+  _globals['_LISTRUNSREQUEST']._serialized_start=1260
+  _globals['_LISTRUNSREQUEST']._serialized_end=1316
+  _globals['_LISTRUNSRESPONSE']._serialized_start=1318
+  _globals['_LISTRUNSRESPONSE']._serialized_end=1393
+  _globals['_RECONCILESERVICE']._serialized_start=1677
+  _globals['_RECONCILESERVICE']._serialized_end=1935
 # @@protoc_insertion_point(module_scope)

@@ -40,7 +40,7 @@ RUN_ENGINE_IN_PROCESS: RunEngine
 RUN_ENGINE_SPARK: RunEngine
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "mode", "status", "window_from", "window_to", "codes_total", "codes_done", "sales_done", "flags_new", "flags_resolved", "started_at", "finished_at", "seconds", "error", "buyers_done", "buyer_params", "engine")
+    __slots__ = ("run_id", "mode", "status", "window_from", "window_to", "codes_total", "codes_done", "sales_done", "flags_new", "flags_resolved", "started_at", "finished_at", "seconds", "error", "buyers_done", "buyer_params", "engine", "lake_day")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +58,7 @@ class Run(_message.Message):
     BUYERS_DONE_FIELD_NUMBER: _ClassVar[int]
     BUYER_PARAMS_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
+    LAKE_DAY_FIELD_NUMBER: _ClassVar[int]
     run_id: int
     mode: RunMode
     status: RunStatus
@@ -75,7 +76,8 @@ class Run(_message.Message):
     buyers_done: int
     buyer_params: BuyerRuleParams
     engine: RunEngine
-    def __init__(self, run_id: _Optional[int] = ..., mode: _Optional[_Union[RunMode, str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., window_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., codes_total: _Optional[int] = ..., codes_done: _Optional[int] = ..., sales_done: _Optional[int] = ..., flags_new: _Optional[int] = ..., flags_resolved: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds: _Optional[float] = ..., error: _Optional[str] = ..., buyers_done: _Optional[int] = ..., buyer_params: _Optional[_Union[BuyerRuleParams, _Mapping]] = ..., engine: _Optional[_Union[RunEngine, str]] = ...) -> None: ...
+    lake_day: str
+    def __init__(self, run_id: _Optional[int] = ..., mode: _Optional[_Union[RunMode, str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., window_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., codes_total: _Optional[int] = ..., codes_done: _Optional[int] = ..., sales_done: _Optional[int] = ..., flags_new: _Optional[int] = ..., flags_resolved: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds: _Optional[float] = ..., error: _Optional[str] = ..., buyers_done: _Optional[int] = ..., buyer_params: _Optional[_Union[BuyerRuleParams, _Mapping]] = ..., engine: _Optional[_Union[RunEngine, str]] = ..., lake_day: _Optional[str] = ...) -> None: ...
 
 class BuyerRuleParams(_message.Message):
     __slots__ = ("supply_window_days", "supply_allowance_days", "multi_window_days", "multi_pharmacies", "travel_minutes")
@@ -92,7 +94,7 @@ class BuyerRuleParams(_message.Message):
     def __init__(self, supply_window_days: _Optional[int] = ..., supply_allowance_days: _Optional[int] = ..., multi_window_days: _Optional[int] = ..., multi_pharmacies: _Optional[int] = ..., travel_minutes: _Optional[int] = ...) -> None: ...
 
 class RunReconciliationRequest(_message.Message):
-    __slots__ = ("mode", "window_from", "window_to", "resume_run_id", "wait", "buyer_params", "engine", "buckets")
+    __slots__ = ("mode", "window_from", "window_to", "resume_run_id", "wait", "buyer_params", "engine", "buckets", "lake_day")
     MODE_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FROM_FIELD_NUMBER: _ClassVar[int]
     WINDOW_TO_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +103,7 @@ class RunReconciliationRequest(_message.Message):
     BUYER_PARAMS_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    LAKE_DAY_FIELD_NUMBER: _ClassVar[int]
     mode: RunMode
     window_from: _timestamp_pb2.Timestamp
     window_to: _timestamp_pb2.Timestamp
@@ -109,7 +112,8 @@ class RunReconciliationRequest(_message.Message):
     buyer_params: BuyerRuleParams
     engine: RunEngine
     buckets: int
-    def __init__(self, mode: _Optional[_Union[RunMode, str]] = ..., window_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resume_run_id: _Optional[int] = ..., wait: _Optional[bool] = ..., buyer_params: _Optional[_Union[BuyerRuleParams, _Mapping]] = ..., engine: _Optional[_Union[RunEngine, str]] = ..., buckets: _Optional[int] = ...) -> None: ...
+    lake_day: str
+    def __init__(self, mode: _Optional[_Union[RunMode, str]] = ..., window_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resume_run_id: _Optional[int] = ..., wait: _Optional[bool] = ..., buyer_params: _Optional[_Union[BuyerRuleParams, _Mapping]] = ..., engine: _Optional[_Union[RunEngine, str]] = ..., buckets: _Optional[int] = ..., lake_day: _Optional[str] = ...) -> None: ...
 
 class RunReconciliationResponse(_message.Message):
     __slots__ = ("run",)
