@@ -220,7 +220,9 @@ def _findings(d: Dossier) -> str:
                 _who(d, f.subject_party) + (f"<br>{_region(f.subject_region)}" if f.subject_region else ""),
                 f"{_when(f.decisive_at)}<br>{_yuan(f.money_fen)}",
                 f"<span class='{_e(f.severity)}'>{_e(severity)}</span>"
-                f"<br>{_e(status)}" + (f"<br>{_e(f.review_note)}" if f.review_note else ""),
+                f"<br>{_e(status)}"
+                + (f"<br>{_e(f.review_note)}" if f.review_note else "")
+                + ("<br>全国核查 National" if f.origin == "NATIONAL" else ""),
             )
         )
     return "<h2>违规线索 Findings</h2>" + _table(
