@@ -130,10 +130,14 @@ def add_findings(sub: argparse._SubParsersAction) -> None:
 async def export_findings(config, args: argparse.Namespace) -> int:
     from reconciler.spark.feedback import export_day  # noqa: PLC0415 (optional dependency: loaded only when used)
     from reconciler.spark.job import session  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from reconciler.store.national import daily_run  # noqa: PLC0415 (kept beside its use)
     from tracesvc.app.server import database  # noqa: PLC0415 (optional dependency: loaded only when used)
     from tracesvc.runtime.progress import Progress  # noqa: PLC0415 (kept beside its use)
+    from tracesvc.store.db import pg  # noqa: PLC0415 (kept beside its use)
 
     async with database(config) as engine:
+        async with pg(engine) as conn:  # no such run: said before Spark starts
+            await daily_run(conn, args.day, args.run)
         spark = await asyncio.to_thread(session, args.master, args.jdbc_jar, "tracesvc-findings")
         try:
             with Progress(f"export-findings {args.day.isoformat()}", "flag", enabled=not args.quiet) as progress:

@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
+import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
@@ -33,6 +37,7 @@ from tests.conftest import _plain, fresh_database
 from tests.reconcile_helpers import run
 from tracesvc import client
 from tracesvc.app.config import Config
+from tracesvc.documents import fonts
 from tracesvc.sim import world
 from tracesvc.sim.generate import Simulation
 from tracesvc.v1 import enforcement_pb2 as en
@@ -116,6 +121,45 @@ def story() -> tuple[str, list, list, list]:
     ]
     refund = [sim.refund("nA-ret", "IND-01", "nA-s", box, t + timedelta(hours=20))]
     return box, beijing, shanghai, refund
+
+
+def reconciler_cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler.cli", *args, "--quiet"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": database_url},
+        timeout=300,
+        check=False,
+    )
+
+
+async def test_export_findings_without_a_finished_daily_run_says_so_in_one_line(db_url, tmp_path):
+    done = await asyncio.to_thread(reconciler_cli, db_url, "export-findings", str(tmp_path), "--day", "2026-07-02")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "reconciler export-findings: LookupError: no finished daily Spark run of 2026-07-02 in this database "
+        "(TRACESVC_DEBUG=1 shows the traceback)"
+    ]
+
+
+async def case_file_names_the_events_held_elsewhere(n: Node, flag_id: str, tmp: Path) -> None:
+    opened = await n.enforcement.CreateCase(
+        en.CreateCaseRequest(
+            title="跨省回流 cross-province return",
+            reason="全国核查线索 national finding",
+            members=[en.CaseMemberRef(kind=en.CASE_MEMBER_KIND_FLAG, ref=flag_id)],
+        )
+    )
+    chunks = []
+    async for item in n.enforcement.ExportCase(en.ExportCaseRequest(case_id=opened.case.case_id)):
+        if item.WhichOneof("item") == "chunk":
+            chunks.append(item.chunk)
+    pdf = tmp / "case.pdf"
+    pdf.write_bytes(b"".join(chunks))
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    flat = re.sub(r"\s+", " ", text)
+    assert "全国核查 National" in flat and "nA-s" in flat and "held by another province" in flat
 
 
 async def province_flags(n: Node) -> dict[str, tuple]:
@@ -209,14 +253,22 @@ async def test_national_findings_reach_the_provinces_they_concern(pg_admin_url, 
             listing = await web.get("/flags", params={"rule": "R"})
             assert listing.status_code == 200 and "全国核查 National" in listing.text
 
+        if fonts.available() and shutil.which("pdftotext"):  # the case file too (.ci/run installs both)
+            await case_file_names_the_events_held_elsewhere(sh, chain_flag, tmp_path)
+
         # Shanghai's own runs never resolve it (they lack Beijing's sale)
         own = await run(sh.engine, Mode.FULL)
         assert own.flags_resolved == 0
         assert await sh.db.fetchval("SELECT status FROM flags WHERE flag_id = $1", chain_flag) == "OPEN"
 
-        # Beijing imports it too, and reviews it
-        _, bj_first = await import_day(bj.engine, spark, lake, D2, BEIJING)
-        assert bj_first.new >= 1
+        # Beijing imports it too (with the command, as a province's job would), and reviews it
+        done = await asyncio.to_thread(
+            reconciler_cli, bj.url, "import-findings", lake, "--day", D2.isoformat(), "--province", BEIJING
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        summary = re.search(r"(\d+) new, 0 refreshed, 0 resolved, (\d+) already local, 0 unchanged", done.stdout)
+        assert summary is not None and int(summary.group(1)) >= 1, done.stdout
+        assert await bj.db.fetchval("SELECT origin FROM flags WHERE flag_id = $1", chain_flag) == "NATIONAL"
         reviewed = await bj.enforcement.ReviewFlag(
             en.ReviewFlagRequest(flag_id=chain_flag, decision=en.REVIEW_DECISION_CONFIRM, note="核实 verified")
         )
