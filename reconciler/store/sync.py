@@ -52,6 +52,7 @@ UPDATE flags f SET severity = u.severity, subject_party = u.subject_party, subje
        related_parties = string_to_array(u.related, E'\\x1f'), evidence = string_to_array(u.evidence, E'\\x1f'),
        money_fen = u.money_fen, detail = u.detail, decisive_at = u.decisive_at, content_hash = u.content_hash,
        updated_at = $10, origin = 'LOCAL',
+       detected_run = CASE WHEN f.origin = 'LOCAL' THEN f.detected_run ELSE $12 END,
        status = CASE WHEN f.status = 'RESOLVED' THEN 'OPEN' ELSE f.status END,
        resolved_at = CASE WHEN f.status = 'RESOLVED' THEN NULL ELSE f.resolved_at END,
        resolved_reason = CASE WHEN f.status = 'RESOLVED' THEN NULL ELSE f.resolved_reason END
@@ -188,6 +189,7 @@ async def sync_flags(
             [content_hash(f) for f in fs],
             now,
             [f.decisive_at for f in fs],
+            run_id,
         )
     resolved = 0
     if plan.gone:

@@ -5,8 +5,9 @@ database: a box is sold in Beijing and re-entered and resold in Shanghai — a r
 province can see alone. The provinces export their days to the lake, the national daily run finds the
 chain, `export-findings` writes it to both provinces' partitions, and `import-findings` brings it into
 each province's database as a NATIONAL flag with its chain, shown over gRPC and in the console. Then:
-a second import changes nothing, the province's own runs never resolve it, a review made in a province
-survives, a later national resolution arrives as RESOLVED, and an older day imported late rolls nothing back.
+a second import changes nothing, the province's own run never resolves it (and takes over what it proves
+itself, which later imports then leave alone), a review made in a province survives, a later national
+resolution arrives as RESOLVED, and an older day imported late rolls nothing back.
 
 Real Spark (local[2], the session shared with the other Spark tests), real embedded PostgreSQL.
 """
@@ -188,11 +189,6 @@ async def test_national_findings_reach_the_provinces_they_concern(pg_admin_url, 
         await store_on(sh, shanghai_events, D2)
         await export(sh, D2, SHANGHAI)
 
-        # Shanghai's own run sees the re-entry but not the sale in Beijing: no chain
-        await run(sh.engine, Mode.FULL)
-        assert await sh.db.fetchval("SELECT count(*) FROM flags WHERE rule = 'R'") == 0
-        shanghai_own = set(await province_flags(sh))
-
         with pytest.raises(NoFindings):  # nothing exported yet: said plainly
             await asyncio.to_thread(read_province, spark, lake, D2, SHANGHAI)
 
@@ -204,13 +200,11 @@ async def test_national_findings_reach_the_provinces_they_concern(pg_admin_url, 
         assert chain_flag is not None
         out = await export_day(nation.engine, spark, lake, D2, None)
         assert {BEIJING, SHANGHAI} <= set(out.provinces) and out.unplaced == 0
-        national_ids = set(await nation.db.fetchval("SELECT array_agg(flag_id) FROM flags"))
 
-        # Shanghai imports: the chain arrives as NATIONAL with its chain; what its own run found stays its own
+        # Shanghai imports: the chain arrives as NATIONAL, with its chain
         read, first = await import_day(sh.engine, spark, lake, D2, SHANGHAI)
-        assert read == out.provinces[SHANGHAI]
-        assert first.new >= 1 and first.refreshed == first.resolved == 0
-        assert first.already_local == len(shanghai_own & national_ids) >= 1
+        assert read == out.provinces[SHANGHAI] == first.new
+        assert (first.refreshed, first.resolved, first.already_local, first.unchanged) == (0, 0, 0, 0)
         row = await sh.db.fetchrow(
             "SELECT origin, status, detected_run, national_run, evidence FROM flags WHERE flag_id = $1", chain_flag
         )
@@ -222,13 +216,12 @@ async def test_national_findings_reach_the_provinces_they_concern(pg_admin_url, 
             chain_flag,
         )
         assert tuple(chain) == (True, ["IND-01"], "KY-S1", "WHS-02", ["KY-S1"])
-        assert set(await sh.db.fetchval("SELECT array_agg(flag_id) FROM flags WHERE origin = 'LOCAL'")) == shanghai_own
 
         # importing the same day again changes nothing
         before = await province_flags(sh)
         _, again = await import_day(sh.engine, spark, lake, D2, SHANGHAI)
         assert (again.new, again.refreshed, again.resolved) == (0, 0, 0)
-        assert again.unchanged == first.new and again.already_local == first.already_local
+        assert again.unchanged == first.new and again.already_local == 0
         assert await province_flags(sh) == before
 
         # a person in Shanghai sees it like any flag: ListFlags, GetFlag, the console page
@@ -237,8 +230,6 @@ async def test_national_findings_reach_the_provinces_they_concern(pg_admin_url, 
         assert shown[chain_flag].origin == "NATIONAL" and shown[chain_flag].detected_run == 0
         got = await sh.enforcement.GetFlag(en.GetFlagRequest(flag_id=chain_flag))
         assert got.flag.origin == "NATIONAL" and "nA-s" in got.flag.evidence_event_ids
-        local_one = next(iter(shanghai_own))
-        assert (await sh.enforcement.GetFlag(en.GetFlagRequest(flag_id=local_one))).flag.origin == "LOCAL"
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{sh.http_port}/console", timeout=30) as web:
             login = await web.get("/login")
             csrf = re.search(r'name="csrf" value="([^"]+)"', login.text)
@@ -256,10 +247,21 @@ async def test_national_findings_reach_the_provinces_they_concern(pg_admin_url, 
         if fonts.available() and shutil.which("pdftotext"):  # the case file too (.ci/run installs both)
             await case_file_names_the_events_held_elsewhere(sh, chain_flag, tmp_path)
 
-        # Shanghai's own runs never resolve it (they lack Beijing's sale)
+        # Shanghai's own run never resolves it (it lacks Beijing's sale, and finds no chain itself); what it
+        # proves from its own events (the re-entry from a supplier that never held the box) it takes over
         own = await run(sh.engine, Mode.FULL)
         assert own.flags_resolved == 0
-        assert await sh.db.fetchval("SELECT status FROM flags WHERE flag_id = $1", chain_flag) == "OPEN"
+        row = await sh.db.fetchrow("SELECT status, origin FROM flags WHERE flag_id = $1", chain_flag)
+        assert tuple(row) == ("OPEN", "NATIONAL")
+        taken = await sh.db.fetch("SELECT flag_id, detected_run FROM flags WHERE origin = 'LOCAL' AND national_run > 0")
+        assert taken and {r["detected_run"] for r in taken} == {own.run_id}
+        local_one = taken[0]["flag_id"]
+        assert (await sh.enforcement.GetFlag(en.GetFlagRequest(flag_id=local_one))).flag.origin == "LOCAL"
+        before = await province_flags(sh)
+        _, after_own = await import_day(sh.engine, spark, lake, D2, SHANGHAI)
+        assert (after_own.new, after_own.refreshed, after_own.resolved) == (0, 0, 0)
+        assert after_own.already_local == len(taken) and after_own.unchanged == first.new - len(taken)
+        assert await province_flags(sh) == before
 
         # Beijing imports it too (with the command, as a province's job would), and reviews it
         done = await asyncio.to_thread(
