@@ -28,6 +28,10 @@
 #     … deploy/spark_driver.py export-parquet DIR --day 2026-11-03 --province 11 --master "$MASTER" --buckets 64
 #   then the national job judges what day D touched, each key with its whole history from the lake:
 #     … deploy/spark_driver.py run --incremental --engine spark --day 2026-11-03 --master "$MASTER" --buckets "$BUCKETS" --from-parquet DIR
+#   and sends what that run changed back to the provinces each flag concerns (LAKE/findings/day=D/province=P):
+#     … deploy/spark_driver.py export-findings DIR --day 2026-11-03 --master "$MASTER"
+#   which each province merges into its own database (its DATABASE_URL; origin NATIONAL) with
+#     … deploy/spark_driver.py import-findings DIR --day 2026-11-03 --province 11 --master "$MASTER"
 #   An interrupted run is resumed (every bucket redone, idempotent) with
 #     … deploy/spark_driver.py run --resume RUN_ID --master "$MASTER" --buckets "$BUCKETS" [--from-parquet DIR]
 set -euo pipefail

@@ -163,10 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="spark: a national full run on Apache Spark, or with --incremental --from-parquet LAKE --day D the "
         "daily run over the lake's day D (needs '.[spark]', Java, the JDBC jar)",
     )
-    from reconciler.spark_cli import add_arguments, add_export
+    from reconciler.spark_cli import add_arguments, add_export, add_findings
 
     add_arguments(run)
     add_export(sub)
+    add_findings(sub)
     runs = sub.add_parser("runs", help="recent runs, newest first")
     runs.add_argument("--limit", type=int, default=20)
     sus = sub.add_parser("suspects", help="who recurs across return-drug chains")
@@ -199,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         from reconciler.spark_cli import export
 
         handler = export
+    elif args.command in ("export-findings", "import-findings"):
+        from reconciler.spark_cli import export_findings, import_findings
+
+        handler = export_findings if args.command == "export-findings" else import_findings
     else:
         handler = {"run": _run, "runs": _runs, "suspects": _suspects}[args.command]
     try:

@@ -104,3 +104,69 @@ async def export(config, args: argparse.Namespace) -> int:
         f"{out}/retractions ({args.buckets} buckets)"
     )
     return 0
+
+
+def add_findings(sub: argparse._SubParsersAction) -> None:
+    """`export-findings` (the national job) and `import-findings` (each province): findings back home."""
+    exp = sub.add_parser(
+        "export-findings",
+        help="the national side: write the flags a daily run changed to LAKE/findings, per province concerned",
+    )
+    exp.add_argument("lake", metavar="LAKE", help="the lake the daily run read (a directory or s3a://…, hdfs://…)")
+    exp.add_argument("--day", type=_day, required=True, metavar="YYYY-MM-DD")
+    exp.add_argument("--run", type=int, metavar="RUN_ID", help="default: the day's last finished daily Spark run")
+    imp = sub.add_parser(
+        "import-findings", help="a province: merge its national findings of a day into its flags (origin NATIONAL)"
+    )
+    imp.add_argument("lake", metavar="LAKE")
+    imp.add_argument("--day", type=_day, required=True, metavar="YYYY-MM-DD")
+    imp.add_argument("--province", required=True, help="this province's two-digit code, as in export-parquet")
+    for p in (exp, imp):
+        p.add_argument("--master", default="local[2]")
+        p.add_argument("--jdbc-jar", type=Path)
+        p.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+async def export_findings(config, args: argparse.Namespace) -> int:
+    from reconciler.spark.feedback import export_day  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from reconciler.spark.job import session  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from reconciler.store.national import daily_run  # noqa: PLC0415 (kept beside its use)
+    from tracesvc.app.server import database  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from tracesvc.runtime.progress import Progress  # noqa: PLC0415 (kept beside its use)
+    from tracesvc.store.db import pg  # noqa: PLC0415 (kept beside its use)
+
+    async with database(config) as engine:
+        async with pg(engine) as conn:  # no such run: said before Spark starts
+            await daily_run(conn, args.day, args.run)
+        spark = await asyncio.to_thread(session, args.master, args.jdbc_jar, "tracesvc-findings")
+        try:
+            with Progress(f"export-findings {args.day.isoformat()}", "flag", enabled=not args.quiet) as progress:
+                out = await export_day(engine, spark, args.lake, args.day, args.run)
+                progress.set(out.findings)
+        finally:
+            await asyncio.to_thread(spark.stop)
+    where = ", ".join(f"{p}: {n}" for p, n in sorted(out.provinces.items())) or "none"
+    print(
+        f"findings of run {out.run_id} ({args.day.isoformat()}): {out.findings} flags to "
+        f"{str(args.lake).rstrip('/')}/findings/day={args.day.isoformat()} — by province {where}"
+        + (f"; {out.unplaced} naming no party placed in a province" if out.unplaced else "")
+    )
+    return 0
+
+
+async def import_findings(config, args: argparse.Namespace) -> int:
+    from reconciler.spark.feedback import import_day  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from reconciler.spark.job import session  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from tracesvc.app.server import database  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from tracesvc.runtime.progress import Progress  # noqa: PLC0415 (kept beside its use)
+
+    async with database(config) as engine:
+        spark = await asyncio.to_thread(session, args.master, args.jdbc_jar, "tracesvc-findings")
+        try:
+            with Progress(f"import-findings {args.day.isoformat()}", "flag", enabled=not args.quiet) as progress:
+                read, counts = await import_day(engine, spark, args.lake, args.day, args.province)
+                progress.set(read, read)
+        finally:
+            await asyncio.to_thread(spark.stop)
+    print(f"national findings of {args.day.isoformat()} for province {args.province}: {read} read — {counts.summary()}")
+    return 0

@@ -51,7 +51,8 @@ _REFRESH_FLAGS = """
 UPDATE flags f SET severity = u.severity, subject_party = u.subject_party, subject_region = u.subject_region,
        related_parties = string_to_array(u.related, E'\\x1f'), evidence = string_to_array(u.evidence, E'\\x1f'),
        money_fen = u.money_fen, detail = u.detail, decisive_at = u.decisive_at, content_hash = u.content_hash,
-       updated_at = $10,
+       updated_at = $10, origin = 'LOCAL',
+       detected_run = CASE WHEN f.origin = 'LOCAL' THEN f.detected_run ELSE $12 END,
        status = CASE WHEN f.status = 'RESOLVED' THEN 'OPEN' ELSE f.status END,
        resolved_at = CASE WHEN f.status = 'RESOLVED' THEN NULL ELSE f.resolved_at END,
        resolved_reason = CASE WHEN f.status = 'RESOLVED' THEN NULL ELSE f.resolved_reason END
@@ -64,7 +65,7 @@ WHERE f.flag_id = u.flag_id
 _RESOLVE_FLAGS = """
 UPDATE flags f SET status = 'RESOLVED', resolved_at = $3, updated_at = $3, resolved_reason = u.reason
 FROM unnest($1::text[], $2::text[]) AS u(flag_id, reason)
-WHERE f.flag_id = u.flag_id AND f.status = 'OPEN'
+WHERE f.flag_id = u.flag_id AND f.status = 'OPEN' AND f.origin = 'LOCAL'
 """
 _UPSERT_CHAINS = """
 INSERT INTO return_chains (flag_id, code, active, originals, reentry, resales, buyer_tokens, original_sellers,
@@ -100,19 +101,24 @@ class SyncPlan(NamedTuple):
 def plan_sync(existing: Sequence[ExistingFlag], findings: Sequence[Finding], run_id: int) -> SyncPlan:
     """Pure: compare a scope's stored flags with its findings. A finding seen again whose content is
     unchanged changes nothing; a flag no longer found is resolved (never deleted) with the reason —
-    naming the kind that replaced it when the same decisive event now shows another kind."""
+    naming the kind that replaced it when the same decisive event now shows another kind.
+
+    A NATIONAL flag (imported from the national run, which saw other provinces' events) is never
+    resolved here: this database lacks the events that proved it. A finding of this database with
+    its identity takes it over (refreshed, origin LOCAL): whoever proves it from its own data owns it."""
     desired = {flag_id(f.identity): f for f in findings}
     have = {r.flag_id: r for r in existing}
     new = [(fid, f) for fid, f in desired.items() if fid not in have]
     changed = [
         (fid, f)
         for fid, f in desired.items()
-        if fid in have and (have[fid].content_hash != content_hash(f) or have[fid].status == "RESOLVED")
+        if fid in have
+        and (have[fid].content_hash != content_hash(f) or have[fid].status == "RESOLVED" or have[fid].origin != "LOCAL")
     ]
     successor = {(f.rule.value, f.decisive_event_id, f.code): f.kind for f in findings}
     gone = []
     for fid, r in have.items():
-        if fid in desired or r.status == "RESOLVED":
+        if fid in desired or r.status == "RESOLVED" or r.origin != "LOCAL":
             continue
         nxt = successor.get((r.rule, r.decisive_event_id, r.code))
         reason = (
@@ -183,6 +189,7 @@ async def sync_flags(
             [content_hash(f) for f in fs],
             now,
             [f.decisive_at for f in fs],
+            run_id,
         )
     resolved = 0
     if plan.gone:
@@ -229,9 +236,10 @@ class ExistingFlag(NamedTuple):
     rule: str
     decisive_event_id: str
     code: str
+    origin: str = "LOCAL"  # NATIONAL: imported from the national run (`reconciler import-findings`)
 
 
-_EXISTING = "SELECT flag_id, status, content_hash, rule, decisive_event_id, code FROM flags WHERE "
+_EXISTING = "SELECT flag_id, status, content_hash, rule, decisive_event_id, code, origin FROM flags WHERE "
 
 
 async def flags_of_codes(conn: asyncpg.Connection, codes: Sequence[str]) -> list[ExistingFlag]:

@@ -47,7 +47,7 @@ def test_the_script_runs_a_full_spark_run_with_the_commands_flags():
     assert str(args.jdbc_jar) == VALUES["JAR"]
 
 
-@pytest.mark.parametrize("command", ["export-parquet", "run"])
+@pytest.mark.parametrize("command", ["export-parquet", "run", "export-findings", "import-findings"])
 def test_every_documented_invocation_parses(command):
     found = [a for a in _invocations() if a[0] == command]
     assert found, f"the script shows no `{command}`"

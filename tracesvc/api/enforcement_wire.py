@@ -41,6 +41,7 @@ def flag_to_proto(r: FlagRow) -> pb.Flag:
         review_note=r.review_note,
         buyer_token=r.buyer_token,
         summary=wording.summary(r.rule, r.kind, r.detail),
+        origin=r.origin,
     )
     if r.resolved_at:
         out.resolved_at.CopyFrom(to_timestamp(r.resolved_at))

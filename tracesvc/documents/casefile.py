@@ -26,6 +26,7 @@ from tracesvc.documents.formatting import yuan as _yuan
 from tracesvc.domain.registry import Party
 from tracesvc.store import cases as store
 from tracesvc.store.dossier import Box, Dossier
+from tracesvc.store.findings import FlagRow
 
 _STATUS_ZH = {
     "OPEN": "立案 OPEN",
@@ -205,8 +206,19 @@ def _parties(d: Dossier) -> str:
     return "<h2>当事人 Parties</h2>" + _table(["当事人 Party", "角色 Role", "理由 Reason"], rows, "parties")
 
 
+def _national(f: FlagRow, held: set[str]) -> str:
+    """A national flag's mark, naming the evidence events this province's database does not hold."""
+    elsewhere = [e for e in f.evidence if e not in held]
+    out = "<br><b>全国核查 National</b>"
+    if elsewhere:
+        ids = "、".join(_id(e) for e in elsewhere)
+        out += f"<br>证据事件 {ids} 由其他省份持有<br><span class='en'>evidence held by another province</span>"
+    return out
+
+
 def _findings(d: Dossier) -> str:
     rows = []
+    held = {e.event_id for e in d.events}
     for n, f in enumerate(d.view.flags, 1):
         zh, en = wording.finding(f.kind)
         status = wording.both(wording.STATUSES.get(f.status), f.status)
@@ -220,7 +232,9 @@ def _findings(d: Dossier) -> str:
                 _who(d, f.subject_party) + (f"<br>{_region(f.subject_region)}" if f.subject_region else ""),
                 f"{_when(f.decisive_at)}<br>{_yuan(f.money_fen)}",
                 f"<span class='{_e(f.severity)}'>{_e(severity)}</span>"
-                f"<br>{_e(status)}" + (f"<br>{_e(f.review_note)}" if f.review_note else ""),
+                f"<br>{_e(status)}"
+                + (f"<br>{_e(f.review_note)}" if f.review_note else "")
+                + (_national(f, held) if f.origin == "NATIONAL" else ""),
             )
         )
     return "<h2>违规线索 Findings</h2>" + _table(

@@ -29,6 +29,7 @@ from tracesvc.domain.events import Event
 from tracesvc.domain.registry import Party
 from tracesvc.store import cases as store
 from tracesvc.store.dossier import Dossier
+from tracesvc.store.findings import FlagRow
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,15 @@ def case_digest(case: store.CaseRow) -> str:
     return digest(form)
 
 
+def flag_digest(flag: FlagRow) -> str:
+    """A flag's digest over the fields it had before national findings (0012) unless it is a national
+    one, so a case file exported before that release still verifies against an unchanged flag."""
+    form = dataclasses.asdict(flag)
+    if form["origin"] == "LOCAL":
+        del form["origin"]
+    return digest(form)
+
+
 def log_digest(line: store.LogRow) -> str:
     """A log line's digest: its content and global `log_seq`, with the officer when one was bound. The
     per-case number is how the file shows the line, not part of what it says, and lines written before
@@ -103,7 +113,7 @@ def manifest_entries(d: Dossier) -> list[ManifestEntry]:
     view = d.view
     out = [ManifestEntry("case", view.case.case_id, case_digest(view.case))]
     out += [ManifestEntry("case_log", log_id(e), log_digest(e)) for e in view.log]
-    out += [ManifestEntry("flag", f.flag_id, digest(f)) for f in view.flags]
+    out += [ManifestEntry("flag", f.flag_id, flag_digest(f)) for f in view.flags]
     out += [ManifestEntry("chain", c.flag_id, digest(c.stored_form())) for c in d.chains]
     out += [ManifestEntry("event", e.event_id, e.sha256) for e in d.events]
     out += [ManifestEntry("party", p, digest(d.parties[p])) for p in sorted(d.parties)]
@@ -148,7 +158,7 @@ async def current_digests(
     for ev in await store.events_with_digests(conn, ids.get("event", [])):
         recomputed = Event.from_json(json.loads(ev.payload)).serialized().digest.hex()
         now[("event", ev.event_id)] = ev.sha256 if recomputed == ev.sha256 else f"payload {recomputed}"
-    now |= {("flag", f.flag_id): digest(f) for f in await store.flags_by_id(conn, ids.get("flag", []))}
+    now |= {("flag", f.flag_id): flag_digest(f) for f in await store.flags_by_id(conn, ids.get("flag", []))}
     now |= {("chain", c.flag_id): digest(c.stored_form()) for c in await store.chains(conn, ids.get("chain", []))}
     case = await store.get_case(conn, case_id)
     if case is not None:

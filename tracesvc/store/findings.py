@@ -42,13 +42,16 @@ class FlagRow:
     reviewed_at: datetime | None
     review_note: str
     buyer_token: str  # rule B: the buyer's keyed hash ("" on other rules)
+    # LOCAL: found by this database's own runs; NATIONAL: the national run's, imported (`import-findings`),
+    # which may cite events only other provinces hold.
+    origin: str = "LOCAL"
 
 
 FLAG_COLUMNS = (
     "flag_id, flag_seq, rule, kind, severity, code, decisive_event_id, decisive_at, subject_party, subject_region, "
     "related_parties, evidence, money_fen, detail, status, detected_at, detected_run, resolved_at, "
     "coalesce(resolved_reason, '') AS resolved_reason, coalesce(reviewed_by, '') AS reviewed_by, reviewed_at, "
-    "coalesce(review_note, '') AS review_note, coalesce(buyer_token, '') AS buyer_token"
+    "coalesce(review_note, '') AS review_note, coalesce(buyer_token, '') AS buyer_token, origin"
 )
 
 

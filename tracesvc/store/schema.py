@@ -228,6 +228,13 @@ Index(
 Index("ix_events_refunded_sale", events.c.party_id, events.c.sale_id, postgresql_where=text("kind = 'SALE_RETURN'"))
 flags.append_column(Column("buyer_token", Text))  # rule B: the keyed hash, never the clear number
 Index("ix_flags_buyer_token", flags.c.buyer_token, postgresql_where=text("buyer_token IS NOT NULL"))
+# -- national findings imported into a province (migration 0012) ----------------------------------
+# origin: LOCAL (this database's runs) or NATIONAL (`reconciler import-findings`); an imported flag keeps
+# the national updated_at it was imported at (never rolled back by an older day) and the national run.
+flags.append_column(Column("origin", Text, nullable=False, server_default="LOCAL"))
+flags.append_constraint(CheckConstraint("origin IN ('LOCAL', 'NATIONAL')", name="ck_flags_origin"))
+flags.append_column(Column("national_updated_at", DateTime(timezone=True)))
+flags.append_column(Column("national_run", BigInteger))
 for _column in (
     Column("buyer_cursor", Text, nullable=False, server_default=""),  # last buyer token done, to resume
     Column("buyers_done", BigInteger, nullable=False, server_default=text("0")),

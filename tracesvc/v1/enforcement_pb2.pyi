@@ -249,7 +249,7 @@ class CardTravel(_message.Message):
     def __init__(self, flag_id: _Optional[str] = ..., buyer_token: _Optional[str] = ..., earlier_event_id: _Optional[str] = ..., earlier_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., earlier_party: _Optional[_Union[PartyRef, _Mapping]] = ..., later_event_id: _Optional[str] = ..., later_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., later_party: _Optional[_Union[PartyRef, _Mapping]] = ..., seconds_between: _Optional[int] = ...) -> None: ...
 
 class Flag(_message.Message):
-    __slots__ = ("flag_id", "rule", "kind", "severity", "code", "decisive_event_id", "decisive_at", "subject_party", "subject_region", "related_parties", "evidence_event_ids", "money_fen", "detail", "status", "detected_at", "detected_run", "resolved_at", "resolved_reason", "reviewed_by", "reviewed_at", "review_note", "case_id", "buyer_token", "summary")
+    __slots__ = ("flag_id", "rule", "kind", "severity", "code", "decisive_event_id", "decisive_at", "subject_party", "subject_region", "related_parties", "evidence_event_ids", "money_fen", "detail", "status", "detected_at", "detected_run", "resolved_at", "resolved_reason", "reviewed_by", "reviewed_at", "review_note", "case_id", "buyer_token", "summary", "origin")
     FLAG_ID_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -274,6 +274,7 @@ class Flag(_message.Message):
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     BUYER_TOKEN_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     flag_id: str
     rule: str
     kind: str
@@ -298,7 +299,8 @@ class Flag(_message.Message):
     case_id: str
     buyer_token: str
     summary: str
-    def __init__(self, flag_id: _Optional[str] = ..., rule: _Optional[str] = ..., kind: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., code: _Optional[str] = ..., decisive_event_id: _Optional[str] = ..., decisive_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject_party: _Optional[str] = ..., subject_region: _Optional[str] = ..., related_parties: _Optional[_Iterable[str]] = ..., evidence_event_ids: _Optional[_Iterable[str]] = ..., money_fen: _Optional[int] = ..., detail: _Optional[str] = ..., status: _Optional[_Union[FlagStatus, str]] = ..., detected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detected_run: _Optional[int] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_reason: _Optional[str] = ..., reviewed_by: _Optional[str] = ..., reviewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., review_note: _Optional[str] = ..., case_id: _Optional[str] = ..., buyer_token: _Optional[str] = ..., summary: _Optional[str] = ...) -> None: ...
+    origin: str
+    def __init__(self, flag_id: _Optional[str] = ..., rule: _Optional[str] = ..., kind: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., code: _Optional[str] = ..., decisive_event_id: _Optional[str] = ..., decisive_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject_party: _Optional[str] = ..., subject_region: _Optional[str] = ..., related_parties: _Optional[_Iterable[str]] = ..., evidence_event_ids: _Optional[_Iterable[str]] = ..., money_fen: _Optional[int] = ..., detail: _Optional[str] = ..., status: _Optional[_Union[FlagStatus, str]] = ..., detected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detected_run: _Optional[int] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_reason: _Optional[str] = ..., reviewed_by: _Optional[str] = ..., reviewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., review_note: _Optional[str] = ..., case_id: _Optional[str] = ..., buyer_token: _Optional[str] = ..., summary: _Optional[str] = ..., origin: _Optional[str] = ...) -> None: ...
 
 class ListFlagsRequest(_message.Message):
     __slots__ = ("rule", "kind", "party_id", "region", "occurred_from", "occurred_to", "statuses", "code", "page_size", "page_token", "buyer_token", "case_id")
