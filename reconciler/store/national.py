@@ -176,6 +176,8 @@ class Decision(enum.Enum):
     REFRESH = "refreshed"  # a NATIONAL flag whose national state is newer: content (and OPEN/RESOLVED) follow it
     RESOLVE = "resolved"  # … and the nation resolved it: OPEN here becomes RESOLVED
     LOCAL = "already local"  # this province's own run holds it: left alone
+    REOPEN = "reopened"  # this province's run resolved it (lacking the other provinces' events), the nation
+    # still finds it: it becomes NATIONAL and stands again — the province's inspectors see what the nation sees
     UNCHANGED = "unchanged"  # imported already at this national state, or a newer one
 
 
@@ -187,6 +189,8 @@ def decide(local: Local | None, incoming_status: str, incoming_updated_at: datet
     if local is None:
         return Decision.NEW
     if local.origin != "NATIONAL":
+        if local.status == "RESOLVED" and incoming_status != "RESOLVED":
+            return Decision.REOPEN
         return Decision.LOCAL
     if local.national_updated_at is not None and local.national_updated_at >= incoming_updated_at:
         return Decision.UNCHANGED
@@ -209,11 +213,12 @@ class ImportCounts(NamedTuple):
     resolved: int
     already_local: int
     unchanged: int
+    reopened: int = 0
 
     def summary(self) -> str:
         return (
             f"{self.new} new, {self.refreshed} refreshed, {self.resolved} resolved, "
-            f"{self.already_local} already local, {self.unchanged} unchanged"
+            f"{self.already_local} already local, {self.unchanged} unchanged, {self.reopened} reopened"
         )
 
 
@@ -242,8 +247,8 @@ ON CONFLICT (flag_id) DO UPDATE SET severity = excluded.severity, decisive_at = 
                        WHEN f.status = 'RESOLVED' THEN NULL ELSE f.resolved_at END,
     resolved_reason = CASE WHEN excluded.status = 'RESOLVED' THEN excluded.resolved_reason
                            WHEN f.status = 'RESOLVED' THEN NULL ELSE f.resolved_reason END,
-    national_updated_at = excluded.national_updated_at, national_run = excluded.national_run
-WHERE f.origin = 'NATIONAL'
+    national_updated_at = excluded.national_updated_at, national_run = excluded.national_run, origin = 'NATIONAL'
+WHERE f.origin = 'NATIONAL' OR f.status = 'RESOLVED'
 """
 
 _UPSERT_CHAINS = """
@@ -288,7 +293,7 @@ async def import_findings(conn: asyncpg.Connection, findings: Sequence[NationalF
         local = have.get(f.flag_id)
         decision = decide(local, f.status, f.updated_at)
         counts[decision] += 1
-        if decision in (Decision.NEW, Decision.REFRESH, Decision.RESOLVE):
+        if decision in (Decision.NEW, Decision.REFRESH, Decision.RESOLVE, Decision.REOPEN):
             writes.append((f, local_status(local, f.status)))
     if writes:
         cols: list[list[Any]] = [[] for _ in range(20)]
@@ -328,4 +333,5 @@ async def import_findings(conn: asyncpg.Connection, findings: Sequence[NationalF
         counts[Decision.RESOLVE],
         counts[Decision.LOCAL],
         counts[Decision.UNCHANGED],
+        counts[Decision.REOPEN],
     )

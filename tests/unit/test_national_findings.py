@@ -65,6 +65,12 @@ def test_importing_a_finding_inserts_refreshes_resolves_and_never_rolls_back():
     assert decide(national, "OPEN", later) is Decision.REFRESH
     assert decide(national._replace(status="RESOLVED"), "OPEN", later) is Decision.REFRESH  # reopened
     assert decide(Local("LOCAL", "OPEN", None), "OPEN", later) is Decision.LOCAL
+    for review in ("CONFIRMED", "DISMISSED"):  # the province's review of its own flag: left alone
+        assert decide(Local("LOCAL", review, None), "OPEN", later) is Decision.LOCAL
+    # the province's run resolved it (it lacks the other provinces' events); the nation still finds it
+    assert decide(Local("LOCAL", "RESOLVED", None), "OPEN", later) is Decision.REOPEN
+    assert decide(Local("LOCAL", "RESOLVED", None), "RESOLVED", later) is Decision.LOCAL
+    assert local_status(Local("LOCAL", "RESOLVED", None), "OPEN") == "OPEN"
 
 
 def test_a_province_review_survives_and_otherwise_the_national_verdict_is_taken():
