@@ -263,6 +263,19 @@ async def test_national_findings_reach_the_provinces_they_concern(pg_admin_url, 
         assert after_own.already_local == len(taken) and after_own.unchanged == first.new - len(taken)
         assert await province_flags(sh) == before
 
+        # had Shanghai's own run resolved that one (no longer provable from its events alone), the nation,
+        # which still finds it, reopens it as NATIONAL; Shanghai's next run then leaves it standing
+        await sh.db.execute(
+            """UPDATE flags SET status = 'RESOLVED', resolved_at = now(), resolved_reason = 'run 9: no longer holds'
+               WHERE flag_id = $1""",
+            local_one,
+        )
+        _, reopening = await import_day(sh.engine, spark, lake, D2, SHANGHAI)
+        assert (reopening.reopened, reopening.new, reopening.resolved) == (1, 0, 0)
+        row = await sh.db.fetchrow("SELECT status, origin, resolved_reason FROM flags WHERE flag_id = $1", local_one)
+        assert tuple(row) == ("OPEN", "NATIONAL", None)
+        assert (await run(sh.engine, Mode.FULL)).flags_resolved == 0
+
         # Beijing imports it too (with the command, as a province's job would), and reviews it
         done = await asyncio.to_thread(
             reconciler_cli, bj.url, "import-findings", lake, "--day", D2.isoformat(), "--province", BEIJING
