@@ -10,6 +10,8 @@ import asyncio
 import os
 import sys
 from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from reconciler.jobs import Engine, Mode, Reconciler, RunInfo
 from reconciler.rules import BuyerParams
@@ -44,6 +46,13 @@ def _summary(info: RunInfo) -> str:
     )
 
 
+def recorded_lake(given: str | Path) -> str:
+    """The lake as the run records it: a URL as given, a local directory made absolute (a resume, or the
+    service's child process, may start in another directory)."""
+    text = str(given)
+    return text if urlsplit(text).scheme else str(Path(text).resolve())
+
+
 async def _run(config: Config, args) -> int:
     from tracesvc.app.server import database
 
@@ -58,7 +67,7 @@ async def _run(config: Config, args) -> int:
             params = BuyerParams.from_json(dict(args.buyer_param), base=reconciler.buyer_params)
             engine_kind = Engine(args.engine.upper().replace("-", "_"))
             day = args.day if engine_kind is Engine.SPARK else None
-            lake = str(args.from_parquet) if engine_kind is Engine.SPARK and args.from_parquet else None
+            lake = recorded_lake(args.from_parquet) if engine_kind is Engine.SPARK and args.from_parquet else None
             started = await reconciler.start(
                 mode, args.window_from, args.window_to, params, engine=engine_kind, day=day, lake=lake
             )

@@ -14,7 +14,6 @@ times are Parquet timestamps (UTC).
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple
 from datetime import UTC, date, datetime, timedelta
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reconciler.spark.lake import STAGING, _Fs, under
+from reconciler.spark.lake import _Fs, remove_stale_stages, stage_for, swap_in, under
 from reconciler.store import national
 from reconciler.store.national import FIELDS, TIME_FIELDS, NationalFinding
 from tracesvc.store.db import pg
@@ -54,36 +53,55 @@ def day_path(lake: str | Path, day: date) -> str:
 def write_day(
     spark: SparkSession, lake: str | Path, day: date, provinces: Mapping[str, Sequence[NationalFinding]]
 ) -> None:
-    """Write a day's findings, each in the partition of every province it concerns, replacing the day whole."""
+    """Write a day's findings, each in the partition of every province it concerns, replacing the day
+    whole; `_manifest` in the day says how many each province has, so a reader can tell a province
+    with none from one caught while the day is replaced."""
     rows = [(p, *astuple(f)) for p, found in sorted(provinces.items()) for f in found]
     fs = _Fs(spark, str(lake))
-    stage = under(under(lake, STAGING), f"findings-{day.isoformat()}-{uuid.uuid4().hex[:12]}")
+    remove_stale_stages(fs, lake)
+    stage = stage_for(lake, "findings", day.isoformat())
     staged, target = under(stage, "day"), day_path(lake, day)
     try:
         spark.createDataFrame(rows, schema()).coalesce(1).write.mode("overwrite").partitionBy("province").parquet(
             staged
         )
+        counts = [(p, len(found)) for p, found in sorted(provinces.items())]
+        spark.createDataFrame(counts, MANIFEST_SCHEMA).coalesce(1).write.json(under(staged, MANIFEST))
         fs.mkdirs(under(lake, DATASET))
-        if fs.exists(target):
-            fs.rename(target, under(stage, "replaced"))
-        fs.rename(staged, target)
+        swap_in(fs, staged, target, under(stage, "replaced"))
     finally:
         fs.delete(stage)
 
 
+MANIFEST = "_manifest"  # leading underscore: not a partition
+MANIFEST_SCHEMA = "province string, findings long"
+
+
 class NoFindings(LookupError):
-    """No export of that day's findings in the lake."""
+    """No (complete) export of that day's findings in the lake."""
 
 
 def read_province(spark: SparkSession, lake: str | Path, day: date, province: str) -> list[NationalFinding]:
     """A province's findings of a day ([] if the day's export concerned it in nothing); NoFindings if
-    the day was never exported."""
-    from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
-
+    the day was never exported, or is being replaced as it is read (try again)."""
     fs = _Fs(spark, str(lake))
     if not fs.exists(day_path(lake, day)):
         raise NoFindings(f"no findings of {day.isoformat()} in {under(lake, DATASET)}: run export-findings first")
-    part = under(day_path(lake, day), f"province={province}")
+    busy = NoFindings(f"the findings of {day.isoformat()} are being exported again: try again in a minute")
+    try:
+        manifest = spark.read.schema(MANIFEST_SCHEMA).json(under(day_path(lake, day), MANIFEST)).collect()
+        expected = {r[0]: int(r[1]) for r in manifest}.get(province, 0)
+        found = _read_partition(spark, fs, under(day_path(lake, day), f"province={province}")) if expected else []
+    except Exception as exc:  # the day moved aside between the listing and the read
+        raise busy from exc
+    if not manifest or len(found) != expected:
+        raise busy
+    return found
+
+
+def _read_partition(spark: SparkSession, fs: _Fs, part: str) -> list[NationalFinding]:
+    from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
+
     if not fs.exists(part):
         return []
     df = spark.read.schema(_stored_schema()).parquet(part)

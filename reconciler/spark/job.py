@@ -265,6 +265,7 @@ def export_parquet(
         if day is None:
             from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
 
+            lake.drop_index(spark, out, province)  # until it is written again: no index that misses new keys
             for name, query in [*queries.items(), ("retractions", sink.retractions_query())]:
                 df = _keyed(name, _jdbc(spark, target, query, buckets, [] if name == "retractions" else predicates))
                 parts = ["day", "province"] if name == "retractions" else ["day", "province", "bucket"]

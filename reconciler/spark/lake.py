@@ -100,16 +100,39 @@ class _Fs:
         found = self._fs.globStatus(self._path(pattern))
         return [str(st.getPath().toString()) for st in (found or [])]
 
-    def children_older_than(self, path: str, age: timedelta) -> list[str]:
-        """The entries of a directory last modified more than `age` ago (none if it does not exist)."""
+    def children(self, path: str) -> list[str]:
+        """The names of a directory's entries (none if it does not exist)."""
         if not self.exists(path):
             return []
-        cutoff_ms = (datetime.now(UTC) - age).timestamp() * 1000
-        return [
-            str(st.getPath().toString())
-            for st in self._fs.listStatus(self._path(path))
-            if st.getModificationTime() < cutoff_ms
-        ]
+        return [str(st.getPath().getName()) for st in self._fs.listStatus(self._path(path))]
+
+
+def stage_for(lake: str | Path, *what: str) -> str:
+    """A new staging directory under `LAKE/_staging/`, named by its creation time (epoch seconds) first:
+    an object store reports a directory's modification time as 0, so its age is read from its name."""
+    token = "-".join([f"at{int(datetime.now(UTC).timestamp())}", *what, uuid.uuid4().hex[:12]])
+    return under(under(lake, STAGING), token)
+
+
+def remove_stale_stages(fs: _Fs, lake: str | Path) -> None:
+    """Remove staged exports older than STALE_STAGING (left by a crash: a live export renames or deletes
+    its own). A name that does not start with its creation time (`at<epoch seconds>-`) is left alone."""
+    cutoff = (datetime.now(UTC) - STALE_STAGING).timestamp()
+    for name in fs.children(under(lake, STAGING)):
+        born = name.split("-", 1)[0].removeprefix("at")
+        if name.startswith("at") and born.isdigit() and int(born) < cutoff:
+            fs.delete(under(under(lake, STAGING), name))
+
+
+def swap_in(fs: _Fs, staged: str, target: str, aside: str) -> None:
+    """Move a staged partition to `target`, the old one (if any) moved to `aside` first. One exporter per
+    partition: if another export puts one there meanwhile, fail rather than nest one inside the other
+    (a rename onto an existing directory moves the source into it)."""
+    if fs.exists(target):
+        fs.rename(target, aside)
+    if fs.exists(target):
+        raise OSError(f"another export is writing {target}: one export per day and province at a time")
+    fs.rename(staged, target)
 
 
 class DayExport(NamedTuple):
@@ -128,10 +151,8 @@ def commit_day(spark: SparkSession, lake: str | Path, day: date, province: str, 
     is a rename per dataset (the old partition moved aside first, then deleted). Staged exports older
     than a day — left by a crash, since a live export renames or deletes its own — are removed first."""
     fs = _Fs(spark, str(lake))
-    for stale in fs.children_older_than(under(lake, STAGING), STALE_STAGING):
-        fs.delete(stale)
-    token = f"{day.isoformat()}-{province}-{uuid.uuid4().hex[:12]}"
-    stage = under(under(lake, STAGING), token)
+    remove_stale_stages(fs, lake)
+    stage = stage_for(lake, day.isoformat(), province)
     names = []
     try:
         for item in staged:
@@ -148,15 +169,25 @@ def commit_day(spark: SparkSession, lake: str | Path, day: date, province: str, 
                     else written.select(KEY_HASH).distinct()
                 )
                 keys.coalesce(1).sortWithinPartitions(KEY_HASH).write.parquet(under(stage, KEY_INDEX[item.name]))
-                names.append(KEY_INDEX[item.name])
-        for name in names:
-            target = under(under(lake, name), f"day={day.isoformat()}/province={province}")
+        # The old index goes first and the new one comes last: in between (or after a crash there) the day
+        # has no index and is searched through its rows — never an index that misses the day's new keys.
+        indexes = [KEY_INDEX[n] for n in names if n in KEY_INDEX]
+        for index in indexes:
+            fs.delete(partition_path(lake, index, day, province))
+        for name in [*names, *indexes]:
             fs.mkdirs(under(under(lake, name), f"day={day.isoformat()}"))
-            if fs.exists(target):
-                fs.rename(target, under(stage, f"replaced-{name}"))
-            fs.rename(under(stage, name), target)
+            swap_in(fs, under(stage, name), partition_path(lake, name, day, province), under(stage, f"replaced-{name}"))
     finally:
         fs.delete(stage)
+
+
+def drop_index(spark: SparkSession, lake: str | Path, province: str) -> None:
+    """Remove a province's key index, every day (before a whole export rewrites its days: until
+    `index_keys` writes it again, those days are searched through their rows, never a stale index)."""
+    fs = _Fs(spark, str(lake))
+    for index in KEY_INDEX.values():
+        for path in fs.glob(under(under(lake, index), f"day=*/province={province}")):
+            fs.delete(path)
 
 
 def index_keys(spark: SparkSession, lake: str | Path, province: str) -> None:
@@ -308,7 +339,10 @@ def _histories(spark: SparkSession, lake: str | Path, name: str, keys: DataFrame
     if (idx := _load(spark, under(lake, index), _partition_paths(lake, index, indexed))) is not None:
         candidates.append(idx.join(sent(hashes), KEY_HASH, "left_semi").select("day", "province"))
     if (old := _load(spark, under(lake, name), _partition_paths(lake, name, held - indexed))) is not None:
-        candidates.append(old.select(KEY_HASH, "day", "province").join(sent(hashes), KEY_HASH, "left_semi"))
+        if KEY_HASH in old.columns:
+            candidates.append(old.select(KEY_HASH, "day", "province").join(sent(hashes), KEY_HASH, "left_semi"))
+        else:  # exported before key_hash: the key itself
+            candidates.append(old.select(key, "day", "province").join(sent(keys), key, "left_semi"))
     found: set[tuple[str, str]] = set()
     for c in candidates:
         found.update((r[0], r[1]) for r in c.select("day", "province").distinct().collect())
@@ -333,10 +367,13 @@ def daily_frames(spark: SparkSession, lake: str | Path, day: date, buckets: int)
     from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
 
     d = day.isoformat()
-    rx = read(spark, lake, "retractions")
+    fs = _Fs(spark, str(lake))
+    if not any(fs.exists(under(under(lake, name), f"day={d}")) for name in DATASETS):
+        raise ValueError(f"the lake {lake} holds no day {d}: no province has exported it (export-parquet --day {d})")
+    rx = read(spark, lake, "retractions")  # every day's: an event exported earlier may be retracted since
     retracted_today: list[str] = []
-    if rx is not None:
-        retracted_today = [r[0] for r in rx.where(F.col("day") == d).select("event_id").distinct().collect()]
+    if (rx_today := read_day(spark, lake, "retractions", day)) is not None:
+        retracted_today = [r[0] for r in rx_today.select("event_id").distinct().collect()]
 
     codes = None
     touched = None if (ce := read_day(spark, lake, "code_events", day)) is None else ce.select("code")

@@ -188,11 +188,12 @@ def decide(local: Local | None, incoming_status: str, incoming_updated_at: datet
     """Pure: what importing one national finding does to the province's flag."""
     if local is None:
         return Decision.NEW
+    newer = local.national_updated_at is None or local.national_updated_at < incoming_updated_at
     if local.origin != "NATIONAL":
-        if local.status == "RESOLVED" and incoming_status != "RESOLVED":
+        if local.status == "RESOLVED" and incoming_status != "RESOLVED" and newer:
             return Decision.REOPEN
         return Decision.LOCAL
-    if local.national_updated_at is not None and local.national_updated_at >= incoming_updated_at:
+    if not newer:
         return Decision.UNCHANGED
     if incoming_status == "RESOLVED" and local.status == "OPEN":
         return Decision.RESOLVE
@@ -251,6 +252,12 @@ ON CONFLICT (flag_id) DO UPDATE SET severity = excluded.severity, decisive_at = 
 WHERE f.origin = 'NATIONAL' OR f.status = 'RESOLVED'
 """
 
+_SEEN = """
+UPDATE flags f SET national_updated_at = greatest(f.national_updated_at, u.seen)
+FROM unnest($1::text[], $2::timestamptz[]) AS u(flag_id, seen)
+WHERE f.flag_id = u.flag_id AND f.origin = 'LOCAL'
+"""
+
 _UPSERT_CHAINS = """
 INSERT INTO return_chains (flag_id, code, active, originals, reentry, resales, buyer_tokens, original_sellers,
                            reentry_party, reentry_supplier, resale_parties, money_fen, updated_at)
@@ -295,6 +302,9 @@ async def import_findings(conn: asyncpg.Connection, findings: Sequence[NationalF
         counts[decision] += 1
         if decision in (Decision.NEW, Decision.REFRESH, Decision.RESOLVE, Decision.REOPEN):
             writes.append((f, local_status(local, f.status)))
+    seen = [f for f in latest.values() if decide(have.get(f.flag_id), f.status, f.updated_at) is Decision.LOCAL]
+    if seen:  # a LOCAL flag remembers the newest national state seen: an older day imported later cannot reopen it
+        await conn.execute(_SEEN, [f.flag_id for f in seen], [f.updated_at for f in seen])
     if writes:
         cols: list[list[Any]] = [[] for _ in range(20)]
         for f, status in writes:

@@ -265,8 +265,9 @@ async def test_national_findings_reach_the_provinces_they_concern(pg_admin_url, 
 
         # had Shanghai's own run resolved that one (no longer provable from its events alone), the nation,
         # which still finds it, reopens it as NATIONAL; Shanghai's next run then leaves it standing
-        await sh.db.execute(
-            """UPDATE flags SET status = 'RESOLVED', resolved_at = now(), resolved_reason = 'run 9: no longer holds'
+        await sh.db.execute(  # as if its run had resolved it before this national state reached it
+            """UPDATE flags SET status = 'RESOLVED', resolved_at = now(), resolved_reason = 'run 9: no longer holds',
+                                national_updated_at = national_updated_at - interval '1 day'
                WHERE flag_id = $1""",
             local_one,
         )

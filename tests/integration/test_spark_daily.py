@@ -10,7 +10,6 @@ which the test sets for each day's events after sending them, as a province's cl
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import time as time_module
 from datetime import date, datetime, time, timedelta
@@ -272,14 +271,16 @@ async def test_a_days_export_replaces_the_day_and_a_crashed_one_leaves_it_whole(
     assert await asyncio.to_thread(rows) == before, "the crashed export left the day as it was"
     assert not (lake / "_staging").exists() or not any((lake / "_staging").iterdir())
 
-    # a staged export a day old was left by a crash: the next export removes it, a live one's stays
-    stale, live = lake / "_staging" / "2026-06-01-local-crashed", lake / "_staging" / "2026-07-01-11-running"
-    for d in (stale, live):
+    # a staged export a day old was left by a crash: the next export removes it; a live one's stays, and so
+    # does what it cannot date (its age is in its name: an object store gives directories no time)
+    now = int(time_module.time())
+    staging = lake / "_staging"
+    stale, live = staging / f"at{now - 25 * 3600}-2026-06-01-local-x1", staging / f"at{now - 60}-2026-07-01-11-x2"
+    undated = staging / "2026-07-01-local-x3"
+    for d in (stale, live, undated):
         (d / "code_events").mkdir(parents=True)
-    long_ago = time_module.time() - 25 * 3600
-    os.utime(stale, (long_ago, long_ago))
     await _export(service, spark, lake, DAYS[0])
-    assert not stale.exists() and live.exists()
+    assert not stale.exists() and live.exists() and undated.exists()
     after = await asyncio.to_thread(rows)
     assert after > before
     await _export(service, spark, lake, DAYS[0])  # again: replaced, not appended
@@ -362,6 +363,13 @@ async def test_the_daily_run_over_grpc_reads_the_servers_lake(service, raw_db, s
     )
     assert done.flags_new > 0 and done.codes_done > 0
     by_grpc = await standing(raw_db)
+
+    # a day no province has exported (too early, or a wrong lake) fails with the reason, never DONE with zeros
+    missing = await Reconciler(service.engine).start(Mode.INCREMENTAL, engine=Engine.SPARK, day=DAYS[2])
+    with pytest.raises(ValueError, match="holds no day 2026-07-03"):
+        await execute(service.engine, missing.run_id, SparkSettings(buckets=2, from_parquet=str(lake)), spark)
+    failed = await Reconciler(service.engine).get(missing.run_id)
+    assert failed is not None and failed.status is Status.FAILED and "export-parquet --day 2026-07-03" in failed.error
     await raw_db.execute("TRUNCATE flags, return_chains")
     await run(service.engine, Mode.FULL)  # the same day judged in-process from the database
     assert await standing(raw_db) == by_grpc

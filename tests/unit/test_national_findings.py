@@ -70,6 +70,9 @@ def test_importing_a_finding_inserts_refreshes_resolves_and_never_rolls_back():
     # the province's run resolved it (it lacks the other provinces' events); the nation still finds it
     assert decide(Local("LOCAL", "RESOLVED", None), "OPEN", later) is Decision.REOPEN
     assert decide(Local("LOCAL", "RESOLVED", None), "RESOLVED", later) is Decision.LOCAL
+    # … unless the province has seen a newer national state of it (an older day imported late)
+    assert decide(Local("LOCAL", "RESOLVED", later), "OPEN", T0) is Decision.LOCAL
+    assert decide(Local("LOCAL", "RESOLVED", T0), "OPEN", later) is Decision.REOPEN
     assert local_status(Local("LOCAL", "RESOLVED", None), "OPEN") == "OPEN"
 
 
