@@ -354,6 +354,44 @@ BROADCAST_KEYS = 2_000_000  # a day's keys sent whole to every task up to this m
 KEY_HASH = "key_hash"  # xxhash64 of the row's key (code, buyer token) in code_events and buyer_events
 
 
+class _Retracted(NamedTuple):
+    """The events retracted on a day: by the lake day each was stored, and those of no known day."""
+
+    located: dict[str, list[str]]  # the event's lake day: its event ids
+    unlocated: list[str]  # stored by no province's export of this lake that says so (or exported before it did)
+
+    @classmethod
+    def of(cls, retractions: DataFrame | None) -> _Retracted:
+        located: dict[str, list[str]] = {}
+        unlocated: list[str] = []
+        if retractions is not None:
+            dated = "target_day" in retractions.columns
+            for r in retractions.select("event_id", "target_day" if dated else "event_id").distinct().collect():
+                if dated and r[1]:
+                    located.setdefault(r[1], []).append(r[0])
+                else:
+                    unlocated.append(r[0])
+        return cls(located, unlocated)
+
+    def rows(self, spark: SparkSession, lake: str | Path, name: str) -> DataFrame | None:
+        """A dataset's rows of these events: from the day each was stored, or (for an event of no known
+        day) from every day — one column of the whole history, the rare case."""
+        from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
+
+        parts = []
+        for stored, ids in sorted(self.located.items()):
+            if (df := read_day(spark, lake, name, date.fromisoformat(stored))) is not None:
+                parts.append(df.where(F.col("event_id").isin(ids)))
+        if self.unlocated and (every := read(spark, lake, name)) is not None:
+            parts.append(every.where(F.col("event_id").isin(self.unlocated)))
+        if not parts:
+            return None
+        out = parts[0]
+        for more in parts[1:]:
+            out = out.unionByName(more)
+        return out
+
+
 def daily_frames(spark: SparkSession, lake: str | Path, day: date, buckets: int) -> Frames:
     """The keys day D touches, each with its whole history from the lake (a semi-join on the key, on
     the days that hold the key: `_histories`), and nothing else.
@@ -362,7 +400,8 @@ def daily_frames(spark: SparkSession, lake: str | Path, day: date, buckets: int)
     of those, only codes that can produce a finding or had one (a SALE in their history — rules D, L,
     R are each decided by a sale, `judging.may_find` — or touched by a retraction, whose old flags may
     now go), decided in Spark so no other code's rows reach Python. Sales: those stored that day, and
-    those retracted that day. Buyer tokens: those with a sale, or a refund of one, stored that day."""
+    those retracted that day. Buyer tokens: those with a sale, or a refund of one, stored that day.
+    A retracted event's rows are read from the day it was stored (the retraction's `target_day`)."""
     from pyspark.sql import Window  # noqa: PLC0415 (optional dependency: loaded only when used)
     from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
 
@@ -371,16 +410,13 @@ def daily_frames(spark: SparkSession, lake: str | Path, day: date, buckets: int)
     if not any(fs.exists(under(under(lake, name), f"day={d}")) for name in DATASETS):
         raise ValueError(f"the lake {lake} holds no day {d}: no province has exported it (export-parquet --day {d})")
     rx = read(spark, lake, "retractions")  # every day's: an event exported earlier may be retracted since
-    retracted_today: list[str] = []
-    if (rx_today := read_day(spark, lake, "retractions", day)) is not None:
-        retracted_today = [r[0] for r in rx_today.select("event_id").distinct().collect()]
+    retracted = _Retracted.of(read_day(spark, lake, "retractions", day))
 
     codes = None
     touched = None if (ce := read_day(spark, lake, "code_events", day)) is None else ce.select("code")
     by_retraction = None
-    if retracted_today and (every := read(spark, lake, "code_events")) is not None:
-        # a retraction names an event id, of any day: this (rare) case reads the event_id column of every day
-        by_retraction = every.where(F.col("event_id").isin(retracted_today)).select("code")
+    if (gone := retracted.rows(spark, lake, "code_events")) is not None:
+        by_retraction = gone.select("code")
         touched = by_retraction if touched is None else touched.unionByName(by_retraction)
     if touched is not None and (rows := _histories(spark, lake, "code_events", touched.distinct(), "code")) is not None:
         history = _without_retracted(_code_rows(rows), rx)
@@ -393,11 +429,10 @@ def daily_frames(spark: SparkSession, lake: str | Path, day: date, buckets: int)
         codes = history.withColumn("_keep", keep).where("_keep").drop("_keep", "_rx")
 
     sales = None
-    if retracted_today and (sa := read(spark, lake, "sales")) is not None:
-        today = sa.where((F.col("day") == d) | F.col("event_id").isin(retracted_today)).dropDuplicates(["event_id"])
+    parts = [df for df in (read_day(spark, lake, "sales", day), retracted.rows(spark, lake, "sales")) if df is not None]
+    if parts:
+        today = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1]).dropDuplicates(["event_id"])
         sales = _sales_rows(today, rx)
-    elif (sa := read_day(spark, lake, "sales", day)) is not None:
-        sales = _sales_rows(sa, rx)
 
     buyers = None
     if (be := read_day(spark, lake, "buyer_events", day)) is not None:

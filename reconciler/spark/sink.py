@@ -75,8 +75,12 @@ def buyer_events_query(buckets: int, *, export: bool = False, day: date | None =
 
 
 def retractions_query(day: date | None = None) -> str:
-    """The events retracted (EPCIS errorDeclaration, NHSA 3507), by the day the retraction was stored."""
-    return f"""(SELECT r.target_event_id AS event_id, {day_sql("r.stored_at")} AS day FROM intake_evidence r
+    """The events retracted (EPCIS errorDeclaration, NHSA 3507), by the day the retraction was stored,
+    each with the lake day its event was stored (`target_day`; null if this database never stored it), so
+    a daily run reads that day's partitions for the event's rows instead of every day's."""
+    return f"""(SELECT r.target_event_id AS event_id, {day_sql("r.stored_at")} AS day,
+       {day_sql("e.received_at")} AS target_day
+FROM intake_evidence r LEFT JOIN events e ON e.event_id = r.target_event_id
 WHERE r.kind = 'RETRACTION' AND {received_between("r.stored_at", day)}) AS retractions"""
 
 

@@ -25,9 +25,11 @@ from reconciler.jobs import Engine, Mode, Reconciler, RunInfo, Status
 from reconciler.spark.job import SparkSettings, execute, export_parquet
 from reconciler.spark.lake import DAY_ZONE, KEY_HASH, KEY_INDEX, partition_path, read, read_day
 from tests import builders as b
+from tests.integration.test_intake_http import running
 from tests.integration.test_registry_api import violations_of
 from tests.reconcile_helpers import run
 from tests.stories import dataset
+from tests.unit.nhsa_samples import envelope, sale_row
 from tracesvc import client
 from tracesvc.sim import world
 from tracesvc.sim.generate import Simulation
@@ -373,3 +375,35 @@ async def test_the_daily_run_over_grpc_reads_the_servers_lake(service, raw_db, s
     await raw_db.execute("TRUNCATE flags, return_chains")
     await run(service.engine, Mode.FULL)  # the same day judged in-process from the database
     assert await standing(raw_db) == by_grpc
+
+
+async def test_a_retraction_resolves_what_its_event_proved_as_a_full_run_would(config, raw_db, spark, tmp_path):
+    """An NHSA 3507 stored on day 2 retracts a sale stored on day 1: day 2's run reads that sale's rows from
+    day 1's partitions (the retraction's target_day, not every day's) and resolves what the sale proved,
+    leaving the flags of a full run over both days."""
+    lake = tmp_path / "lake"
+    day1, day2 = date(2026, 10, 1), date(2026, 10, 2)
+    async with running(config) as (svc, http):
+        mark = await raw_db.fetchval("SELECT coalesce(max(event_seq), 0) FROM events")
+        for n in (1, 2):  # the same box sold twice by P1, never received
+            row = sale_row(f"S7{n}", fixmedins_bchno=f"B-7{n}", sel_retn_time=f"2026-10-01 1{n}:00:00")
+            sent = await http.post("/nhsa/v1/3505", json=envelope("3505", {"selinfo": row}, msgid=f"M7{n}"))
+            assert sent.json()["output"]["counts"] == {"STORED": 1}, sent.text
+        await raw_db.execute("UPDATE events SET received_at = $1 WHERE event_seq > $2", _noon(day1), mark)
+        await _export(svc, spark, lake, day1)
+        first = await _daily(svc, spark, lake, day1)
+        assert first.flags_new >= 2
+
+        delete = envelope("3507", {"data": {"fixmedins_bchno": "B-72", "inv_data_type": "4"}}, msgid="M79")
+        assert (await http.post("/nhsa/v1/3507", json=delete)).json()["output"]["counts"] == {"STORED": 1}
+        await raw_db.execute("UPDATE intake_evidence SET stored_at = $1 WHERE kind = 'RETRACTION'", _noon(day2))
+        await _export(svc, spark, lake, day2)
+        located = read_day(spark, lake, "retractions", day2)
+        assert located is not None and [r[0] for r in located.select("target_day").collect()] == [day1.isoformat()]
+        second = await _daily(svc, spark, lake, day2)
+        assert second.flags_resolved >= 1 and second.codes_done == 1 and second.sales_done == 1
+        daily = await standing(raw_db)
+
+        await raw_db.execute("TRUNCATE flags, return_chains")
+        await run(svc.engine, Mode.FULL)
+        assert await standing(raw_db) == daily
