@@ -14,6 +14,7 @@ import multiprocessing
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.connection import wait as wait_ready
 from multiprocessing.context import SpawnContext, SpawnProcess
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
@@ -85,8 +86,19 @@ class WorkerPool:
         deadline = time.monotonic() + grace
         for process in processes:
             process.join(max(0.0, deadline - time.monotonic()))
-        stuck = [p for p in processes if p.is_alive()]
+        stuck = [p for p in processes if not _ended(p)]
         for process in stuck:
             process.terminate()
             process.join(5)
         return stuck
+
+
+def _ended(process: BaseProcess) -> bool:
+    """Whether a worker has exited, read from its sentinel (readable once the process is gone), not from
+    `is_alive()`: the executor's own thread reaps the same processes, and `is_alive()` can read one it
+    has just reaped as still running (waitpid answers ECHILD before the other thread records the exit
+    code) — a worker that stopped on time was then reported stuck."""
+    try:
+        return bool(wait_ready([process.sentinel], timeout=0))
+    except ValueError:  # the process object was closed: it had ended
+        return True
