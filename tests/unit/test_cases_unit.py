@@ -113,13 +113,18 @@ def test_digests_are_canonical_and_files_verify():
 def test_csv_export_streams_rows_and_defuses_formulas():
     async def items():
         yield en.Flag(flag_id="f1", rule="R", kind="REENTRY", money_fen=1234, detail="=cmd|' /C calc'!A0")
-        yield en.Flag(flag_id="f2", rule="S", kind="NON_DRUG", severity=en.SEVERITY_HIGH)
+        yield en.Flag(flag_id="f2", rule="S", kind="NON_DRUG", severity=en.SEVERITY_HIGH, origin="NATIONAL")
 
     out = io.StringIO()
     assert asyncio.run(exports.write_rows(items(), exports.FLAG_COLUMNS, "csv", out)) == 2
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert rows[0]["money_yuan"] == "12.34" and rows[0]["detail"].startswith("'=")
     assert rows[1]["severity"] == "HIGH"
+    assert [(r["origin"], r["origin_zh"]) for r in rows] == [
+        ("LOCAL", "本省 This province"),
+        ("NATIONAL", "全国核查 National"),
+    ]
+    assert list(rows[0])[-2:] == ["origin", "origin_zh"]  # appended: earlier columns keep their places
     with pytest.raises(ValueError):
         asyncio.run(exports.write_rows(items(), exports.FLAG_COLUMNS, "pdf", out))
 

@@ -65,6 +65,9 @@ FLAG_COLUMNS: Sequence[tuple[str, Callable[[pb.Flag], Any]]] = (
     ("review_note", lambda f: f.review_note),
     ("reviewed_by", lambda f: f.reviewed_by),
     ("detected_at", lambda f: _ts(f.detected_at)),
+    # last, so the columns before keep their places: LOCAL (this province's run) or NATIONAL (imported)
+    ("origin", lambda f: f.origin or "LOCAL"),
+    ("origin_zh", lambda f: "全国核查 National" if f.origin == "NATIONAL" else "本省 This province"),
 )
 
 CASE_COLUMNS: Sequence[tuple[str, Callable[[pb.Case], Any]]] = (
