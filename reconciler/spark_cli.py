@@ -13,12 +13,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler.jobs import RunInfo
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 def add_arguments(run: argparse.ArgumentParser) -> None:
@@ -82,21 +88,29 @@ async def execute(engine: AsyncEngine, run_id: int, args: argparse.Namespace, sk
     return await task
 
 
+@asynccontextmanager
+async def _spark(args: argparse.Namespace, app: str) -> AsyncIterator[SparkSession]:
+    """A Spark session for a command (`--master`, `--jdbc-jar`), stopped when it ends."""
+    from reconciler.spark.job import session  # noqa: PLC0415 (optional dependency: loaded only when used)
+
+    spark = await asyncio.to_thread(session, args.master, args.jdbc_jar, app)
+    try:
+        yield spark
+    finally:
+        await asyncio.to_thread(spark.stop)
+
+
 async def export(config, args: argparse.Namespace) -> int:
     from reconciler.spark import require  # noqa: PLC0415 (optional dependency: loaded only when used)
-    from reconciler.spark.job import export_parquet, session  # noqa: PLC0415 (optional dependency: loaded only when used)
+    from reconciler.spark.job import export_parquet  # noqa: PLC0415 (optional dependency: loaded only when used)
     from tracesvc.app.server import database  # noqa: PLC0415 (optional dependency: loaded only when used)
 
     require(args.jdbc_jar)
-    async with database(config) as engine:
+    async with database(config) as engine, _spark(args, "tracesvc-reconcile") as spark:
         url = engine.url.render_as_string(hide_password=False)
-        spark = await asyncio.to_thread(session, args.master, args.jdbc_jar)
-        try:
-            await asyncio.to_thread(
-                export_parquet, spark, url, args.out, args.buckets, args.master, day=args.day, province=args.province
-            )
-        finally:
-            await asyncio.to_thread(spark.stop)
+        await asyncio.to_thread(
+            export_parquet, spark, url, args.out, args.buckets, args.master, day=args.day, province=args.province
+        )
     out = str(args.out).rstrip("/")
     which = f"day {args.day.isoformat()} of {args.province}" if args.day else f"every day of {args.province}"
     print(
@@ -129,7 +143,6 @@ def add_findings(sub: argparse._SubParsersAction) -> None:
 
 async def export_findings(config, args: argparse.Namespace) -> int:
     from reconciler.spark.feedback import export_day  # noqa: PLC0415 (optional dependency: loaded only when used)
-    from reconciler.spark.job import session  # noqa: PLC0415 (optional dependency: loaded only when used)
     from reconciler.store.national import daily_run  # noqa: PLC0415 (kept beside its use)
     from tracesvc.app.server import database  # noqa: PLC0415 (optional dependency: loaded only when used)
     from tracesvc.runtime.progress import Progress  # noqa: PLC0415 (kept beside its use)
@@ -137,14 +150,11 @@ async def export_findings(config, args: argparse.Namespace) -> int:
 
     async with database(config) as engine:
         async with pg(engine) as conn:  # no such run: said before Spark starts
-            await daily_run(conn, args.day, args.run)
-        spark = await asyncio.to_thread(session, args.master, args.jdbc_jar, "tracesvc-findings")
-        try:
+            run = await daily_run(conn, args.day, args.run)
+        async with _spark(args, "tracesvc-findings") as spark:
             with Progress(f"export-findings {args.day.isoformat()}", "flag", enabled=not args.quiet) as progress:
-                out = await export_day(engine, spark, args.lake, args.day, args.run)
+                out = await export_day(engine, spark, args.lake, args.day, run)
                 progress.set(out.findings)
-        finally:
-            await asyncio.to_thread(spark.stop)
     where = ", ".join(f"{p}: {n}" for p, n in sorted(out.provinces.items())) or "none"
     print(
         f"findings of run {out.run_id} ({args.day.isoformat()}): {out.findings} flags to "
@@ -156,17 +166,12 @@ async def export_findings(config, args: argparse.Namespace) -> int:
 
 async def import_findings(config, args: argparse.Namespace) -> int:
     from reconciler.spark.feedback import import_day  # noqa: PLC0415 (optional dependency: loaded only when used)
-    from reconciler.spark.job import session  # noqa: PLC0415 (optional dependency: loaded only when used)
     from tracesvc.app.server import database  # noqa: PLC0415 (optional dependency: loaded only when used)
     from tracesvc.runtime.progress import Progress  # noqa: PLC0415 (kept beside its use)
 
-    async with database(config) as engine:
-        spark = await asyncio.to_thread(session, args.master, args.jdbc_jar, "tracesvc-findings")
-        try:
-            with Progress(f"import-findings {args.day.isoformat()}", "flag", enabled=not args.quiet) as progress:
-                read, counts = await import_day(engine, spark, args.lake, args.day, args.province)
-                progress.set(read, read)
-        finally:
-            await asyncio.to_thread(spark.stop)
+    async with database(config) as engine, _spark(args, "tracesvc-findings") as spark:
+        with Progress(f"import-findings {args.day.isoformat()}", "flag", enabled=not args.quiet) as progress:
+            read, counts = await import_day(engine, spark, args.lake, args.day, args.province)
+            progress.set(read, read)
     print(f"national findings of {args.day.isoformat()} for province {args.province}: {read} read — {counts.summary()}")
     return 0

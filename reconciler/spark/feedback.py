@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reconciler.spark.lake import _Fs, remove_stale_stages, stage_for, swap_in, under
+from reconciler.spark.lake import LakeFs, staging, swap_in, under
 from reconciler.store import national
 from reconciler.store.national import FIELDS, TIME_FIELDS, NationalFinding
+from reconciler.store.runs import RunInfo
 from tracesvc.store.db import pg
 
 if TYPE_CHECKING:
@@ -57,20 +58,15 @@ def write_day(
     whole; `_manifest` in the day says how many each province has, so a reader can tell a province
     with none from one caught while the day is replaced."""
     rows = [(p, *astuple(f)) for p, found in sorted(provinces.items()) for f in found]
-    fs = _Fs(spark, str(lake))
-    remove_stale_stages(fs, lake)
-    stage = stage_for(lake, "findings", day.isoformat())
-    staged, target = under(stage, "day"), day_path(lake, day)
-    try:
+    with staging(spark, lake, "findings", day.isoformat()) as (fs, stage):
+        staged = under(stage, "day")
         spark.createDataFrame(rows, schema()).coalesce(1).write.mode("overwrite").partitionBy("province").parquet(
             staged
         )
         counts = [(p, len(found)) for p, found in sorted(provinces.items())]
         spark.createDataFrame(counts, MANIFEST_SCHEMA).coalesce(1).write.json(under(staged, MANIFEST))
         fs.mkdirs(under(lake, DATASET))
-        swap_in(fs, staged, target, under(stage, "replaced"))
-    finally:
-        fs.delete(stage)
+        swap_in(fs, staged, day_path(lake, day), under(stage, "replaced"))
 
 
 MANIFEST = "_manifest"  # leading underscore: not a partition
@@ -84,7 +80,7 @@ class NoFindings(LookupError):
 def read_province(spark: SparkSession, lake: str | Path, day: date, province: str) -> list[NationalFinding]:
     """A province's findings of a day ([] if the day's export concerned it in nothing); NoFindings if
     the day was never exported, or is being replaced as it is read (try again)."""
-    fs = _Fs(spark, str(lake))
+    fs = LakeFs(spark, str(lake))
     if not fs.exists(day_path(lake, day)):
         raise NoFindings(f"no findings of {day.isoformat()} in {under(lake, DATASET)}: run export-findings first")
     busy = NoFindings(f"the findings of {day.isoformat()} are being exported again: try again in a minute")
@@ -99,7 +95,7 @@ def read_province(spark: SparkSession, lake: str | Path, day: date, province: st
     return found
 
 
-def _read_partition(spark: SparkSession, fs: _Fs, part: str) -> list[NationalFinding]:
+def _read_partition(spark: SparkSession, fs: LakeFs, part: str) -> list[NationalFinding]:
     from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
 
     if not fs.exists(part):
@@ -138,11 +134,13 @@ class Exported(NamedTuple):
 
 
 async def export_day(
-    engine: AsyncEngine, spark: SparkSession, lake: str | Path, day: date, run_id: int | None
+    engine: AsyncEngine, spark: SparkSession, lake: str | Path, day: date, run: int | RunInfo | None
 ) -> Exported:
-    """The national side: what the day's run changed, to each province it concerns."""
+    """The national side: what the day's run changed (the run, its id, or None: the day's last), to each
+    province it concerns."""
     async with pg(engine) as conn:
-        run = await national.daily_run(conn, day, run_id)
+        if not isinstance(run, RunInfo):
+            run = await national.daily_run(conn, day, run)
         found = await national.changed_findings(conn, day, run)
         regions = await national.regions_of(conn, {p for f in found for p in f.parties()})
     provinces, unplaced = national.by_province(found, regions)

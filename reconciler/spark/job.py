@@ -237,7 +237,7 @@ def _keyed(name: str, df: DataFrame) -> DataFrame:
     """A dataset with its key's 64-bit hash (`lake.KEY_HASH`), which a daily run's first pass reads."""
     from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
 
-    key = {"code_events": "code", "buyer_events": "buyer_token"}.get(name)
+    key = lake.KEY_OF.get(name)
     return df if key is None else df.withColumn(lake.KEY_HASH, F.xxhash64(key))
 
 

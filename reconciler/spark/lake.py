@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 DAY_ZONE = ZoneInfo("Asia/Shanghai")  # the national platform's calendar day
 DATASETS = ("code_events", "sales", "buyer_events", "retractions")
 KEY_INDEX = {"code_events": "code_keys", "buyer_events": "buyer_keys"}  # dataset -> its key index
+KEY_OF = {"code_events": "code", "buyer_events": "buyer_token"}  # dataset -> the key its key_hash hashes
 STAGING = "_staging"  # leading underscore: Spark's file listing skips it
 STALE_STAGING = timedelta(hours=24)  # a staged export this old was left by a crash: removed by the next one
 
@@ -75,7 +77,7 @@ def received_between(column: str, day: date | None) -> str:
 # -- the file system (Hadoop's: a local directory, HDFS or an object store alike) -------------------------
 
 
-class _Fs:
+class LakeFs:
     def __init__(self, spark: SparkSession, base: str) -> None:
         jvm = spark._jvm
         assert jvm is not None
@@ -114,7 +116,7 @@ def stage_for(lake: str | Path, *what: str) -> str:
     return under(under(lake, STAGING), token)
 
 
-def remove_stale_stages(fs: _Fs, lake: str | Path) -> None:
+def remove_stale_stages(fs: LakeFs, lake: str | Path) -> None:
     """Remove staged exports older than STALE_STAGING (left by a crash: a live export renames or deletes
     its own). A name that does not start with its creation time (`at<epoch seconds>-`) is left alone."""
     cutoff = (datetime.now(UTC) - STALE_STAGING).timestamp()
@@ -124,7 +126,20 @@ def remove_stale_stages(fs: _Fs, lake: str | Path) -> None:
             fs.delete(under(under(lake, STAGING), name))
 
 
-def swap_in(fs: _Fs, staged: str, target: str, aside: str) -> None:
+@contextmanager
+def staging(spark: SparkSession, lake: str | Path, *what: str) -> Iterator[tuple[LakeFs, str]]:
+    """(the lake's file system, a new staging directory) for an export that swaps its result in: stale
+    stages are removed first, and this one is deleted at the end, whether the swap happened or not."""
+    fs = LakeFs(spark, str(lake))
+    remove_stale_stages(fs, lake)
+    stage = stage_for(lake, *what)
+    try:
+        yield fs, stage
+    finally:
+        fs.delete(stage)
+
+
+def swap_in(fs: LakeFs, staged: str, target: str, aside: str) -> None:
     """Move a staged partition to `target`, the old one (if any) moved to `aside` first. One exporter per
     partition: if another export puts one there meanwhile, fail rather than nest one inside the other
     (a rename onto an existing directory moves the source into it)."""
@@ -150,11 +165,8 @@ def commit_day(spark: SparkSession, lake: str | Path, day: date, province: str, 
     Nothing under `LAKE/<dataset>/day=D/province=P` changes until every dataset is written; the swap
     is a rename per dataset (the old partition moved aside first, then deleted). Staged exports older
     than a day — left by a crash, since a live export renames or deletes its own — are removed first."""
-    fs = _Fs(spark, str(lake))
-    remove_stale_stages(fs, lake)
-    stage = stage_for(lake, day.isoformat(), province)
-    names = []
-    try:
+    with staging(spark, lake, day.isoformat(), province) as (fs, stage):
+        names = []
         for item in staged:
             writer = item.frame.write.mode("overwrite")
             if item.bucketed:
@@ -177,14 +189,12 @@ def commit_day(spark: SparkSession, lake: str | Path, day: date, province: str, 
         for name in [*names, *indexes]:
             fs.mkdirs(under(under(lake, name), f"day={day.isoformat()}"))
             swap_in(fs, under(stage, name), partition_path(lake, name, day, province), under(stage, f"replaced-{name}"))
-    finally:
-        fs.delete(stage)
 
 
 def drop_index(spark: SparkSession, lake: str | Path, province: str) -> None:
     """Remove a province's key index, every day (before a whole export rewrites its days: until
     `index_keys` writes it again, those days are searched through their rows, never a stale index)."""
-    fs = _Fs(spark, str(lake))
+    fs = LakeFs(spark, str(lake))
     for index in KEY_INDEX.values():
         for path in fs.glob(under(under(lake, index), f"day=*/province={province}")):
             fs.delete(path)
@@ -225,27 +235,27 @@ def _load(spark: SparkSession, base: str, paths: list[str]) -> DataFrame | None:
 def read(spark: SparkSession, lake: str | Path, name: str) -> DataFrame | None:
     """A dataset of the lake, every day (lists every file), or None if no export wrote it yet."""
     path = under(lake, name)
-    return _load(spark, path, [path]) if _Fs(spark, str(lake)).exists(path) else None
+    return _load(spark, path, [path]) if LakeFs(spark, str(lake)).exists(path) else None
 
 
 def read_day(spark: SparkSession, lake: str | Path, name: str, day: date) -> DataFrame | None:
     """One day of a dataset (every province), without listing the other days; None if absent."""
     path = under(lake, name)
     part = under(path, f"day={day.isoformat()}")
-    return _load(spark, path, [part]) if _Fs(spark, str(lake)).exists(part) else None
+    return _load(spark, path, [part]) if LakeFs(spark, str(lake)).exists(part) else None
 
 
 def partitions(spark: SparkSession, lake: str | Path, name: str) -> set[tuple[str, str]]:
     """The (day, province) partitions of a dataset, from one listing of its directories (no file opened)."""
     found = set()
-    for path in _Fs(spark, str(lake)).glob(under(under(lake, name), "day=*/province=*")):
+    for path in LakeFs(spark, str(lake)).glob(under(under(lake, name), "day=*/province=*")):
         day_dir, province_dir = path.rstrip("/").rsplit("/", 2)[-2:]
         found.add((day_dir.removeprefix("day="), province_dir.removeprefix("province=")))
     return found
 
 
 def _partition_paths(lake: str | Path, name: str, parts: set[tuple[str, str]]) -> list[str]:
-    return [under(under(lake, name), f"day={d}/province={p}") for d, p in sorted(parts)]
+    return [partition_path(lake, name, d, p) for d, p in sorted(parts)]
 
 
 def _code_rows(df: DataFrame) -> DataFrame:
@@ -318,7 +328,7 @@ def full_frames(spark: SparkSession, lake: str | Path, buckets: int) -> Frames:
     return by_key(frames, buckets)
 
 
-def _histories(spark: SparkSession, lake: str | Path, name: str, keys: DataFrame, key: str) -> DataFrame | None:
+def _histories(spark: SparkSession, lake: str | Path, name: str, keys: DataFrame) -> DataFrame | None:
     """Every row of these keys in a dataset, whatever its day, in two reads: the key index (one small
     sorted file of key hashes per day and province) finds the partitions that hold any of them; then only
     those partitions are read whole. Partitions exported before the index existed are searched by their
@@ -331,6 +341,7 @@ def _histories(spark: SparkSession, lake: str | Path, name: str, keys: DataFrame
     def sent(k: DataFrame) -> DataFrame:
         return F.broadcast(k) if small else k
 
+    key = KEY_OF[name]
     hashes = keys.select(F.xxhash64(key).alias(KEY_HASH)).distinct()
     index = KEY_INDEX[name]
     held = partitions(spark, lake, name)
@@ -406,7 +417,7 @@ def daily_frames(spark: SparkSession, lake: str | Path, day: date, buckets: int)
     from pyspark.sql import functions as F  # noqa: PLC0415 (optional dependency: loaded only when used)
 
     d = day.isoformat()
-    fs = _Fs(spark, str(lake))
+    fs = LakeFs(spark, str(lake))
     if not any(fs.exists(under(under(lake, name), f"day={d}")) for name in DATASETS):
         raise ValueError(f"the lake {lake} holds no day {d}: no province has exported it (export-parquet --day {d})")
     rx = read(spark, lake, "retractions")  # every day's: an event exported earlier may be retracted since
@@ -418,7 +429,7 @@ def daily_frames(spark: SparkSession, lake: str | Path, day: date, buckets: int)
     if (gone := retracted.rows(spark, lake, "code_events")) is not None:
         by_retraction = gone.select("code")
         touched = by_retraction if touched is None else touched.unionByName(by_retraction)
-    if touched is not None and (rows := _histories(spark, lake, "code_events", touched.distinct(), "code")) is not None:
+    if touched is not None and (rows := _histories(spark, lake, "code_events", touched.distinct())) is not None:
         history = _without_retracted(_code_rows(rows), rx)
         keep = F.max((F.col("kind") == "SALE").cast("int")).over(Window.partitionBy("code")) == 1
         if by_retraction is not None:
@@ -437,7 +448,7 @@ def daily_frames(spark: SparkSession, lake: str | Path, day: date, buckets: int)
     buyers = None
     if (be := read_day(spark, lake, "buyer_events", day)) is not None:
         tokens = be.select("buyer_token").distinct()
-        if (rows := _histories(spark, lake, "buyer_events", tokens, "buyer_token")) is not None:
+        if (rows := _histories(spark, lake, "buyer_events", tokens)) is not None:
             buyers = rows.drop("day", "province", "bucket", KEY_HASH)
     return by_key(Frames(codes, sales, buyers), buckets)
 
@@ -452,5 +463,5 @@ def days(spark: SparkSession, lake: str | Path) -> list[str]:
     return sorted(out)
 
 
-def partition_path(lake: str | Path, name: str, day: date, province: str) -> str:
-    return under(under(lake, name), f"day={day.isoformat()}/province={province}")
+def partition_path(lake: str | Path, name: str, day: date | str, province: str) -> str:
+    return under(under(lake, name), f"day={day if isinstance(day, str) else day.isoformat()}/province={province}")

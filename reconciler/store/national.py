@@ -296,13 +296,15 @@ async def import_findings(conn: asyncpg.Connection, findings: Sequence[NationalF
             latest[f.flag_id] = f
     counts = dict.fromkeys(Decision, 0)
     writes: list[tuple[NationalFinding, str]] = []
+    seen: list[NationalFinding] = []  # LOCAL flags the nation also sends
     for f in latest.values():
         local = have.get(f.flag_id)
         decision = decide(local, f.status, f.updated_at)
         counts[decision] += 1
         if decision in (Decision.NEW, Decision.REFRESH, Decision.RESOLVE, Decision.REOPEN):
             writes.append((f, local_status(local, f.status)))
-    seen = [f for f in latest.values() if decide(have.get(f.flag_id), f.status, f.updated_at) is Decision.LOCAL]
+        elif decision is Decision.LOCAL:
+            seen.append(f)
     if seen:  # a LOCAL flag remembers the newest national state seen: an older day imported later cannot reopen it
         await conn.execute(_SEEN, [f.flag_id for f in seen], [f.updated_at for f in seen])
     if writes:
