@@ -31,6 +31,7 @@ STREAM_GROUP_CODES = 1_000  # codes committed together, at most (one bigger even
 STREAM_WINDOW = 2 * STREAM_GROUP  # events read ahead of their acks
 STREAM_WINDOW_CODES = STREAM_GROUP_CODES  # codes read ahead of their acks: the next group
 STREAM_DRAIN_SECONDS = 10.0  # a failing stream reads on this long for the client's half-close
+DRAIN_IDLE_SECONDS = 1.0  # … but stops as soon as the client has sent nothing for this long
 
 
 class ReadAhead:
@@ -220,21 +221,19 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             reader.cancel()
 
 
-async def _drain(
-    window: ReadAhead, reader: asyncio.Task[None], limit: float = STREAM_DRAIN_SECONDS, idle: float = 1.0
-) -> None:
+async def _drain(window: ReadAhead, reader: asyncio.Task[None]) -> None:
     """Before a stream ends in an error, read what the client is still sending (and drop it) until it
-    half-closes, for at most `limit` seconds. An asyncio client whose write fails after the call has
+    half-closes, for at most STREAM_DRAIN_SECONDS. An asyncio client whose write fails after the call has
     ended reports INTERNAL ("Failed execute_batch") in place of the status the server sent
     (grpc/grpc#36066); a client that has stopped writing sees the real one, e.g. UNAVAILABLE with its
     retry hint. Nothing dropped here was acknowledged, so the client's retry resends it. A client that
-    sends nothing for `idle` seconds is waiting for acks, not writing: it gets its status at once."""
+    sends nothing for DRAIN_IDLE_SECONDS is waiting for acks, not writing: it gets its status at once."""
     await window.close()
     loop = asyncio.get_running_loop()
-    ends = loop.time() + limit
+    ends = loop.time() + STREAM_DRAIN_SECONDS
     seen = window.received
     while not reader.done() and loop.time() < ends:
-        await asyncio.wait({reader}, timeout=min(idle, ends - loop.time()))
+        await asyncio.wait({reader}, timeout=min(DRAIN_IDLE_SECONDS, ends - loop.time()))
         if window.received == seen:
             break
         seen = window.received

@@ -42,10 +42,10 @@ SERVE_ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def environment_help(rows: tuple[tuple[str, str, str], ...] = SERVE_ENVIRONMENT) -> str:
+def environment_help() -> str:
     """The variables as an argparse epilog: one per line, name, default, meaning."""
-    width = max(len(name) for name, _, _ in rows)
-    lines = [f"  {name:<{width}}  {meaning} (default: {default})" for name, default, meaning in rows]
+    width = max(len(name) for name, _, _ in SERVE_ENVIRONMENT)
+    lines = [f"  {name:<{width}}  {meaning} (default: {default})" for name, default, meaning in SERVE_ENVIRONMENT]
     return "environment:\n" + "\n".join(lines)
 
 

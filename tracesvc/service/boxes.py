@@ -48,7 +48,6 @@ def boxes(chains: Sequence[ChainRow], flags: Sequence[FlagRow]) -> list[Box]:
                 reentry=entries[0] if entries else None,
                 resales=_sales(c.resales for c in group),
                 money_fen=max(c.money_fen for c in group),
-                chain_ids=tuple(sorted(c.flag_id for c in group)),
                 flag_ids=tuple(sorted({*flags_on.get(code, ()), *(c.flag_id for c in group)})),
                 active=any(c.active for c in group),
             )

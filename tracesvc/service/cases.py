@@ -254,9 +254,6 @@ class Cases:
             await store.touch(conn, case_id)
         return await self.get(case_id)
 
-    async def update_status(self, actor: Actor, case_id: str, target: str, reason: str) -> CaseView:
-        return await self.update(actor, case_id, CaseChange(status=target), reason)
-
     async def update(self, actor: Actor, case_id: str, change: CaseChange, reason: str) -> CaseView:
         """Apply a change in one transaction, one log line per part, all with the one reason."""
         reason = clean_text(reason, "reason", required=True)

@@ -30,7 +30,6 @@ class Box:
     reentry: ChainEntry | None
     resales: tuple[ChainSale, ...]
     money_fen: int
-    chain_ids: tuple[str, ...]  # the stored chains (by flag id) merged into this story
     flag_ids: tuple[str, ...]  # every flag of the case on this box
     active: bool
 
