@@ -4,7 +4,6 @@ security headers and the error pages. The pages themselves are in `pages.py`."""
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from tracesvc.console import text
 from tracesvc.console.session import COOKIE, LoginLimiter, Session, Sessions, same_token
+from tracesvc.observability import logs
 from tracesvc.service import errors
 from tracesvc.service.access import READERS, UNRESTRICTED, Principal, Role
 
@@ -210,7 +210,7 @@ def as_page_error(exc: Exception) -> PageError:
         return PageError(403, "无权执行：" + str(exc)[:300], "Not allowed: " + str(exc)[:300])
     if isinstance(exc, errors.FailedPrecondition):
         return PageError(409, "无法执行：" + str(exc)[:300], "Refused: " + str(exc)[:300])
-    request_id = secrets.token_hex(8)
+    request_id = logs.request_id()
     log.error("console_failed", error=type(exc).__name__, request_id=request_id, exc_info=exc)
     return PageError(500, f"内部错误，请求编号 {request_id}", f"Internal error; request id {request_id}")
 

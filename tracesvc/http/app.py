@@ -35,6 +35,7 @@ from starlette.types import ASGIApp
 
 from tracesvc.http.observe import AccessLog
 from tracesvc.intake.model import DocumentError
+from tracesvc.observability import logs
 from tracesvc.service import errors
 from tracesvc.service.access import READERS, UNRESTRICTED, WRITERS, Principal, Role
 from tracesvc.service.authn import Authenticator
@@ -286,7 +287,7 @@ def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Req
         except HttpError as exc:
             return _problem(exc.status, exc.title, exc.position)
         except Exception as exc:
-            status, title = _failure(exc, secrets.token_hex(8))
+            status, title = _failure(exc, logs.request_id())
             return _problem(status, title)
         finally:
             structlog.contextvars.unbind_contextvars("key_id")

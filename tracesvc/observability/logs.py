@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
 from typing import TextIO
 
@@ -23,3 +24,10 @@ def configure(level: str = "info", fmt: str = "json", stream: TextIO | None = No
         logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
         cache_logger_on_first_use=False,
     )
+
+
+def request_id() -> str:
+    """The id the current request's log lines carry (bound by the HTTP access log, echoed in its
+    `X-Request-Id`), so an error page names the same one; a fresh id outside a request."""
+    bound = structlog.contextvars.get_contextvars().get("request_id")
+    return str(bound) if bound else secrets.token_hex(8)
